@@ -1,0 +1,81 @@
+// A multi-layer KV cache that stores keys and values compressed and attends on the codes.
+//
+// Per layer and KV head, tokens live in three parts, in position order:
+//   sinks     the first `sinks` tokens, exact (f32)
+//   pages     compressed records in pages of `page_tokens` tokens (codes together)
+//   window    the newest `window` tokens, exact (f32); a token leaving it is compressed
+// Layouts: k, v are [tokens][kv_heads][head_dim]; q and out are [queries][q_heads][head_dim].
+// Query head h reads KV head h / (q_heads / kv_heads) (grouped-query attention).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace veloxquant {
+
+struct CacheConfig {
+  std::size_t layers = 1;
+  std::size_t kv_heads = 1;
+  std::size_t q_heads = 1;            // multiple of kv_heads
+  std::size_t head_dim = 128;
+  std::string key_format = "tq3";     // any name parse_format() accepts
+  std::string value_format = "tq3";
+  std::size_t window = 128;           // exact recent tokens (0 allowed)
+  std::size_t sinks = 4;              // exact first tokens (0 allowed)
+  std::size_t max_tokens = 0;         // 0: unbounded; else evict the oldest non-sink tokens
+  std::size_t calibration_tokens = 128;  // tokens that choose the outlier channels
+  std::size_t page_tokens = 256;
+  std::uint64_t seed = 0;
+  float scale = 0.0f;                 // attention scale; 0 means 1/√head_dim
+  std::size_t threads = 1;
+};
+
+struct CacheStats {
+  std::size_t tokens = 0;             // tokens of layer 0
+  std::size_t code_bytes = 0;         // compressed records, keys + values
+  std::size_t key_code_bytes = 0;
+  std::size_t value_code_bytes = 0;
+  std::size_t window_bytes = 0;
+  std::size_t sink_bytes = 0;
+  std::size_t outlier_bytes = 0;      // outlier channel lists
+  double key_bits_per_coord = 0.0;    // measured over compressed tokens
+  double value_bits_per_coord = 0.0;
+  double encode_seconds = 0.0;
+  double attend_seconds = 0.0;
+};
+
+class KVCache {
+ public:
+  explicit KVCache(const CacheConfig& config);
+  ~KVCache();
+  KVCache(const KVCache& other);
+  KVCache& operator=(const KVCache& other);
+  KVCache(KVCache&&) noexcept;
+  KVCache& operator=(KVCache&&) noexcept;
+
+  const CacheConfig& config() const;
+  std::size_t size(std::size_t layer = 0) const;  // tokens held in a layer
+
+  // Appends n_tokens tokens to one layer. Throws std::invalid_argument (cache unchanged) on a
+  // bad layer or non-finite input.
+  void append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v);
+  // Causal attention for the newest n_queries tokens of the layer: query i sees every token up
+  // to position size − n_queries + i. n_queries ≤ size(layer).
+  void attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) const;
+
+  void truncate(std::size_t n_tokens);  // keep the first n_tokens of every layer
+  void clear();
+
+  std::size_t memory_bytes() const;     // payload bytes actually allocated
+  CacheStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace veloxquant

@@ -1,0 +1,10 @@
+// The `veloxquant` command-line tool: one function per subcommand, each in tools/cmd_<name>.cpp.
+#pragma once
+
+namespace veloxquant::cli {
+
+// Each returns the process exit code; argv[0] is the subcommand name.
+int cmd_demo(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+
+}  // namespace veloxquant::cli

@@ -1,0 +1,45 @@
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "cli.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* help;
+};
+
+// Adding a subcommand: declare it in cli.h, implement it in cmd_<name>.cpp, list it here.
+constexpr Command kCommands[] = {
+    {"demo", veloxquant::cli::cmd_demo, "encode random vectors with every method and print a table"},
+    {"eval", veloxquant::cli::cmd_eval, "measure MSE and inner-product error of formats on random vectors"},
+};
+
+void print_usage() {
+  std::printf("usage: veloxquant <command> [options]   (veloxquant <command> --help)\n\ncommands:\n");
+  for (const Command& c : kCommands) std::printf("  %-12s %s\n", c.name, c.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Command& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.run(argc - 1, argv + 1);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "veloxquant %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "veloxquant: unknown command '%s'\n", argv[1]);
+  print_usage();
+  return 2;
+}
