@@ -41,7 +41,10 @@ TEST_P(KernelsOnEveryTarget, PlaneScoreAndAccumulateMatchReference) {
         std::vector<std::uint8_t> recs(n * stride + 1);
         for (auto& b : recs) b = static_cast<std::uint8_t>(rng.next());
         const std::vector<float> centroids = test::gaussian(std::size_t{1} << bits, bits);
-        const kernels::PlaneCodes codes{recs.data() + 1, stride, offset, dim, bits, centroids.data()};
+        // Odd bit widths also carry a per-record fp16 scale at byte 0 of the record.
+        const std::ptrdiff_t scale_offset = bits % 2 ? 0 : -1;
+        for (std::size_t t = 0; t < n; ++t) store_u16(recs.data() + 1 + t * stride, float_to_half(0.5f + 0.25f * t));
+        const kernels::PlaneCodes codes{recs.data() + 1, stride, offset, dim, bits, centroids.data(), scale_offset};
         const std::vector<float> q = test::gaussian(nq * (dim + 2), dim);
         std::vector<float> got(nq * n), want(nq * n);
         kernels::score_planes(codes, n, nq, q.data(), dim + 2, got.data());

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "util/half.h"
+
 namespace veloxquant::kernels {
 
 // Codes of n records that each hold one bit-plane block at `offset` bytes from the record start.
@@ -19,8 +21,15 @@ struct PlaneCodes {
   std::size_t dim = 0;          // coordinates
   int bits = 0;                 // planes
   const float* centroids = nullptr;  // 2^bits values
+  // ≥ 0: every value of a record is multiplied by the fp16 scale at this byte offset of the record.
+  std::ptrdiff_t scale_offset = -1;
 };
 
+inline float record_scale(const PlaneCodes& c, std::size_t t) {
+  return c.scale_offset < 0 ? 1.0f : half_to_float(load_u16(c.records + t * c.stride + c.scale_offset));
+}
+
+// centroid(t, j) below is the codebook value of coordinate j of record t, times record_scale(t).
 // out[i·n + t] = Σ_j q[i·q_stride + j] · centroid(t, j)            (i < n_q, t < n)
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
                   float* out);
@@ -29,7 +38,7 @@ void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, 
                        std::size_t acc_stride);
 
 // Integer scoring of plane codes with at most 4 bits, exact and identical on every target:
-// out[i·n + t] = Σ_j table[code(t, j)] · q8[i·dim + j] (table: 2^bits unsigned bytes).
+// out[i·n + t] = Σ_j table[code(t, j)] · q8[i·dim + j] (table: 2^bits unsigned bytes; no scale).
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
 

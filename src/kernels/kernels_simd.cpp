@@ -50,6 +50,8 @@ struct PlaneDecoder {
     return hn::GatherIndex(df, codes.centroids, idx);
   }
 
+  float record_scale(std::size_t t) const { return kernels::record_scale(codes, t); }
+
   float scalar(const std::uint8_t* planes, std::size_t j) const {
     unsigned code = 0;
     for (int p = 0; p < codes.bits; ++p) code |= ((planes[p * plane_bytes + j / 8] >> (j % 8)) & 1u) << p;
@@ -60,6 +62,7 @@ struct PlaneDecoder {
 // Rows of floats or halves: the same interface as PlaneDecoder, `planes` being the row.
 template <typename T>
 struct RowDecoder {
+  float record_scale(std::size_t) const { return 1.0f; }
   HWY_INLINE VF decode(const T* row, std::size_t j) const {
     if constexpr (std::is_same_v<T, float>) {
       return hn::LoadU(DF(), row + j);
@@ -108,7 +111,8 @@ void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n
         s[2] += c * q2[j];
         s[3] += c * q3[j];
       }
-      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = s[k];
+      const float scale = dec.record_scale(t);
+      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = s[k] * scale;
     }
   }
 }
@@ -133,7 +137,7 @@ void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::siz
         VF a2 = g > 2 ? hn::LoadU(df, r0 + 2 * acc_stride) : hn::Zero(df);
         VF a3 = g > 3 ? hn::LoadU(df, r0 + 3 * acc_stride) : hn::Zero(df);
         for (std::size_t t = t0; t < t1; ++t) {
-          const VF c = dec.decode(row_at(t), j);
+          const VF c = hn::Mul(dec.decode(row_at(t), j), hn::Set(df, dec.record_scale(t)));
           a0 = hn::MulAdd(c, hn::Set(df, w0[t]), a0);
           if (g > 1) a1 = hn::MulAdd(c, hn::Set(df, w0[n + t]), a1);
           if (g > 2) a2 = hn::MulAdd(c, hn::Set(df, w0[2 * n + t]), a2);
@@ -146,7 +150,7 @@ void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::siz
       }
       for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t j = full; j < dim; ++j) {
-          const float c = dec.scalar(row_at(t), j);
+          const float c = dec.scalar(row_at(t), j) * dec.record_scale(t);
           for (std::size_t k = 0; k < g; ++k) acc[(i0 + k) * acc_stride + j] += w0[k * n + t] * c;
         }
     }

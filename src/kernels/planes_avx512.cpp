@@ -97,13 +97,14 @@ VQ_AVX512 void accumulate_group(const PlaneCodes& codes, std::size_t t0, std::si
     for (std::size_t t = t0; t < t1; ++t) {
       const __m512i idx =
           load_codes<kBits>(codes.records + t * codes.stride + codes.offset, pb, j, valid);
+      const float scale = record_scale(codes, t);
       __m512 c[4];
       c[0] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(idx)), table);
       c[1] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(idx, 1)), table);
       c[2] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(idx, 2)), table);
       c[3] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(idx, 3)), table);
       for (int h = 0; h < kGroup; ++h) {
-        const __m512 wv = _mm512_set1_ps(w[h * n + t]);
+        const __m512 wv = _mm512_set1_ps(w[h * n + t] * scale);
         for (int k = 0; k < 4; ++k) a[h][k] = _mm512_fmadd_ps(c[k], wv, a[h][k]);
       }
     }

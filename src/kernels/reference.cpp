@@ -10,7 +10,7 @@ namespace veloxquant::kernels::ref {
 
 namespace {
 float centroid(const PlaneCodes& c, std::size_t t, std::size_t j) {
-  return c.centroids[plane_code(c.records + t * c.stride + c.offset, c.dim, c.bits, j)];
+  return c.centroids[plane_code(c.records + t * c.stride + c.offset, c.dim, c.bits, j)] * record_scale(c, t);
 }
 }  // namespace
 

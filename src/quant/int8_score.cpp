@@ -41,9 +41,11 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
     query_sum[i] = sum;
   }
   kernels::score_planes_u8(codes, codebook.table, n, n_q, q8.data(), raw.data());
-  for (std::size_t i = 0; i < n_q; ++i)
-    for (std::size_t t = 0; t < n; ++t)
-      out[i * n + t] = query_scale[i] * static_cast<float>(raw[i * n + t] - 128 * query_sum[i]);
+  for (std::size_t t = 0; t < n; ++t) {
+    const float s = kernels::record_scale(codes, t);
+    for (std::size_t i = 0; i < n_q; ++i)
+      out[i * n + t] = s * query_scale[i] * static_cast<float>(raw[i * n + t] - 128 * query_sum[i]);
+  }
 }
 
 }  // namespace veloxquant

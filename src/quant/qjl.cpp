@@ -35,26 +35,21 @@ class QjlQuantizer final : public Quantizer {
       finish_accumulate(acc, x + t * dim());
     }
   }
+  // The constant √(π/2)/m is folded into the prepared query and into finish_accumulate; the
+  // kernels apply each record's norm (scale_offset 0).
   void prepare_query(const float* q, float* prepared) const override {
     kernels::matmul_rows(1, m_, dim(), sketch_.data(), q, prepared);
+    for (std::size_t i = 0; i < m_; ++i) prepared[i] *= scale_;
   }
   void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
     score_planes_int8(planes(codes), SignSketch::int8(), n, nq, prepared, m_, out);
-    for (std::size_t t = 0; t < n; ++t) {
-      const float s = scale_ * half_to_float(load_u16(codes + t * code_size()));
-      for (std::size_t i = 0; i < nq; ++i) out[i * n + t] *= s;
-    }
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
-    float* scaled = scratch_floats(1, nq * n);
-    for (std::size_t t = 0; t < n; ++t) {
-      const float s = scale_ * half_to_float(load_u16(codes + t * code_size()));
-      for (std::size_t i = 0; i < nq; ++i) scaled[i * n + t] = w[i * n + t] * s;
-    }
-    kernels::accumulate_planes(planes(codes), n, nq, scaled, acc, m_);
+    kernels::accumulate_planes(planes(codes), n, nq, w, acc, m_);
   }
   void finish_accumulate(const float* acc, float* out) const override {
     kernels::matmul_rows_transposed(1, m_, dim(), sketch_.data(), acc, out);
+    for (std::size_t j = 0; j < dim(); ++j) out[j] *= scale_;
   }
 
  protected:
@@ -75,7 +70,7 @@ class QjlQuantizer final : public Quantizer {
 
  private:
   kernels::PlaneCodes planes(const std::uint8_t* codes) const {
-    return kernels::PlaneCodes{codes, code_size(), 2, m_, 1, SignSketch::kPlusMinus};
+    return kernels::PlaneCodes{codes, code_size(), 2, m_, 1, SignSketch::kPlusMinus, 0};
   }
 
   std::size_t m_;

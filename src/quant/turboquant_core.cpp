@@ -19,7 +19,7 @@ TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_see
 }
 
 kernels::PlaneCodes TurboMseCore::planes(const std::uint8_t* recs, std::size_t stride) const {
-  return kernels::PlaneCodes{recs, stride, 2, dim_, bits_, codebook_->centroids.data()};
+  return kernels::PlaneCodes{recs, stride, 2, dim_, bits_, codebook_->centroids.data(), 0};
 }
 
 float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float* residual) const {
@@ -39,8 +39,10 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   if (norm_correction_) {
     // ⟨y, c⟩ and ‖c‖² = ⟨1, c²⟩ straight from the codes with the score kernel.
     float yc = 0.0f, cc = 0.0f;
-    kernels::score_planes(planes(rec, code_size()), 1, 1, work, dim_, &yc);
-    kernels::PlaneCodes squares = planes(rec, code_size());
+    kernels::PlaneCodes unscaled = planes(rec, code_size());
+    unscaled.scale_offset = -1;  // the scale is what is being computed
+    kernels::score_planes(unscaled, 1, 1, work, dim_, &yc);
+    kernels::PlaneCodes squares = unscaled;
     squares.centroids = centroid_squares_.data();
     kernels::score_planes(squares, 1, 1, ones_.data(), dim_, &cc);
     if (cc > 0.0f) alpha = yc / cc;
@@ -48,7 +50,9 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   if (residual) {
     std::fill(residual, residual + dim_, 0.0f);
     const float minus_alpha = static_cast<float>(-alpha);
-    kernels::accumulate_planes(planes(rec, code_size()), 1, 1, &minus_alpha, residual, dim_);
+    kernels::PlaneCodes unscaled = planes(rec, code_size());
+    unscaled.scale_offset = -1;
+    kernels::accumulate_planes(unscaled, 1, 1, &minus_alpha, residual, dim_);
     for (std::size_t j = 0; j < dim_; ++j) residual[j] += work[j];
   }
   const float scale = static_cast<float>(norm * alpha);
@@ -61,14 +65,11 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
 }
 
 void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::size_t stride, float* out) const {
-  const kernels::PlaneCodes p = planes(recs, stride);
+  const float one = 1.0f;
   for (std::size_t t = 0; t < n; ++t) {
     float* o = out + t * dim_;
-    for (std::size_t j = 0; j < dim_; ++j) o[j] = 0.0f;
-    const float s = half_to_float(load_u16(recs + t * stride));
-    kernels::PlaneCodes one = p;
-    one.records = recs + t * stride;
-    kernels::accumulate_planes(one, 1, 1, &s, o, dim_);
+    std::fill(o, o + dim_, 0.0f);
+    kernels::accumulate_planes(planes(recs + t * stride, stride), 1, 1, &one, o, dim_);
   }
 }
 
@@ -79,20 +80,11 @@ void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, 
   } else {
     kernels::score_planes(planes(recs, stride), n, n_q, q, q_stride, out);
   }
-  for (std::size_t t = 0; t < n; ++t) {
-    const float s = half_to_float(load_u16(recs + t * stride));
-    for (std::size_t i = 0; i < n_q; ++i) out[i * n + t] *= s;
-  }
 }
 
 void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs,
                               std::size_t stride, float* acc, std::size_t acc_stride) const {
-  float* scaled = scratch_floats(2, n_q * n);
-  for (std::size_t t = 0; t < n; ++t) {
-    const float s = half_to_float(load_u16(recs + t * stride));
-    for (std::size_t i = 0; i < n_q; ++i) scaled[i * n + t] = w[i * n + t] * s;
-  }
-  kernels::accumulate_planes(planes(recs, stride), n, n_q, scaled, acc, acc_stride);
+  kernels::accumulate_planes(planes(recs, stride), n, n_q, w, acc, acc_stride);
 }
 
 const Int8Codebook& SignSketch::int8() {

@@ -36,32 +36,27 @@ class TurboProdQuantizer final : public Quantizer {
       finish_accumulate(acc, x + t * dim());
     }
   }
+  // √(π/2)/d is folded into the sketched half of the prepared query and into
+  // finish_accumulate; the kernels apply each record's γ (its scale_offset).
   void prepare_query(const float* q, float* prepared) const override {
     core_.rotation().apply(1, q, prepared);
     kernels::matmul_rows(1, dim(), dim(), sketch_.data(), prepared, prepared + dim());
+    for (std::size_t j = 0; j < dim(); ++j) prepared[dim() + j] *= qjl_scale_;
   }
   void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
     core_.score(nq, prepared, 2 * dim(), n, codes, code_size(), out);
     float* qjl = scratch_floats(1, nq * n);
     score_planes_int8(sign_planes(codes), SignSketch::int8(), n, nq, prepared + dim(), 2 * dim(), qjl);
-    for (std::size_t t = 0; t < n; ++t) {
-      const float g = gamma(codes + t * code_size());
-      for (std::size_t i = 0; i < nq; ++i) out[i * n + t] += g * qjl[i * n + t];
-    }
+    for (std::size_t i = 0; i < nq * n; ++i) out[i] += qjl[i];
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
     core_.accumulate(nq, w, n, codes, code_size(), acc, 2 * dim());
-    float* scaled = scratch_floats(1, nq * n);
-    for (std::size_t t = 0; t < n; ++t) {
-      const float g = gamma(codes + t * code_size());
-      for (std::size_t i = 0; i < nq; ++i) scaled[i * n + t] = w[i * n + t] * g;
-    }
-    kernels::accumulate_planes(sign_planes(codes), n, nq, scaled, acc + dim(), 2 * dim());
+    kernels::accumulate_planes(sign_planes(codes), n, nq, w, acc + dim(), 2 * dim());
   }
   void finish_accumulate(const float* acc, float* out) const override {
     float* rotated = scratch_floats(3, dim());
     kernels::matmul_rows_transposed(1, dim(), dim(), sketch_.data(), acc + dim(), rotated);
-    for (std::size_t j = 0; j < dim(); ++j) rotated[j] = acc[j] + rotated[j];
+    for (std::size_t j = 0; j < dim(); ++j) rotated[j] = acc[j] + qjl_scale_ * rotated[j];
     core_.rotation().apply_transpose(1, rotated, out);
   }
 
@@ -82,9 +77,9 @@ class TurboProdQuantizer final : public Quantizer {
   }
 
  private:
-  float gamma(const std::uint8_t* rec) const { return qjl_scale_ * half_to_float(load_u16(rec + core_.code_size())); }
   kernels::PlaneCodes sign_planes(const std::uint8_t* codes) const {
-    return kernels::PlaneCodes{codes, code_size(), core_.code_size() + 2, dim(), 1, SignSketch::kPlusMinus};
+    const auto gamma_offset = static_cast<std::ptrdiff_t>(core_.code_size());
+    return kernels::PlaneCodes{codes, code_size(), core_.code_size() + 2, dim(), 1, SignSketch::kPlusMinus, gamma_offset};
   }
 
   TurboMseCore core_;
