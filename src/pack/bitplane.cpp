@@ -13,7 +13,12 @@ void pack_planes(std::size_t n, const std::uint8_t* codes, int bits, std::uint8_
 }
 
 void unpack_planes(std::size_t n, const std::uint8_t* packed, int bits, std::uint8_t* codes) {
-  for (std::size_t j = 0; j < n; ++j) codes[j] = static_cast<std::uint8_t>(plane_code(packed, n, bits, j));
+  const std::size_t pb = plane_bytes(n);
+  std::memset(codes, 0, n);
+  for (int p = 0; p < bits; ++p) {
+    const std::uint8_t* plane = packed + p * pb;
+    for (std::size_t j = 0; j < n; ++j) codes[j] |= static_cast<std::uint8_t>(((plane[j / 8] >> (j % 8)) & 1u) << p);
+  }
 }
 
 }  // namespace veloxquant
