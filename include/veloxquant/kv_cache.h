@@ -73,7 +73,11 @@ class KVCache {
   std::size_t memory_bytes() const;     // payload bytes actually allocated
   CacheStats stats() const;
 
+  // The stored pages, windows, outlier lists and seeds (defined in src/cache/cache_impl.h) for
+  // persistence and tests.
   struct Impl;
+  const Impl& internals() const { return *impl_; }
+  Impl& internals() { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

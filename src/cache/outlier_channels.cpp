@@ -18,9 +18,9 @@ std::vector<std::uint32_t> choose_outlier_channels(std::size_t n, std::size_t di
   std::vector<std::uint32_t> order(dim);
   std::iota(order.begin(), order.end(), 0u);
   std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return energy[a] > energy[b]; });
-  order.resize(count);
-  std::sort(order.begin(), order.end());
-  return order;
+  std::vector<std::uint32_t> chosen(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count));
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;  // exact capacity: memory_bytes() counts it
 }
 
 }  // namespace veloxquant
