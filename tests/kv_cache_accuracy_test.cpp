@@ -249,7 +249,7 @@ TEST(KVCacheAccuracy, RealKeysAndValues) {
   for (std::size_t window : {std::size_t{0}, std::size_t{128}}) {
     std::printf("  window %zu, sinks %d:\n", window, window ? 4 : 0);
     for (const char* format : formats) {
-      double sum = 0.0;
+      double sum = 0.0, bits = 0.0;
       std::size_t count = 0;
       for (std::size_t l = 0; l < layers; ++l) {
         const std::vector<float> kl = layer_major(k, kvh, l), vl = layer_major(v, kvh, l), ql = layer_major(q, qh, l);
@@ -276,10 +276,11 @@ TEST(KVCacheAccuracy, RealKeysAndValues) {
             ++count;
           }
         }
+        bits = cache.stats().key_bits_per_coord;
       }
       const double e = sum / static_cast<double>(count);
       if (window == 0) error[format] = e;
-      std::printf("    %-6s rel. error %.4f\n", format, e);
+      std::printf("    %-6s rel. error %.4f  (%.3f bits/coord)\n", format, e, bits);
     }
   }
   EXPECT_LT(error["f32"], 1e-5);
