@@ -99,6 +99,25 @@ TEST(KVCache, ScaleIsConfigurable) {
             1e-5);
 }
 
+// Sinks and window in f16 / bf16: the output is exact attention on the rounded tokens, and the
+// window takes half the bytes of an f32 one.
+TEST(KVCache, HalfPrecisionWindow) {
+  const std::size_t n = 100;
+  const Tokens tok(n, 2, 6, 64, 13);
+  const std::vector<float> q = tok.queries(4, 14);
+  const std::vector<float> expected = reference_attention(tok.k, tok.v, n, 2, 6, 64, 4, q.data());
+  for (const auto& [format, tolerance] : {std::pair{"f16", 2e-3}, std::pair{"bf16", 2e-2}}) {
+    CacheConfig c = small_config("f32", 200, 4);
+    c.exact_format = format;
+    KVCache cache(c);
+    append_chunks(cache, tok, 0, n, {n});
+    const double err = max_abs_diff(attend(cache, 0, 4, q), expected);
+    EXPECT_LT(err, tolerance) << format;
+    EXPECT_GT(err, 0.0) << format;  // the window really is stored at half precision
+    EXPECT_EQ(cache.stats().window_bytes, 2u * 2 * 2 * 200 * 64 * 2) << format;
+  }
+}
+
 // A decode step (append one token, attend its query) equals the same row of a chunked prefill.
 TEST(KVCache, DecodeEqualsPrefillF32) {
   const std::size_t n = 200, nq = 40;
