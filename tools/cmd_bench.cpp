@@ -14,6 +14,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "json.h"
 #include "math/prng.h"
 #include "veloxquant/kv_cache.h"
 #include "veloxquant/quantizer.h"
@@ -147,12 +148,6 @@ void append_all(KVCache& cache, const std::vector<float>& k, const std::vector<f
   }
 }
 
-std::string json_number(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
-}
 
 const std::set<std::string> kShapeOptions = {"dim", "kv-heads", "q-per-kv", "window", "sinks", "threads", "seed",
                                              "formats", "reps"};
