@@ -42,6 +42,13 @@ std::vector<float> normals(std::size_t n, std::uint64_t seed) {
   return x;
 }
 
+// The --formats list, each name parsed up front so that a typo fails before any work.
+std::vector<std::string> checked_formats(const Args& args) {
+  std::vector<std::string> formats = args.list("formats", kDefaultFormats);
+  for (const std::string& f : formats) parse_format(f);
+  return formats;
+}
+
 std::size_t positive(const Args& args, const std::string& name, long long fallback) {
   const long long v = args.integer(name, fallback);
   if (v < 1) throw std::invalid_argument("option --" + name + ": must be ≥ 1, got " + std::to_string(v));
@@ -170,7 +177,12 @@ int bench_attend(int argc, char** argv) {
   }
   const CacheShape shape = read_shape(args);
   const std::size_t reps = positive(args, "reps", 5);
-  const std::vector<std::string> formats = args.list("formats", kDefaultFormats);
+  const std::vector<std::string> formats = checked_formats(args);
+  std::vector<std::size_t> contexts;
+  for (long long ctx : args.int_list("ctx", "1024,8192,32768")) {
+    if (ctx < 1) throw std::invalid_argument("option --ctx: " + std::to_string(ctx) + " is not ≥ 1");
+    contexts.push_back(static_cast<std::size_t>(ctx));
+  }
   const bool json = args.has("json");
   MemoryProbe probe;
   const double bandwidth = probe.read_gb_per_s();
@@ -184,9 +196,7 @@ int bench_attend(int argc, char** argv) {
   };
   std::vector<Row> rows;
   const std::size_t token_floats = shape.kv_heads * shape.dim;
-  for (long long ctx_value : args.int_list("ctx", "1024,8192,32768")) {
-    if (ctx_value < 1) throw std::invalid_argument("option --ctx: " + std::to_string(ctx_value) + " is not ≥ 1");
-    const std::size_t ctx = static_cast<std::size_t>(ctx_value);
+  for (const std::size_t ctx : contexts) {
     std::fprintf(stderr, "ctx %zu: generating data\n", ctx);
     const std::vector<float> k = normals(ctx * token_floats, shape.seed * 3 + 1);
     const std::vector<float> v = normals(ctx * token_floats, shape.seed * 3 + 2);
@@ -264,7 +274,7 @@ int bench_append(int argc, char** argv) {
   const CacheShape shape = read_shape(args);
   const std::size_t tokens = positive(args, "tokens", 8192), chunk = positive(args, "chunk", 1);
   const std::size_t reps = positive(args, "reps", 3);
-  const std::vector<std::string> formats = args.list("formats", kDefaultFormats);
+  const std::vector<std::string> formats = checked_formats(args);
   const std::size_t token_floats = shape.kv_heads * shape.dim;
   const std::vector<float> k = normals(tokens * token_floats, 11), v = normals(tokens * token_floats, 12);
   std::vector<std::pair<std::string, double>> rows;
@@ -305,7 +315,7 @@ int bench_encode(int argc, char** argv) {
   }
   const std::size_t n = positive(args, "n", 65536), dim = positive(args, "dim", 128);
   const std::size_t reps = positive(args, "reps", 5);
-  const std::vector<std::string> formats = args.list("formats", kDefaultFormats);
+  const std::vector<std::string> formats = checked_formats(args);
   const std::vector<float> x = normals(n * dim, static_cast<std::uint64_t>(args.integer("seed", 1)));
   std::vector<std::pair<std::string, double>> rows;
   for (const std::string& format : formats) {
