@@ -86,6 +86,24 @@ TEST(KVCacheAccuracy, Tq4BeatsQ4OnOutlierKeys) {
   EXPECT_LT(tq4, q4);
 }
 
+// Every head dimension the issue names works with rotated formats (Hadamard for powers of two,
+// Haar for 96), with and without outlier channels.
+TEST(KVCacheAccuracy, HeadDimensions) {
+  for (std::size_t d : {64, 96, 128, 256}) {
+    const std::size_t n = 300;
+    const std::vector<float> k = random_normal(n * 2 * d, 20 + d), v = random_normal(n * 2 * d, 21 + d);
+    const std::vector<float> q = random_normal(3 * 8 * d, 22 + d);
+    const std::vector<float> exact = reference_attention(k, v, n, 2, 8, d, 3, q.data());
+    double previous = 1e9;
+    for (const char* format : {"tq2", "tq2.5", "tq3", "tq4"}) {
+      const double e = relative_error(run_attend(config_for(format, format, d, 16, 4), k, v, n, 3, q), exact);
+      EXPECT_LT(e, previous) << "d " << d << " " << format;
+      previous = e;
+    }
+    EXPECT_LT(previous, 0.2) << "d " << d << " tq4";
+  }
+}
+
 // With every token compressed (window 0), a decode step sees exactly the records a prefill
 // sees, so one query at a time equals the chunked prefill.
 TEST(KVCacheAccuracy, DecodeEqualsPrefillOnCodes) {
