@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "kernels/planes_avx512.h"
 #include "util/half.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -338,9 +339,21 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
                   float* out) {
   HWY_DYNAMIC_DISPATCH(ScorePlanes)(codes, n, n_q, q, q_stride, out);
 }
+// The AVX-512 kernels run where the CPU has them and the Highway target set (which tests may
+// restrict) includes AVX3.
+static bool use_avx512(int bits) {
+  return bits <= 4 && (hwy::SupportedTargets() & HWY_AVX3) != 0 && avx512::available();
+}
+
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
+  if (use_avx512(codes.bits)) return avx512::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   HWY_DYNAMIC_DISPATCH(AccumulatePlanes)(codes, n, n_q, w, acc, acc_stride);
+}
+void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out) {
+  if (use_avx512(codes.bits)) return avx512::score_planes_u8(codes, table, n, n_q, q8, out);
+  ref::score_planes_u8(codes, table, n, n_q, q8, out);
 }
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out) {

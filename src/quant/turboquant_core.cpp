@@ -15,6 +15,7 @@ TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_see
   codebook_ = &sphere_codebook(dim, bits);
   for (float c : codebook_->centroids) centroid_squares_.push_back(c * c);
   ones_.assign(dim, 1.0f);
+  if (bits <= 4) int8_ = make_int8_codebook(codebook_->centroids.data(), bits);
 }
 
 kernels::PlaneCodes TurboMseCore::planes(const std::uint8_t* recs, std::size_t stride) const {
@@ -73,7 +74,11 @@ void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::
 
 void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n,
                          const std::uint8_t* recs, std::size_t stride, float* out) const {
-  kernels::score_planes(planes(recs, stride), n, n_q, q, q_stride, out);
+  if (bits_ <= 4) {
+    score_planes_int8(planes(recs, stride), int8_, n, n_q, q, q_stride, out);
+  } else {
+    kernels::score_planes(planes(recs, stride), n, n_q, q, q_stride, out);
+  }
   for (std::size_t t = 0; t < n; ++t) {
     const float s = half_to_float(load_u16(recs + t * stride));
     for (std::size_t i = 0; i < n_q; ++i) out[i * n + t] *= s;
@@ -88,6 +93,11 @@ void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, co
     for (std::size_t i = 0; i < n_q; ++i) scaled[i * n + t] = w[i * n + t] * s;
   }
   kernels::accumulate_planes(planes(recs, stride), n, n_q, scaled, acc, acc_stride);
+}
+
+const Int8Codebook& SignSketch::int8() {
+  static const Int8Codebook codebook = make_int8_codebook(kPlusMinus, 1);
+  return codebook;
 }
 
 void SignSketch::encode(std::size_t m, const float* v, std::uint8_t* planes) {
