@@ -149,6 +149,27 @@ TEST(KVCacheAccuracy, TruncateInWindowThenReappendOnCodes) {
   }
 }
 
+// Eviction drops whole records: a cache bounded to max_tokens holds the same records as a cache
+// that only ever saw the sinks and the newest tokens (tq3 codes depend only on the token and
+// the head's seed).
+TEST(KVCacheAccuracy, EvictionOnCodes) {
+  const std::size_t n = 700, d = 64, max_tokens = 300, sinks = 4;
+  const std::vector<float> k = random_normal(n * 2 * d, 23), v = random_normal(n * 2 * d, 24);
+  const std::vector<float> q = random_normal(2 * 8 * d, 25);
+  CacheConfig c = config_for("tq3", "tq3", d, 32, sinks);
+  c.max_tokens = max_tokens;
+  KVCache bounded(c);
+  for (std::size_t t = 0; t < n; t += 50) bounded.append(0, 50, k.data() + t * 2 * d, v.data() + t * 2 * d);
+  ASSERT_EQ(bounded.size(0), max_tokens);
+  std::vector<float> k2(k.begin(), k.begin() + sinks * 2 * d), v2(v.begin(), v.begin() + sinks * 2 * d);
+  k2.insert(k2.end(), k.end() - (max_tokens - sinks) * 2 * d, k.end());
+  v2.insert(v2.end(), v.end() - (max_tokens - sinks) * 2 * d, v.end());
+  c.max_tokens = 0;
+  std::vector<float> out(2 * 8 * d);
+  bounded.attend(0, 2, q.data(), out.data());
+  EXPECT_LT(max_abs_diff(out, run_attend(c, k2, v2, max_tokens, 2, q)), 1e-5);
+}
+
 TEST(KVCacheAccuracy, LossyResultsAreIndependentOfThreadCount) {
   const std::size_t n = 600, d = 128;
   CacheConfig c = config_for("tq3", "tq2.5", d, 16, 4);
