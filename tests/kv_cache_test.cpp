@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 
 #include "cache_test_util.h"
 #include "veloxquant/kv_cache.h"
@@ -211,6 +212,27 @@ TEST(KVCache, ResultsAreIndependentOfThreadCount) {
   }
   for (std::size_t i = 1; i < outs.size(); ++i)
     EXPECT_EQ(std::memcmp(outs[0].data(), outs[i].data(), outs[0].size() * sizeof(float)), 0) << "config " << i;
+}
+
+// attend() is const and may be called from several threads at once (each with its own output).
+TEST(KVCache, ConcurrentAttendCalls) {
+  CacheConfig c = small_config("f32", 16, 4);
+  c.kv_heads = 4;
+  c.q_heads = 8;
+  c.threads = 2;
+  const Tokens tok(300, 4, 8, 64, 63);
+  KVCache cache(c);
+  append_chunks(cache, tok, 0, 300, {300});
+  const std::vector<float> q = tok.queries(2, 64);
+  const std::vector<float> expected = attend(cache, 1, 2, q);
+  std::vector<std::vector<float>> outs(4);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < outs.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int r = 0; r < 20; ++r) outs[i] = attend(cache, 1, 2, q);
+    });
+  for (std::thread& t : threads) t.join();
+  for (const std::vector<float>& out : outs) EXPECT_EQ(out, expected);
 }
 
 TEST(KVCache, CopyIsIndependent) {

@@ -4,13 +4,12 @@
 // value quantizer's work domain (pages) — each mapped back once at the end.
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <thread>
 #include <vector>
 
 #include "cache/cache_impl.h"
 #include "cache/softmax_kernels.h"
+#include "cache/worker_pool.h"
 
 namespace veloxquant {
 
@@ -177,29 +176,7 @@ void cache_attend(const KVCache::Impl& impl, std::size_t layer_index, std::size_
       for (std::size_t q0 = 0; q0 < n_queries; q0 += kQueryTile) pass.run(q0, std::min(n_queries, q0 + kQueryTile), q, out);
     }
   };
-  if (workers == 1) {
-    work(0);
-    return;
-  }
-  std::vector<std::exception_ptr> errors(workers);
-  std::vector<std::thread> threads;
-  threads.reserve(workers - 1);
-  for (std::size_t w = 1; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      try {
-        work(w);
-      } catch (...) {
-        errors[w] = std::current_exception();
-      }
-    });
-  try {
-    work(0);
-  } catch (...) {
-    errors[0] = std::current_exception();
-  }
-  for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
+  run_on_workers(workers, work);
 }
 
 }  // namespace veloxquant
