@@ -16,6 +16,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"demo", veloxquant::cli::cmd_demo, "encode random vectors with every method and print a table"},
     {"eval", veloxquant::cli::cmd_eval, "measure MSE and inner-product error of formats on random vectors"},
+    {"bench", veloxquant::cli::cmd_bench, "time the KV cache per format: attend, append, encode"},
 };
 
 void print_usage() {

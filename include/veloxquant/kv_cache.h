@@ -25,6 +25,7 @@ struct CacheConfig {
   std::string value_format = "tq3";
   std::size_t window = 128;           // exact recent tokens (0 allowed)
   std::size_t sinks = 4;              // exact first tokens (0 allowed)
+  std::string exact_format = "f32";   // storage of sinks and window: f32, f16 or bf16
   std::size_t max_tokens = 0;         // 0: unbounded; else evict the oldest non-sink tokens
   std::size_t calibration_tokens = 128;  // tokens that choose the outlier channels
   std::size_t page_tokens = 256;
@@ -72,7 +73,11 @@ class KVCache {
   std::size_t memory_bytes() const;     // payload bytes actually allocated
   CacheStats stats() const;
 
+  // The stored pages, windows, outlier lists and seeds (defined in src/cache/cache_impl.h) for
+  // persistence and tests.
   struct Impl;
+  const Impl& internals() const { return *impl_; }
+  Impl& internals() { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -1,0 +1,182 @@
+// attend: per KV head, one pass over sinks, pages and window in blocks of records, scored on
+// their codes for all query heads of the GQA group at once, with an online softmax. Values are
+// accumulated in two accumulators per query row — the exact format's (sinks, window) and the
+// value quantizer's work domain (pages) — each mapped back once at the end.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cache/cache_impl.h"
+#include "cache/softmax_kernels.h"
+#include "cache/worker_pool.h"
+
+namespace veloxquant {
+
+namespace {
+
+constexpr std::size_t kBlock = 256;      // records per score / accumulate call
+constexpr std::size_t kQueryTile = 64;   // queries per pass (bounds the scratch of a long prefill)
+
+// Per-thread buffers, sized once per attend call.
+struct Scratch {
+  std::vector<float> prepared_exact, prepared_key;  // [rows][query_size]
+  std::vector<float> acc_exact, acc_value;          // [rows][accumulator_size]
+  std::vector<float> scores;                        // [rows][kBlock]
+  std::vector<float> row_max, row_sum;              // [rows]
+  std::vector<float> out_exact, out_value;          // [head_dim]
+};
+
+// One KV head and one tile of queries.
+class HeadPass {
+ public:
+  HeadPass(const KVCache::Impl& impl, const CacheLayer& layer, std::size_t h, std::size_t n_queries,
+           Scratch& s)
+      : impl_(impl), layer_(layer), head_(layer.heads[h]), h_(h), n_queries_(n_queries), s_(s) {
+    group_ = impl.config.q_heads / impl.config.kv_heads;
+  }
+
+  void run(std::size_t q0, std::size_t q1, const float* q, float* out) {
+    rows_ = (q1 - q0) * group_;
+    const std::size_t d = impl_.config.head_dim, q_heads = impl_.config.q_heads;
+    const Quantizer& exact = *impl_.exact;
+    const Quantizer* kq = head_.key_quantizer.get();
+    const Quantizer* vq = head_.value_quantizer.get();
+    for (std::size_t r = 0; r < rows_; ++r) {
+      const float* qr = q + ((q0 + r / group_) * q_heads + h_ * group_ + r % group_) * d;
+      exact.prepare_query(qr, s_.prepared_exact.data() + r * exact.query_size());
+      if (kq) kq->prepare_query(qr, s_.prepared_key.data() + r * kq->query_size());
+    }
+    std::fill_n(s_.acc_exact.begin(), rows_ * exact.accumulator_size(), 0.0f);
+    if (vq) std::fill_n(s_.acc_value.begin(), rows_ * vq->accumulator_size(), 0.0f);
+    std::fill_n(s_.row_max.begin(), rows_, -std::numeric_limits<float>::infinity());
+    std::fill_n(s_.row_sum.begin(), rows_, 0.0f);
+
+    // The last position any query of the tile sees.
+    const std::size_t size = layer_.size();
+    last_visible_ = size - n_queries_ + (q1 - 1);
+    const std::size_t es = impl_.exact_code_size;
+
+    std::size_t pos = 0;  // position of the next record
+    for (std::size_t t = 0; t < layer_.sinks && pos <= last_visible_; t += kBlock) {
+      const std::size_t n = std::min(kBlock, layer_.sinks - t);
+      block(exact, exact, s_.prepared_exact.data(), s_.acc_exact.data(), pos, n,
+            head_.sink_keys.data() + t * es, head_.sink_values.data() + t * es);
+      pos += n;
+    }
+    const std::size_t page_tokens = impl_.config.page_tokens;
+    for (std::size_t i = layer_.page_skip, end = layer_.page_skip + layer_.paged; i < end && pos <= last_visible_;) {
+      const std::size_t slot = i % page_tokens;
+      const std::size_t n = std::min({kBlock, end - i, page_tokens - slot});
+      const CachePage& page = head_.pages[i / page_tokens];
+      block(*kq, *vq, s_.prepared_key.data(), s_.acc_value.data(), pos, n,
+            page.keys.data() + slot * impl_.key_code_size, page.values.data() + slot * impl_.value_code_size);
+      pos += n;
+      i += n;
+    }
+    const std::size_t w = impl_.config.window;
+    for (std::size_t j = 0; j < layer_.window_count && pos <= last_visible_;) {
+      const std::size_t slot = (layer_.window_start + j) % w;
+      const std::size_t n = std::min({kBlock, layer_.window_count - j, w - slot});  // up to the ring's end
+      block(exact, exact, s_.prepared_exact.data(), s_.acc_exact.data(), pos, n,
+            head_.window_keys.data() + slot * es, head_.window_values.data() + slot * es);
+      pos += n;
+      j += n;
+    }
+
+    for (std::size_t r = 0; r < rows_; ++r) {
+      float* o = out + ((q0 + r / group_) * q_heads + h_ * group_ + r % group_) * d;
+      exact.finish_accumulate(s_.acc_exact.data() + r * exact.accumulator_size(), s_.out_exact.data());
+      const float inv = 1.0f / s_.row_sum[r];  // ≥ 1: the row's maximum contributes exp(0)
+      if (vq && layer_.paged > 0) {
+        vq->finish_accumulate(s_.acc_value.data() + r * vq->accumulator_size(), s_.out_value.data());
+        for (std::size_t c = 0; c < d; ++c) o[c] = (s_.out_exact[c] + s_.out_value[c]) * inv;
+      } else {
+        for (std::size_t c = 0; c < d; ++c) o[c] = s_.out_exact[c] * inv;
+      }
+    }
+  }
+
+ private:
+  // Records at positions [pos, pos + n): keys scored by kq, values accumulated by vq into acc.
+  void block(const Quantizer& kq, const Quantizer& vq, const float* prepared, float* acc, std::size_t pos,
+             std::size_t n, const std::uint8_t* keys, const std::uint8_t* values) {
+    float* scores = s_.scores.data();
+    kq.score(rows_, prepared, n, keys, scores);
+    const float scale = impl_.scale;
+    const std::size_t acc_exact_size = impl_.exact->accumulator_size();
+    const std::size_t acc_value_size = head_.value_quantizer ? head_.value_quantizer->accumulator_size() : 0;
+    for (std::size_t r = 0; r < rows_; ++r) {
+      float* row = scores + r * n;
+      // Causal mask: query i sees positions ≤ size − n_queries + i.
+      const std::size_t limit = last_visible_ - (rows_ / group_ - 1 - r / group_);
+      const std::size_t visible = limit < pos ? 0 : std::min(n, limit - pos + 1);
+      if (visible > 0) {
+        const float block_max = row_max(row, visible) * scale;
+        if (block_max > s_.row_max[r]) {
+          if (s_.row_sum[r] > 0.0f) {  // rescale what was accumulated under the old maximum
+            const float alpha = std::exp(s_.row_max[r] - block_max);
+            s_.row_sum[r] *= alpha;
+            float* ax = s_.acc_exact.data() + r * acc_exact_size;
+            for (std::size_t c = 0; c < acc_exact_size; ++c) ax[c] *= alpha;
+            float* av = s_.acc_value.data() + r * acc_value_size;
+            for (std::size_t c = 0; c < acc_value_size; ++c) av[c] *= alpha;
+          }
+          s_.row_max[r] = block_max;
+        }
+        s_.row_sum[r] += exp_row(row, visible, scale, s_.row_max[r]);
+      }
+      std::fill(row + visible, row + n, 0.0f);
+    }
+    vq.accumulate(rows_, scores, n, values, acc);
+  }
+
+  const KVCache::Impl& impl_;
+  const CacheLayer& layer_;
+  const CacheHead& head_;
+  std::size_t h_, n_queries_, group_ = 1, rows_ = 0, last_visible_ = 0;
+  Scratch& s_;
+};
+
+Scratch make_scratch(const KVCache::Impl& impl, const CacheLayer& layer, std::size_t max_rows) {
+  std::size_t key_q = 0, value_acc = 0;
+  for (const CacheHead& head : layer.heads) {
+    if (head.key_quantizer) key_q = std::max(key_q, head.key_quantizer->query_size());
+    if (head.value_quantizer) value_acc = std::max(value_acc, head.value_quantizer->accumulator_size());
+  }
+  const std::size_t d = impl.config.head_dim;
+  Scratch s;
+  s.prepared_exact.resize(max_rows * impl.exact->query_size());
+  s.prepared_key.resize(max_rows * key_q);
+  s.acc_exact.resize(max_rows * impl.exact->accumulator_size());
+  s.acc_value.resize(max_rows * value_acc);
+  s.scores.resize(max_rows * kBlock);
+  s.row_max.resize(max_rows);
+  s.row_sum.resize(max_rows);
+  s.out_exact.resize(d);
+  s.out_value.resize(d);
+  return s;
+}
+
+}  // namespace
+
+void cache_attend(const KVCache::Impl& impl, std::size_t layer_index, std::size_t n_queries, const float* q, float* out) {
+  const CacheLayer& layer = impl.layers[layer_index];
+  const std::size_t heads = impl.config.kv_heads;
+  const std::size_t group = impl.config.q_heads / heads;
+  const std::size_t workers = std::min(impl.config.threads, heads);
+  const std::size_t max_rows = std::min(n_queries, kQueryTile) * group;
+
+  // Worker w takes heads w, w + workers, ...: each head's arithmetic is the same for any thread
+  // count, so results are bit-identical.
+  auto work = [&](std::size_t w) {
+    Scratch scratch = make_scratch(impl, layer, max_rows);
+    for (std::size_t h = w; h < heads; h += workers) {
+      HeadPass pass(impl, layer, h, n_queries, scratch);
+      for (std::size_t q0 = 0; q0 < n_queries; q0 += kQueryTile) pass.run(q0, std::min(n_queries, q0 + kQueryTile), q, out);
+    }
+  };
+  run_on_workers(workers, work);
+}
+
+}  // namespace veloxquant

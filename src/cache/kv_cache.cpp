@@ -1,0 +1,184 @@
+// KVCache's public methods: configuration checks, input validation (before any mutation),
+// truncate / clear / copy, memory accounting and stats. The work is in cache_append.cpp and
+// cache_attend.cpp.
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "cache/cache_impl.h"
+#include "math/prng.h"
+
+namespace veloxquant {
+
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument("CacheConfig: " + message);
+}
+
+// Throws naming the first non-finite element of x[n][heads][dim]. The scan tests exponent bits
+// with integer operations, which the compiler vectorises (std::isfinite in a loop it does not).
+void check_finite(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim) {
+  const std::size_t total = n * heads * dim;
+  std::uint32_t bad = 0;
+  for (std::size_t i = 0; i < total; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bad |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+  }
+  if (!bad) return;
+  for (std::size_t i = 0; i < total; ++i) {
+    if (std::isfinite(x[i])) continue;
+    const std::size_t t = i / (heads * dim), h = (i / dim) % heads, c = i % dim;
+    throw std::invalid_argument(std::string(what) + "[token " + std::to_string(t) + "][head " + std::to_string(h) +
+                                "][" + std::to_string(c) + "] = " + std::to_string(x[i]) + " is not finite");
+  }
+}
+
+void check_layer(const CacheConfig& c, std::size_t layer) {
+  if (layer >= c.layers)
+    throw std::invalid_argument("layer " + std::to_string(layer) + " out of range (layers = " +
+                                std::to_string(c.layers) + ")");
+}
+
+std::size_t vector_bytes(const std::vector<std::uint8_t>& v) { return v.capacity(); }
+
+}  // namespace
+
+KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
+  require(c.layers >= 1, "layers must be ≥ 1, got " + std::to_string(c.layers));
+  require(c.kv_heads >= 1, "kv_heads must be ≥ 1, got " + std::to_string(c.kv_heads));
+  require(c.q_heads >= c.kv_heads && c.q_heads % c.kv_heads == 0,
+          "q_heads (" + std::to_string(c.q_heads) + ") must be a positive multiple of kv_heads (" +
+              std::to_string(c.kv_heads) + ")");
+  require(c.head_dim >= 1, "head_dim must be ≥ 1, got " + std::to_string(c.head_dim));
+  require(c.page_tokens >= 1, "page_tokens must be ≥ 1, got " + std::to_string(c.page_tokens));
+  require(c.threads >= 1, "threads must be ≥ 1, got " + std::to_string(c.threads));
+  require(c.max_tokens == 0 || c.max_tokens > c.sinks,
+          "max_tokens (" + std::to_string(c.max_tokens) + ") must be 0 or exceed sinks (" + std::to_string(c.sinks) + ")");
+  require(std::isfinite(c.scale) && c.scale >= 0.0f, "scale must be finite and ≥ 0, got " + std::to_string(c.scale));
+
+  key_spec = parse_format(c.key_format);
+  value_spec = parse_format(c.value_format);
+  exact_spec = parse_format(c.exact_format);
+  require(exact_spec.method == Method::kF32 || exact_spec.method == Method::kF16 || exact_spec.method == Method::kBF16,
+          "exact_format must be f32, f16 or bf16, got '" + c.exact_format + "'");
+  key_outlier_count = key_spec.outliers_for_dim(c.head_dim);
+  value_outlier_count = value_spec.outliers_for_dim(c.head_dim);
+  require(key_outlier_count == 0 || c.calibration_tokens >= 1, "calibration_tokens must be ≥ 1 with outlier formats");
+  require(value_outlier_count == 0 || c.calibration_tokens >= 1, "calibration_tokens must be ≥ 1 with outlier formats");
+
+  // Probe quantizers: they reject a dimension the format cannot take, and give record sizes
+  // (which depend on neither the seed nor the outlier channels).
+  key_code_size = make_quantizer(key_spec, c.head_dim, 0)->code_size();
+  value_code_size = make_quantizer(value_spec, c.head_dim, 0)->code_size();
+  exact = make_quantizer(exact_spec, c.head_dim, 0);
+  exact_code_size = exact->code_size();
+  scale = c.scale > 0.0f ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+  layers.resize(c.layers);
+  for (std::size_t l = 0; l < c.layers; ++l) {
+    layers[l].heads.resize(c.kv_heads);
+    for (std::size_t h = 0; h < c.kv_heads; ++h) {
+      const std::uint64_t stream = l * c.kv_heads + h;
+      layers[l].heads[h].key_seed = derive_seed(c.seed, stream, 0);
+      layers[l].heads[h].value_seed = derive_seed(c.seed, stream, 1);
+    }
+  }
+}
+
+KVCache::KVCache(const CacheConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+KVCache::~KVCache() = default;
+KVCache::KVCache(const KVCache& other) : impl_(std::make_unique<Impl>(*other.impl_)) {}
+KVCache& KVCache::operator=(const KVCache& other) {
+  if (this != &other) impl_ = std::make_unique<Impl>(*other.impl_);
+  return *this;
+}
+KVCache::KVCache(KVCache&&) noexcept = default;
+KVCache& KVCache::operator=(KVCache&&) noexcept = default;
+
+const CacheConfig& KVCache::config() const { return impl_->config; }
+
+std::size_t KVCache::size(std::size_t layer) const {
+  check_layer(impl_->config, layer);
+  return impl_->layers[layer].size();
+}
+
+void KVCache::append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) {
+  const CacheConfig& c = impl_->config;
+  check_layer(c, layer);
+  if (n_tokens == 0) return;
+  if (!k || !v) throw std::invalid_argument(std::string("append: ") + (!k ? "k" : "v") + " is null");
+  check_finite("k", k, n_tokens, c.kv_heads, c.head_dim);
+  check_finite("v", v, n_tokens, c.kv_heads, c.head_dim);
+  const auto start = std::chrono::steady_clock::now();
+  cache_append(*impl_, layer, n_tokens, k, v);
+  impl_->encode_time.add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+}
+
+void KVCache::attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) const {
+  const CacheConfig& c = impl_->config;
+  check_layer(c, layer);
+  if (n_queries == 0) return;
+  const std::size_t held = impl_->layers[layer].size();
+  if (n_queries > held)
+    throw std::invalid_argument("n_queries " + std::to_string(n_queries) + " exceeds the " + std::to_string(held) +
+                                " tokens of layer " + std::to_string(layer));
+  if (!q || !out) throw std::invalid_argument(std::string("attend: ") + (!q ? "q" : "out") + " is null");
+  check_finite("q", q, n_queries, c.q_heads, c.head_dim);
+  const auto start = std::chrono::steady_clock::now();
+  cache_attend(*impl_, layer, n_queries, q, out);
+  impl_->attend_time.add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+}
+
+void KVCache::truncate(std::size_t n_tokens) {
+  for (CacheLayer& layer : impl_->layers) cache_truncate(*impl_, layer, n_tokens);
+}
+
+void KVCache::clear() {
+  // Fresh per-head state (seeds are re-derived: they depend only on the configuration), so the
+  // outlier channels are chosen again from the next tokens.
+  Impl fresh(impl_->config);
+  fresh.encode_time = impl_->encode_time;
+  fresh.attend_time = impl_->attend_time;
+  *impl_ = std::move(fresh);
+}
+
+std::size_t KVCache::memory_bytes() const {
+  const CacheStats s = stats();
+  return s.code_bytes + s.window_bytes + s.sink_bytes + s.outlier_bytes;
+}
+
+CacheStats KVCache::stats() const {
+  const Impl& impl = *impl_;
+  CacheStats s;
+  s.tokens = impl.layers[0].size();
+  std::size_t compressed = 0;  // token-heads held in pages
+  for (const CacheLayer& layer : impl.layers) {
+    compressed += layer.paged * layer.heads.size();
+    for (const CacheHead& head : layer.heads) {
+      for (const CachePage& page : head.pages) {
+        s.key_code_bytes += vector_bytes(page.keys);
+        s.value_code_bytes += vector_bytes(page.values);
+      }
+      s.window_bytes += vector_bytes(head.window_keys) + vector_bytes(head.window_values);
+      s.sink_bytes += vector_bytes(head.sink_keys) + vector_bytes(head.sink_values);
+      s.outlier_bytes += (head.key_outliers.capacity() + head.value_outliers.capacity()) * sizeof(std::uint32_t);
+    }
+  }
+  s.code_bytes = s.key_code_bytes + s.value_code_bytes;
+  if (compressed > 0) {
+    // Bytes of the records that hold compressed tokens, per coordinate (page slack excluded;
+    // memory_bytes() includes it).
+    const double coords = static_cast<double>(compressed) * static_cast<double>(impl.config.head_dim);
+    s.key_bits_per_coord = 8.0 * static_cast<double>(compressed * impl.key_code_size) / coords;
+    s.value_bits_per_coord = 8.0 * static_cast<double>(compressed * impl.value_code_size) / coords;
+  }
+  s.encode_seconds = impl.encode_time.seconds();
+  s.attend_seconds = impl.attend_time.seconds();
+  return s;
+}
+
+}  // namespace veloxquant

@@ -1,0 +1,359 @@
+// `veloxquant bench attend|append|encode`: speed of the KV cache per format, on the same data in
+// one run. Results on stdout (a table, or JSON with --json); progress on stderr.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "cli.h"
+#include "json.h"
+#include "math/prng.h"
+#include "veloxquant/kv_cache.h"
+#include "veloxquant/quantizer.h"
+
+namespace veloxquant::cli {
+
+namespace {
+
+const char* kDefaultFormats = "f32,f16,q8,q4,tq4,tq3,tq2.5,tqp3,qjl,polar";
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  const std::size_t m = x.size() / 2;
+  return x.size() % 2 ? x[m] : 0.5 * (x[m - 1] + x[m]);
+}
+
+std::vector<float> normals(std::size_t n, std::uint64_t seed) {
+  SplitMix64 g(seed);
+  std::vector<float> x(n);
+  for (float& v : x) v = static_cast<float>(g.normal());
+  return x;
+}
+
+// The --formats list, each name parsed up front so that a typo fails before any work.
+std::vector<std::string> checked_formats(const Args& args) {
+  std::vector<std::string> formats = args.list("formats", kDefaultFormats);
+  for (const std::string& f : formats) parse_format(f);
+  return formats;
+}
+
+std::size_t positive(const Args& args, const std::string& name, long long fallback) {
+  const long long v = args.integer(name, fallback);
+  if (v < 1) throw std::invalid_argument("option --" + name + ": must be ≥ 1, got " + std::to_string(v));
+  return static_cast<std::size_t>(v);
+}
+
+// Reads a buffer larger than the caches: evicts the cache's data between timed runs (as the other
+// layers of a model would) and measures the single-core read bandwidth.
+class MemoryProbe {
+ public:
+  MemoryProbe() : buffer_(std::size_t{256} << 20 >> 3, 1) {}
+  // Seconds of one read pass over the buffer.
+  double read_pass() {
+    const auto start = std::chrono::steady_clock::now();
+    std::uint64_t sum = 0;
+    for (std::uint64_t w : buffer_) sum += w;
+    sink_ = sink_ + sum;
+    return seconds_since(start);
+  }
+  double read_gb_per_s() {
+    double best = 1e9;
+    for (int i = 0; i < 5; ++i) best = std::min(best, read_pass());
+    return static_cast<double>(buffer_.size() * 8) / best * 1e-9;
+  }
+  void flush() { read_pass(); }
+
+ private:
+  std::vector<std::uint64_t> buffer_;
+  volatile std::uint64_t sink_ = 0;  // keeps the read loop from being optimised away
+};
+
+// Exact attention of one decode step (double accumulation): q [q_heads][d], k/v [ctx][kv_heads][d].
+std::vector<float> exact_step(const std::vector<float>& k, const std::vector<float>& v, const std::vector<float>& q,
+                              std::size_t ctx, std::size_t kv_heads, std::size_t group, std::size_t d) {
+  std::vector<float> out(kv_heads * group * d);
+  std::vector<double> s(ctx), acc(d);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  for (std::size_t h = 0; h < kv_heads * group; ++h) {
+    const float* qh = &q[h * d];
+    const std::size_t kvh = h / group;
+    double m = -1e300;
+    for (std::size_t t = 0; t < ctx; ++t) {
+      const float* kt = &k[(t * kv_heads + kvh) * d];
+      double dot = 0.0;
+      for (std::size_t c = 0; c < d; ++c) dot += static_cast<double>(qh[c]) * kt[c];
+      s[t] = dot * scale;
+      m = std::max(m, s[t]);
+    }
+    double sum = 0.0;
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (std::size_t t = 0; t < ctx; ++t) {
+      const double w = std::exp(s[t] - m);
+      sum += w;
+      const float* vt = &v[(t * kv_heads + kvh) * d];
+      for (std::size_t c = 0; c < d; ++c) acc[c] += w * vt[c];
+    }
+    for (std::size_t c = 0; c < d; ++c) out[h * d + c] = static_cast<float>(acc[c] / sum);
+  }
+  return out;
+}
+
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct CacheShape {
+  std::size_t dim, kv_heads, group, window, sinks, threads;
+  std::uint64_t seed;
+  CacheConfig config(const std::string& format) const {
+    CacheConfig c;
+    c.layers = 1;
+    c.kv_heads = kv_heads;
+    c.q_heads = kv_heads * group;
+    c.head_dim = dim;
+    c.key_format = c.value_format = format;
+    c.window = window;
+    c.sinks = sinks;
+    c.threads = threads;
+    c.seed = seed;
+    return c;
+  }
+};
+
+CacheShape read_shape(const Args& args) {
+  return CacheShape{positive(args, "dim", 128),
+                    positive(args, "kv-heads", 8),
+                    positive(args, "q-per-kv", 4),
+                    static_cast<std::size_t>(args.integer("window", 128)),
+                    static_cast<std::size_t>(args.integer("sinks", 4)),
+                    positive(args, "threads", 1),
+                    static_cast<std::uint64_t>(args.integer("seed", 1))};
+}
+
+void append_all(KVCache& cache, const std::vector<float>& k, const std::vector<float>& v, std::size_t ctx,
+                std::size_t chunk, std::size_t token_floats) {
+  for (std::size_t t = 0; t < ctx; t += chunk) {
+    const std::size_t n = std::min(chunk, ctx - t);
+    cache.append(0, n, &k[t * token_floats], &v[t * token_floats]);
+  }
+}
+
+
+const std::set<std::string> kShapeOptions = {"dim", "kv-heads", "q-per-kv", "window", "sinks", "threads", "seed",
+                                             "formats", "reps"};
+
+std::set<std::string> with(std::set<std::string> base, std::initializer_list<const char*> extra) {
+  for (const char* e : extra) base.insert(e);
+  return base;
+}
+
+int bench_attend(int argc, char** argv) {
+  const Args args(argc, argv, {"json", "help"}, with(kShapeOptions, {"ctx"}));
+  if (args.has("help")) {
+    std::printf(
+        "usage: veloxquant bench attend [--ctx 1024,8192,32768] [--dim 128] [--q-per-kv 4] [--kv-heads 8]\n"
+        "         [--formats %s] [--threads 1] [--reps 5] [--window 128] [--sinks 4] [--json]\n"
+        "One decode step (all KV heads of one layer, one query per query head) per format and context;\n"
+        "median (and minimum) of --reps runs, the CPU caches flushed before each.\n",
+        kDefaultFormats);
+    return 0;
+  }
+  const CacheShape shape = read_shape(args);
+  const std::size_t reps = positive(args, "reps", 5);
+  const std::vector<std::string> formats = checked_formats(args);
+  std::vector<std::size_t> contexts;
+  for (long long ctx : args.int_list("ctx", "1024,8192,32768")) {
+    if (ctx < 1) throw std::invalid_argument("option --ctx: " + std::to_string(ctx) + " is not ≥ 1");
+    contexts.push_back(static_cast<std::size_t>(ctx));
+  }
+  const bool json = args.has("json");
+  MemoryProbe probe;
+  const double bandwidth = probe.read_gb_per_s();
+  std::fprintf(stderr, "read bandwidth (one core): %.1f GB/s\n", bandwidth);
+
+  struct Row {
+    std::string format;
+    std::size_t ctx;
+    double us, us_min, bytes_per_token, bits, code_bits, rel_err, gb_per_s, floor_us;
+    std::optional<double> speedup;
+  };
+  std::vector<Row> rows;
+  const std::size_t token_floats = shape.kv_heads * shape.dim;
+  for (const std::size_t ctx : contexts) {
+    std::fprintf(stderr, "ctx %zu: generating data\n", ctx);
+    const std::vector<float> k = normals(ctx * token_floats, shape.seed * 3 + 1);
+    const std::vector<float> v = normals(ctx * token_floats, shape.seed * 3 + 2);
+    const std::vector<float> q = normals(shape.kv_heads * shape.group * shape.dim, shape.seed * 3 + 3);
+    const std::vector<float> exact = exact_step(k, v, q, ctx, shape.kv_heads, shape.group, shape.dim);
+    std::optional<double> f16_us;
+    const std::size_t first = rows.size();
+    for (const std::string& format : formats) {
+      std::fprintf(stderr, "ctx %zu: %s\n", ctx, format.c_str());
+      KVCache cache(shape.config(format));
+      append_all(cache, k, v, ctx, 256, token_floats);
+      std::vector<float> out(q.size());
+      cache.attend(0, 1, q.data(), out.data());
+      std::vector<double> times;
+      for (std::size_t r = 0; r < reps; ++r) {
+        probe.flush();
+        const auto start = std::chrono::steady_clock::now();
+        cache.attend(0, 1, q.data(), out.data());
+        times.push_back(seconds_since(start));
+      }
+      const double us = median(times) * 1e6;
+      const double bytes = static_cast<double>(cache.memory_bytes());
+      const CacheStats stats = cache.stats();
+      if (format == "f16") f16_us = us;
+      rows.push_back(Row{format, ctx, us, *std::min_element(times.begin(), times.end()) * 1e6,
+                         bytes / static_cast<double>(ctx),
+                         8.0 * bytes / static_cast<double>(ctx * token_floats * 2),
+                         0.5 * (stats.key_bits_per_coord + stats.value_bits_per_coord), relative_error(out, exact),
+                         bytes / (us * 1e-6) * 1e-9, bytes / (bandwidth * 1e9) * 1e6, std::nullopt});
+    }
+    if (f16_us)
+      for (std::size_t i = first; i < rows.size(); ++i) rows[i].speedup = *f16_us / rows[i].us;
+  }
+
+  if (json) {
+    std::printf("{\"command\": \"bench attend\", \"read_gb_per_s\": %s,\n", json_number(bandwidth).c_str());
+    std::printf(" \"config\": {\"dim\": %zu, \"kv_heads\": %zu, \"q_per_kv\": %zu, \"window\": %zu, \"sinks\": %zu, "
+                "\"threads\": %zu, \"reps\": %zu},\n \"results\": [\n",
+                shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.threads, reps);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      std::printf("  {\"format\": \"%s\", \"key_format\": \"%s\", \"value_format\": \"%s\", \"ctx\": %zu, "
+                  "\"us_per_step\": %s, \"us_min\": %s, \"kv_bytes_per_token\": %s, \"bits_per_coord\": %s, "
+                  "\"code_bits_per_coord\": %s, \"speedup_vs_f16\": %s, \"rel_err\": %s, \"gb_per_s\": %s, "
+                  "\"floor_us\": %s}%s\n",
+                  r.format.c_str(), r.format.c_str(), r.format.c_str(), r.ctx, json_number(r.us).c_str(), json_number(r.us_min).c_str(),
+                  json_number(r.bytes_per_token).c_str(), json_number(r.bits).c_str(), json_number(r.code_bits).c_str(),
+                  r.speedup ? json_number(*r.speedup).c_str() : "null", json_number(r.rel_err).c_str(),
+                  json_number(r.gb_per_s).c_str(), json_number(r.floor_us).c_str(), i + 1 < rows.size() ? "," : "");
+    }
+    std::printf(" ]\n}\n");
+    return 0;
+  }
+  std::printf("read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
+              "%zu thread(s), median of %zu\n\n",
+              bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.threads, reps);
+  std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token", "bits/crd",
+              "vs f16", "rel.err", "GB/s", "x floor");
+  for (const Row& r : rows) {
+    std::printf("%-8s %7zu %10.1f %10.1f %11.1f %9.3f %9.2fx %9.4f %8.1f %9.2f\n", r.format.c_str(), r.ctx, r.us, r.us_min,
+                r.bytes_per_token, r.bits, r.speedup.value_or(NAN), r.rel_err, r.gb_per_s, r.us / r.floor_us);
+  }
+  return 0;
+}
+
+int bench_append(int argc, char** argv) {
+  const Args args(argc, argv, {"json", "help"}, with(kShapeOptions, {"tokens", "chunk"}));
+  if (args.has("help")) {
+    std::printf(
+        "usage: veloxquant bench append [--tokens 8192] [--chunk 1] [--dim 128] [--kv-heads 8] [--formats ...]\n"
+        "         [--window 128] [--sinks 4] [--reps 3] [--json]\n"
+        "Appends --tokens tokens (K and V, all KV heads of one layer), --chunk tokens per call; reports\n"
+        "token-heads per second (median of --reps).\n");
+    return 0;
+  }
+  const CacheShape shape = read_shape(args);
+  const std::size_t tokens = positive(args, "tokens", 8192), chunk = positive(args, "chunk", 1);
+  const std::size_t reps = positive(args, "reps", 3);
+  const std::vector<std::string> formats = checked_formats(args);
+  const std::size_t token_floats = shape.kv_heads * shape.dim;
+  const std::vector<float> k = normals(tokens * token_floats, 11), v = normals(tokens * token_floats, 12);
+  std::vector<std::pair<std::string, double>> rows;
+  for (const std::string& format : formats) {
+    std::fprintf(stderr, "append %s\n", format.c_str());
+    std::vector<double> times;
+    for (std::size_t r = 0; r < reps; ++r) {
+      KVCache cache(shape.config(format));
+      const auto start = std::chrono::steady_clock::now();
+      append_all(cache, k, v, tokens, chunk, token_floats);
+      times.push_back(seconds_since(start));
+    }
+    rows.emplace_back(format, static_cast<double>(tokens * shape.kv_heads) / median(times));
+  }
+  if (args.has("json")) {
+    std::printf("{\"command\": \"bench append\", \"tokens\": %zu, \"chunk\": %zu, \"dim\": %zu, \"kv_heads\": %zu, "
+                "\"window\": %zu, \"sinks\": %zu,\n \"results\": [\n",
+                tokens, chunk, shape.dim, shape.kv_heads, shape.window, shape.sinks);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::printf("  {\"format\": \"%s\", \"token_heads_per_s\": %s}%s\n", rows[i].first.c_str(),
+                  json_number(rows[i].second).c_str(), i + 1 < rows.size() ? "," : "");
+    std::printf(" ]\n}\n");
+    return 0;
+  }
+  std::printf("append %zu tokens × %zu KV heads, d=%zu, %zu token(s) per call, window %zu, sinks %zu\n\n", tokens,
+              shape.kv_heads, shape.dim, chunk, shape.window, shape.sinks);
+  std::printf("%-8s %18s\n", "format", "M token-heads/s");
+  for (const auto& [format, rate] : rows) std::printf("%-8s %18.3f\n", format.c_str(), rate * 1e-6);
+  return 0;
+}
+
+int bench_encode(int argc, char** argv) {
+  const Args args(argc, argv, {"json", "help"}, {"n", "dim", "formats", "reps", "seed"});
+  if (args.has("help")) {
+    std::printf("usage: veloxquant bench encode [--n 65536] [--dim 128] [--formats ...] [--reps 5] [--json]\n"
+                "Quantizer::encode of --n random vectors; vectors per second (median of --reps).\n");
+    return 0;
+  }
+  const std::size_t n = positive(args, "n", 65536), dim = positive(args, "dim", 128);
+  const std::size_t reps = positive(args, "reps", 5);
+  const std::vector<std::string> formats = checked_formats(args);
+  const std::vector<float> x = normals(n * dim, static_cast<std::uint64_t>(args.integer("seed", 1)));
+  std::vector<std::pair<std::string, double>> rows;
+  for (const std::string& format : formats) {
+    std::fprintf(stderr, "encode %s\n", format.c_str());
+    const auto quantizer = make_quantizer(format, dim, 7);
+    std::vector<std::uint8_t> codes(n * quantizer->code_size());
+    std::vector<double> times;
+    for (std::size_t r = 0; r < reps; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      quantizer->encode(n, x.data(), codes.data());
+      times.push_back(seconds_since(start));
+    }
+    rows.emplace_back(format, static_cast<double>(n) / median(times));
+  }
+  if (args.has("json")) {
+    std::printf("{\"command\": \"bench encode\", \"n\": %zu, \"dim\": %zu,\n \"results\": [\n", n, dim);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::printf("  {\"format\": \"%s\", \"vectors_per_s\": %s}%s\n", rows[i].first.c_str(),
+                  json_number(rows[i].second).c_str(), i + 1 < rows.size() ? "," : "");
+    std::printf(" ]\n}\n");
+    return 0;
+  }
+  std::printf("encode %zu vectors, d=%zu\n\n%-8s %14s\n", n, dim, "format", "M vectors/s");
+  for (const auto& [format, rate] : rows) std::printf("%-8s %14.3f\n", format.c_str(), rate * 1e-6);
+  return 0;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  const std::string mode = argc >= 2 ? argv[1] : "";
+  if (mode == "attend") return bench_attend(argc - 1, argv + 1);
+  if (mode == "append") return bench_append(argc - 1, argv + 1);
+  if (mode == "encode") return bench_encode(argc - 1, argv + 1);
+  std::fprintf(mode == "--help" ? stdout : stderr,
+               "usage: veloxquant bench attend|append|encode [options]   (--help for each)\n");
+  return mode == "--help" ? 0 : 2;
+}
+
+}  // namespace veloxquant::cli
