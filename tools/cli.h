@@ -6,5 +6,7 @@ namespace veloxquant::cli {
 // Each returns the process exit code; argv[0] is the subcommand name.
 int cmd_demo(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_precompute(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
 
 }  // namespace veloxquant::cli

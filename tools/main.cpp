@@ -16,6 +16,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"demo", veloxquant::cli::cmd_demo, "encode random vectors with every method and print a table"},
     {"eval", veloxquant::cli::cmd_eval, "measure MSE and inner-product error of formats on random vectors"},
+    {"precompute", veloxquant::cli::cmd_precompute, "write codebooks, rotation and QJL matrix as .npy + manifest.json"},
+    {"inspect", veloxquant::cli::cmd_inspect, "show what an artifact directory or .npy file holds, with checks"},
 };
 
 void print_usage() {

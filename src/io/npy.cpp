@@ -158,7 +158,7 @@ class HeaderParser {
 
 std::string shape_text(std::span<const std::size_t> shape) {
   std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i) s.append(i ? ", " : "").append(std::to_string(shape[i]));
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
