@@ -10,6 +10,7 @@
 #include "io/crc32.h"
 #include "io/json.h"
 #include "io/npy.h"
+#include "quant/quantizers.h"
 #include "veloxquant/codebook.h"
 #include "veloxquant/rotation.h"
 
@@ -79,7 +80,9 @@ TEST_F(ArtifactsTest, PrecomputeThenLoadGivesTheLibrarysArrays) {
     EXPECT_EQ(cb.centroids, polar_angle_codebook(level, cb.bits).centroids);
     EXPECT_EQ(cb.boundaries, polar_angle_codebook(level, cb.bits).boundaries);
   }
-  EXPECT_EQ(a.rotation, Rotation(64, 7).matrix());
+  EXPECT_EQ(a.manifest.rotation_seed, purpose_seed(7, SeedPurpose::kRotation));
+  EXPECT_EQ(a.rotation, Rotation(64, a.manifest.rotation_seed).matrix());
+  EXPECT_EQ(a.manifest.qjl_seed, purpose_seed(7, SeedPurpose::kSketch));
   EXPECT_EQ(a.qjl_matrix, gaussian_matrix(32, 64, a.manifest.qjl_seed));
   // The manifest read back equals the one written.
   EXPECT_EQ(artifact_manifest_to_json(read_artifact_manifest(dir_.string())).dump(),
@@ -163,6 +166,7 @@ TEST_F(ArtifactsTest, BadManifestsGiveClearErrors) {
       {{"\"dtype\": \"<f4\"", "\"dtype\": \"<f8\""}, "must be float32"},
       {{"\"shape\": [\n        2\n      ]", "\"shape\": [\n        3\n      ]"}, "must have shape [2]"},
       {{"\"crc32\": \"", "\"crc32\": \"zz"}, "8 lowercase hex digits"},
+      {{"\"seed\": 7,", "\"seed\": 8,"}, "derived from seed 8"},
   };
   for (const auto& [edit, message] : cases) {
     write("manifest.json", good);

@@ -19,7 +19,9 @@ FloatArray as_float_array(const py::handle& obj, const char* name) {
   const char kind = a.dtype().kind();
   if (kind != 'f' && kind != 'i' && kind != 'u')
     throw py::type_error(std::string(name) + " must hold real numbers, got dtype " + std::string(py::str(a.dtype())));
-  return FloatArray::ensure(a);  // converts the dtype and makes it C-contiguous when needed
+  FloatArray out = FloatArray::ensure(a);  // converts the dtype and makes it C-contiguous when needed
+  if (!out) throw py::type_error(std::string(name) + ": cannot convert dtype " + std::string(py::str(a.dtype())) + " to float32");
+  return out;
 }
 
 ByteArray as_code_array(const py::handle& obj, const char* name) {
@@ -27,7 +29,9 @@ ByteArray as_code_array(const py::handle& obj, const char* name) {
   if (!a) throw py::type_error(std::string(name) + " must be a numpy uint8 array");
   if (a.dtype().kind() != 'u' || a.dtype().itemsize() != 1)
     throw py::type_error(std::string(name) + " must have dtype uint8, got " + std::string(py::str(a.dtype())));
-  return ByteArray::ensure(a);
+  ByteArray out = ByteArray::ensure(a);  // same dtype: only makes it C-contiguous
+  if (!out) throw py::type_error(std::string(name) + ": cannot make a contiguous uint8 array");
+  return out;
 }
 
 std::size_t rows_of(const py::array& a, std::size_t width, const char* name) {

@@ -14,8 +14,8 @@ namespace veloxquant::py_bind {
 
 namespace py = pybind11;
 
-using FloatArray = py::array_t<float, py::array::c_style>;
-using ByteArray = py::array_t<std::uint8_t, py::array::c_style>;
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using ByteArray = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
 // A C-contiguous float32 copy (or view) of any real numeric array; float64 and ints are
 // converted, bool/complex/object/str are rejected with TypeError.

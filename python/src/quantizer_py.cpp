@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,7 +11,9 @@
 #include "arrays.h"
 #include "bindings.h"
 #include "veloxquant/format.h"
+#include "quant/quantizers.h"
 #include "veloxquant/quantizer.h"
+#include "veloxquant/rotation.h"
 
 namespace veloxquant::py_bind {
 
@@ -51,6 +54,19 @@ class PyQuantizer {
     return x;
   }
 
+  // The rotation Π of the rotating formats (tq without outliers, tqp, polar): y = Π·x.
+  py::array rotation_matrix() const {
+    const FormatSpec& spec = q_->spec();
+    const bool rotates = (spec.method == Method::kTurboMse && spec.outliers_for_dim(q_->dim()) == 0) ||
+                         spec.method == Method::kTurboProd || spec.method == Method::kPolar;
+    if (!rotates) throw std::invalid_argument("format '" + q_->name() + "' has no single dim x dim rotation");
+    const std::vector<float> mat = Rotation(q_->dim(), purpose_seed(q_->seed(), SeedPurpose::kRotation)).matrix();
+    const auto d = static_cast<py::ssize_t>(q_->dim());
+    FloatArray out({d, d});
+    std::copy(mat.begin(), mat.end(), out.mutable_data());
+    return out;
+  }
+
   // out[i, t] = estimate of <q_i, x_t> computed on the codes (what attention uses).
   py::array inner_products(const py::handle& q_obj, const py::handle& codes_obj) const {
     const FloatArray qa = as_float_array(q_obj, "q");
@@ -89,6 +105,8 @@ void bind_quantizer(py::module_& m) {
       .def("decode", &PyQuantizer::decode, py::arg("codes"), "Decodes uint8 records [n, code_size] into float32 [n, dim].")
       .def("inner_products", &PyQuantizer::inner_products, py::arg("q"), py::arg("codes"),
            "Estimates <q_i, x_t> on the codes: q [m, dim], codes [n, code_size] -> float32 [m, n].")
+      .def("rotation_matrix", &PyQuantizer::rotation_matrix,
+           "The dim x dim rotation of tq (without outliers), tqp and polar formats; ValueError for others.")
       .def_property_readonly("code_size", [](const PyQuantizer& p) { return p.q().code_size(); })
       .def_property_readonly("bits_per_coord", [](const PyQuantizer& p) { return p.q().bits_per_coord(); })
       .def_property_readonly("dim", [](const PyQuantizer& p) { return p.q().dim(); })

@@ -11,7 +11,7 @@
 #include "io/crc32.h"
 #include "io/json.h"
 #include "io/npy.h"
-#include "math/prng.h"
+#include "quant/quantizers.h"
 #include "veloxquant/rotation.h"
 
 namespace veloxquant {
@@ -67,9 +67,6 @@ void check_file_name(const std::string& name, const std::string& what) {
     fail(what + " is not a plain file name: '" + name + "'");
 }
 
-// TODO-SEED: must equal the QJL quantizer's derivation in src/quant/ (not in main yet).
-std::uint64_t qjl_matrix_seed(std::uint64_t seed) { return derive_seed(seed, 1); }
-
 const char* rotation_kind_name(RotationKind kind) { return kind == RotationKind::kHadamard ? "hadamard" : "haar"; }
 
 // Writes one float32 array and records it in the manifest.
@@ -107,7 +104,7 @@ Json artifact_manifest_to_json(const ArtifactManifest& m) {
   j.set("seed", Json::unsigned_integer(m.seed));
   Json rot = Json::object();
   rot.set("kind", Json::string(m.rotation_kind));
-  rot.set("seed", Json::unsigned_integer(m.seed));
+  rot.set("seed", Json::unsigned_integer(m.rotation_seed));
   rot.set("file", Json::string(m.rotation_file));
   j.set("rotation", rot);
   Json qjl = Json::object();
@@ -169,12 +166,16 @@ ArtifactManifest manifest_from_json(const Json& j) {
   m.rotation_kind = rot.at("kind").as_string("rotation.kind");
   if (m.rotation_kind != "hadamard" && m.rotation_kind != "haar")
     fail("rotation.kind '" + m.rotation_kind + "' is neither 'hadamard' nor 'haar'");
-  if (rot.at("seed").as_u64("rotation.seed") != m.seed) fail("rotation.seed differs from seed");
+  m.rotation_seed = rot.at("seed").as_u64("rotation.seed");
+  if (m.rotation_seed != purpose_seed(m.seed, SeedPurpose::kRotation))
+    fail("rotation.seed " + std::to_string(m.rotation_seed) + " is not the rotation seed derived from seed " + std::to_string(m.seed));
   m.rotation_file = rot.at("file").as_string("rotation.file");
   const Json& qjl = j.at("qjl");
   m.qjl_dim = qjl.at("rows").as_u64("qjl.rows");
   if (m.qjl_dim < 1 || m.qjl_dim > 65536) fail("qjl.rows = " + std::to_string(m.qjl_dim) + " is outside [1, 65536]");
   m.qjl_seed = qjl.at("seed").as_u64("qjl.seed");
+  if (m.qjl_seed != purpose_seed(m.seed, SeedPurpose::kSketch))
+    fail("qjl.seed " + std::to_string(m.qjl_seed) + " is not the sketch seed derived from seed " + std::to_string(m.seed));
   m.qjl_file = qjl.at("file").as_string("qjl.file");
   for (const Json& e : j.at("codebooks").as_array("codebooks")) {
     ArtifactCodebook c;
@@ -301,11 +302,13 @@ ArtifactManifest write_artifacts(const std::string& dir_name, const ArtifactOpti
     for (int b : bits)
       add_codebook(dir, m, "polar_l" + std::to_string(level) + "_b" + std::to_string(b), level, polar_angle_codebook(level, b));
 
-  const Rotation rotation(m.dim, m.seed);
+  // The rotation and sketch a quantizer created with this seed uses (make_quantizer derives them).
+  m.rotation_seed = purpose_seed(m.seed, SeedPurpose::kRotation);
+  const Rotation rotation(m.dim, m.rotation_seed);
   m.rotation_kind = rotation_kind_name(rotation.kind());
   m.rotation_file = add_f32(dir, m, "rotation_d" + std::to_string(m.dim) + "_s" + std::to_string(m.seed) + ".npy",
                             {m.dim, m.dim}, rotation.matrix());
-  m.qjl_seed = qjl_matrix_seed(m.seed);
+  m.qjl_seed = purpose_seed(m.seed, SeedPurpose::kSketch);
   m.qjl_file = add_f32(dir, m, "qjl_d" + std::to_string(m.dim) + "_m" + std::to_string(m.qjl_dim) + "_s" + std::to_string(m.seed) + ".npy",
                        {m.qjl_dim, m.dim}, gaussian_matrix(m.qjl_dim, m.dim, m.qjl_seed));
 

@@ -4,8 +4,10 @@
 // Contents for one (dim, seed) and a list of bit widths (docs/file_formats.md has the details):
 //   sphere_d{dim}_b{b}_{centroids,boundaries}.npy   Lloyd–Max codebooks of f_d, float32
 //   polar_l{level}_b{b}_{centroids,boundaries}.npy  PolarQuant angle codebooks, levels 1..4
-//   rotation_d{dim}_s{seed}.npy                     Π = Rotation(dim, seed).matrix(), [dim, dim]
-//   qjl_d{dim}_m{m}_s{seed}.npy                     the QJL Gaussian matrix S, [m, dim]
+//   rotation_d{dim}_s{seed}.npy                     Π of a quantizer made with `seed`, [dim, dim]
+//   qjl_d{dim}_m{m}_s{seed}.npy                     its QJL Gaussian matrix S, [m, dim]
+// The rotation and the sketch use the seeds make_quantizer derives from `seed`
+// (purpose_seed(seed, kRotation / kSketch)); the manifest records both.
 //   manifest.json                                   what is there, with a CRC-32 per file
 #pragma once
 
@@ -49,8 +51,9 @@ struct ArtifactManifest {
   std::string library_version;
   std::size_t dim = 0;
   std::vector<int> bits;
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;            // the quantizer seed
   std::string rotation_kind;  // "hadamard" or "haar"
+  std::uint64_t rotation_seed = 0;  // Rotation(dim, rotation_seed)
   std::string rotation_file;
   std::size_t qjl_dim = 0;
   std::uint64_t qjl_seed = 0;  // the seed gaussian_matrix() was called with
