@@ -36,3 +36,7 @@ add_test(NAME python_tests
 set_tests_properties(python_tests PROPERTIES
   ENVIRONMENT "PYTHONPATH=${CMAKE_BINARY_DIR}/python;VELOXQUANT_CLI=$<TARGET_FILE:veloxquant_cli>;PYTHONDONTWRITEBYTECODE=1"
   TIMEOUT 300)
+
+# `pip install .` (scikit-build-core, pyproject.toml) installs component "python" only.
+install(TARGETS veloxquant_python LIBRARY DESTINATION veloxquant COMPONENT python)
+install(FILES ${VELOXQUANT_PY_FILES} DESTINATION veloxquant COMPONENT python)
