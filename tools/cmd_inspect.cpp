@@ -67,7 +67,7 @@ int inspect_artifacts(const std::string& dir, bool json) {
   std::printf("  files:\n");
   for (std::size_t i = 0; i < m.files.size(); ++i) {
     const ArtifactFile& f = m.files[i];
-    std::printf("    %-28s %s %-9s %8zu bytes  crc32 %08x  %s\n", f.name.c_str(), f.dtype.c_str(), shape_text(f.shape).c_str(),
+    std::printf("    %-30s %s %-9s %8zu bytes  crc32 %08x  %s\n", f.name.c_str(), f.dtype.c_str(), shape_text(f.shape).c_str(),
                 f.bytes, f.crc32, checks[i].ok ? "ok" : checks[i].problem.c_str());
   }
   std::printf("%s\n", all_ok ? "all files ok" : "CHECK FAILED");
