@@ -23,12 +23,12 @@ set_target_properties(veloxquant_python PROPERTIES
   OUTPUT_NAME _core
   LIBRARY_OUTPUT_DIRECTORY ${VELOXQUANT_PY_DIR})
 
-# The pure-Python part of the package is copied next to the extension.
+# The pure-Python part of the package is copied next to the extension (configure_file makes
+# CMake re-run, and copy again, whenever one of them changes).
 file(GLOB VELOXQUANT_PY_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/veloxquant/*.py)
 foreach(py ${VELOXQUANT_PY_FILES})
   get_filename_component(name ${py} NAME)
-  add_custom_command(TARGET veloxquant_python POST_BUILD
-    COMMAND ${CMAKE_COMMAND} -E copy_if_different ${py} ${VELOXQUANT_PY_DIR}/${name})
+  configure_file(${py} ${VELOXQUANT_PY_DIR}/${name} COPYONLY)
 endforeach()
 
 add_test(NAME python_tests
