@@ -7,6 +7,8 @@ namespace veloxquant::cli {
 int cmd_demo(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_precompute(int argc, char** argv);
+int cmd_inspect(int argc, char** argv);
 
 }  // namespace veloxquant::cli
 

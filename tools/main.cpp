@@ -17,6 +17,8 @@ constexpr Command kCommands[] = {
     {"demo", veloxquant::cli::cmd_demo, "encode random vectors with every method and print a table"},
     {"eval", veloxquant::cli::cmd_eval, "measure MSE and inner-product error of formats on random vectors"},
     {"bench", veloxquant::cli::cmd_bench, "time the KV cache per format: attend, append, encode"},
+    {"precompute", veloxquant::cli::cmd_precompute, "write codebooks, rotation and QJL matrix as .npy + manifest.json"},
+    {"inspect", veloxquant::cli::cmd_inspect, "show what an artifact directory or .npy file holds, with checks"},
 };
 
 void print_usage() {

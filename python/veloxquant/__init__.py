@@ -1,0 +1,14 @@
+"""veloxquant: transformer KV-cache compression to 2-4 bits per number, attention on the codes.
+
+The compiled part lives in veloxquant._core; this package re-exports it.
+"""
+from ._core import (  # noqa: F401
+    Quantizer,
+    __version__,
+    formats,
+    gaussian_matrix,
+    load_artifacts,
+    polar_angle_codebook,
+    rotation_matrix,
+    sphere_codebook,
+)

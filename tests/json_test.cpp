@@ -1,0 +1,57 @@
+#include "io/json.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace veloxquant {
+namespace {
+
+TEST(Json, RoundTripsValuesAndKeepsKeyOrder) {
+  Json o = Json::object();
+  o.set("z", Json::unsigned_integer(18446744073709551615ull));
+  o.set("a", Json::number(0.1));
+  o.set("s", Json::string("tab\t\"q\" \\ \x01"));
+  Json arr = Json::array();
+  arr.push(Json::integer(-3));
+  arr.push(Json::boolean(true));
+  arr.push(Json());
+  o.set("arr", arr);
+  for (int indent : {0, 2}) {
+    const Json back = Json::parse(o.dump(indent));
+    EXPECT_EQ(back.dump(indent), o.dump(indent));
+    EXPECT_EQ(back.at("z").as_u64("z"), 18446744073709551615ull);  // exact, beyond 2^53
+    EXPECT_EQ(back.at("a").as_double("a"), 0.1);
+    EXPECT_EQ(back.at("s").as_string("s"), "tab\t\"q\" \\ \x01");
+    EXPECT_EQ(back.at("arr").as_array("arr")[0].as_int("arr[0]"), -3);
+    EXPECT_EQ(back.items().front().first, "z");
+  }
+}
+
+TEST(Json, ParsesEscapesAndRejectsMalformedText) {
+  EXPECT_EQ(Json::parse(R"("\u00e9\n\/")").as_string("s"), "\xc3\xa9\n/");
+  const char* bad[] = {"",        "{",          "{\"a\":}",   "[1,]",      "{\"a\":1,\"a\":2}",
+                       "01",      "1.",         "-",          "\"abc",     "tru",
+                       "[1] 2",   "\"\\x\"",    "{'a':1}",    "\"\\ud800\"", "1e"};
+  for (const char* text : bad) EXPECT_THROW(Json::parse(text), std::runtime_error) << text;
+  std::string deep(100, '[');
+  EXPECT_THROW(Json::parse(deep), std::runtime_error);
+}
+
+TEST(Json, TypedAccessNamesTheField) {
+  const Json j = Json::parse(R"({"dim": "128", "seed": -1, "big": 18446744073709551616})");
+  try {
+    j.at("dim").as_int("manifest.dim");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("manifest.dim must be an integer, got a string"), std::string::npos);
+  }
+  EXPECT_THROW(j.at("seed").as_u64("seed"), std::runtime_error);
+  EXPECT_THROW(j.at("big").as_u64("big"), std::runtime_error);
+  EXPECT_THROW(j.at("missing"), std::runtime_error);
+  EXPECT_THROW(Json::number(1.0 / 0.0), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace veloxquant

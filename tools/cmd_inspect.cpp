@@ -1,0 +1,112 @@
+// `veloxquant inspect PATH`: what an artifact directory (or a single .npy file) holds, with checks.
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "args.h"
+#include "cli.h"
+#include "io/artifacts.h"
+#include "io/json.h"
+#include "io/npy.h"
+
+namespace veloxquant::cli {
+
+namespace {
+
+constexpr const char* kHelp =
+    "usage: veloxquant inspect PATH [--json]\n"
+    "\n"
+    "PATH is an artifact directory written by `veloxquant precompute` (its manifest is validated\n"
+    "and every file's size, CRC-32, dtype and shape checked) or a .npy file (header printed).\n"
+    "Exit code 1 when a check fails.\n"
+    "  --json   print one JSON object instead of text\n";
+
+std::string shape_text(const std::vector<std::size_t>& shape) {
+  std::string s;
+  for (std::size_t d : shape) s.append(s.empty() ? "" : "x").append(std::to_string(d));
+  return shape.empty() ? "scalar" : s;
+}
+
+int inspect_artifacts(const std::string& dir, bool json) {
+  const ArtifactManifest m = read_artifact_manifest(dir);
+  const std::vector<ArtifactCheck> checks = check_artifact_files(dir, m);
+  bool all_ok = true;
+  for (const ArtifactCheck& c : checks) all_ok = all_ok && c.ok;
+  if (json) {
+    Json out = Json::object();
+    out.set("path", Json::string(dir));
+    out.set("kind", Json::string("artifacts"));
+    out.set("valid", Json::boolean(all_ok));
+    out.set("manifest", artifact_manifest_to_json(m));
+    Json arr = Json::array();
+    for (const ArtifactCheck& c : checks) {
+      Json e = Json::object();
+      e.set("file", Json::string(c.file));
+      e.set("ok", Json::boolean(c.ok));
+      if (!c.ok) e.set("problem", Json::string(c.problem));
+      arr.push(std::move(e));
+    }
+    out.set("checks", arr);
+    std::puts(out.dump(2).c_str());
+    return all_ok ? 0 : 1;
+  }
+  std::string bits;
+  for (int b : m.bits) bits.append(bits.empty() ? "" : ",").append(std::to_string(b));
+  std::printf("artifact directory %s\n", dir.c_str());
+  std::printf("  format version %d, written by veloxquant %s\n", m.format_version, m.library_version.c_str());
+  std::printf("  dim %zu, bits %s, seed %llu\n", m.dim, bits.c_str(), static_cast<unsigned long long>(m.seed));
+  std::printf("  rotation   %s, %s\n", m.rotation_kind.c_str(), m.rotation_file.c_str());
+  std::printf("  qjl matrix %zu x %zu, seed %llu, %s\n", m.qjl_dim, m.dim, static_cast<unsigned long long>(m.qjl_seed),
+              m.qjl_file.c_str());
+  std::printf("  codebooks:\n");
+  for (const ArtifactCodebook& c : m.codebooks) {
+    if (c.level == 0) std::printf("    sphere      b=%d  mse/coord %.6g  d*mse %.6f\n", c.bits, c.mse, c.mse * static_cast<double>(m.dim));
+    else std::printf("    polar l=%d   b=%d  mse %.6g\n", c.level, c.bits, c.mse);
+  }
+  std::printf("  files:\n");
+  for (std::size_t i = 0; i < m.files.size(); ++i) {
+    const ArtifactFile& f = m.files[i];
+    std::printf("    %-30s %s %-9s %8zu bytes  crc32 %08x  %s\n", f.name.c_str(), f.dtype.c_str(), shape_text(f.shape).c_str(),
+                f.bytes, f.crc32, checks[i].ok ? "ok" : checks[i].problem.c_str());
+  }
+  std::printf("%s\n", all_ok ? "all files ok" : "CHECK FAILED");
+  return all_ok ? 0 : 1;
+}
+
+int inspect_npy(const std::string& path, bool json) {
+  const NpyArray a = read_npy(path);
+  if (json) {
+    Json out = Json::object();
+    out.set("path", Json::string(path));
+    out.set("kind", Json::string("npy"));
+    out.set("dtype", Json::string(npy_dtype_descr(a.dtype)));
+    Json shape = Json::array();
+    for (std::size_t d : a.shape) shape.push(Json::unsigned_integer(d));
+    out.set("shape", shape);
+    out.set("data_bytes", Json::unsigned_integer(a.data.size()));
+    std::puts(out.dump(2).c_str());
+  } else {
+    std::printf("npy file %s: dtype %s, shape %s, %zu data bytes\n", path.c_str(), npy_dtype_descr(a.dtype),
+                shape_text(a.shape).c_str(), a.data.size());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_inspect(int argc, char** argv) {
+  const Args args(argc, argv, {"help", "json"}, {}, {{"-h", "help"}});
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (args.positionals().size() != 1) throw std::invalid_argument("expected exactly one PATH (see --help)");
+  const std::string path = args.positionals()[0];
+  namespace fs = std::filesystem;
+  if (fs::is_directory(path)) return inspect_artifacts(path, args.has("json"));
+  if (!fs::exists(path)) throw std::invalid_argument("'" + path + "' does not exist");
+  return inspect_npy(path, args.has("json"));
+}
+
+}  // namespace veloxquant::cli
