@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <stdexcept>
 
 namespace veloxquant {
@@ -243,6 +244,7 @@ void GgufFile::parse(const std::string& source) {
 
   if (n_tensors > c.remaining() / 24) c.error("tensor count " + std::to_string(n_tensors) + " exceeds the file");
   tensors_.reserve(static_cast<std::size_t>(n_tensors));
+  std::set<std::string> names;
   for (std::uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensor t;
     t.name = c.read_string("tensor name");
@@ -268,14 +270,14 @@ void GgufFile::parse(const std::string& source) {
       c.error("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " +
               std::to_string(alignment_));
     // Sizes: elements < 2^64 and each element ≤ 4 bytes; check before multiplying.
-    if (elements > storage_->size) c.error("tensor '" + t.name + "' has more elements than the file has bytes");
+    if (elements > storage_->size) c.error("tensor '" + t.name + "' (" + std::to_string(elements) + " elements) exceeds the file of " +
+              std::to_string(storage_->size) + " bytes");
     try {
       t.bytes = ggml_row_bytes(t.type, t.dims[0]) * static_cast<std::size_t>(elements / t.dims[0]);
     } catch (const std::invalid_argument& e) {
       c.error("tensor '" + t.name + "': " + e.what());
     }
-    for (const GgufTensor& other : tensors_)
-      if (other.name == t.name) c.error("duplicate tensor name '" + t.name + "'");
+    if (!names.insert(t.name).second) c.error("duplicate tensor name '" + t.name + "'");
     tensors_.push_back(std::move(t));
   }
 
