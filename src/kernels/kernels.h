@@ -1,0 +1,74 @@
+// Hot loops, dispatched once per call to the best SIMD target (Google Highway), with a plain
+// scalar reference for each in kernels::ref (compiled without SIMD; tests compare the two).
+//
+// Bit-plane code layout (shared with src/pack/bitplane.h): the b-bit codes of `dim` coordinates
+// occupy b planes of ceil(dim/8) bytes each; bit k of byte i of plane p is bit p of the code of
+// coordinate 8i + k. The layout is independent of the vector width.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace veloxquant::kernels {
+
+// Codes of n records that each hold one bit-plane block at `offset` bytes from the record start.
+struct PlaneCodes {
+  const std::uint8_t* records = nullptr;
+  std::size_t stride = 0;       // bytes per record
+  std::size_t offset = 0;       // bytes from record start to plane 0
+  std::size_t dim = 0;          // coordinates
+  int bits = 0;                 // planes
+  const float* centroids = nullptr;  // 2^bits values
+};
+
+// out[i·n + t] = Σ_j q[i·q_stride + j] · centroid(t, j)            (i < n_q, t < n)
+void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
+                  float* out);
+// acc[i·acc_stride + j] += Σ_t w[i·n + t] · centroid(t, j)
+void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
+                       std::size_t acc_stride);
+
+// Plain float / half rows (x_t at x + t·stride elements), same contracts as above.
+void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
+               std::size_t q_stride, float* out);
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                    const float* w, float* acc, std::size_t acc_stride);
+void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+               const float* q, std::size_t q_stride, float* out);
+void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                    const float* w, float* acc, std::size_t acc_stride);
+
+// Nearest-centroid codes of y[dim] (index = number of boundaries below y_j) written as planes.
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes);
+
+// Randomized Hadamard: y = H·D·x/√dim and its transpose x = D·H·y/√dim, for n rows (dim = 2^k).
+void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y);
+void hadamard_rotate_transpose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x);
+
+// Dense M[rows][cols]: y_t = M·x_t (x_t: cols, y_t: rows) and y_t = Mᵀ·x_t (x_t: rows, y_t: cols).
+void matmul_rows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y);
+void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x,
+                            float* y);
+
+namespace ref {
+void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
+                  float* out);
+void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
+                       std::size_t acc_stride);
+void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
+               std::size_t q_stride, float* out);
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                    const float* w, float* acc, std::size_t acc_stride);
+void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+               const float* q, std::size_t q_stride, float* out);
+void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                    const float* w, float* acc, std::size_t acc_stride);
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes);
+void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y);
+void hadamard_rotate_transpose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x);
+void matmul_rows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y);
+void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x,
+                            float* y);
+}  // namespace ref
+
+}  // namespace veloxquant::kernels

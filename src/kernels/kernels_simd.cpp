@@ -1,0 +1,356 @@
+// SIMD kernels (Google Highway, compiled once per target and dispatched at run time).
+// Scalar definitions of each are in reference.cpp; tails and narrow targets fall back to them.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/kernels_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+#include "util/half.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace veloxquant::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+using VF = hn::Vec<DF>;
+
+// Lanes per vector; kernels need whole bytes of mask bits, so they run only with ≥ 8 lanes.
+constexpr std::size_t kLanes = hn::MaxLanes(DF());
+constexpr bool kWide = kLanes >= 8;
+
+// Turns the bit planes of coordinates [j, j+kLanes) into centroid values.
+struct PlaneDecoder {
+  const PlaneCodes& codes;
+  std::size_t plane_bytes;
+  bool in_register;  // the codebook fits in one vector: permute instead of gather
+  VF table;
+
+  explicit PlaneDecoder(const PlaneCodes& c)
+      : codes(c), plane_bytes((c.dim + 7) / 8), in_register((std::size_t{1} << c.bits) <= kLanes) {
+    HWY_ALIGN float padded[kLanes] = {};
+    if (in_register) std::memcpy(padded, c.centroids, sizeof(float) << c.bits);
+    table = hn::Load(DF(), padded);
+  }
+
+  HWY_INLINE VF decode(const std::uint8_t* planes, std::size_t j) const {
+    const DF df;
+    const DI di;
+    auto idx = hn::Zero(di);
+    for (int p = 0; p < codes.bits; ++p) {
+      const auto m = hn::LoadMaskBits(df, planes + p * plane_bytes + j / 8);
+      idx = hn::Or(idx, hn::IfThenElseZero(hn::RebindMask(di, m), hn::Set(di, 1 << p)));
+    }
+    if (in_register) return hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx));
+    return hn::GatherIndex(df, codes.centroids, idx);
+  }
+
+  float scalar(const std::uint8_t* planes, std::size_t j) const {
+    unsigned code = 0;
+    for (int p = 0; p < codes.bits; ++p) code |= ((planes[p * plane_bytes + j / 8] >> (j % 8)) & 1u) << p;
+    return codes.centroids[code];
+  }
+};
+
+// Rows of floats or halves: the same interface as PlaneDecoder, `planes` being the row.
+template <typename T>
+struct RowDecoder {
+  HWY_INLINE VF decode(const T* row, std::size_t j) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return hn::LoadU(DF(), row + j);
+    } else {
+      const hn::Rebind<hwy::float16_t, DF> dh;
+      return hn::PromoteTo(DF(), hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row + j)));
+    }
+  }
+  float scalar(const T* row, std::size_t j) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return row[j];
+    } else {
+      return half_to_float(row[j]);
+    }
+  }
+};
+
+// Scores up to four queries per pass over the records, so the GQA group shares the decoding.
+template <class Decoder, class RowAt>
+void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
+                std::size_t q_stride, float* out) {
+  const DF df;
+  const std::size_t full = dim / kLanes * kLanes;
+  for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+    const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
+    const float* q0 = q + i0 * q_stride;
+    const float* q1 = g > 1 ? q0 + q_stride : q0;
+    const float* q2 = g > 2 ? q0 + 2 * q_stride : q0;
+    const float* q3 = g > 3 ? q0 + 3 * q_stride : q0;
+    for (std::size_t t = 0; t < n; ++t) {
+      const auto* row = row_at(t);
+      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (std::size_t j = 0; j < full; j += kLanes) {
+        const VF c = dec.decode(row, j);
+        a0 = hn::MulAdd(c, hn::LoadU(df, q0 + j), a0);
+        a1 = hn::MulAdd(c, hn::LoadU(df, q1 + j), a1);
+        a2 = hn::MulAdd(c, hn::LoadU(df, q2 + j), a2);
+        a3 = hn::MulAdd(c, hn::LoadU(df, q3 + j), a3);
+      }
+      float s[4] = {hn::GetLane(hn::SumOfLanes(df, a0)), hn::GetLane(hn::SumOfLanes(df, a1)),
+                    hn::GetLane(hn::SumOfLanes(df, a2)), hn::GetLane(hn::SumOfLanes(df, a3))};
+      for (std::size_t j = full; j < dim; ++j) {
+        const float c = dec.scalar(row, j);
+        s[0] += c * q0[j];
+        s[1] += c * q1[j];
+        s[2] += c * q2[j];
+        s[3] += c * q3[j];
+      }
+      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = s[k];
+    }
+  }
+}
+
+// acc_i += Σ_t w_it · x_t, with each accumulator chunk held in registers across the records.
+template <class Decoder, class RowAt>
+void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q,
+                     const float* w, float* acc, std::size_t acc_stride) {
+  const DF df;
+  const std::size_t full = dim / kLanes * kLanes;
+  for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+    const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
+    const float* w0 = w + i0 * n;
+    for (std::size_t j = 0; j < full; j += kLanes) {
+      float* r0 = acc + i0 * acc_stride + j;
+      VF a0 = hn::LoadU(df, r0);
+      VF a1 = g > 1 ? hn::LoadU(df, r0 + acc_stride) : hn::Zero(df);
+      VF a2 = g > 2 ? hn::LoadU(df, r0 + 2 * acc_stride) : hn::Zero(df);
+      VF a3 = g > 3 ? hn::LoadU(df, r0 + 3 * acc_stride) : hn::Zero(df);
+      for (std::size_t t = 0; t < n; ++t) {
+        const VF c = dec.decode(row_at(t), j);
+        a0 = hn::MulAdd(c, hn::Set(df, w0[t]), a0);
+        if (g > 1) a1 = hn::MulAdd(c, hn::Set(df, w0[n + t]), a1);
+        if (g > 2) a2 = hn::MulAdd(c, hn::Set(df, w0[2 * n + t]), a2);
+        if (g > 3) a3 = hn::MulAdd(c, hn::Set(df, w0[3 * n + t]), a3);
+      }
+      hn::StoreU(a0, df, r0);
+      if (g > 1) hn::StoreU(a1, df, r0 + acc_stride);
+      if (g > 2) hn::StoreU(a2, df, r0 + 2 * acc_stride);
+      if (g > 3) hn::StoreU(a3, df, r0 + 3 * acc_stride);
+    }
+    for (std::size_t t = 0; t < n; ++t)
+      for (std::size_t j = full; j < dim; ++j) {
+        const float c = dec.scalar(row_at(t), j);
+        for (std::size_t k = 0; k < g; ++k) acc[(i0 + k) * acc_stride + j] += w0[k * n + t] * c;
+      }
+  }
+}
+
+void ScorePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
+                 float* out) {
+  if constexpr (!kWide) return ref::score_planes(codes, n, n_q, q, q_stride, out);
+  const PlaneDecoder dec(codes);
+  auto row_at = [&](std::size_t t) { return codes.records + t * codes.stride + codes.offset; };
+  score_rows(dec, row_at, codes.dim, n, n_q, q, q_stride, out);
+}
+
+void AccumulatePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
+                      std::size_t acc_stride) {
+  if constexpr (!kWide) return ref::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
+  const PlaneDecoder dec(codes);
+  auto row_at = [&](std::size_t t) { return codes.records + t * codes.stride + codes.offset; };
+  accumulate_rows(dec, row_at, codes.dim, n, n_q, w, acc, acc_stride);
+}
+
+template <typename T>
+void ScoreRowsT(const T* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
+                std::size_t q_stride, float* out) {
+  const RowDecoder<T> dec;
+  score_rows(dec, [&](std::size_t t) { return x + t * stride; }, dim, n, n_q, q, q_stride, out);
+}
+
+template <typename T>
+void AccumulateRowsT(const T* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                     float* acc, std::size_t acc_stride) {
+  const RowDecoder<T> dec;
+  accumulate_rows(dec, [&](std::size_t t) { return x + t * stride; }, dim, n, n_q, w, acc, acc_stride);
+}
+
+void ScoreF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
+              std::size_t q_stride, float* out) {
+  ScoreRowsT(x, stride, dim, n, n_q, q, q_stride, out);
+}
+void AccumulateF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride) {
+  AccumulateRowsT(x, stride, dim, n, n_q, w, acc, acc_stride);
+}
+void ScoreF16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out) {
+  ScoreRowsT(x, stride, dim, n, n_q, q, q_stride, out);
+}
+void AccumulateF16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride) {
+  AccumulateRowsT(x, stride, dim, n, n_q, w, acc, acc_stride);
+}
+
+void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes) {
+  if constexpr (!kWide) return ref::quantize_to_planes(dim, y, boundaries, bits, planes);
+  const DF df;
+  const DI di;
+  const std::size_t pb = (dim + 7) / 8;
+  const int n_boundaries = (1 << bits) - 1;
+  const std::size_t full = dim / kLanes * kLanes;
+  for (std::size_t j = 0; j < full; j += kLanes) {
+    const VF v = hn::LoadU(df, y + j);
+    auto idx = hn::Zero(di);
+    for (int k = 0; k < n_boundaries; ++k)  // count of boundaries below y_j
+      idx = hn::Sub(idx, hn::VecFromMask(di, hn::RebindMask(di, hn::Gt(v, hn::Set(df, boundaries[k])))));
+    for (int p = 0; p < bits; ++p) {
+      const auto bit = hn::TestBit(idx, hn::Set(di, 1 << p));
+      hn::StoreMaskBits(di, bit, planes + p * pb + j / 8);
+    }
+  }
+  if (full < dim) {
+    // Tail codes through the reference into a scratch block, then merged bit by bit.
+    std::uint8_t tail[8 * 64];
+    const std::size_t rest = dim - full;
+    ref::quantize_to_planes(rest, y + full, boundaries, bits, tail);
+    const std::size_t tail_pb = (rest + 7) / 8;
+    for (int p = 0; p < bits; ++p) {
+      for (std::size_t b = 0; b < pb - full / 8; ++b) planes[p * pb + full / 8 + b] = 0;
+      for (std::size_t j = 0; j < rest; ++j) {
+        const unsigned bit = (tail[p * tail_pb + j / 8] >> (j % 8)) & 1u;
+        planes[p * pb + (full + j) / 8] |= static_cast<std::uint8_t>(bit << ((full + j) % 8));
+      }
+    }
+  }
+}
+
+void FwhtNormalized(std::size_t dim, float* v, float scale) {
+  const DF df;
+  std::size_t h = 1;
+  for (; h < dim && h < kLanes; h *= 2)  // in-vector stages, scalar
+    for (std::size_t i = 0; i < dim; i += 2 * h)
+      for (std::size_t j = i; j < i + h; ++j) {
+        const float a = v[j], b = v[j + h];
+        v[j] = a + b;
+        v[j + h] = a - b;
+      }
+  for (; h < dim; h *= 2)  // stages whose butterflies span whole vectors
+    for (std::size_t i = 0; i < dim; i += 2 * h)
+      for (std::size_t j = i; j < i + h; j += kLanes) {
+        const VF a = hn::LoadU(df, v + j), b = hn::LoadU(df, v + j + h);
+        hn::StoreU(hn::Add(a, b), df, v + j);
+        hn::StoreU(hn::Sub(a, b), df, v + j + h);
+      }
+  std::size_t j = 0;
+  for (; j + kLanes <= dim; j += kLanes) hn::StoreU(hn::Mul(hn::LoadU(df, v + j), hn::Set(df, scale)), df, v + j);
+  for (; j < dim; ++j) v[j] *= scale;
+}
+
+void HadamardRotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  for (std::size_t t = 0; t < n; ++t) {
+    float* v = y + t * dim;
+    for (std::size_t j = 0; j < dim; ++j) v[j] = x[t * dim + j] * signs[j];
+    FwhtNormalized(dim, v, scale);
+  }
+}
+
+void HadamardRotateTranspose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  for (std::size_t t = 0; t < n; ++t) {
+    float* v = x + t * dim;
+    if (v != y + t * dim) std::memmove(v, y + t * dim, dim * sizeof(float));
+    FwhtNormalized(dim, v, scale);
+    for (std::size_t j = 0; j < dim; ++j) v[j] *= signs[j];
+  }
+}
+
+void MatmulRows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y) {
+  // y_t[r] = ⟨M_r, x_t⟩: the score kernel with the matrix rows as records and x_t as query.
+  HWY_ALIGN float tmp[4096];
+  const RowDecoder<float> dec;
+  for (std::size_t t = 0; t < n; ++t) {
+    float* dst = rows <= 4096 ? tmp : nullptr;
+    if (!dst) return ref::matmul_rows(n, rows, cols, m, x, y);
+    score_rows(dec, [&](std::size_t r) { return m + r * cols; }, cols, rows, 1, x + t * cols, cols, dst);
+    std::memcpy(y + t * rows, dst, rows * sizeof(float));
+  }
+}
+
+void MatmulRowsTransposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x,
+                          float* y) {
+  // y_t = Σ_r x_t[r] · M_r: the accumulate kernel with the matrix rows as records.
+  HWY_ALIGN float tmp[4096];
+  const RowDecoder<float> dec;
+  if (cols > 4096) return ref::matmul_rows_transposed(n, rows, cols, m, x, y);
+  for (std::size_t t = 0; t < n; ++t) {
+    std::memset(tmp, 0, cols * sizeof(float));
+    accumulate_rows(dec, [&](std::size_t r) { return m + r * cols; }, cols, rows, 1, x + t * rows, tmp, cols);
+    std::memcpy(y + t * cols, tmp, cols * sizeof(float));
+  }
+}
+
+}  // namespace veloxquant::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace veloxquant::kernels {
+
+HWY_EXPORT(ScorePlanes);
+HWY_EXPORT(AccumulatePlanes);
+HWY_EXPORT(ScoreF32);
+HWY_EXPORT(AccumulateF32);
+HWY_EXPORT(ScoreF16);
+HWY_EXPORT(AccumulateF16);
+HWY_EXPORT(QuantizeToPlanes);
+HWY_EXPORT(HadamardRotate);
+HWY_EXPORT(HadamardRotateTranspose);
+HWY_EXPORT(MatmulRows);
+HWY_EXPORT(MatmulRowsTransposed);
+
+void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
+                  float* out) {
+  HWY_DYNAMIC_DISPATCH(ScorePlanes)(codes, n, n_q, q, q_stride, out);
+}
+void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
+                       std::size_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulatePlanes)(codes, n, n_q, w, acc, acc_stride);
+}
+void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
+               std::size_t q_stride, float* out) {
+  HWY_DYNAMIC_DISPATCH(ScoreF32)(x, stride, dim, n, n_q, q, q_stride, out);
+}
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                    const float* w, float* acc, std::size_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulateF32)(x, stride, dim, n, n_q, w, acc, acc_stride);
+}
+void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+               const float* q, std::size_t q_stride, float* out) {
+  HWY_DYNAMIC_DISPATCH(ScoreF16)(x, stride, dim, n, n_q, q, q_stride, out);
+}
+void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                    const float* w, float* acc, std::size_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulateF16)(x, stride, dim, n, n_q, w, acc, acc_stride);
+}
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes) {
+  HWY_DYNAMIC_DISPATCH(QuantizeToPlanes)(dim, y, boundaries, bits, planes);
+}
+void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y) {
+  HWY_DYNAMIC_DISPATCH(HadamardRotate)(n, dim, signs, x, y);
+}
+void hadamard_rotate_transpose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x) {
+  HWY_DYNAMIC_DISPATCH(HadamardRotateTranspose)(n, dim, signs, y, x);
+}
+void matmul_rows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y) {
+  HWY_DYNAMIC_DISPATCH(MatmulRows)(n, rows, cols, m, x, y);
+}
+void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x,
+                            float* y) {
+  HWY_DYNAMIC_DISPATCH(MatmulRowsTransposed)(n, rows, cols, m, x, y);
+}
+
+}  // namespace veloxquant::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,57 @@
+// The TurboQuant-MSE stage shared by tq, tq with outlier channels, and tqp.
+//
+// Record: [fp16 scale s][b bit planes of the codes of y = Π·x/‖x‖]; decode x̂ = s·Πᵀ·c[idx].
+// With norm correction s = ‖x‖·⟨y, c⟩/‖c‖² (the least-squares scale, EDEN); else s = ‖x‖.
+// Scores and accumulators live in the rotated domain: ⟨q, x̂⟩ = s·⟨Π·q, c[idx]⟩.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/kernels.h"
+#include "veloxquant/codebook.h"
+#include "veloxquant/rotation.h"
+
+namespace veloxquant {
+
+class TurboMseCore {
+ public:
+  TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_seed, bool norm_correction);
+
+  std::size_t dim() const { return dim_; }
+  int bits() const { return bits_; }
+  std::size_t code_size() const { return 2 + bits_ * ((dim_ + 7) / 8); }
+  const Rotation& rotation() const { return rotation_; }
+  const Codebook& codebook() const { return *codebook_; }
+
+  // Encodes x[dim] (finite) into rec. If residual is non-null it receives y − (s/‖x‖)·c, the
+  // rotated unit-vector residual (zero for a zero vector); returns ‖x‖.
+  // `work` needs dim floats.
+  float encode(const float* x, std::uint8_t* rec, float* work, float* residual = nullptr) const;
+  // Rotated-domain reconstruction s·c[idx] of n records at `stride` bytes.
+  void decode_rotated(std::size_t n, const std::uint8_t* recs, std::size_t stride, float* out) const;
+  // out[i·n + t] = s_t·⟨q_i, c_t⟩ for rotated queries q_i (q_stride apart).
+  void score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n, const std::uint8_t* recs,
+             std::size_t stride, float* out) const;
+  // acc_i += Σ_t w_it·s_t·c_t (rotated domain); acc rows acc_stride apart.
+  void accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs, std::size_t stride,
+                  float* acc, std::size_t acc_stride) const;
+
+ private:
+  kernels::PlaneCodes planes(const std::uint8_t* recs, std::size_t stride) const;
+
+  std::size_t dim_;
+  int bits_;
+  bool norm_correction_;
+  Rotation rotation_;
+  const Codebook* codebook_;
+};
+
+// 1-bit sign sketch of a vector, as in QJL: record planes of sign(S·v) for a Gaussian S (m×d).
+struct SignSketch {
+  static constexpr float kPlusMinus[2] = {-1.0f, 1.0f};
+  // Sign bits of v (m values) into `planes` (ceil(m/8) bytes): bit = v_j > 0.
+  static void encode(std::size_t m, const float* v, std::uint8_t* planes);
+};
+
+}  // namespace veloxquant

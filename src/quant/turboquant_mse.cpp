@@ -1,0 +1,152 @@
+// TurboQuant-MSE (tqB) and its outlier-channel variant (tq2.5, tq3.5, tqB:outliers=N/B'), where a
+// chosen set of channels gets its own TurboQuant instance with more bits (paper §4).
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "quant/quantizers.h"
+#include "quant/turboquant_core.h"
+
+namespace veloxquant {
+
+namespace {
+
+class TurboMseQuantizer final : public Quantizer {
+ public:
+  TurboMseQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed)
+      : Quantizer(spec, dim, seed), core_(dim, spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction) {}
+
+  std::size_t code_size() const override { return core_.code_size(); }
+  std::size_t query_size() const override { return dim(); }
+  std::size_t accumulator_size() const override { return dim(); }
+
+  void decode(std::size_t n, const std::uint8_t* codes, float* x) const override {
+    core_.decode_rotated(n, codes, code_size(), x);
+    core_.rotation().apply_transpose(n, x, x);
+  }
+  void prepare_query(const float* q, float* prepared) const override { core_.rotation().apply(1, q, prepared); }
+  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
+    core_.score(nq, prepared, dim(), n, codes, code_size(), out);
+  }
+  void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
+    core_.accumulate(nq, w, n, codes, code_size(), acc, dim());
+  }
+  void finish_accumulate(const float* acc, float* out) const override { core_.rotation().apply_transpose(1, acc, out); }
+
+ protected:
+  void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
+    float* work = scratch_floats(0, dim());
+    for (std::size_t t = 0; t < n; ++t) core_.encode(x + t * dim(), codes + t * code_size(), work);
+  }
+
+ private:
+  TurboMseCore core_;
+};
+
+// Work domain: [Π_out·x_outliers, Π_in·x_inliers]; record: [outlier record][inlier record].
+class OutlierSplitQuantizer final : public Quantizer {
+ public:
+  OutlierSplitQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed, std::vector<std::uint32_t> outliers)
+      : Quantizer(spec, dim, seed),
+        outliers_(std::move(outliers)),
+        inliers_(complement(outliers_, dim)),
+        out_core_(outliers_.size(), spec.outlier_bits, purpose_seed(seed, SeedPurpose::kOutlierRotation),
+                  spec.norm_correction),
+        in_core_(inliers_.size(), spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction) {}
+
+  const std::vector<std::uint32_t>& outliers() const { return outliers_; }
+  std::size_t code_size() const override { return out_core_.code_size() + in_core_.code_size(); }
+  std::size_t query_size() const override { return dim(); }
+  std::size_t accumulator_size() const override { return dim(); }
+
+  void decode(std::size_t n, const std::uint8_t* codes, float* x) const override {
+    float* work = scratch_floats(0, dim());
+    for (std::size_t t = 0; t < n; ++t) {
+      const std::uint8_t* rec = codes + t * code_size();
+      out_core_.decode_rotated(1, rec, code_size(), work);
+      in_core_.decode_rotated(1, rec + out_core_.code_size(), code_size(), work + n_out());
+      finish_accumulate(work, x + t * dim());
+    }
+  }
+  void prepare_query(const float* q, float* prepared) const override {
+    split(q, prepared);
+    out_core_.rotation().apply(1, prepared, prepared);
+    in_core_.rotation().apply(1, prepared + n_out(), prepared + n_out());
+  }
+  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
+    float* inlier_scores = scratch_floats(1, nq * n);
+    out_core_.score(nq, prepared, dim(), n, codes, code_size(), out);
+    in_core_.score(nq, prepared + n_out(), dim(), n, codes + out_core_.code_size(), code_size(), inlier_scores);
+    for (std::size_t i = 0; i < nq * n; ++i) out[i] += inlier_scores[i];
+  }
+  void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
+    out_core_.accumulate(nq, w, n, codes, code_size(), acc, dim());
+    in_core_.accumulate(nq, w, n, codes + out_core_.code_size(), code_size(), acc + n_out(), dim());
+  }
+  void finish_accumulate(const float* acc, float* out) const override {
+    float* work = scratch_floats(1, dim());
+    out_core_.rotation().apply_transpose(1, acc, work);
+    in_core_.rotation().apply_transpose(1, acc + n_out(), work + n_out());
+    for (std::size_t j = 0; j < n_out(); ++j) out[outliers_[j]] = work[j];
+    for (std::size_t j = 0; j < inliers_.size(); ++j) out[inliers_[j]] = work[n_out() + j];
+  }
+
+ protected:
+  void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
+    float* parts = scratch_floats(1, dim());
+    float* work = scratch_floats(0, dim());
+    for (std::size_t t = 0; t < n; ++t) {
+      std::uint8_t* rec = codes + t * code_size();
+      split(x + t * dim(), parts);
+      out_core_.encode(parts, rec, work);
+      in_core_.encode(parts + n_out(), rec + out_core_.code_size(), work);
+    }
+  }
+
+ private:
+  std::size_t n_out() const { return outliers_.size(); }
+  void split(const float* x, float* parts) const {
+    for (std::size_t j = 0; j < n_out(); ++j) parts[j] = x[outliers_[j]];
+    for (std::size_t j = 0; j < inliers_.size(); ++j) parts[n_out() + j] = x[inliers_[j]];
+  }
+  static std::vector<std::uint32_t> complement(const std::vector<std::uint32_t>& chosen, std::size_t dim) {
+    std::vector<bool> taken(dim, false);
+    for (std::uint32_t c : chosen) taken[c] = true;
+    std::vector<std::uint32_t> rest;
+    for (std::uint32_t j = 0; j < dim; ++j)
+      if (!taken[j]) rest.push_back(j);
+    return rest;
+  }
+
+  std::vector<std::uint32_t> outliers_, inliers_;
+  TurboMseCore out_core_, in_core_;
+};
+
+}  // namespace
+
+std::unique_ptr<Quantizer> make_turbo_mse_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
+                                                    std::span<const std::uint32_t> outlier_channels) {
+  const std::size_t n_out = spec.outliers_for_dim(dim);
+  if (n_out == 0) return std::make_unique<TurboMseQuantizer>(spec, dim, seed);
+  if (n_out < 2 || n_out + 2 > dim)
+    throw std::invalid_argument("format " + spec.name() + ": " + std::to_string(n_out) +
+                                " outlier channels do not fit head dimension " + std::to_string(dim) +
+                                " (need 2 <= outliers <= dim - 2)");
+  std::vector<std::uint32_t> channels(outlier_channels.begin(), outlier_channels.end());
+  if (channels.empty()) {
+    for (std::uint32_t j = 0; j < n_out; ++j) channels.push_back(j);
+  }
+  if (channels.size() != n_out)
+    throw std::invalid_argument("format " + spec.name() + " needs " + std::to_string(n_out) + " outlier channels, got " +
+                                std::to_string(channels.size()));
+  std::vector<bool> seen(dim, false);
+  for (std::uint32_t c : channels) {
+    if (c >= dim) throw std::invalid_argument("outlier channel " + std::to_string(c) + " >= dim " + std::to_string(dim));
+    if (seen[c]) throw std::invalid_argument("outlier channel " + std::to_string(c) + " listed twice");
+    seen[c] = true;
+  }
+  return std::make_unique<OutlierSplitQuantizer>(spec, dim, seed, std::move(channels));
+}
+
+}  // namespace veloxquant
