@@ -6,5 +6,7 @@ namespace veloxquant::cli {
 // Each returns the process exit code; argv[0] is the subcommand name.
 int cmd_demo(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
 
 }  // namespace veloxquant::cli

@@ -16,6 +16,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"demo", veloxquant::cli::cmd_demo, "encode random vectors with every method and print a table"},
     {"eval", veloxquant::cli::cmd_eval, "measure MSE and inner-product error of formats on random vectors"},
+    {"run", veloxquant::cli::cmd_run, "generate text with a GGUF Llama model, attention on a compressed KV cache"},
+    {"perplexity", veloxquant::cli::cmd_perplexity, "perplexity, KL divergence and top-1 agreement of a KV cache format"},
 };
 
 void print_usage() {

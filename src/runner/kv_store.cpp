@@ -72,4 +72,13 @@ std::size_t ExactKvStore::memory_bytes() const {
   return bytes;
 }
 
+std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool) {
+  const bool exact_k = options.key_format == "exact", exact_v = options.value_format == "exact";
+  if (exact_k != exact_v)
+    throw std::invalid_argument("cache formats 'exact' and '" + (exact_k ? options.value_format : options.key_format) +
+                                "' cannot be mixed: 'exact' selects the plain attention for keys and values");
+  if (exact_k) return std::make_unique<ExactKvStore>(shape, pool);
+  throw std::invalid_argument("cache format '" + options.key_format + "' needs the compressed KV cache");
+}
+
 }  // namespace veloxquant

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,5 +47,17 @@ class ExactKvStore final : public KvStore {
   std::vector<std::vector<float>> k_, v_;  // per layer, [tokens][kv_heads][head_dim]
   std::vector<std::size_t> sizes_;         // tokens per layer
 };
+
+// What the commands ask for: "exact" selects ExactKvStore; any other name is a cache format.
+struct KvStoreOptions {
+  std::string key_format = "exact";
+  std::string value_format = "exact";
+  std::size_t window = 128;  // exact recent tokens of the compressed cache
+  std::size_t sinks = 4;     // exact first tokens of the compressed cache
+  std::uint64_t seed = 0;
+};
+
+// Throws std::invalid_argument naming a bad format.
+std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool);
 
 }  // namespace veloxquant
