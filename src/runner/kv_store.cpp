@@ -1,5 +1,7 @@
 #include "runner/kv_store.h"
 
+#include "runner/matmul.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -36,12 +38,10 @@ void ExactKvStore::attend(std::size_t layer, std::size_t n_queries, const float*
       const std::size_t i = task / heads, h = task % heads, kvh = h / group;
       const std::size_t visible = n - n_queries + i + 1;
       const float* qh = q + (i * heads + h) * d;
+      dot_many(qh, keys + kvh * d, kv_row, d, visible, scores.data());
       float max_score = -INFINITY;
       for (std::size_t t = 0; t < visible; ++t) {
-        const float* kt = keys + t * kv_row + kvh * d;
-        float s = 0.0f;
-        for (std::size_t j = 0; j < d; ++j) s += qh[j] * kt[j];
-        scores[t] = s * scale;
+        scores[t] *= scale;
         max_score = std::max(max_score, scores[t]);
       }
       float sum = 0.0f;

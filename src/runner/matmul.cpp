@@ -58,16 +58,17 @@ void DequantQ8_0(const std::uint8_t* in, std::size_t n, float* out) {
   }
 }
 
-// out[t · out_stride] = dot(w, x + t · n) for t < k ≤ 4: the row is loaded once for k tokens.
-void DotTokens(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t n, std::size_t k,
-               float* HWY_RESTRICT out, std::size_t out_stride) {
+// out[t · out_stride] = dot(w, x + t · x_stride) over n elements, for t < k ≤ 4: the row w is
+// loaded once for k vectors.
+void DotTokens(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t x_stride, std::size_t n,
+               std::size_t k, float* HWY_RESTRICT out, std::size_t out_stride) {
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
   const float* x0 = x;
-  const float* x1 = x + n * std::min<std::size_t>(1, k - 1);
-  const float* x2 = x + n * std::min<std::size_t>(2, k - 1);
-  const float* x3 = x + n * std::min<std::size_t>(3, k - 1);
+  const float* x1 = x + x_stride * std::min<std::size_t>(1, k - 1);
+  const float* x2 = x + x_stride * std::min<std::size_t>(2, k - 1);
+  const float* x3 = x + x_stride * std::min<std::size_t>(3, k - 1);
   std::size_t i = 0;
   for (; i + N <= n; i += N) {
     const auto vw = hn::LoadU(df, w + i);
@@ -109,6 +110,11 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   }
 }
 
+void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out) {
+  const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
+  for (std::size_t t = 0; t < k; t += 4) dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
+}
+
 void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
   const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
   // Tokens in blocks that stay in cache while every row of this thread's part passes by.
@@ -127,7 +133,7 @@ void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y,
         row = buffer.data();
       }
       for (std::size_t t = t0; t < t1; t += 4)
-        dot(row, x + t * w.cols, w.cols, std::min<std::size_t>(4, t1 - t), y + t * w.rows + r, w.rows);
+        dot(row, x + t * w.cols, w.cols, w.cols, std::min<std::size_t>(4, t1 - t), y + t * w.rows + r, w.rows);
     }
     }
   });

@@ -24,6 +24,10 @@ struct WeightView {
 // Decodes row `r` of w into out[w.cols].
 void dequantize_row(const WeightView& w, std::size_t r, float* out);
 
+// out[t] = Σ_i w[i] · x[t · x_stride + i] for t < k (i < n): one vector against k others,
+// e.g. a query against k keys.
+void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out);
+
 // y[t][r] = Σ_c w[r][c] · x[t][c] for t < n_tokens, r < w.rows; x is [n_tokens][w.cols],
 // y is [n_tokens][w.rows]. Rows are split over the pool's threads.
 void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool);
