@@ -110,12 +110,27 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   }
 }
 
+namespace {
+// HWY_DYNAMIC_DISPATCH gives a "choose the target, then call" trampoline until the chosen target
+// is set. We hold the returned pointer over whole loops, so set the target first; otherwise
+// every call runs CPUID (slow under a hypervisor: it was half the run time).
+void init_dispatch() {
+  static const bool ready = [] {
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+    return true;
+  }();
+  (void)ready;
+}
+}  // namespace
+
 void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out) {
+  init_dispatch();
   const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
   for (std::size_t t = 0; t < k; t += 4) dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
 }
 
 void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
+  init_dispatch();
   const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
   // Tokens in blocks that stay in cache while every row of this thread's part passes by.
   constexpr std::size_t kTokenBlock = 64;
