@@ -10,3 +10,12 @@ int cmd_run(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
 
 }  // namespace veloxquant::cli
+
+#include <string>
+#include <vector>
+
+namespace veloxquant::cli {
+struct FormatMeasurement;
+std::string measurement_json(const FormatMeasurement& m);
+void print_measurement_table(const std::vector<FormatMeasurement>& rows);
+}  // namespace veloxquant::cli

@@ -230,7 +230,25 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
 void FwhtNormalized(std::size_t dim, float* v, float scale) {
   const DF df;
   std::size_t h = 1;
-  for (; h < dim && h < kLanes; h *= 2)  // in-vector stages, scalar
+  if (dim >= kLanes && kWide) {
+    // Stages inside one vector: v'[j] = v[j XOR h] + sign_h[j]·v[j], sign −1 where bit h of j is
+    // set — one permute and one FMA per vector and stage.
+    for (; h < kLanes; h *= 2) {
+      HWY_ALIGN std::int32_t idx[kLanes];
+      HWY_ALIGN float sign[kLanes];
+      for (std::size_t j = 0; j < kLanes; ++j) {
+        idx[j] = static_cast<std::int32_t>(j ^ h);
+        sign[j] = (j & h) ? -1.0f : 1.0f;
+      }
+      const auto perm = hn::SetTableIndices(df, idx);
+      const VF sv = hn::Load(df, sign);
+      for (std::size_t j = 0; j < dim; j += kLanes) {
+        const VF x = hn::LoadU(df, v + j);
+        hn::StoreU(hn::MulAdd(x, sv, hn::TableLookupLanes(x, perm)), df, v + j);
+      }
+    }
+  }
+  for (; h < dim && h < kLanes; h *= 2)  // narrow vectors or tiny dims: scalar stages
     for (std::size_t i = 0; i < dim; i += 2 * h)
       for (std::size_t j = i; j < i + h; ++j) {
         const float a = v[j], b = v[j + h];

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "veloxquant/codebook.h"
@@ -45,6 +46,8 @@ class TurboMseCore {
   bool norm_correction_;
   Rotation rotation_;
   const Codebook* codebook_;
+  std::vector<float> centroid_squares_;  // c², to get ‖c‖² from the codes
+  std::vector<float> ones_;
 };
 
 // 1-bit sign sketch of a vector, as in QJL: record planes of sign(S·v) for a Gaussian S (m×d).

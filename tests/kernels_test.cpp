@@ -1,0 +1,131 @@
+// Every dispatched kernel against its scalar reference, on every SIMD target this CPU runs.
+#include <gtest/gtest.h>
+#include <hwy/targets.h>
+
+#include <cmath>
+
+#include "kernels/kernels.h"
+#include "math/prng.h"
+#include "pack/bitplane.h"
+#include "test_util.h"
+#include "util/half.h"
+#include "veloxquant/codebook.h"
+
+namespace veloxquant {
+namespace {
+
+class KernelsOnEveryTarget : public ::testing::TestWithParam<std::int64_t> {
+ protected:
+  void SetUp() override { hwy::SetSupportedTargetsForTest(GetParam()); }
+  void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
+};
+
+std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) {
+  return hwy::TargetName(info.param);
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float tol, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], tol * (1.0f + std::fabs(b[i]))) << what << " at " << i;
+}
+
+const std::size_t kDims[] = {1, 3, 8, 31, 64, 96, 128, 129, 256};
+
+TEST_P(KernelsOnEveryTarget, PlaneScoreAndAccumulateMatchReference) {
+  SplitMix64 rng(5);
+  for (int bits = 1; bits <= 8; ++bits)
+    for (std::size_t dim : kDims)
+      for (std::size_t nq : {1u, 3u, 4u, 6u}) {
+        const std::size_t n = 7, offset = 3, stride = offset + packed_bytes(dim, bits) + 1;  // odd: misaligned
+        std::vector<std::uint8_t> recs(n * stride + 1);
+        for (auto& b : recs) b = static_cast<std::uint8_t>(rng.next());
+        const std::vector<float> centroids = test::gaussian(std::size_t{1} << bits, bits);
+        const kernels::PlaneCodes codes{recs.data() + 1, stride, offset, dim, bits, centroids.data()};
+        const std::vector<float> q = test::gaussian(nq * (dim + 2), dim);
+        std::vector<float> got(nq * n), want(nq * n);
+        kernels::score_planes(codes, n, nq, q.data(), dim + 2, got.data());
+        kernels::ref::score_planes(codes, n, nq, q.data(), dim + 2, want.data());
+        expect_close(got, want, 1e-4f, "score bits=" + std::to_string(bits) + " dim=" + std::to_string(dim));
+        const std::vector<float> w = test::gaussian(nq * n, 77);
+        std::vector<float> acc_got(nq * (dim + 1), 0.5f), acc_want(nq * (dim + 1), 0.5f);
+        kernels::accumulate_planes(codes, n, nq, w.data(), acc_got.data(), dim + 1);
+        kernels::ref::accumulate_planes(codes, n, nq, w.data(), acc_want.data(), dim + 1);
+        expect_close(acc_got, acc_want, 1e-4f, "accumulate bits=" + std::to_string(bits) + " dim=" + std::to_string(dim));
+      }
+}
+
+TEST_P(KernelsOnEveryTarget, FloatAndHalfRowsMatchReference) {
+  for (std::size_t dim : kDims) {
+    const std::size_t n = 9, nq = 5;
+    const std::vector<float> x = test::gaussian(n * (dim + 1), dim);
+    std::vector<std::uint16_t> h(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) h[i] = float_to_half(x[i]);
+    const std::vector<float> q = test::gaussian(nq * dim, 1 + dim), w = test::gaussian(nq * n, 2);
+    std::vector<float> got(nq * n), want(nq * n);
+    kernels::score_f32(x.data(), dim + 1, dim, n, nq, q.data(), dim, got.data());
+    kernels::ref::score_f32(x.data(), dim + 1, dim, n, nq, q.data(), dim, want.data());
+    expect_close(got, want, 1e-4f, "score_f32");
+    kernels::score_f16(h.data(), dim + 1, dim, n, nq, q.data(), dim, got.data());
+    kernels::ref::score_f16(h.data(), dim + 1, dim, n, nq, q.data(), dim, want.data());
+    expect_close(got, want, 1e-4f, "score_f16");
+    std::vector<float> a(nq * dim, 0.0f), b(nq * dim, 0.0f);
+    kernels::accumulate_f32(x.data(), dim + 1, dim, n, nq, w.data(), a.data(), dim);
+    kernels::ref::accumulate_f32(x.data(), dim + 1, dim, n, nq, w.data(), b.data(), dim);
+    expect_close(a, b, 1e-4f, "accumulate_f32");
+    std::fill(a.begin(), a.end(), 0.0f);
+    std::fill(b.begin(), b.end(), 0.0f);
+    kernels::accumulate_f16(h.data(), dim + 1, dim, n, nq, w.data(), a.data(), dim);
+    kernels::ref::accumulate_f16(h.data(), dim + 1, dim, n, nq, w.data(), b.data(), dim);
+    expect_close(a, b, 1e-4f, "accumulate_f16");
+  }
+}
+
+TEST_P(KernelsOnEveryTarget, QuantizeToPlanesGivesIdenticalCodes) {
+  for (int bits = 1; bits <= 8; ++bits)
+    for (std::size_t dim : kDims) {
+      if (dim < 2) continue;
+      const Codebook& cb = sphere_codebook(dim, bits);
+      std::vector<float> y = test::gaussian(dim, 3 * dim + bits);
+      for (float& v : y) v /= std::sqrt(static_cast<float>(dim));
+      y[0] = cb.boundaries[0];  // a value exactly on a boundary
+      std::vector<std::uint8_t> got(packed_bytes(dim, bits), 0xFF), want(packed_bytes(dim, bits), 0x00);
+      kernels::quantize_to_planes(dim, y.data(), cb.boundaries.data(), bits, got.data());
+      kernels::ref::quantize_to_planes(dim, y.data(), cb.boundaries.data(), bits, want.data());
+      ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim;
+    }
+}
+
+TEST_P(KernelsOnEveryTarget, RotationsMatchReference) {
+  for (std::size_t dim : {1u, 2u, 8u, 16u, 64u, 128u, 256u}) {
+    const std::vector<float> signs = test::gaussian(dim, 1), x = test::gaussian(3 * dim, 2);
+    std::vector<float> s(dim);
+    for (std::size_t j = 0; j < dim; ++j) s[j] = signs[j] > 0 ? 1.0f : -1.0f;
+    std::vector<float> got(3 * dim), want(3 * dim);
+    kernels::hadamard_rotate(3, dim, s.data(), x.data(), got.data());
+    kernels::ref::hadamard_rotate(3, dim, s.data(), x.data(), want.data());
+    expect_close(got, want, 1e-5f, "hadamard");
+    kernels::hadamard_rotate_transpose(3, dim, s.data(), x.data(), got.data());
+    kernels::ref::hadamard_rotate_transpose(3, dim, s.data(), x.data(), want.data());
+    expect_close(got, want, 1e-5f, "hadamard transpose");
+  }
+  for (std::size_t rows : {1u, 5u, 96u})
+    for (std::size_t cols : {1u, 17u, 128u}) {
+      const std::vector<float> m = test::gaussian(rows * cols, 4), x = test::gaussian(2 * cols, 5),
+                               xt = test::gaussian(2 * rows, 6);
+      std::vector<float> got(2 * rows), want(2 * rows);
+      kernels::matmul_rows(2, rows, cols, m.data(), x.data(), got.data());
+      kernels::ref::matmul_rows(2, rows, cols, m.data(), x.data(), want.data());
+      expect_close(got, want, 1e-4f, "matmul");
+      std::vector<float> got_t(2 * cols), want_t(2 * cols);
+      kernels::matmul_rows_transposed(2, rows, cols, m.data(), xt.data(), got_t.data());
+      kernels::ref::matmul_rows_transposed(2, rows, cols, m.data(), xt.data(), want_t.data());
+      expect_close(got_t, want_t, 1e-4f, "matmul transposed");
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, KernelsOnEveryTarget, ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
+                         target_name);
+
+}  // namespace
+}  // namespace veloxquant

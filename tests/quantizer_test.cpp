@@ -1,0 +1,281 @@
+// Quantizers against theory.md and against their own decode: MSE, unbiasedness, error with bits,
+// determinism and bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "pack/bitplane.h"
+#include "test_util.h"
+#include "veloxquant/codebook.h"
+#include "veloxquant/quantizer.h"
+
+namespace veloxquant {
+namespace {
+
+double measured_mse(const Quantizer& q, const std::vector<float>& x) {
+  const std::size_t d = q.dim(), n = x.size() / d;
+  std::vector<std::uint8_t> codes(n * q.code_size());
+  std::vector<float> y(x.size());
+  q.encode(n, x.data(), codes.data());
+  q.decode(n, codes.data(), y.data());
+  double s = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) s += (x[i] - y[i]) * static_cast<double>(x[i] - y[i]);
+  return s / static_cast<double>(n);
+}
+
+TEST(TurboMse, MseWithin2PercentOfTheory) {
+  for (std::size_t d : {64u, 128u, 256u}) {
+    const std::vector<float> x = test::unit_vectors(20000, d, d);
+    for (int b = 1; b <= 4; ++b) {
+      const double theory = static_cast<double>(d) * sphere_codebook(d, b).mse;
+      const auto plain = make_quantizer("tq" + std::to_string(b) + ":scale=norm", d, 1);
+      const double mse = measured_mse(*plain, x);
+      EXPECT_NEAR(mse, theory, 0.02 * theory) << "d=" << d << " b=" << b;
+      // The least-squares scale (the default) never does worse.
+      const auto corrected = make_quantizer("tq" + std::to_string(b), d, 1);
+      EXPECT_LE(measured_mse(*corrected, x), mse) << "d=" << d << " b=" << b;
+    }
+  }
+}
+
+TEST(TurboMse, ErrorFallsWithBits) {
+  const std::vector<float> x = test::unit_vectors(2000, 96, 3);  // Haar rotation path
+  double previous = 1e9;
+  for (int b = 1; b <= 8; ++b) {
+    const double mse = measured_mse(*make_quantizer("tq" + std::to_string(b), 96, 2), x);
+    EXPECT_LT(mse, previous) << "b=" << b;
+    previous = mse;
+  }
+  previous = 1e9;
+  for (int b = 2; b <= 8; ++b) {
+    const double mse = measured_mse(*make_quantizer("tqp" + std::to_string(b), 96, 2), x);
+    EXPECT_LT(mse, previous) << "tqp b=" << b;
+    previous = mse;
+  }
+}
+
+// Inner-product estimate of ⟨y, x⟩ from the codes of x, as attention computes it.
+float estimate(const Quantizer& q, const float* x, const float* y) {
+  std::vector<std::uint8_t> code(q.code_size());
+  q.encode(1, x, code.data());
+  std::vector<float> prepared(q.query_size());
+  q.prepare_query(y, prepared.data());
+  float est = 0.0f;
+  q.score(1, prepared.data(), 1, code.data(), &est);
+  return est;
+}
+
+// Unbiased over the randomness of S: fixed x and y, 2 000 independent seeds.
+TEST(TurboProdAndQjl, UnbiasedOverSeeds) {
+  const std::size_t d = 64;
+  const std::vector<float> x = test::unit_vectors(1, d, 10), y = test::unit_vectors(1, d, 11);
+  double truth = 0.0;
+  for (std::size_t j = 0; j < d; ++j) truth += x[j] * y[j];
+  for (const char* format : {"tqp2", "tqp3", "qjl"}) {
+    double sum = 0.0, sum_sq = 0.0;
+    const int seeds = 2000;
+    for (int s = 0; s < seeds; ++s) {
+      const double err = estimate(*make_quantizer(format, d, 1000 + s), x.data(), y.data()) - truth;
+      sum += err;
+      sum_sq += err * err;
+    }
+    const double mean = sum / seeds, se = std::sqrt((sum_sq / seeds - mean * mean) / seeds);
+    EXPECT_LT(std::fabs(mean), 3 * se) << format << " mean error " << mean << " se " << se;
+    EXPECT_GT(se, 0.0) << format;
+  }
+}
+
+// D_prod ≈ (π/2)·D_mse(b−1)/d for the plain-norm MSE stage (theory.md).
+TEST(TurboProd, InnerProductErrorWithin10PercentOfTheory) {
+  const std::size_t d = 128, n = 4000;
+  for (int b = 2; b <= 4; ++b) {
+    const double theory = M_PI / 2 * sphere_codebook(d, b - 1).mse;
+    double sum_sq = 0.0;
+    int count = 0;
+    for (int s = 0; s < 5; ++s) {
+      const auto q = make_quantizer("tqp" + std::to_string(b) + ":scale=norm", d, 50 + s);
+      const std::vector<float> x = test::unit_vectors(n, d, 100 + s), y = test::unit_vectors(n, d, 200 + s);
+      std::vector<std::uint8_t> codes(n * q->code_size());
+      q->encode(n, x.data(), codes.data());
+      std::vector<float> prepared(q->query_size());
+      for (std::size_t i = 0; i < n; ++i) {
+        q->prepare_query(&y[i * d], prepared.data());
+        float est;
+        q->score(1, prepared.data(), 1, &codes[i * q->code_size()], &est);
+        double truth = 0.0;
+        for (std::size_t j = 0; j < d; ++j) truth += x[i * d + j] * y[i * d + j];
+        sum_sq += (est - truth) * (est - truth);
+        ++count;
+      }
+    }
+    EXPECT_NEAR(sum_sq / count, theory, 0.1 * theory) << "tqp" << b;
+  }
+}
+
+TEST(Polar, MseNearIndependentSimulation) {
+  const std::vector<float> x = test::unit_vectors(20000, 128, 8);
+  const auto q = make_quantizer("polar", 128, 3);
+  EXPECT_DOUBLE_EQ(q->bits_per_coord(), 3.875);
+  EXPECT_NEAR(measured_mse(*q, x), 0.032, 0.1 * 0.032);
+  const auto finer = make_quantizer("polar:bits=4/3/3/3", 128, 3);
+  EXPECT_NEAR(finer->bits_per_coord(), 4.3125, 1e-9);
+  EXPECT_NEAR(measured_mse(*finer, x), 0.0181, 0.1 * 0.0181);
+}
+
+// Level-1 angles use the whole circle: every one of the 16 cells is hit, including the
+// third and fourth quadrants that a folded atan would never produce.
+TEST(Polar, LevelOneAnglesCoverFullCircle) {
+  const std::size_t d = 128, n = 500;
+  const auto q = make_quantizer("polar", d, 3);
+  const std::vector<float> x = test::unit_vectors(n, d, 9);
+  std::vector<std::uint8_t> codes(n * q->code_size());
+  q->encode(n, x.data(), codes.data());
+  std::vector<int> hits(16, 0);
+  const std::size_t radii = 2 * (d / 16), angles = d / 2;
+  for (std::size_t t = 0; t < n; ++t)
+    for (std::size_t a = 0; a < angles; ++a) ++hits[plane_code(&codes[t * q->code_size() + radii], angles, 4, a)];
+  for (int c = 0; c < 16; ++c) EXPECT_GT(hits[c], 0) << "cell " << c;
+}
+
+// Every format: score and accumulate on the codes agree with the decoded vectors.
+TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
+  for (const FormatInfo& info : format_table())
+    for (std::size_t d : {8u, 31u, 64u, 96u, 129u}) {
+      const auto q = make_quantizer(info.name, d, 4);
+      const std::size_t n = 37;
+      const std::vector<float> x = test::gaussian(n * d, d), y = test::gaussian(3 * d, d + 1);
+      std::vector<std::uint8_t> codes(n * q->code_size());
+      q->encode(n, x.data(), codes.data());
+      std::vector<float> dec(n * d);
+      q->decode(n, codes.data(), dec.data());
+      std::vector<float> prepared(3 * q->query_size()), scores(3 * n);
+      for (int i = 0; i < 3; ++i) q->prepare_query(&y[i * d], &prepared[i * q->query_size()]);
+      // score() takes prepared queries query_size() apart.
+      q->score(3, prepared.data(), n, codes.data(), scores.data());
+      const std::vector<float> w = test::gaussian(3 * n, 5);
+      std::vector<float> acc(3 * q->accumulator_size(), 0.0f);
+      q->accumulate(3, w.data(), n, codes.data(), acc.data());
+      for (int i = 0; i < 3; ++i) {
+        for (std::size_t t = 0; t < n; ++t) {
+          double dot = 0.0;
+          for (std::size_t j = 0; j < d; ++j) dot += y[i * d + j] * dec[t * d + j];
+          ASSERT_NEAR(scores[i * n + t], dot, 2e-4 * (1 + std::fabs(dot))) << info.name << " d=" << d;
+        }
+        std::vector<float> out(d);
+        q->finish_accumulate(&acc[i * q->accumulator_size()], out.data());
+        for (std::size_t j = 0; j < d; ++j) {
+          double want = 0.0;
+          for (std::size_t t = 0; t < n; ++t) want += w[i * n + t] * dec[t * d + j];
+          ASSERT_NEAR(out[j], want, 2e-4 * (1 + std::fabs(want))) << info.name << " d=" << d;
+        }
+      }
+    }
+}
+
+TEST(AllFormats, DeterministicBytesAndSeedMatters) {
+  const std::vector<float> x = test::gaussian(10 * 64, 1);
+  for (const FormatInfo& info : format_table()) {
+    const auto a = make_quantizer(info.name, 64, 9), b = make_quantizer(info.name, 64, 9);
+    std::vector<std::uint8_t> ca(10 * a->code_size()), cb(ca.size());
+    a->encode(10, x.data(), ca.data());
+    b->encode(10, x.data(), cb.data());
+    EXPECT_EQ(ca, cb) << info.name;
+    if (info.method == Method::kTurboMse || info.method == Method::kTurboProd || info.method == Method::kQjl ||
+        info.method == Method::kPolar) {
+      const auto c = make_quantizer(info.name, 64, 10);
+      std::vector<std::uint8_t> cc(ca.size());
+      c->encode(10, x.data(), cc.data());
+      EXPECT_NE(ca, cc) << info.name;
+    }
+  }
+}
+
+TEST(AllFormats, ZeroVectorDecodesToZero) {
+  for (const FormatInfo& info : format_table()) {
+    const auto q = make_quantizer(info.name, 64, 1);
+    const std::vector<float> zero(64, 0.0f);
+    std::vector<std::uint8_t> code(q->code_size());
+    q->encode(1, zero.data(), code.data());
+    std::vector<float> out(64, 1.0f);
+    q->decode(1, code.data(), out.data());
+    for (float v : out) EXPECT_EQ(v, 0.0f) << info.name;
+  }
+}
+
+TEST(AllFormats, NonFiniteInputIsRejectedNamingTheCoordinate) {
+  for (const FormatInfo& info : format_table()) {
+    const auto q = make_quantizer(info.name, 16, 1);
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      std::vector<float> x(32, 0.5f);
+      x[16 + 5] = bad;
+      std::vector<std::uint8_t> codes(2 * q->code_size(), 0xEE);
+      try {
+        q->encode(2, x.data(), codes.data());
+        FAIL() << info.name << " accepted a non-finite value";
+      } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("vector 1 at coordinate 5"), std::string::npos) << e.what();
+      }
+      for (std::uint8_t c : codes) ASSERT_EQ(c, 0xEE) << "codes were written before the error";
+    }
+  }
+}
+
+TEST(AllFormats, HugeNormsGiveAClearError) {
+  std::vector<float> x(16, 1e30f);
+  for (const char* f : {"tq3", "tqp3", "qjl", "polar", "q8", "q4"}) {
+    const auto q = make_quantizer(f, 16, 1);
+    std::vector<std::uint8_t> code(q->code_size());
+    EXPECT_THROW(q->encode(1, x.data(), code.data()), std::invalid_argument) << f;
+  }
+}
+
+TEST(AllFormats, BadArgumentsNameTheValue) {
+  auto message = [](auto&& fn) {
+    try {
+      fn();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([] { make_quantizer("tq9", 64, 1); }).find("9"), std::string::npos);
+  EXPECT_NE(message([] { make_quantizer("tq0", 64, 1); }).find("0"), std::string::npos);
+  EXPECT_NE(message([] { make_quantizer("tqp1", 64, 1); }).find("1"), std::string::npos);
+  EXPECT_NE(message([] { make_quantizer("zq3", 64, 1); }).find("zq3"), std::string::npos);
+  EXPECT_NE(message([] { make_quantizer("tq3", 0, 1); }).find("0"), std::string::npos);
+  EXPECT_NE(message([] { make_quantizer("tq2.5", 4, 1); }).find("4"), std::string::npos);
+  const std::uint32_t dup[] = {3, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
+  EXPECT_NE(message([&] { make_quantizer(parse_format("tq2.5"), 64, 1, dup); }).find("3"), std::string::npos);
+}
+
+TEST(Formats, NamesRoundTrip) {
+  for (const FormatInfo& info : format_table()) EXPECT_EQ(parse_format(info.name).name(), info.name);
+  for (const char* n : {"qjl:m=256", "polar:bits=4/3/3/3", "tq3:outliers=16/4", "tq4:scale=norm", "tqp3:scale=norm"})
+    EXPECT_EQ(parse_format(n).name(), n);
+  EXPECT_THROW(parse_format("qjl:m=0"), std::invalid_argument);
+  EXPECT_THROW(parse_format("polar:bits=4/2/2"), std::invalid_argument);
+  EXPECT_THROW(parse_format("tq3:colour=red"), std::invalid_argument);
+  EXPECT_THROW(parse_format(""), std::invalid_argument);
+}
+
+TEST(OutlierSplit, BitsAndChannelsAsSpecified) {
+  const auto q25 = make_quantizer("tq2.5", 128, 1);
+  EXPECT_DOUBLE_EQ(q25->bits_per_coord(), 2.5);  // 32×3 + 96×2 bits + two fp16 scales per 128
+  const auto q35 = make_quantizer("tq3.5", 128, 1);
+  EXPECT_DOUBLE_EQ(q35->bits_per_coord(), 3.75);
+  // Outlier channels with large magnitude: giving them to the 3-bit instance lowers the error.
+  const std::size_t d = 128, n = 2000;
+  std::vector<float> x = test::gaussian(n * d, 4);
+  for (std::size_t t = 0; t < n; ++t)
+    for (std::size_t j = 0; j < 32; ++j) x[t * d + 4 * j] *= 8.0f;
+  std::vector<std::uint32_t> chosen;
+  for (std::uint32_t j = 0; j < 32; ++j) chosen.push_back(4 * j);
+  const auto aligned = make_quantizer(parse_format("tq2.5"), d, 1, chosen);
+  const auto misaligned = make_quantizer(parse_format("tq2.5"), d, 1);
+  EXPECT_LT(measured_mse(*aligned, x), 0.8 * measured_mse(*misaligned, x));
+}
+
+}  // namespace
+}  // namespace veloxquant
