@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -36,13 +37,15 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
   --scoring S          full (all ctx predictions of a window, default), full-minus-last,
                        or half (positions ctx/2 .. ctx-2, as llama.cpp's perplexity)
   --cache-k F          key format: exact, or a cache format name (f32 f16 q8 q4 tq1..tq8
-                       tq2.5 tq3.5 tqp2..tqp8 qjl polar; see `veloxquant demo`); default f16
-  --cache-v F          value format (default f16)
+                       tq2.5 tq3.5 tqp2..tqp8 qjl polar; see `veloxquant demo`); default f16.
+                       Several formats separated by spaces ("f16 q8 tq3") are measured in one
+                       run, sharing the exact pass; --cache-v then lists as many (or one).
+  --cache-v F          value format(s) (default f16)
   --window N           exact recent tokens of the compressed cache (default 128)
   --sinks N            exact first tokens of the compressed cache (default 4)
   --seed S             seed of the cache's random rotations and sketches (default 0)
   --threads N          worker threads (default: all cores)
-  --json               print one JSON object on stdout instead of text
+  --json               print one JSON object per K/V pair on stdout instead of text
 Progress goes to stderr.
 )";
 
@@ -77,6 +80,23 @@ std::string json_string(const std::string& s) {
   }
   return out + "\"";
 }
+
+// Whitespace-separated words (format names never contain spaces; they may contain commas).
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+struct Tested {
+  KvStoreOptions options;
+  bool exact = false;
+  std::unique_ptr<KvStore> store;
+  PerplexityTotals totals;
+  std::size_t kv_bytes = 0;
+  KvBits bits;
+};
 
 }  // namespace
 
@@ -115,60 +135,82 @@ int cmd_perplexity(int argc, char** argv) {
   if (n_ctx > c.context)
     std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", n_ctx, c.context);
 
-  KvStoreOptions options;
-  options.key_format = args.str("cache-k", "f16");
-  options.value_format = args.str("cache-v", "f16");
-  options.window = static_cast<std::size_t>(window);
-  options.sinks = static_cast<std::size_t>(sinks);
-  options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
+  // Several K/V pairs may be compared in one run: they share the exact pass of each window.
+  std::vector<std::string> keys = split_words(args.str("cache-k", "f16"));
+  std::vector<std::string> values = split_words(args.str("cache-v", "f16"));
+  if (keys.empty() || values.empty()) throw std::invalid_argument("--cache-k and --cache-v need a format");
+  if (keys.size() == 1) keys.resize(values.size(), keys[0]);
+  if (values.size() == 1) values.resize(keys.size(), values[0]);
+  if (keys.size() != values.size())
+    throw std::invalid_argument("--cache-k has " + std::to_string(keys.size()) + " formats but --cache-v has " +
+                                std::to_string(values.size()));
   ThreadPool pool(static_cast<std::size_t>(threads));
   const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
   ExactKvStore base_store(shape, pool);
-  const std::unique_ptr<KvStore> store = make_kv_store(options, shape, pool);
-  const bool tested_is_exact = options.key_format == "exact";
-  LlamaSession base(model, base_store, pool), tested(model, *store, pool);
+  LlamaSession base(model, base_store, pool);
+  std::vector<Tested> tested;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    Tested t;
+    t.options.key_format = keys[i];
+    t.options.value_format = values[i];
+    t.options.window = static_cast<std::size_t>(window);
+    t.options.sinks = static_cast<std::size_t>(sinks);
+    t.options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
+    t.exact = keys[i] == "exact";
+    t.store = make_kv_store(t.options, shape, pool);
+    tested.push_back(std::move(t));
+  }
 
-  std::vector<float> base_logits(n_ctx * c.vocab), logits(tested_is_exact ? 0 : n_ctx * c.vocab);
+  std::vector<float> base_logits(n_ctx * c.vocab), logits(n_ctx * c.vocab);
   const auto range = scored_range(scoring, n_ctx);
-  PerplexityTotals totals;
-  std::size_t kv_bytes = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t w = 0; w < windows; ++w) {
     const std::int32_t* in = tokens.data() + w * n_ctx;
     base_store.clear();
     base.forward(in, n_ctx, base_logits.data(), true);
-    const float* tested_logits = base_logits.data();  // an exact tested cache is the base pass itself
-    if (!tested_is_exact) {
-      store->clear();
-      tested.forward(in, n_ctx, logits.data(), true);
-      tested_logits = logits.data();
+    for (Tested& t : tested) {
+      const float* tested_logits = base_logits.data();  // an exact tested cache is the base pass itself
+      KvStore& store = t.exact ? base_store : *t.store;
+      if (!t.exact) {
+        t.store->clear();
+        LlamaSession(model, *t.store, pool).forward(in, n_ctx, logits.data(), true);
+        tested_logits = logits.data();
+      }
+      t.kv_bytes = store.memory_bytes();
+      t.bits = store.bits_per_coord();
+      score_window(tested_logits, base_logits.data(), in + 1, c.vocab, range, t.totals);
     }
-    kv_bytes = tested_is_exact ? base_store.memory_bytes() : store->memory_bytes();
-    score_window(tested_logits, base_logits.data(), in + 1, c.vocab, range, totals);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "[%zu/%zu] ppl %.4f  base %.4f  kld %.5f  top1 %.4f  (%.1f s)\n", w + 1, windows, totals.ppl(),
-                 totals.ppl_base(), totals.mean_kld(), totals.top1_rate(), secs);
+    std::fprintf(stderr, "[%zu/%zu] base ppl %.4f", w + 1, windows, tested[0].totals.ppl_base());
+    for (const Tested& t : tested)
+      std::fprintf(stderr, " | %s/%s ppl %.4f kld %.5f top1 %.4f", t.options.key_format.c_str(),
+                   t.options.value_format.c_str(), t.totals.ppl(), t.totals.mean_kld(), t.totals.top1_rate());
+    std::fprintf(stderr, "  (%.1f s)\n", secs);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double bytes_per_token = static_cast<double>(kv_bytes) / static_cast<double>(n_ctx);
   const double f32_bytes_per_token = 2.0 * 4.0 * static_cast<double>(c.layers * c.kv_heads * c.head_dim);
 
-  if (json) {
-    std::printf(
-        "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"windows\": %zu, \"tokens\": %zu, \"cache_k\": %s, "
-        "\"cache_v\": %s, \"window\": %lld, \"sinks\": %lld, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
-        "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"seconds\": %.2f}\n",
-        json_string(args.str("model", "")).c_str(), n_ctx, scoring_name(scoring), windows, totals.count,
-        json_string(options.key_format).c_str(), json_string(options.value_format).c_str(), window, sinks, totals.ppl(),
-        totals.ppl_base(), totals.mean_kld(), totals.top1_rate(), bytes_per_token, f32_bytes_per_token, seconds);
-  } else {
-    std::printf("model %s  ctx %zu  scoring %s  windows %zu  scored tokens %zu\n", args.str("model", "").c_str(), n_ctx,
-                scoring_name(scoring), windows, totals.count);
-    std::printf("cache K %s  V %s  (%s)  window %lld  sinks %lld\n", options.key_format.c_str(),
-                options.value_format.c_str(), store->description().c_str(), window, sinks);
-    std::printf("ppl %.4f  (exact f32 attention %.4f)  kld %.6f  top1 %.4f\n", totals.ppl(), totals.ppl_base(),
-                totals.mean_kld(), totals.top1_rate());
-    std::printf("kv bytes/token %.1f  (f32: %.0f)  time %.1f s\n", bytes_per_token, f32_bytes_per_token, seconds);
+  if (!json)
+    std::printf("model %s  ctx %zu  scoring %s  windows %zu  window %lld  sinks %lld  time %.1f s\n",
+                args.str("model", "").c_str(), n_ctx, scoring_name(scoring), windows, window, sinks, seconds);
+  for (const Tested& t : tested) {
+    const PerplexityTotals& r = t.totals;
+    const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(n_ctx);
+    if (json) {
+      std::printf(
+          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"windows\": %zu, \"tokens\": %zu, \"cache_k\": %s, "
+          "\"cache_v\": %s, \"window\": %lld, \"sinks\": %lld, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
+          "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"key_bits\": %.4f, "
+          "\"value_bits\": %.4f, \"seconds\": %.2f}\n",
+          json_string(args.str("model", "")).c_str(), n_ctx, scoring_name(scoring), windows, r.count,
+          json_string(t.options.key_format).c_str(), json_string(t.options.value_format).c_str(), window, sinks,
+          r.ppl(), r.ppl_base(), r.mean_kld(), r.top1_rate(), bytes_per_token, f32_bytes_per_token, t.bits.key,
+          t.bits.value, seconds);
+    } else {
+      std::printf("K %-8s V %-8s ppl %.4f (exact %.4f)  kld %.6f  top1 %.4f  bits K %.3f V %.3f  kv bytes/token %.1f (f32 %.0f)\n",
+                  t.options.key_format.c_str(), t.options.value_format.c_str(), r.ppl(), r.ppl_base(), r.mean_kld(),
+                  r.top1_rate(), t.bits.key, t.bits.value, bytes_per_token, f32_bytes_per_token);
+    }
   }
   return 0;
 }

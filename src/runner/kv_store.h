@@ -14,6 +14,10 @@
 
 namespace veloxquant {
 
+struct KvBits {
+  double key = 0.0, value = 0.0;  // stored bits per coordinate, scales included
+};
+
 class KvStore {
  public:
   virtual ~KvStore() = default;
@@ -24,6 +28,7 @@ class KvStore {
   virtual void clear() = 0;
   virtual std::size_t memory_bytes() const = 0;
   virtual std::string description() const = 0;
+  virtual KvBits bits_per_coord() const = 0;  // measured on the tokens held
 };
 
 struct KvShape {
@@ -40,6 +45,7 @@ class ExactKvStore final : public KvStore {
   void clear() override;
   std::size_t memory_bytes() const override;
   std::string description() const override { return "exact f32 attention"; }
+  KvBits bits_per_coord() const override { return {32.0, 32.0}; }
 
  private:
   KvShape shape_;
