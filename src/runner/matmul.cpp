@@ -65,6 +65,20 @@ void DotTokens(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::si
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  if (k == 1) {  // decode: four independent chains over one vector hide the FMA latency
+    std::size_t i = 0;
+    for (; i + 4 * N <= n; i += 4 * N) {
+      a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
+      a1 = hn::MulAdd(hn::LoadU(df, w + i + N), hn::LoadU(df, x + i + N), a1);
+      a2 = hn::MulAdd(hn::LoadU(df, w + i + 2 * N), hn::LoadU(df, x + i + 2 * N), a2);
+      a3 = hn::MulAdd(hn::LoadU(df, w + i + 3 * N), hn::LoadU(df, x + i + 3 * N), a3);
+    }
+    for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
+    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+    for (; i < n; ++i) s += w[i] * x[i];
+    out[0] = s;
+    return;
+  }
   const float* x0 = x;
   const float* x1 = x + x_stride * std::min<std::size_t>(1, k - 1);
   const float* x2 = x + x_stride * std::min<std::size_t>(2, k - 1);
