@@ -9,6 +9,8 @@ int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_precompute(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
 
 }  // namespace veloxquant::cli
 

@@ -1,0 +1,84 @@
+#include "runner/kv_store.h"
+
+#include "runner/matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace veloxquant {
+
+ExactKvStore::ExactKvStore(const KvShape& shape, ThreadPool& pool)
+    : shape_(shape), pool_(pool), k_(shape.layers), v_(shape.layers), sizes_(shape.layers, 0) {
+  if (shape.layers == 0 || shape.kv_heads == 0 || shape.head_dim == 0 || shape.heads % shape.kv_heads != 0)
+    throw std::invalid_argument("ExactKvStore: bad shape");
+}
+
+void ExactKvStore::append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) {
+  if (layer >= shape_.layers) throw std::invalid_argument("ExactKvStore: layer " + std::to_string(layer) + " out of range");
+  const std::size_t row = shape_.kv_heads * shape_.head_dim;
+  k_[layer].insert(k_[layer].end(), k, k + n_tokens * row);
+  v_[layer].insert(v_[layer].end(), v, v + n_tokens * row);
+  sizes_[layer] += n_tokens;
+}
+
+void ExactKvStore::attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) {
+  if (layer >= shape_.layers || n_queries > sizes_[layer])
+    throw std::invalid_argument("ExactKvStore: bad attend on layer " + std::to_string(layer));
+  const std::size_t d = shape_.head_dim, heads = shape_.heads, group = shape_.heads / shape_.kv_heads;
+  const std::size_t kv_row = shape_.kv_heads * d;
+  const std::size_t n = sizes_[layer];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float* keys = k_[layer].data();
+  const float* values = v_[layer].data();
+  // One task per (query, head); each sees tokens 0..n − n_queries + i.
+  pool_.parallel_for(n_queries * heads, [&](std::size_t begin, std::size_t end) {
+    std::vector<float> scores(n);
+    for (std::size_t task = begin; task < end; ++task) {
+      const std::size_t i = task / heads, h = task % heads, kvh = h / group;
+      const std::size_t visible = n - n_queries + i + 1;
+      const float* qh = q + (i * heads + h) * d;
+      dot_many(qh, keys + kvh * d, kv_row, d, visible, scores.data());
+      float max_score = -INFINITY;
+      for (std::size_t t = 0; t < visible; ++t) {
+        scores[t] *= scale;
+        max_score = std::max(max_score, scores[t]);
+      }
+      float sum = 0.0f;
+      for (std::size_t t = 0; t < visible; ++t) {
+        scores[t] = std::exp(scores[t] - max_score);
+        sum += scores[t];
+      }
+      float* o = out + (i * heads + h) * d;
+      std::fill(o, o + d, 0.0f);
+      for (std::size_t t = 0; t < visible; ++t) {
+        const float p = scores[t] / sum;
+        const float* vt = values + t * kv_row + kvh * d;
+        for (std::size_t j = 0; j < d; ++j) o[j] += p * vt[j];
+      }
+    }
+  });
+}
+
+void ExactKvStore::clear() {
+  for (auto& k : k_) k.clear();
+  for (auto& v : v_) v.clear();
+  std::fill(sizes_.begin(), sizes_.end(), 0);
+}
+
+std::size_t ExactKvStore::memory_bytes() const {
+  std::size_t bytes = 0;
+  for (std::size_t l = 0; l < shape_.layers; ++l) bytes += (k_[l].size() + v_[l].size()) * sizeof(float);
+  return bytes;
+}
+
+std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool) {
+  const bool exact_k = options.key_format == "exact", exact_v = options.value_format == "exact";
+  if (exact_k != exact_v)
+    throw std::invalid_argument("cache formats 'exact' and '" + (exact_k ? options.value_format : options.key_format) +
+                                "' cannot be mixed: 'exact' selects the plain attention for keys and values");
+  if (exact_k) return std::make_unique<ExactKvStore>(shape, pool);
+  throw std::invalid_argument("cache format '" + options.key_format + "' needs the compressed KV cache");
+}
+
+}  // namespace veloxquant

@@ -1,0 +1,69 @@
+// Where the runner keeps keys and values and computes attention. Two implementations: the
+// plain exact f32 attention (the reference every cache format is compared with) and the
+// compressed veloxquant::KVCache.
+// Layouts: k, v [tokens][kv_heads][head_dim]; q, out [queries][heads][head_dim].
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runner/thread_pool.h"
+
+namespace veloxquant {
+
+struct KvBits {
+  double key = 0.0, value = 0.0;  // stored bits per coordinate, scales included
+};
+
+class KvStore {
+ public:
+  virtual ~KvStore() = default;
+  virtual std::size_t size() const = 0;  // tokens held (every layer holds the same count)
+  virtual void append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) = 0;
+  // Causal attention of the newest n_queries tokens of `layer` (softmax scale 1/√head_dim).
+  virtual void attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) = 0;
+  virtual void clear() = 0;
+  virtual std::size_t memory_bytes() const = 0;
+  virtual std::string description() const = 0;
+  virtual KvBits bits_per_coord() const = 0;  // measured on the tokens held
+};
+
+struct KvShape {
+  std::size_t layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
+};
+
+// Exact attention on f32 keys and values (score, softmax with max subtraction, weighted sum).
+class ExactKvStore final : public KvStore {
+ public:
+  ExactKvStore(const KvShape& shape, ThreadPool& pool);
+  std::size_t size() const override { return sizes_.empty() ? 0 : sizes_.back(); }
+  void append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) override;
+  void attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) override;
+  void clear() override;
+  std::size_t memory_bytes() const override;
+  std::string description() const override { return "exact f32 attention"; }
+  KvBits bits_per_coord() const override { return {32.0, 32.0}; }
+
+ private:
+  KvShape shape_;
+  ThreadPool& pool_;
+  std::vector<std::vector<float>> k_, v_;  // per layer, [tokens][kv_heads][head_dim]
+  std::vector<std::size_t> sizes_;         // tokens per layer
+};
+
+// What the commands ask for: "exact" selects ExactKvStore; any other name is a cache format.
+struct KvStoreOptions {
+  std::string key_format = "exact";
+  std::string value_format = "exact";
+  std::size_t window = 128;  // exact recent tokens of the compressed cache
+  std::size_t sinks = 4;     // exact first tokens of the compressed cache
+  std::uint64_t seed = 0;
+};
+
+// Throws std::invalid_argument naming a bad format.
+std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool);
+
+}  // namespace veloxquant

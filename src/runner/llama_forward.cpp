@@ -1,0 +1,94 @@
+#include "runner/llama_forward.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace veloxquant {
+
+void rms_norm(const float* x, const float* weight, std::size_t n, std::size_t dim, double eps, float* y) {
+  for (std::size_t t = 0; t < n; ++t) {
+    const float* xt = x + t * dim;
+    float* yt = y + t * dim;
+    double ss = 0.0;
+    for (std::size_t i = 0; i < dim; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(dim) + eps));
+    for (std::size_t i = 0; i < dim; ++i) yt[i] = xt[i] * inv * weight[i];
+  }
+}
+
+LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
+    : model_(model), store_(store), pool_(pool) {
+  const LlamaConfig& c = model.config();
+  for (std::size_t i = 0; i < c.rope_dim / 2; ++i)
+    inv_freq_.push_back(std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim)));
+}
+
+void LlamaSession::rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const {
+  const std::size_t d = model_.config().head_dim;
+  for (std::size_t t = 0; t < n; ++t) {
+    const double pos = static_cast<double>(pos0 + t);
+    for (std::size_t i = 0; i < inv_freq_.size(); ++i) {
+      const double angle = pos * inv_freq_[i];
+      const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
+      for (std::size_t h = 0; h < heads; ++h) {
+        float* p = x + (t * heads + h) * d + 2 * i;
+        const float a = p[0], b = p[1];
+        p[0] = a * c - b * s;
+        p[1] = a * s + b * c;
+      }
+    }
+  }
+}
+
+void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* logits, bool all_logits) {
+  if (n == 0) return;
+  const LlamaConfig& c = model_.config();
+  for (std::size_t t = 0; t < n; ++t)
+    if (tokens[t] < 0 || static_cast<std::size_t>(tokens[t]) >= c.vocab)
+      throw std::invalid_argument("token id " + std::to_string(tokens[t]) + " is outside the vocabulary of " +
+                                  std::to_string(c.vocab));
+  const std::size_t dim = c.dim, kv_dim = c.kv_heads * c.head_dim;
+  x_.resize(n * dim);
+  h_.resize(n * dim);
+  q_.resize(n * dim);
+  k_.resize(n * kv_dim);
+  v_.resize(n * kv_dim);
+  att_.resize(n * dim);
+  gate_.resize(n * c.ffn);
+  up_.resize(n * c.ffn);
+  const std::size_t pos0 = store_.size();
+
+  for (std::size_t t = 0; t < n; ++t) dequantize_row(model_.token_embedding(), tokens[t], x_.data() + t * dim);
+
+  for (std::size_t l = 0; l < c.layers; ++l) {
+    const LlamaLayer& L = model_.layers()[l];
+    rms_norm(x_.data(), L.attn_norm.data(), n, dim, c.rms_eps, h_.data());
+    matmul(L.wq, h_.data(), n, q_.data(), pool_);
+    matmul(L.wk, h_.data(), n, k_.data(), pool_);
+    matmul(L.wv, h_.data(), n, v_.data(), pool_);
+    rope(q_.data(), n, c.heads, pos0);
+    rope(k_.data(), n, c.kv_heads, pos0);
+    store_.append(l, n, k_.data(), v_.data());
+    store_.attend(l, n, q_.data(), att_.data());
+    matmul(L.wo, att_.data(), n, h_.data(), pool_);
+    for (std::size_t i = 0; i < n * dim; ++i) x_[i] += h_[i];
+
+    rms_norm(x_.data(), L.ffn_norm.data(), n, dim, c.rms_eps, h_.data());
+    matmul(L.w_gate, h_.data(), n, gate_.data(), pool_);
+    matmul(L.w_up, h_.data(), n, up_.data(), pool_);
+    for (std::size_t i = 0; i < n * c.ffn; ++i) {
+      const float g = gate_[i];
+      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) · up
+    }
+    matmul(L.w_down, gate_.data(), n, h_.data(), pool_);
+    for (std::size_t i = 0; i < n * dim; ++i) x_[i] += h_[i];
+  }
+
+  const std::size_t first = all_logits ? 0 : n - 1;
+  const std::size_t rows = n - first;
+  rms_norm(x_.data() + first * dim, model_.output_norm().data(), rows, dim, c.rms_eps, h_.data());
+  matmul(model_.output(), h_.data(), rows, logits, pool_);
+}
+
+}  // namespace veloxquant

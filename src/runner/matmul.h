@@ -1,0 +1,35 @@
+// Matrix × tokens products with weights stored as ggml types (f32, f16, bf16, q8_0).
+// Each weight row is dequantized once into a float buffer and then multiplied with every
+// token of the batch, so batched prefill pays the dequantization once per row. The
+// kernels use Google Highway with runtime dispatch (AVX2 / AVX-512 / NEON ...).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "io/gguf.h"
+#include "runner/thread_pool.h"
+
+namespace veloxquant {
+
+// A 2-D weight: `rows` rows of `cols` elements, row r at data + r · row_bytes.
+struct WeightView {
+  GgmlType type = GgmlType::kF32;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::size_t row_bytes = 0;
+  const std::uint8_t* data = nullptr;
+};
+
+// Decodes row `r` of w into out[w.cols].
+void dequantize_row(const WeightView& w, std::size_t r, float* out);
+
+// out[t] = Σ_i w[i] · x[t · x_stride + i] for t < k (i < n): one vector against k others,
+// e.g. a query against k keys.
+void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out);
+
+// y[t][r] = Σ_c w[r][c] · x[t][c] for t < n_tokens, r < w.rows; x is [n_tokens][w.cols],
+// y is [n_tokens][w.rows]. Rows are split over the pool's threads.
+void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool);
+
+}  // namespace veloxquant

@@ -1,0 +1,143 @@
+// `veloxquant run`: text generation with a GGUF Llama model whose attention runs on the chosen
+// KV cache. Prints the text on stdout and prompt/generation speed and KV memory on stderr.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "args.h"
+#include "cli.h"
+#include "math/prng.h"
+#include "runner/kv_store.h"
+#include "runner/llama_forward.h"
+#include "runner/llama_model.h"
+#include "runner/tokenizer.h"
+
+namespace veloxquant::cli {
+
+namespace {
+
+constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" | -f prompt.txt) [options]
+
+Generates text; attention of every layer runs on the KV cache formats given.
+
+  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights)
+  -p, --prompt TEXT    prompt text
+  -f, --file FILE      read the prompt from a file
+  --max-prompt N       keep only the first N prompt tokens (default 0: all)
+  -n, --n-predict N    tokens to generate (default 64; stops early at EOS or the context)
+  --cache-k F          key format: exact, or a cache format name (f32 f16 q8 q4 tq1..tq8
+                       tq2.5 tq3.5 tqp2..tqp8 qjl polar); default f16
+  --cache-v F          value format (default f16)
+  --window N           exact recent tokens of the compressed cache (default 128)
+  --sinks N            exact first tokens of the compressed cache (default 4)
+  --temp T             sampling temperature; 0 = greedy (default 0)
+  --seed S             sampling and cache seed (default 0)
+  --threads N          worker threads (default: all cores)
+)";
+
+std::int32_t sample(const std::vector<float>& logits, double temp, SplitMix64& rng) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > logits[best]) best = i;
+  if (temp <= 0.0) return static_cast<std::int32_t>(best);
+  std::vector<double> p(logits.size());
+  double sum = 0.0;
+  for (std::size_t i = 0; i < logits.size(); ++i) sum += p[i] = std::exp((logits[i] - logits[best]) / temp);
+  double u = rng.uniform() * sum;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    if ((u -= p[i]) <= 0.0) return static_cast<std::int32_t>(i);
+  return static_cast<std::int32_t>(best);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  const Args args(argc, argv, {"help"},
+                  {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks", "temp",
+                   "seed", "threads"},
+                  {{"-m", "model"}, {"-p", "prompt"}, {"-f", "file"}, {"-n", "n-predict"}, {"-h", "help"}});
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
+  if (!args.has("model")) throw std::invalid_argument("missing -m model.gguf");
+  if (args.has("prompt") == args.has("file")) throw std::invalid_argument("give exactly one of -p TEXT or -f FILE");
+  const long long n_predict = args.integer("n-predict", 64), max_prompt = args.integer("max-prompt", 0);
+  const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
+  const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
+  const double temp = args.number("temp", 0.0);
+  if (n_predict < 0) throw std::invalid_argument("-n " + std::to_string(n_predict) + " is negative");
+  if (max_prompt < 0) throw std::invalid_argument("--max-prompt " + std::to_string(max_prompt) + " is negative");
+  if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
+  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
+  if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
+
+  const LlamaModel model = LlamaModel::load(args.str("model", ""));
+  const LlamaConfig& c = model.config();
+  const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
+  std::string prompt = args.str("prompt", "");
+  if (args.has("file")) {
+    std::ifstream in(args.str("file", ""), std::ios::binary);
+    if (!in) throw std::invalid_argument("cannot open prompt file '" + args.str("file", "") + "'");
+    prompt.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::vector<std::int32_t> tokens = tokenizer.encode(prompt, tokenizer.add_bos());
+  if (max_prompt > 0 && tokens.size() > static_cast<std::size_t>(max_prompt)) tokens.resize(static_cast<std::size_t>(max_prompt));
+  if (tokens.empty()) throw std::invalid_argument("the prompt is empty");
+  if (tokens.size() >= c.context)
+    throw std::invalid_argument("prompt of " + std::to_string(tokens.size()) + " tokens does not fit the context of " +
+                                std::to_string(c.context));
+
+  KvStoreOptions options;
+  options.key_format = args.str("cache-k", "f16");
+  options.value_format = args.str("cache-v", "f16");
+  options.window = static_cast<std::size_t>(window);
+  options.sinks = static_cast<std::size_t>(sinks);
+  options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
+  ThreadPool pool(static_cast<std::size_t>(threads));
+  const std::unique_ptr<KvStore> store = make_kv_store(options, {c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  LlamaSession session(model, *store, pool);
+  SplitMix64 rng(options.seed ^ 0x5EEDull);
+
+  std::fputs(tokenizer.decode(tokens).c_str(), stdout);
+  std::fflush(stdout);
+  std::vector<float> logits(c.vocab);
+  auto t0 = std::chrono::steady_clock::now();
+  session.forward(tokens.data(), tokens.size(), logits.data(), false);
+  const double prompt_s = seconds_since(t0);
+
+  std::size_t generated = 0;
+  t0 = std::chrono::steady_clock::now();
+  while (generated < static_cast<std::size_t>(n_predict) && session.position() < c.context) {
+    const std::int32_t next = sample(logits, temp, rng);
+    if (next == tokenizer.eos()) break;
+    std::fputs(tokenizer.token_text(next).c_str(), stdout);
+    std::fflush(stdout);
+    ++generated;
+    if (generated == static_cast<std::size_t>(n_predict) || session.position() + 1 > c.context) break;
+    session.forward(&next, 1, logits.data(), false);
+  }
+  const double gen_s = seconds_since(t0);
+  std::printf("\n");
+  std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s)\n", tokens.size(), prompt_s,
+               static_cast<double>(tokens.size()) / prompt_s);
+  std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.1f tokens/s)\n", generated, gen_s,
+               gen_s > 0 ? static_cast<double>(generated) / gen_s : 0.0);
+  std::fprintf(stderr, "kv cache: K %s, V %s (%s), %zu tokens, %zu bytes (%.1f bytes/token)\n",
+               options.key_format.c_str(), options.value_format.c_str(), store->description().c_str(), store->size(),
+               store->memory_bytes(), static_cast<double>(store->memory_bytes()) / static_cast<double>(store->size()));
+  return 0;
+}
+
+}  // namespace veloxquant::cli
