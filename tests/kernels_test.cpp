@@ -55,6 +55,25 @@ TEST_P(KernelsOnEveryTarget, PlaneScoreAndAccumulateMatchReference) {
       }
 }
 
+TEST_P(KernelsOnEveryTarget, IntegerPlaneScoresAreExact) {
+  SplitMix64 rng(6);
+  for (int bits = 1; bits <= 4; ++bits)
+    for (std::size_t dim : kDims)
+      for (std::size_t nq : {1u, 4u, 5u}) {
+        const std::size_t n = 9, offset = 5, stride = offset + packed_bytes(dim, bits);
+        std::vector<std::uint8_t> recs(n * stride), table(16);
+        for (auto& b : recs) b = static_cast<std::uint8_t>(rng.next());
+        for (auto& b : table) b = static_cast<std::uint8_t>(rng.next());
+        std::vector<std::int8_t> q8(nq * dim);
+        for (auto& v : q8) v = static_cast<std::int8_t>(static_cast<int>(rng.next() % 255) - 127);
+        const kernels::PlaneCodes codes{recs.data(), stride, offset, dim, bits, nullptr};
+        std::vector<std::int32_t> got(nq * n), want(nq * n);
+        kernels::score_planes_u8(codes, table.data(), n, nq, q8.data(), got.data());
+        kernels::ref::score_planes_u8(codes, table.data(), n, nq, q8.data(), want.data());
+        ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim << " nq=" << nq;
+      }
+}
+
 TEST_P(KernelsOnEveryTarget, FloatAndHalfRowsMatchReference) {
   for (std::size_t dim : kDims) {
     const std::size_t n = 9, nq = 5;

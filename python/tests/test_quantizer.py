@@ -96,7 +96,16 @@ def test_inner_products_on_codes_match_the_decoded_vectors(fmt):
     codes = q.encode(x)
     est = q.inner_products(queries, codes)
     assert est.shape == (4, 50)
-    np.testing.assert_allclose(est, queries @ q.decode(codes).T, rtol=0, atol=2e-5)
+    decoded = q.decode(codes)
+    exact = queries @ decoded.T
+    if fmt in ("tq3", "tq4"):
+        # <= 4-bit TurboQuant keys are scored in int8 (rounded query and codebook); the library
+        # documents an error below 1 % of |q|*|x_hat| (about 10x the typical rounding error).
+        bound = 0.01 * np.linalg.norm(queries, axis=1)[:, None] * np.linalg.norm(decoded, axis=1)[None, :]
+        assert np.all(np.abs(est - exact) <= bound)
+        assert not np.array_equal(est, exact)
+    else:
+        np.testing.assert_allclose(est, exact, rtol=0, atol=2e-5)
     assert q.inner_products(queries[0], codes).shape == (50,)
 
 

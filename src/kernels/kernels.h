@@ -28,6 +28,11 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride);
 
+// Integer scoring of plane codes with at most 4 bits, exact and identical on every target:
+// out[i·n + t] = Σ_j table[code(t, j)] · q8[i·dim + j] (table: 2^bits unsigned bytes).
+void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out);
+
 // Plain float / half rows (x_t at x + t·stride elements), same contracts as above.
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out);
@@ -51,6 +56,8 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
                             float* y);
 
 namespace ref {
+void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out);
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
                   float* out);
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "kernels/planes_avx512.h"
 #include "util/half.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -112,38 +113,43 @@ void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n
   }
 }
 
-// acc_i += Σ_t w_it · x_t, with each accumulator chunk held in registers across the records.
+// acc_i += Σ_t w_it · x_t, with each accumulator chunk held in registers across a block of
+// records (blocks keep the records in L1 while the chunks of d are swept).
 template <class Decoder, class RowAt>
 void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q,
                      const float* w, float* acc, std::size_t acc_stride) {
+  constexpr std::size_t kRecordBlock = 32;
   const DF df;
   const std::size_t full = dim / kLanes * kLanes;
-  for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
-    const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
-    const float* w0 = w + i0 * n;
-    for (std::size_t j = 0; j < full; j += kLanes) {
-      float* r0 = acc + i0 * acc_stride + j;
-      VF a0 = hn::LoadU(df, r0);
-      VF a1 = g > 1 ? hn::LoadU(df, r0 + acc_stride) : hn::Zero(df);
-      VF a2 = g > 2 ? hn::LoadU(df, r0 + 2 * acc_stride) : hn::Zero(df);
-      VF a3 = g > 3 ? hn::LoadU(df, r0 + 3 * acc_stride) : hn::Zero(df);
-      for (std::size_t t = 0; t < n; ++t) {
-        const VF c = dec.decode(row_at(t), j);
-        a0 = hn::MulAdd(c, hn::Set(df, w0[t]), a0);
-        if (g > 1) a1 = hn::MulAdd(c, hn::Set(df, w0[n + t]), a1);
-        if (g > 2) a2 = hn::MulAdd(c, hn::Set(df, w0[2 * n + t]), a2);
-        if (g > 3) a3 = hn::MulAdd(c, hn::Set(df, w0[3 * n + t]), a3);
+  for (std::size_t t0 = 0; t0 < n; t0 += kRecordBlock) {
+    const std::size_t t1 = t0 + kRecordBlock < n ? t0 + kRecordBlock : n;
+    for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+      const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
+      const float* w0 = w + i0 * n;
+      for (std::size_t j = 0; j < full; j += kLanes) {
+        float* r0 = acc + i0 * acc_stride + j;
+        VF a0 = hn::LoadU(df, r0);
+        VF a1 = g > 1 ? hn::LoadU(df, r0 + acc_stride) : hn::Zero(df);
+        VF a2 = g > 2 ? hn::LoadU(df, r0 + 2 * acc_stride) : hn::Zero(df);
+        VF a3 = g > 3 ? hn::LoadU(df, r0 + 3 * acc_stride) : hn::Zero(df);
+        for (std::size_t t = t0; t < t1; ++t) {
+          const VF c = dec.decode(row_at(t), j);
+          a0 = hn::MulAdd(c, hn::Set(df, w0[t]), a0);
+          if (g > 1) a1 = hn::MulAdd(c, hn::Set(df, w0[n + t]), a1);
+          if (g > 2) a2 = hn::MulAdd(c, hn::Set(df, w0[2 * n + t]), a2);
+          if (g > 3) a3 = hn::MulAdd(c, hn::Set(df, w0[3 * n + t]), a3);
+        }
+        hn::StoreU(a0, df, r0);
+        if (g > 1) hn::StoreU(a1, df, r0 + acc_stride);
+        if (g > 2) hn::StoreU(a2, df, r0 + 2 * acc_stride);
+        if (g > 3) hn::StoreU(a3, df, r0 + 3 * acc_stride);
       }
-      hn::StoreU(a0, df, r0);
-      if (g > 1) hn::StoreU(a1, df, r0 + acc_stride);
-      if (g > 2) hn::StoreU(a2, df, r0 + 2 * acc_stride);
-      if (g > 3) hn::StoreU(a3, df, r0 + 3 * acc_stride);
+      for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t j = full; j < dim; ++j) {
+          const float c = dec.scalar(row_at(t), j);
+          for (std::size_t k = 0; k < g; ++k) acc[(i0 + k) * acc_stride + j] += w0[k * n + t] * c;
+        }
     }
-    for (std::size_t t = 0; t < n; ++t)
-      for (std::size_t j = full; j < dim; ++j) {
-        const float c = dec.scalar(row_at(t), j);
-        for (std::size_t k = 0; k < g; ++k) acc[(i0 + k) * acc_stride + j] += w0[k * n + t] * c;
-      }
   }
 }
 
@@ -230,7 +236,25 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
 void FwhtNormalized(std::size_t dim, float* v, float scale) {
   const DF df;
   std::size_t h = 1;
-  for (; h < dim && h < kLanes; h *= 2)  // in-vector stages, scalar
+  if (dim >= kLanes && kWide) {
+    // Stages inside one vector: v'[j] = v[j XOR h] + sign_h[j]·v[j], sign −1 where bit h of j is
+    // set — one permute and one FMA per vector and stage.
+    for (; h < kLanes; h *= 2) {
+      HWY_ALIGN std::int32_t idx[kLanes];
+      HWY_ALIGN float sign[kLanes];
+      for (std::size_t j = 0; j < kLanes; ++j) {
+        idx[j] = static_cast<std::int32_t>(j ^ h);
+        sign[j] = (j & h) ? -1.0f : 1.0f;
+      }
+      const auto perm = hn::SetTableIndices(df, idx);
+      const VF sv = hn::Load(df, sign);
+      for (std::size_t j = 0; j < dim; j += kLanes) {
+        const VF x = hn::LoadU(df, v + j);
+        hn::StoreU(hn::MulAdd(x, sv, hn::TableLookupLanes(x, perm)), df, v + j);
+      }
+    }
+  }
+  for (; h < dim && h < kLanes; h *= 2)  // narrow vectors or tiny dims: scalar stages
     for (std::size_t i = 0; i < dim; i += 2 * h)
       for (std::size_t j = i; j < i + h; ++j) {
         const float a = v[j], b = v[j + h];
@@ -315,9 +339,21 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
                   float* out) {
   HWY_DYNAMIC_DISPATCH(ScorePlanes)(codes, n, n_q, q, q_stride, out);
 }
+// The AVX-512 kernels run where the CPU has them and the Highway target set (which tests may
+// restrict) includes AVX3.
+static bool use_avx512(int bits) {
+  return bits <= 4 && (hwy::SupportedTargets() & HWY_AVX3) != 0 && avx512::available();
+}
+
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
+  if (use_avx512(codes.bits)) return avx512::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   HWY_DYNAMIC_DISPATCH(AccumulatePlanes)(codes, n, n_q, w, acc, acc_stride);
+}
+void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out) {
+  if (use_avx512(codes.bits)) return avx512::score_planes_u8(codes, table, n, n_q, q8, out);
+  ref::score_planes_u8(codes, table, n, n_q, q8, out);
 }
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out) {

@@ -24,6 +24,18 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
     }
 }
 
+void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out) {
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (std::size_t t = 0; t < n; ++t) {
+      std::int32_t s = 0;
+      const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
+      for (std::size_t j = 0; j < codes.dim; ++j)
+        s += table[plane_code(planes, codes.dim, codes.bits, j)] * static_cast<std::int32_t>(q8[i * codes.dim + j]);
+      out[i * n + t] = s;
+    }
+}
+
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
   for (std::size_t i = 0; i < n_q; ++i)

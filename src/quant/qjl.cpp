@@ -39,7 +39,7 @@ class QjlQuantizer final : public Quantizer {
     kernels::matmul_rows(1, m_, dim(), sketch_.data(), q, prepared);
   }
   void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
-    kernels::score_planes(planes(codes), n, nq, prepared, m_, out);
+    score_planes_int8(planes(codes), SignSketch::int8(), n, nq, prepared, m_, out);
     for (std::size_t t = 0; t < n; ++t) {
       const float s = scale_ * half_to_float(load_u16(codes + t * code_size()));
       for (std::size_t i = 0; i < nq; ++i) out[i * n + t] *= s;

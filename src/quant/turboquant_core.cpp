@@ -13,6 +13,9 @@ TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_see
     : dim_(dim), bits_(bits), norm_correction_(norm_correction), rotation_(dim, rotation_seed) {
   if (dim < 2) throw std::invalid_argument("TurboQuant needs dim >= 2, got " + std::to_string(dim));
   codebook_ = &sphere_codebook(dim, bits);
+  for (float c : codebook_->centroids) centroid_squares_.push_back(c * c);
+  ones_.assign(dim, 1.0f);
+  if (bits <= 4) int8_ = make_int8_codebook(codebook_->centroids.data(), bits);
 }
 
 kernels::PlaneCodes TurboMseCore::planes(const std::uint8_t* recs, std::size_t stride) const {
@@ -20,9 +23,9 @@ kernels::PlaneCodes TurboMseCore::planes(const std::uint8_t* recs, std::size_t s
 }
 
 float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float* residual) const {
-  double sum = 0.0;
-  for (std::size_t j = 0; j < dim_; ++j) sum += static_cast<double>(x[j]) * x[j];
-  const double norm = std::sqrt(sum);
+  float sum_sq = 0.0f;  // SIMD sum of squares; an overflow to Inf is caught by the scale check below
+  kernels::score_f32(x, dim_, dim_, 1, 1, x, dim_, &sum_sq);
+  const double norm = std::sqrt(static_cast<double>(sum_sq));
   if (norm == 0.0) {  // a zero vector decodes to zero
     std::fill(rec, rec + code_size(), std::uint8_t{0});
     if (residual) std::fill(residual, residual + dim_, 0.0f);
@@ -33,23 +36,24 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   rotation_.apply(1, work, work);
   kernels::quantize_to_planes(dim_, work, codebook_->boundaries.data(), bits_, rec + 2);
   double alpha = 1.0;  // scale of the unit vector's reconstruction
-  if (norm_correction_ || residual) {
-    // ⟨y, c⟩ and ‖c‖² straight from the codes with the score kernel.
+  if (norm_correction_) {
+    // ⟨y, c⟩ and ‖c‖² = ⟨1, c²⟩ straight from the codes with the score kernel.
     float yc = 0.0f, cc = 0.0f;
-    const kernels::PlaneCodes p = planes(rec, code_size());
-    kernels::score_planes(p, 1, 1, work, dim_, &yc);
-    float* c = scratch_floats(3, dim_);
-    for (std::size_t j = 0; j < dim_; ++j) c[j] = 0.0f;
-    const float one = 1.0f;
-    kernels::accumulate_planes(p, 1, 1, &one, c, dim_);
-    for (std::size_t j = 0; j < dim_; ++j) cc += c[j] * c[j];
-    if (norm_correction_ && cc > 0.0f) alpha = yc / cc;
-    if (residual)
-      for (std::size_t j = 0; j < dim_; ++j) residual[j] = work[j] - static_cast<float>(alpha) * c[j];
+    kernels::score_planes(planes(rec, code_size()), 1, 1, work, dim_, &yc);
+    kernels::PlaneCodes squares = planes(rec, code_size());
+    squares.centroids = centroid_squares_.data();
+    kernels::score_planes(squares, 1, 1, ones_.data(), dim_, &cc);
+    if (cc > 0.0f) alpha = yc / cc;
+  }
+  if (residual) {
+    std::fill(residual, residual + dim_, 0.0f);
+    const float minus_alpha = static_cast<float>(-alpha);
+    kernels::accumulate_planes(planes(rec, code_size()), 1, 1, &minus_alpha, residual, dim_);
+    for (std::size_t j = 0; j < dim_; ++j) residual[j] += work[j];
   }
   const float scale = static_cast<float>(norm * alpha);
   const std::uint16_t h = float_to_half(scale);
-  if (std::isinf(half_to_float(h)))
+  if (std::isinf(half_to_float(h)) || !std::isfinite(scale))
     throw std::invalid_argument("TurboQuant encode: norm " + std::to_string(norm) +
                                 " exceeds the fp16 scale range (max 65504)");
   store_u16(rec, h);
@@ -70,7 +74,11 @@ void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::
 
 void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n,
                          const std::uint8_t* recs, std::size_t stride, float* out) const {
-  kernels::score_planes(planes(recs, stride), n, n_q, q, q_stride, out);
+  if (bits_ <= 4) {
+    score_planes_int8(planes(recs, stride), int8_, n, n_q, q, q_stride, out);
+  } else {
+    kernels::score_planes(planes(recs, stride), n, n_q, q, q_stride, out);
+  }
   for (std::size_t t = 0; t < n; ++t) {
     const float s = half_to_float(load_u16(recs + t * stride));
     for (std::size_t i = 0; i < n_q; ++i) out[i * n + t] *= s;
@@ -85,6 +93,11 @@ void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, co
     for (std::size_t i = 0; i < n_q; ++i) scaled[i * n + t] = w[i * n + t] * s;
   }
   kernels::accumulate_planes(planes(recs, stride), n, n_q, scaled, acc, acc_stride);
+}
+
+const Int8Codebook& SignSketch::int8() {
+  static const Int8Codebook codebook = make_int8_codebook(kPlusMinus, 1);
+  return codebook;
 }
 
 void SignSketch::encode(std::size_t m, const float* v, std::uint8_t* planes) {

@@ -7,8 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/kernels.h"
+#include "quant/int8_score.h"
 #include "veloxquant/codebook.h"
 #include "veloxquant/rotation.h"
 
@@ -45,11 +47,15 @@ class TurboMseCore {
   bool norm_correction_;
   Rotation rotation_;
   const Codebook* codebook_;
+  std::vector<float> centroid_squares_;  // c², to get ‖c‖² from the codes
+  std::vector<float> ones_;
+  Int8Codebook int8_;  // integer scoring for ≤ 4 bits
 };
 
 // 1-bit sign sketch of a vector, as in QJL: record planes of sign(S·v) for a Gaussian S (m×d).
 struct SignSketch {
   static constexpr float kPlusMinus[2] = {-1.0f, 1.0f};
+  static const Int8Codebook& int8();  // ±1 as integers, exact
   // Sign bits of v (m values) into `planes` (ceil(m/8) bytes): bit = v_j > 0.
   static void encode(std::size_t m, const float* v, std::uint8_t* planes);
 };

@@ -43,7 +43,7 @@ class TurboProdQuantizer final : public Quantizer {
   void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
     core_.score(nq, prepared, 2 * dim(), n, codes, code_size(), out);
     float* qjl = scratch_floats(1, nq * n);
-    kernels::score_planes(sign_planes(codes), n, nq, prepared + dim(), 2 * dim(), qjl);
+    score_planes_int8(sign_planes(codes), SignSketch::int8(), n, nq, prepared + dim(), 2 * dim(), qjl);
     for (std::size_t t = 0; t < n; ++t) {
       const float g = gamma(codes + t * code_size());
       for (std::size_t i = 0; i < nq; ++i) out[i * n + t] += g * qjl[i * n + t];

@@ -1,0 +1,86 @@
+// Google Benchmark of the attention kernels on one KV head's worth of records per iteration:
+// scoring 4 query heads (a GQA group) and accumulating their values, d = 128.
+// Run: ./build/veloxquant_bench --benchmark_filter=Attend --benchmark_repetitions=5
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "math/prng.h"
+#include "util/half.h"
+#include "veloxquant/quantizer.h"
+
+namespace veloxquant {
+namespace {
+
+constexpr std::size_t kDim = 128, kHeads = 4;
+
+std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(rng.normal());
+  return v;
+}
+
+// One format: score + accumulate over `tokens` records with 4 query heads.
+void attend(benchmark::State& state, const char* format) {
+  const std::size_t tokens = static_cast<std::size_t>(state.range(0));
+  const auto q = make_quantizer(format, kDim, 1);
+  const std::vector<float> x = random_floats(tokens * kDim, 2), queries = random_floats(kHeads * kDim, 3);
+  std::vector<std::uint8_t> codes(tokens * q->code_size());
+  q->encode(tokens, x.data(), codes.data());
+  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens),
+      acc(kHeads * q->accumulator_size());
+  for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
+  for (auto _ : state) {
+    q->score(kHeads, prepared.data(), tokens, codes.data(), scores.data());
+    q->accumulate(kHeads, scores.data(), tokens, codes.data(), acc.data());
+    benchmark::DoNotOptimize(acc.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * codes.size() * 2));
+  state.counters["ns_per_token"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
+                                                          benchmark::Counter::kInvert);
+}
+
+void encode(benchmark::State& state, const char* format) {
+  const std::size_t n = 4096;
+  const auto q = make_quantizer(format, kDim, 1);
+  const std::vector<float> x = random_floats(n * kDim, 2);
+  std::vector<std::uint8_t> codes(n * q->code_size());
+  for (auto _ : state) {
+    q->encode(n, x.data(), codes.data());
+    benchmark::DoNotOptimize(codes.data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+// 262 144 tokens = 8 KV heads × 32 768 (the long-context step), one head's group here.
+#define ATTEND(name) \
+  BENCHMARK_CAPTURE(attend, name, #name)->Arg(4096)->Arg(262144)->Unit(benchmark::kMicrosecond)
+ATTEND(f32);
+ATTEND(f16);
+ATTEND(q8);
+ATTEND(q4);
+ATTEND(tq4);
+ATTEND(tq3);
+ATTEND(tq2);
+ATTEND(tqp3);
+ATTEND(qjl);
+ATTEND(polar);
+
+#define ENCODE(name) BENCHMARK_CAPTURE(encode, name, #name)->Unit(benchmark::kMicrosecond)
+ENCODE(f16);
+ENCODE(q8);
+ENCODE(q4);
+ENCODE(tq2);
+ENCODE(tq3);
+ENCODE(tq4);
+ENCODE(tqp3);
+ENCODE(qjl);
+ENCODE(polar);
+
+}  // namespace
+}  // namespace veloxquant
+
+BENCHMARK_MAIN();
