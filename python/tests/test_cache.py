@@ -203,3 +203,23 @@ def test_stats_truncate_clear_copy():
     assert len(cache) == 20 and len(copy) == 50
     cache.clear()
     assert len(cache) == 0
+
+
+def test_cli_inspect_reports_a_cache_file(cli, tmp_path):
+    import json
+    import subprocess
+    cache = vq.KVCache(layers=2, head_dim=32, window=4, sinks=1, seed=3)
+    for layer in range(2):
+        cache.append(normal((12 + layer, 32), 100 + layer), normal((12 + layer, 32), 110 + layer), layer=layer)
+    path = tmp_path / "c.vqkv"
+    cache.save(str(path))
+    report = json.loads(subprocess.run([cli, "inspect", str(path), "--json"], check=True, capture_output=True).stdout)
+    assert report["kind"] == "kv_cache" and report["valid"] is True
+    assert report["layer_tokens"] == [12, 13] and report["config"]["key_format"] == "tq3"
+    assert report["file_bytes"] == path.stat().st_size
+    assert [s["tag"] for s in report["sections"]] == ["CONF", "FPRT", "LAYR", "LAYR"]
+    data = bytearray(path.read_bytes())
+    data[report["sections"][3]["offset"] + 20] ^= 1
+    path.write_bytes(bytes(data))
+    bad = subprocess.run([cli, "inspect", str(path), "--json"], capture_output=True)
+    assert bad.returncode == 1 and json.loads(bad.stdout)["valid"] is False
