@@ -71,19 +71,27 @@ def test_every_builder_option_changes_the_cache():
     def base():
         return vq.KVCacheBuilder().with_method("turboquant_mse").with_head_dim(d).with_bit_width(inlier=2)
 
-    c0, o0 = run(base())
-    changes = {
-        "bits": base().with_bit_width(inlier=3),
-        "outliers": base().with_n_outlier_channels(8),
-        "outlier bits": base().with_n_outlier_channels(8).with_bit_width(outlier=4),
-        "seed": base().with_seed(7),
-        "window": base().with_sliding_window(8),
-        "sinks": base().with_sinks(4),
-        "value format": base().with_value_format("q8"),
-        "exact format": base().with_sliding_window(8).with_exact_format("f16"),
+    def window():
+        return base().with_sliding_window(8)
+
+    def outliers():
+        return base().with_n_outlier_channels(8)
+
+    # Each option against the same builder without it.
+    pairs = {
+        "bits": (base(), base().with_bit_width(inlier=3)),
+        "outliers": (base(), outliers()),
+        "outlier bits": (outliers(), outliers().with_bit_width(outlier=4)),
+        "seed": (base(), base().with_seed(7)),
+        "window": (base(), window()),
+        "sinks": (base(), base().with_sinks(4)),
+        "value format": (base(), base().with_value_format("q8")),
+        "exact format": (window(), window().with_exact_format("f16")),
+        "max tokens": (base(), base().with_max_tokens(32)),
     }
-    for name, builder in changes.items():
-        c1, o1 = run(builder)
+    for name, (ref, changed) in pairs.items():
+        c0, o0 = run(ref)
+        c1, o1 = run(changed)
         assert not np.array_equal(o0, o1) or c0.memory_bytes() != c1.memory_bytes(), name
     qjl = [run(vq.KVCacheBuilder().with_method("qjl").with_head_dim(d).with_jl_dim(m))[0].memory_bytes() for m in (64, 128)]
     assert qjl[0] < qjl[1]
