@@ -40,6 +40,7 @@ std::string tag_name(std::uint32_t tag);
 inline constexpr std::size_t kMaxHeadDim = 4096;
 inline constexpr std::size_t kMaxTokensPerPart = std::size_t{1} << 24;  // window, sinks, page_tokens
 inline constexpr std::size_t kMaxStringBytes = 256;
+inline constexpr std::size_t kMaxThreads = 4096;
 
 // Per-head flags in a layer section.
 inline constexpr std::uint32_t kHeadQuantizersBuilt = 1;  // outlier channels chosen, quantizers built
@@ -95,7 +96,10 @@ class Reader {
     pos_ += n;
     return p;
   }
-  void get(void* out, std::size_t n, const char* what) { std::memcpy(out, take(n, what), n); }
+  void get(void* out, std::size_t n, const char* what) {
+    const std::uint8_t* p = take(n, what);
+    if (n > 0) std::memcpy(out, p, n);  // empty vectors may have a null data()
+  }
   void expect_end() const {
     if (pos_ != n_) fail(std::to_string(n_ - pos_) + " unexpected bytes at the end");
   }

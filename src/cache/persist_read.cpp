@@ -38,7 +38,7 @@ class MemorySource : public Source {
   explicit MemorySource(std::span<const std::uint8_t> bytes) : Source("<memory>"), bytes_(bytes) {}
   std::uint64_t size() const override { return bytes_.size(); }
   void read(std::uint64_t offset, void* out, std::size_t n) override {
-    std::memcpy(out, bytes_.data() + offset, n);  // callers stay within size()
+    if (n > 0) std::memcpy(out, bytes_.data() + offset, n);  // callers stay within size(); out may be null for n = 0
   }
 
  private:
@@ -181,8 +181,9 @@ void check_config_limits(const Source& src, const Header& h, const CacheConfig& 
     bad("kv_heads = " + std::to_string(c.kv_heads) + " does not fit the file size");
   if (c.q_heads > c.kv_heads * 1024) bad("q_heads = " + std::to_string(c.q_heads) + " is implausible");
   for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window}, {"sinks", c.sinks},
-                                {"page_tokens", c.page_tokens}, {"calibration_tokens", c.calibration_tokens}, {"threads", c.threads}})
+                                {"page_tokens", c.page_tokens}, {"calibration_tokens", c.calibration_tokens}})
     if (v > persist::kMaxTokensPerPart) bad(std::string(name) + " = " + std::to_string(v) + " is implausibly large");
+  if (c.threads > persist::kMaxThreads) bad("threads = " + std::to_string(c.threads) + " is implausibly large");
 }
 
 // Parses one layer section into the cache's layer (counts validated against the payload first).
