@@ -6,6 +6,7 @@
 // every size against the file before allocating and throws FileFormatError (bad, truncated,
 // corrupted, other version or configuration) or FileIoError (cannot open/read) with a message
 // naming the file. Saving is atomic: a temporary file in the same directory, fsync, rename.
+// load_cache maps the file read-only and copies records straight into the cache's pages.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,12 @@
 // Cache file reading: validates structure, checksums, configuration and every count against the
 // bytes actually present before building anything from them.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -19,50 +25,58 @@ namespace {
 
 using persist::Reader;
 
-// Random access to the file's bytes (a file on disk or an image in memory).
+// The file's bytes: an image in memory, or the file mapped read-only (no copy of the records
+// before they reach the cache's pages). A file saved by save_cache is replaced by rename, never
+// rewritten in place, so a mapping stays valid while a newer version is saved.
 class Source {
  public:
-  explicit Source(std::string name) : name_(std::move(name)) {}
+  Source(std::string name, std::span<const std::uint8_t> bytes) : name_(std::move(name)), bytes_(bytes) {}
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
   virtual ~Source() = default;
-  virtual std::uint64_t size() const = 0;
-  virtual void read(std::uint64_t offset, void* out, std::size_t n) = 0;
+  std::uint64_t size() const { return bytes_.size(); }
+  // Callers stay within size() (checked before every call).
+  std::span<const std::uint8_t> bytes(std::uint64_t offset, std::size_t n) const { return bytes_.subspan(offset, n); }
   const std::string& name() const { return name_; }
   [[noreturn]] void fail(const std::string& what) const { throw FileFormatError("cache file '" + name_ + "': " + what); }
 
+ protected:
+  void set_bytes(std::span<const std::uint8_t> bytes) { bytes_ = bytes; }
+
  private:
   std::string name_;
-};
-
-class MemorySource : public Source {
- public:
-  explicit MemorySource(std::span<const std::uint8_t> bytes) : Source("<memory>"), bytes_(bytes) {}
-  std::uint64_t size() const override { return bytes_.size(); }
-  void read(std::uint64_t offset, void* out, std::size_t n) override {
-    if (n > 0) std::memcpy(out, bytes_.data() + offset, n);  // callers stay within size(); out may be null for n = 0
-  }
-
- private:
   std::span<const std::uint8_t> bytes_;
 };
 
-class FileSource : public Source {
+class MappedFile : public Source {
  public:
-  explicit FileSource(const std::string& path) : Source(path), f_(path, std::ios::binary | std::ios::ate) {
-    if (!f_) throw FileIoError("cannot open cache file '" + path + "'");
-    const auto end = f_.tellg();
-    if (end < 0) throw FileIoError("cannot determine the size of cache file '" + path + "'");
-    size_ = static_cast<std::uint64_t>(end);
+  explicit MappedFile(const std::string& path) : Source(path, {}) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw FileIoError("cannot open cache file '" + path + "': " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw FileIoError("cache file '" + path + "' is not a regular file");
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+      map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (map_ == MAP_FAILED) {
+        const int err = errno;
+        ::close(fd);
+        throw FileIoError("cannot map cache file '" + path + "': " + std::strerror(err));
+      }
+      set_bytes({static_cast<const std::uint8_t*>(map_), size_});
+    }
+    ::close(fd);  // the mapping keeps the file
   }
-  std::uint64_t size() const override { return size_; }
-  void read(std::uint64_t offset, void* out, std::size_t n) override {
-    f_.seekg(static_cast<std::streamoff>(offset));
-    f_.read(static_cast<char*>(out), static_cast<std::streamsize>(n));
-    if (!f_) throw FileIoError("read error in cache file '" + name() + "' at offset " + std::to_string(offset));
+  ~MappedFile() override {
+    if (map_ != nullptr) ::munmap(map_, size_);
   }
 
  private:
-  std::ifstream f_;
-  std::uint64_t size_ = 0;
+  void* map_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 struct Header {
@@ -70,13 +84,12 @@ struct Header {
   std::uint64_t file_bytes = 0;
 };
 
-Header read_header(Source& src) {
+Header read_header(const Source& src) {
   if (src.size() < persist::kHeaderBytes)
     src.fail("too short for the header (" + std::to_string(src.size()) + " bytes)");
-  std::uint8_t h[persist::kHeaderBytes];
-  src.read(0, h, sizeof h);
+  const std::uint8_t* h = src.bytes(0, persist::kHeaderBytes).data();
   if (std::memcmp(h, persist::kMagic, sizeof persist::kMagic) != 0) src.fail("bad magic (not a veloxquant cache file)");
-  Reader r(h + 8, sizeof h - 8, "cache file '" + src.name() + "' header");
+  Reader r(h + 8, persist::kHeaderBytes - 8, "cache file '" + src.name() + "' header");
   Header out;
   out.version = r.u32("version");
   out.section_count = r.u32("section count");
@@ -100,17 +113,16 @@ Header read_header(Source& src) {
 struct Section {
   std::uint32_t tag = 0;
   std::uint64_t offset = 0;
-  std::vector<std::uint8_t> payload;
+  std::span<const std::uint8_t> payload;  // inside the source
   bool crc_ok = false;
 };
 
 // Reads the section at `offset` (sizes checked against the file before allocating).
-Section read_section(Source& src, std::uint64_t offset) {
+Section read_section(const Source& src, std::uint64_t offset) {
   const std::uint64_t min_section = persist::kSectionHeaderBytes + persist::kSectionTrailerBytes;
   if (src.size() - offset < min_section) src.fail("truncated: no room for a section at offset " + std::to_string(offset));
-  std::uint8_t h[persist::kSectionHeaderBytes];
-  src.read(offset, h, sizeof h);
-  Reader r(h, sizeof h, "cache file '" + src.name() + "'");
+  const std::uint8_t* h = src.bytes(offset, persist::kSectionHeaderBytes).data();
+  Reader r(h, persist::kSectionHeaderBytes, "cache file '" + src.name() + "'");
   Section s;
   s.offset = offset;
   s.tag = r.u32("section tag");
@@ -121,15 +133,14 @@ Section read_section(Source& src, std::uint64_t offset) {
   if (bytes > src.size() - offset - min_section)
     src.fail(where + " claims " + std::to_string(bytes) + " bytes, only " +
              std::to_string(src.size() - offset - min_section) + " remain");
-  s.payload.resize(bytes);
-  src.read(offset + sizeof h, s.payload.data(), s.payload.size());
+  s.payload = src.bytes(offset + persist::kSectionHeaderBytes, bytes);
   std::uint32_t stored;
-  src.read(offset + sizeof h + bytes, &stored, 4);
-  s.crc_ok = stored == crc32(s.payload.data(), s.payload.size(), crc32(h, sizeof h));
+  std::memcpy(&stored, src.bytes(offset + persist::kSectionHeaderBytes + bytes, 4).data(), 4);
+  s.crc_ok = stored == crc32(s.payload.data(), s.payload.size(), crc32(h, persist::kSectionHeaderBytes));
   return s;
 }
 
-Section expect_section(Source& src, std::uint64_t& offset, std::uint32_t tag) {
+Section expect_section(const Source& src, std::uint64_t& offset, std::uint32_t tag) {
   Section s = read_section(src, offset);
   const std::string where = "section " + persist::tag_name(s.tag) + " at offset " + std::to_string(offset);
   if (s.tag != tag) src.fail(where + ": expected " + persist::tag_name(tag));
@@ -272,7 +283,7 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
   r.expect_end();
 }
 
-KVCache load_from(Source& src) {
+KVCache load_from(const Source& src) {
   const Header h = read_header(src);
   std::uint64_t offset = persist::kHeaderBytes;
   const StoredConfig stored = parse_config(src, expect_section(src, offset, persist::kTagConfig));
@@ -311,12 +322,12 @@ KVCache load_from(Source& src) {
 }  // namespace
 
 KVCache load_cache(const std::string& path) {
-  FileSource src(path);
+  const MappedFile src(path);
   return load_from(src);
 }
 
 KVCache parse_cache(std::span<const std::uint8_t> image) {
-  MemorySource src(image);
+  const Source src("<memory>", image);
   return load_from(src);
 }
 
@@ -328,7 +339,7 @@ bool is_cache_file(const std::string& path) {
 }
 
 CacheFileInfo inspect_cache_file(const std::string& path) {
-  FileSource src(path);
+  const MappedFile src(path);
   const Header h = read_header(src);
   CacheFileInfo info;
   info.version = h.version;
