@@ -21,3 +21,4 @@ size = os.path.getsize(path)
 print(f"L={L} kv_heads={H} d={D} tokens={T} tq3/tq3 window=128 sinks=4: file {size/1e6:.2f} MB, memory_bytes {cache.memory_bytes()/1e6:.2f} MB, "
       f"save {1e3*(t1-t0):.1f} ms ({size/1e6/(t1-t0):.0f} MB/s), load {1e3*(t2-t1):.1f} ms ({size/1e6/(t2-t1):.0f} MB/s), identical attend: {same}")
 os.remove(path)
+os.rmdir(os.path.dirname(path))
