@@ -30,7 +30,8 @@ VQ_AVX512 inline __m512i load_codes(const std::uint8_t* planes, std::size_t plan
     if (valid == 64) {
       std::memcpy(&m, planes + p * plane_bytes + j / 8, 8);  // a fixed size: one load
     } else {
-      std::memcpy(&m, planes + p * plane_bytes + j / 8, (valid + 7) / 8);  // never reads past the plane
+      const std::uint8_t* src = planes + p * plane_bytes + j / 8;
+      for (std::size_t b = 0; b < (valid + 7) / 8; ++b) m |= std::uint64_t{src[b]} << (8 * b);  // stays in the plane
       m &= ~0ull >> (64 - valid);
     }
     idx = _mm512_mask_add_epi8(idx, _cvtu64_mask64(m), idx, _mm512_set1_epi8(static_cast<char>(1 << p)));
