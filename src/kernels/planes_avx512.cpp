@@ -25,11 +25,15 @@ template <int kBits>
 VQ_AVX512 inline __m512i load_codes(const std::uint8_t* planes, std::size_t plane_bytes, std::size_t j,
                                     std::size_t valid) {
   __m512i idx = _mm512_setzero_si512();
-  const std::size_t bytes = (valid + 7) / 8;
   for (int p = 0; p < kBits; ++p) {
     std::uint64_t m = 0;
-    std::memcpy(&m, planes + p * plane_bytes + j / 8, bytes);  // never reads past the plane
-    if (valid < 64) m &= (~0ull >> (64 - valid));
+    if (valid == 64) {
+      std::memcpy(&m, planes + p * plane_bytes + j / 8, 8);  // a fixed size: one load
+    } else {
+      const std::uint8_t* src = planes + p * plane_bytes + j / 8;
+      for (std::size_t b = 0; b < (valid + 7) / 8; ++b) m |= std::uint64_t{src[b]} << (8 * b);  // stays in the plane
+      m &= ~0ull >> (64 - valid);
+    }
     idx = _mm512_mask_add_epi8(idx, _cvtu64_mask64(m), idx, _mm512_set1_epi8(static_cast<char>(1 << p)));
   }
   return idx;
