@@ -95,6 +95,7 @@ py::dict stats_dict(const CacheStats& s, std::size_t memory) {
 }  // namespace
 
 void bind_cache(py::module_& m) {
+  const CacheConfig kDefaults;  // Python's defaults are the C++ ones
   py::class_<KVCache>(m, "KVCache",
                       "Compressed multi-layer KV cache; k, v: (tokens, kv_heads, head_dim), q: (queries, q_heads, head_dim).")
       .def(py::init([](std::size_t layers, std::size_t kv_heads, std::size_t q_heads, std::size_t head_dim,
@@ -119,11 +120,14 @@ void bind_cache(py::module_& m) {
              c.threads = threads;
              return KVCache(c);
            }),
-           py::arg("layers") = 1, py::arg("kv_heads") = 1, py::arg("q_heads") = 0, py::arg("head_dim") = 128,
-           py::arg("key_format") = "tq3", py::arg("value_format") = "", py::arg("exact_format") = "f32",
-           py::arg("window") = 128, py::arg("sinks") = 4, py::arg("max_tokens") = 0, py::arg("calibration_tokens") = 128,
-           py::arg("page_tokens") = 256, py::arg("seed") = 0, py::arg("scale") = 0.0f, py::arg("threads") = 1,
-           "q_heads 0 means kv_heads; value_format '' means key_format; scale 0 means 1/sqrt(head_dim).")
+           py::arg("layers") = 1, py::arg("kv_heads") = 1, py::arg("q_heads") = 0, py::arg("head_dim") = kDefaults.head_dim,
+           py::arg("key_format") = kDefaults.key_format, py::arg("value_format") = "",
+           py::arg("exact_format") = kDefaults.exact_format, py::arg("window") = kDefaults.window,
+           py::arg("sinks") = kDefaults.sinks, py::arg("max_tokens") = kDefaults.max_tokens,
+           py::arg("calibration_tokens") = kDefaults.calibration_tokens, py::arg("page_tokens") = kDefaults.page_tokens,
+           py::arg("seed") = kDefaults.seed, py::arg("scale") = kDefaults.scale, py::arg("threads") = kDefaults.threads,
+           "q_heads 0 means kv_heads; value_format '' means key_format; scale 0 means 1/sqrt(head_dim); exact_format "
+           "'auto' keeps sinks and window in f32 when a format is f32, else in f16.")
       .def("append", &append, py::arg("k"), py::arg("v"), py::arg("layer") = 0,
            "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or (head_dim,).")
       .def("attend", &attend, py::arg("q"), py::arg("layer") = 0,

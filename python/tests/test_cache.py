@@ -86,7 +86,7 @@ def test_every_builder_option_changes_the_cache():
         "window": (base(), window()),
         "sinks": (base(), base().with_sinks(4)),
         "value format": (base(), base().with_value_format("q8")),
-        "exact format": (window(), window().with_exact_format("f16")),
+        "exact format": (window(), window().with_exact_format("f32")),  # default auto: f16 here
         "max tokens": (base(), base().with_max_tokens(32)),
     }
     for name, (ref, changed) in pairs.items():
@@ -124,7 +124,8 @@ def test_builder_rejects_options_that_would_do_nothing():
 def test_multi_layer_gqa_exact_window_matches_numpy():
     # Every token inside the exact window: the cache must equal exact attention to float precision.
     t, h, hq, d = 30, 2, 6, 32
-    cache = vq.KVCache(layers=3, kv_heads=h, q_heads=hq, head_dim=d, key_format="tq3", window=64, sinks=0)
+    cache = vq.KVCache(layers=3, kv_heads=h, q_heads=hq, head_dim=d, key_format="tq3", window=64, sinks=0,
+                       exact_format="f32")
     ks = [normal((t, h, d), 10 + i) for i in range(3)]
     vs = [normal((t, h, d), 20 + i) for i in range(3)]
     for layer in range(3):

@@ -35,7 +35,7 @@ class KVCacheBuilder:
         self._q_heads = None
         self._max_tokens = 0
         self._value_format = None
-        self._exact_format = "f32"
+        self._exact_format = "auto"
         self._page_tokens = 256
         self._calibration_tokens = 128
         self._threads = 1

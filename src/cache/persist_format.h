@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/file_error.h"
+#include "veloxquant/format.h"
 
 namespace veloxquant::persist {
 
@@ -115,6 +116,6 @@ class Reader {
 // Fingerprint of a storage format as this build encodes it: CRC-32 of the records of a fixed
 // probe (outlier formats with their default channels). It differs when codebooks, rotations or
 // the record layout differ, so a cache written by another build or with other artifacts is refused.
-std::uint32_t format_fingerprint(const std::string& format, std::size_t dim);
+std::uint32_t format_fingerprint(const FormatSpec& format, std::size_t dim);
 
 }  // namespace veloxquant::persist

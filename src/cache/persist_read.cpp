@@ -307,10 +307,10 @@ KVCache load_from(const Source& src) {
   const Section fp = expect_section(src, offset, persist::kTagFingerprint);
   Reader r(fp.payload.data(), fp.payload.size(), "cache file '" + src.name() + "' section FPRT");
   const CacheConfig& c = impl.config;
-  for (const std::string* format : {&c.key_format, &c.value_format, &c.exact_format}) {
+  for (const FormatSpec* format : {&impl.key_spec, &impl.value_spec, &impl.exact_spec}) {
     const std::uint32_t in_file = r.u32("format fingerprint");
     if (in_file != persist::format_fingerprint(*format, c.head_dim))
-      src.fail("format '" + *format + "' encodes differently in this build (other codebooks, rotation or layout)");
+      src.fail("format '" + format->name() + "' encodes differently in this build (other codebooks, rotation or layout)");
   }
   r.expect_end();
 

@@ -28,7 +28,7 @@ std::string tag_name(std::uint32_t tag) {
   return s;
 }
 
-std::uint32_t format_fingerprint(const std::string& format, std::size_t dim) {
+std::uint32_t format_fingerprint(const FormatSpec& format, std::size_t dim) {
   constexpr std::uint64_t kProbeSeed = 0x5EEDF00DCAFEull;
   constexpr std::size_t kProbeVectors = 4;
   const auto q = make_quantizer(format, dim, kProbeSeed);
@@ -71,12 +71,13 @@ std::vector<std::uint8_t> config_payload(const KVCache::Impl& impl) {
   return std::move(w.bytes);
 }
 
+// Of the resolved formats (exact_format "auto" names f32 or f16 depending on the others).
 std::vector<std::uint8_t> fingerprint_payload(const KVCache::Impl& impl) {
-  const CacheConfig& c = impl.config;
+  const std::size_t d = impl.config.head_dim;
   Writer w;
-  w.u32(persist::format_fingerprint(c.key_format, c.head_dim));
-  w.u32(persist::format_fingerprint(c.value_format, c.head_dim));
-  w.u32(persist::format_fingerprint(c.exact_format, c.head_dim));
+  w.u32(persist::format_fingerprint(impl.key_spec, d));
+  w.u32(persist::format_fingerprint(impl.value_spec, d));
+  w.u32(persist::format_fingerprint(impl.exact_spec, d));
   return std::move(w.bytes);
 }
 
