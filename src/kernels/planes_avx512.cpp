@@ -6,7 +6,9 @@
 // GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h for the undefined
 // pass-through operands of extract/convert intrinsics (a known false positive).
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstring>
