@@ -122,6 +122,15 @@ int cmd_perplexity(int argc, char** argv) {
   const Scoring scoring = parse_scoring(args.str("scoring", "full"));
   const bool json = args.has("json");
 
+  // Several K/V pairs may be compared in one run: they share the exact pass of each window.
+  std::vector<std::string> keys = split_words(args.str("cache-k", "f16"));
+  std::vector<std::string> values = split_words(args.str("cache-v", "f16"));
+  if (keys.empty() || values.empty()) throw std::invalid_argument("--cache-k and --cache-v need a format");
+  if (keys.size() == 1) keys.resize(values.size(), keys[0]);
+  if (values.size() == 1) values.resize(keys.size(), values[0]);
+  if (keys.size() != values.size())
+    throw std::invalid_argument("--cache-k has " + std::to_string(keys.size()) + " formats but --cache-v has " +
+                                std::to_string(values.size()));
   const LlamaModel model = LlamaModel::load(args.str("model", ""));
   const LlamaConfig& c = model.config();
   std::vector<std::int32_t> tokens = args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
@@ -135,15 +144,6 @@ int cmd_perplexity(int argc, char** argv) {
   if (n_ctx > c.context)
     std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", n_ctx, c.context);
 
-  // Several K/V pairs may be compared in one run: they share the exact pass of each window.
-  std::vector<std::string> keys = split_words(args.str("cache-k", "f16"));
-  std::vector<std::string> values = split_words(args.str("cache-v", "f16"));
-  if (keys.empty() || values.empty()) throw std::invalid_argument("--cache-k and --cache-v need a format");
-  if (keys.size() == 1) keys.resize(values.size(), keys[0]);
-  if (values.size() == 1) values.resize(keys.size(), values[0]);
-  if (keys.size() != values.size())
-    throw std::invalid_argument("--cache-k has " + std::to_string(keys.size()) + " formats but --cache-v has " +
-                                std::to_string(values.size()));
   ThreadPool pool(static_cast<std::size_t>(threads));
   const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
   ExactKvStore base_store(shape, pool);
