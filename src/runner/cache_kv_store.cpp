@@ -35,4 +35,9 @@ KvBits CacheKvStore::bits_per_coord() const {
   return {s.key_bits_per_coord, s.value_bits_per_coord};
 }
 
+std::pair<double, double> CacheKvStore::seconds() const {
+  const CacheStats s = cache_.stats();
+  return {s.encode_seconds, s.attend_seconds};
+}
+
 }  // namespace veloxquant

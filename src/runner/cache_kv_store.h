@@ -23,6 +23,7 @@ class CacheKvStore final : public KvStore {
   std::size_t memory_bytes() const override { return cache_.memory_bytes(); }
   std::string description() const override;
   KvBits bits_per_coord() const override;
+  std::pair<double, double> seconds() const override;
 
  private:
   KVCache cache_;
