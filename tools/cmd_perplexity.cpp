@@ -33,7 +33,9 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
   -f, --file FILE      text to score (tokenized as one string, no BOS)
   --tokens FILE        token ids to score: little-endian uint16, no BOS
   --ctx N              window length (default 512)
-  --chunks N           score only the first N windows (default 0: all)
+  --chunks N           score only N windows (default 0: all)
+  --skip-chunks N      start at window N (default 0), e.g. to split a long run; the sums
+                       of two runs combine exactly (nll = tokens·ln ppl, kld and top1 ·tokens)
   --scoring S          full (all ctx predictions of a window, default), full-minus-last,
                        or half (positions ctx/2 .. ctx-2, as llama.cpp's perplexity)
   --cache-k F          key format: exact, or a cache format name (f32 f16 q8 q4 tq1..tq8
@@ -102,7 +104,7 @@ struct Tested {
 
 int cmd_perplexity(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"},
-                  {"model", "file", "tokens", "ctx", "chunks", "scoring", "cache-k", "cache-v", "window", "sinks",
+                  {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window", "sinks",
                    "seed", "threads"},
                   {{"-m", "model"}, {"-f", "file"}, {"-h", "help"}});
   if (args.has("help")) {
@@ -113,27 +115,16 @@ int cmd_perplexity(int argc, char** argv) {
   if (!args.has("model")) throw std::invalid_argument("missing -m model.gguf");
   if (args.has("file") == args.has("tokens")) throw std::invalid_argument("give exactly one of -f text.txt or --tokens file.u16");
   const long long ctx = args.integer("ctx", 512), chunks = args.integer("chunks", 0);
+  const long long skip = args.integer("skip-chunks", 0);
   const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
   const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
   if (ctx < 2 || ctx > (1 << 20)) throw std::invalid_argument("--ctx " + std::to_string(ctx) + " is out of range (2 .. 2^20)");
   if (chunks < 0) throw std::invalid_argument("--chunks " + std::to_string(chunks) + " is negative");
+  if (skip < 0) throw std::invalid_argument("--skip-chunks " + std::to_string(skip) + " is negative");
   if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
   if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   const Scoring scoring = parse_scoring(args.str("scoring", "full"));
   const bool json = args.has("json");
-
-  const LlamaModel model = LlamaModel::load(args.str("model", ""));
-  const LlamaConfig& c = model.config();
-  std::vector<std::int32_t> tokens = args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
-                                                        : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
-  const std::size_t n_ctx = static_cast<std::size_t>(ctx);
-  std::size_t windows = window_count(tokens.size(), n_ctx);
-  if (chunks > 0) windows = std::min(windows, static_cast<std::size_t>(chunks));
-  if (windows == 0)
-    throw std::invalid_argument(std::to_string(tokens.size()) + " tokens are too few for one window of --ctx " +
-                                std::to_string(ctx) + " (need ctx + 1)");
-  if (n_ctx > c.context)
-    std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", n_ctx, c.context);
 
   // Several K/V pairs may be compared in one run: they share the exact pass of each window.
   std::vector<std::string> keys = split_words(args.str("cache-k", "f16"));
@@ -144,6 +135,21 @@ int cmd_perplexity(int argc, char** argv) {
   if (keys.size() != values.size())
     throw std::invalid_argument("--cache-k has " + std::to_string(keys.size()) + " formats but --cache-v has " +
                                 std::to_string(values.size()));
+  const LlamaModel model = LlamaModel::load(args.str("model", ""));
+  const LlamaConfig& c = model.config();
+  std::vector<std::int32_t> tokens = args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
+                                                        : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
+  const std::size_t n_ctx = static_cast<std::size_t>(ctx);
+  const std::size_t first = static_cast<std::size_t>(skip), available = window_count(tokens.size(), n_ctx);
+  if (first >= available)
+    throw std::invalid_argument(std::to_string(tokens.size()) + " tokens hold " + std::to_string(available) +
+                                " windows of --ctx " + std::to_string(ctx) + " (ctx + 1 tokens each), none after skipping " +
+                                std::to_string(first));
+  std::size_t windows = available - first;
+  if (chunks > 0) windows = std::min(windows, static_cast<std::size_t>(chunks));
+  if (n_ctx > c.context)
+    std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", n_ctx, c.context);
+
   ThreadPool pool(static_cast<std::size_t>(threads));
   const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
   ExactKvStore base_store(shape, pool);
@@ -165,7 +171,7 @@ int cmd_perplexity(int argc, char** argv) {
   const auto range = scored_range(scoring, n_ctx);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t w = 0; w < windows; ++w) {
-    const std::int32_t* in = tokens.data() + w * n_ctx;
+    const std::int32_t* in = tokens.data() + (first + w) * n_ctx;
     base_store.clear();
     base.forward(in, n_ctx, base_logits.data(), true);
     for (Tested& t : tested) {
@@ -198,11 +204,11 @@ int cmd_perplexity(int argc, char** argv) {
     const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(n_ctx);
     if (json) {
       std::printf(
-          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"windows\": %zu, \"tokens\": %zu, \"cache_k\": %s, "
+          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"first_window\": %zu, \"windows\": %zu, \"tokens\": %zu, \"cache_k\": %s, "
           "\"cache_v\": %s, \"window\": %lld, \"sinks\": %lld, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
           "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"key_bits\": %.4f, "
           "\"value_bits\": %.4f, \"seconds\": %.2f}\n",
-          json_string(args.str("model", "")).c_str(), n_ctx, scoring_name(scoring), windows, r.count,
+          json_string(args.str("model", "")).c_str(), n_ctx, scoring_name(scoring), first, windows, r.count,
           json_string(t.options.key_format).c_str(), json_string(t.options.value_format).c_str(), window, sinks,
           r.ppl(), r.ppl_base(), r.mean_kld(), r.top1_rate(), bytes_per_token, f32_bytes_per_token, t.bits.key,
           t.bits.value, seconds);

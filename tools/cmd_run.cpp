@@ -137,6 +137,9 @@ int cmd_run(int argc, char** argv) {
   std::fprintf(stderr, "kv cache: K %s, V %s (%s), %zu tokens, %zu bytes (%.1f bytes/token)\n",
                options.key_format.c_str(), options.value_format.c_str(), store->description().c_str(), store->size(),
                store->memory_bytes(), static_cast<double>(store->memory_bytes()) / static_cast<double>(store->size()));
+  if (const auto [encode_s, attend_s] = store->seconds(); encode_s + attend_s > 0.0)
+    std::fprintf(stderr, "kv cache time: append/encode %.3f s, attend %.3f s (prompt and generation)\n", encode_s,
+                 attend_s);
   return 0;
 }
 

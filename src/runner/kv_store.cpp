@@ -1,5 +1,6 @@
 #include "runner/kv_store.h"
 
+#include "runner/cache_kv_store.h"
 #include "runner/matmul.h"
 
 #include <algorithm>
@@ -78,7 +79,7 @@ std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvSh
     throw std::invalid_argument("cache formats 'exact' and '" + (exact_k ? options.value_format : options.key_format) +
                                 "' cannot be mixed: 'exact' selects the plain attention for keys and values");
   if (exact_k) return std::make_unique<ExactKvStore>(shape, pool);
-  throw std::invalid_argument("cache format '" + options.key_format + "' needs the compressed KV cache");
+  return std::make_unique<CacheKvStore>(shape, options, pool.size());
 }
 
 }  // namespace veloxquant

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runner/thread_pool.h"
@@ -29,6 +30,9 @@ class KvStore {
   virtual std::size_t memory_bytes() const = 0;
   virtual std::string description() const = 0;
   virtual KvBits bits_per_coord() const = 0;  // measured on the tokens held
+  // Time spent inside the store since it was made, in seconds: appending (encoding) and
+  // attending; {0, 0} where the store does not measure it.
+  virtual std::pair<double, double> seconds() const { return {0.0, 0.0}; }
 };
 
 struct KvShape {
