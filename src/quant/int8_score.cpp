@@ -34,7 +34,8 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
     const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
     std::int32_t sum = 0;
     for (std::size_t j = 0; j < dim; ++j) {
-      q8[i * dim + j] = static_cast<std::int8_t>(std::lround(qi[j] * inv));
+      const float v = qi[j] * inv;  // in [−127, 127]; rounded half away from zero, inline (no libm call)
+      q8[i * dim + j] = static_cast<std::int8_t>(v + (v >= 0.0f ? 0.5f : -0.5f));
       sum += q8[i * dim + j];
     }
     query_scale[i] = qmax / 127.0f * codebook.scale;
