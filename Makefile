@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test sanitize clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -18,5 +18,11 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The whole C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer (Debug build).
+sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELOXQUANT_SANITIZE=ON -DVELOXQUANT_PYTHON=OFF
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan

@@ -43,6 +43,34 @@ void attend(benchmark::State& state, const char* format) {
                                                           benchmark::Counter::kInvert);
 }
 
+// Score only (keys) or accumulate only (values), records hot in cache.
+void pass(benchmark::State& state, const char* format, bool keys) {
+  const std::size_t tokens = 4096;
+  const auto q = make_quantizer(format, kDim, 1);
+  const std::vector<float> x = random_floats(tokens * kDim, 2), queries = random_floats(kHeads * kDim, 3);
+  std::vector<std::uint8_t> codes(tokens * q->code_size());
+  q->encode(tokens, x.data(), codes.data());
+  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens, 1e-3f),
+      acc(kHeads * q->accumulator_size());
+  for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
+  for (auto _ : state) {
+    if (keys) q->score(kHeads, prepared.data(), tokens, codes.data(), scores.data());
+    else q->accumulate(kHeads, scores.data(), tokens, codes.data(), acc.data());
+    benchmark::DoNotOptimize(keys ? scores.data() : acc.data());
+  }
+  state.counters["ns_per_token"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
+                                                          benchmark::Counter::kInvert);
+}
+void score_pass(benchmark::State& state, const char* format) { pass(state, format, true); }
+void accumulate_pass(benchmark::State& state, const char* format) { pass(state, format, false); }
+BENCHMARK_CAPTURE(score_pass, f16, "f16");
+BENCHMARK_CAPTURE(score_pass, tq3, "tq3");
+BENCHMARK_CAPTURE(score_pass, tq4, "tq4");
+BENCHMARK_CAPTURE(accumulate_pass, f16, "f16");
+BENCHMARK_CAPTURE(accumulate_pass, tq3, "tq3");
+BENCHMARK_CAPTURE(accumulate_pass, tq4, "tq4");
+
 void encode(benchmark::State& state, const char* format) {
   const std::size_t n = 4096;
   const auto q = make_quantizer(format, kDim, 1);

@@ -43,7 +43,7 @@ std::string measurement_json(const FormatMeasurement& m) {
 }
 
 void print_measurement_table(const std::vector<FormatMeasurement>& rows) {
-  std::printf("%-10s %5s %9s %6s %10s %10s %10s %10s %10s %8s %10s\n", "format", "dim", "bits/crd", "bytes", "mse",
+  std::printf("%-18s %5s %9s %6s %10s %10s %10s %10s %10s %8s %10s\n", "format", "dim", "bits/crd", "bytes", "mse",
               "mse_theory", "ip_bias", "ip_mse", "ip_theory", "ip_corr", "enc_ns/vec");
   for (const FormatMeasurement& m : rows) {
     auto opt = [](const std::optional<double>& v) {
@@ -52,7 +52,7 @@ void print_measurement_table(const std::vector<FormatMeasurement>& rows) {
       else std::snprintf(buf, sizeof buf, "%10s", "-");
       return std::string(buf);
     };
-    std::printf("%-10s %5zu %9.3f %6zu %10.5f %s %10.2e %10.2e %s %8.4f %10.1f\n", m.format.c_str(), m.dim,
+    std::printf("%-18s %5zu %9.3f %6zu %10.5f %s %10.2e %10.2e %s %8.4f %10.1f\n", m.format.c_str(), m.dim,
                 m.bits_per_coord, m.code_bytes, m.mse, opt(m.mse_theory).c_str(), m.ip_bias, m.ip_mse,
                 opt(m.ip_mse_theory).c_str(), m.ip_corr, m.encode_ns_per_vector);
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "args.h"
+#include "cache/persist.h"
 #include "cli.h"
 #include "io/artifacts.h"
 #include "io/json.h"
@@ -18,7 +19,8 @@ constexpr const char* kHelp =
     "usage: veloxquant inspect PATH [--json]\n"
     "\n"
     "PATH is an artifact directory written by `veloxquant precompute` (its manifest is validated\n"
-    "and every file's size, CRC-32, dtype and shape checked) or a .npy file (header printed).\n"
+    "and every file's size, CRC-32, dtype and shape checked), a saved KV cache file (header,\n"
+    "configuration, tokens per layer, bytes and checksum of every section) or a .npy file.\n"
     "Exit code 1 when a check fails.\n"
     "  --json   print one JSON object instead of text\n";
 
@@ -74,6 +76,65 @@ int inspect_artifacts(const std::string& dir, bool json) {
   return all_ok ? 0 : 1;
 }
 
+int inspect_cache(const std::string& path, bool json) {
+  const CacheFileInfo info = inspect_cache_file(path);
+  const CacheConfig& c = info.config;
+  bool all_ok = true;
+  for (const CacheFileSection& s : info.sections) all_ok = all_ok && s.crc_ok;
+  if (json) {
+    Json out = Json::object();
+    out.set("path", Json::string(path));
+    out.set("kind", Json::string("kv_cache"));
+    out.set("valid", Json::boolean(all_ok));
+    out.set("version", Json::integer(info.version));
+    out.set("file_bytes", Json::unsigned_integer(info.file_bytes));
+    Json conf = Json::object();
+    conf.set("layers", Json::unsigned_integer(c.layers));
+    conf.set("kv_heads", Json::unsigned_integer(c.kv_heads));
+    conf.set("q_heads", Json::unsigned_integer(c.q_heads));
+    conf.set("head_dim", Json::unsigned_integer(c.head_dim));
+    conf.set("key_format", Json::string(c.key_format));
+    conf.set("value_format", Json::string(c.value_format));
+    conf.set("exact_format", Json::string(c.exact_format));
+    conf.set("window", Json::unsigned_integer(c.window));
+    conf.set("sinks", Json::unsigned_integer(c.sinks));
+    conf.set("max_tokens", Json::unsigned_integer(c.max_tokens));
+    conf.set("page_tokens", Json::unsigned_integer(c.page_tokens));
+    conf.set("seed", Json::unsigned_integer(c.seed));
+    out.set("config", conf);
+    Json tokens = Json::array();
+    for (std::size_t t : info.layer_tokens) tokens.push(Json::unsigned_integer(t));
+    out.set("layer_tokens", tokens);
+    Json sections = Json::array();
+    for (const CacheFileSection& s : info.sections) {
+      Json e = Json::object();
+      e.set("tag", Json::string(s.tag));
+      e.set("offset", Json::unsigned_integer(s.offset));
+      e.set("bytes", Json::unsigned_integer(s.bytes));
+      e.set("crc_ok", Json::boolean(s.crc_ok));
+      sections.push(std::move(e));
+    }
+    out.set("sections", sections);
+    std::puts(out.dump(2).c_str());
+    return all_ok ? 0 : 1;
+  }
+  std::printf("KV cache file %s: format version %u, %llu bytes\n", path.c_str(), info.version,
+              static_cast<unsigned long long>(info.file_bytes));
+  std::printf("  layers %zu, kv_heads %zu, q_heads %zu, head_dim %zu\n", c.layers, c.kv_heads, c.q_heads, c.head_dim);
+  std::printf("  keys %s, values %s, exact %s; window %zu, sinks %zu, max_tokens %zu, page_tokens %zu, seed %llu\n",
+              c.key_format.c_str(), c.value_format.c_str(), c.exact_format.c_str(), c.window, c.sinks, c.max_tokens,
+              c.page_tokens, static_cast<unsigned long long>(c.seed));
+  std::string tokens;
+  for (std::size_t t : info.layer_tokens) tokens.append(tokens.empty() ? "" : ",").append(std::to_string(t));
+  std::printf("  tokens per layer: %s\n", tokens.c_str());
+  std::printf("  sections:\n");
+  for (const CacheFileSection& s : info.sections)
+    std::printf("    %s at %10llu  %12llu bytes  %s\n", s.tag.c_str(), static_cast<unsigned long long>(s.offset),
+                static_cast<unsigned long long>(s.bytes), s.crc_ok ? "crc ok" : "CRC MISMATCH");
+  std::printf("%s\n", all_ok ? "all sections ok" : "CHECK FAILED");
+  return all_ok ? 0 : 1;
+}
+
 int inspect_npy(const std::string& path, bool json) {
   const NpyArray a = read_npy(path);
   if (json) {
@@ -106,6 +167,7 @@ int cmd_inspect(int argc, char** argv) {
   namespace fs = std::filesystem;
   if (fs::is_directory(path)) return inspect_artifacts(path, args.has("json"));
   if (!fs::exists(path)) throw std::invalid_argument("'" + path + "' does not exist");
+  if (is_cache_file(path)) return inspect_cache(path, args.has("json"));
   return inspect_npy(path, args.has("json"));
 }
 

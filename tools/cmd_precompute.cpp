@@ -21,7 +21,8 @@ constexpr const char* kHelp =
     "  --out DIR      output directory (created if missing)\n"
     "  --dim D        head dimension, 2..65536 (default 128)\n"
     "  --bits LIST    comma-separated bit widths 1..8 (default 1,2,3,4)\n"
-    "  --seed S       uint64 seed of the rotation and the QJL matrix (default 42)\n"
+    "  --seed S       uint64 quantizer seed; the files hold the rotation and QJL matrix of a\n"
+    "                 quantizer made with it (default 42)\n"
     "  --qjl-dim M    rows of the QJL matrix (default: D)\n"
     "  --json         print the manifest as JSON instead of a summary\n";
 

@@ -25,7 +25,10 @@ struct CacheConfig {
   std::string value_format = "tq3";
   std::size_t window = 128;           // exact recent tokens (0 allowed)
   std::size_t sinks = 4;              // exact first tokens (0 allowed)
-  std::string exact_format = "f32";   // storage of sinks and window: f32, f16 or bf16
+  // Storage of sinks and window: f32, f16, bf16, or "auto" = f32 when the key or value format is
+  // f32 (an exact cache stays exact), else f16 (the precision of the f16 baseline; an f32 window
+  // would cost as much as 1 311 tq3 records per head).
+  std::string exact_format = "auto";
   std::size_t max_tokens = 0;         // 0: unbounded; else evict the oldest non-sink tokens
   std::size_t calibration_tokens = 128;  // tokens that choose the outlier channels
   std::size_t page_tokens = 256;

@@ -55,7 +55,7 @@ typedef struct vq_cache_config {
   size_t layers, kv_heads, q_heads, head_dim;
   const char* key_format;   /* e.g. "tq3"; copied at creation */
   const char* value_format;
-  const char* exact_format; /* storage of sinks and recent window: "f32", "f16" or "bf16" */
+  const char* exact_format; /* sinks and recent window: "f32", "f16", "bf16" or "auto" (f32 if a format is f32, else f16) */
   size_t window;             /* newest tokens kept exact */
   size_t sinks;              /* first tokens kept exact */
   size_t max_tokens;         /* 0: unbounded; else the oldest non-sink tokens are evicted */

@@ -7,6 +7,8 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "veloxquant: KV-cache quantization (TurboQuant, QJL, PolarQuant) with attention on the codes";
   m.attr("__version__") = veloxquant::library_version();
+  veloxquant::py_bind::register_errors(m);
   veloxquant::py_bind::bind_math(m);
+  veloxquant::py_bind::bind_cache(m);
   veloxquant::py_bind::bind_quantizer(m);
 }

@@ -30,7 +30,7 @@ class PyQuantizer {
     const FloatArray x = as_float_array(x_obj, "x");
     const std::size_t n = rows_of(x, q_->dim(), "x");
     const auto cs = static_cast<py::ssize_t>(q_->code_size());
-    ByteArray codes = x.ndim() == 1 ? ByteArray({cs}) : ByteArray({static_cast<py::ssize_t>(n), cs});
+    ByteArray codes(x.ndim() == 1 ? std::vector<py::ssize_t>{cs} : std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), cs});
     const float* src = x.data();
     std::uint8_t* dst = codes.mutable_data();
     {
@@ -44,7 +44,7 @@ class PyQuantizer {
     const ByteArray codes = as_code_array(codes_obj, "codes");
     const std::size_t n = rows_of(codes, q_->code_size(), "codes");
     const auto d = static_cast<py::ssize_t>(q_->dim());
-    FloatArray x = codes.ndim() == 1 ? FloatArray({d}) : FloatArray({static_cast<py::ssize_t>(n), d});
+    FloatArray x(codes.ndim() == 1 ? std::vector<py::ssize_t>{d} : std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), d});
     const std::uint8_t* src = codes.data();
     float* dst = x.mutable_data();
     {

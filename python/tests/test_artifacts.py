@@ -59,3 +59,18 @@ def test_load_artifacts_validates_and_rejects_a_corrupted_file(artifacts, tmp_pa
     victim.write_bytes(bytes(data))
     with pytest.raises(RuntimeError, match="CRC-32"):
         vq.load_artifacts(str(tmp_path))
+
+
+def test_cli_inspect_checks_every_file(cli, artifacts, tmp_path):
+    out, manifest = artifacts
+    report = json.loads(subprocess.run([cli, "inspect", str(out), "--json"], check=True, capture_output=True).stdout)
+    assert report["valid"] is True and len(report["checks"]) == len(manifest["files"])
+    for f in out.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / manifest["rotation"]["file"]).write_bytes(b"\x93NUMPY")
+    bad = subprocess.run([cli, "inspect", str(tmp_path), "--json"], capture_output=True)
+    assert bad.returncode == 1
+    failed = [c["file"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]]
+    assert failed == [manifest["rotation"]["file"]]
+    usage = subprocess.run([cli, "inspect"], capture_output=True, text=True)
+    assert usage.returncode != 0 and "PATH" in usage.stderr

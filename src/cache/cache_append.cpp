@@ -1,7 +1,6 @@
 // append: new tokens fill the sinks, then enter the exact window; tokens pushed out of the window
 // (or every token, with window = 0) are encoded into the pages in batches, oldest first.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "cache/cache_impl.h"
@@ -19,7 +18,7 @@ constexpr std::size_t kEncodeBatch = 256;  // tokens gathered per quantizer enco
 struct Stream {
   const KVCache::Impl& impl;
   const CacheLayer& layer;
-  const float* k;  // the call's tokens from `first` on: [n][kv_heads][head_dim]
+  const float* k;  // the call's window-bound tokens (after those that became sinks): [n][kv_heads][head_dim]
   const float* v;
   std::size_t n;
   std::vector<std::uint8_t>& record;  // scratch for one exact record

@@ -62,7 +62,8 @@ KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
 
   key_spec = parse_format(c.key_format);
   value_spec = parse_format(c.value_format);
-  exact_spec = parse_format(c.exact_format);
+  const bool any_f32 = key_spec.method == Method::kF32 || value_spec.method == Method::kF32;
+  exact_spec = parse_format(c.exact_format == "auto" ? (any_f32 ? "f32" : "f16") : c.exact_format);
   require(exact_spec.method == Method::kF32 || exact_spec.method == Method::kF16 || exact_spec.method == Method::kBF16,
           "exact_format must be f32, f16 or bf16, got '" + c.exact_format + "'");
   key_outlier_count = key_spec.outliers_for_dim(c.head_dim);

@@ -165,8 +165,20 @@ void ScorePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const 
   score_rows(dec, row_at, codes.dim, n, n_q, q, q_stride, out);
 }
 
+// The AVX-512 intrinsic kernels (planes_avx512.cpp) serve the AVX3 targets when the CPU also has
+// VNNI; deciding here keeps the choice inside Highway's cached dispatch (and its test overrides).
+constexpr bool kAvx3 = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
+
+void ScorePlanesU8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                   const std::int8_t* q8, std::int32_t* out) {
+  if (kAvx3 && codes.bits <= 4 && avx512::available()) return avx512::score_planes_u8(codes, table, n, n_q, q8, out);
+  ref::score_planes_u8(codes, table, n, n_q, q8, out);
+}
+
 void AccumulatePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                       std::size_t acc_stride) {
+  if (kAvx3 && codes.bits <= 4 && avx512::available())
+    return avx512::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   if constexpr (!kWide) return ref::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   const PlaneDecoder dec(codes);
   auto row_at = [&](std::size_t t) { return codes.records + t * codes.stride + codes.offset; };
@@ -329,6 +341,7 @@ namespace veloxquant::kernels {
 
 HWY_EXPORT(ScorePlanes);
 HWY_EXPORT(AccumulatePlanes);
+HWY_EXPORT(ScorePlanesU8);
 HWY_EXPORT(ScoreF32);
 HWY_EXPORT(AccumulateF32);
 HWY_EXPORT(ScoreF16);
@@ -343,21 +356,13 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
                   float* out) {
   HWY_DYNAMIC_DISPATCH(ScorePlanes)(codes, n, n_q, q, q_stride, out);
 }
-// The AVX-512 kernels run where the CPU has them and the Highway target set (which tests may
-// restrict) includes AVX3.
-static bool use_avx512(int bits) {
-  return bits <= 4 && (hwy::SupportedTargets() & HWY_AVX3) != 0 && avx512::available();
-}
-
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
-  if (use_avx512(codes.bits)) return avx512::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   HWY_DYNAMIC_DISPATCH(AccumulatePlanes)(codes, n, n_q, w, acc, acc_stride);
 }
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  if (use_avx512(codes.bits)) return avx512::score_planes_u8(codes, table, n, n_q, q8, out);
-  ref::score_planes_u8(codes, table, n, n_q, q8, out);
+  HWY_DYNAMIC_DISPATCH(ScorePlanesU8)(codes, table, n, n_q, q8, out);
 }
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out) {

@@ -6,7 +6,9 @@
 // GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h for the undefined
 // pass-through operands of extract/convert intrinsics (a known false positive).
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstring>
@@ -20,19 +22,39 @@ namespace veloxquant::kernels::avx512 {
 
 namespace {
 
-// Code bytes of coordinates [j, j + valid) (valid ≤ 64); lanes past `valid` are zero.
+// Code bytes of the 64 coordinates at j: one 8-byte load per plane (a 64-lane mask) and a masked
+// byte add of the plane's bit value.
 template <int kBits>
-VQ_AVX512 inline __m512i load_codes(const std::uint8_t* planes, std::size_t plane_bytes, std::size_t j,
-                                    std::size_t valid) {
+VQ_AVX512 inline __m512i load_codes(const std::uint8_t* planes, std::size_t plane_bytes, std::size_t j) {
   __m512i idx = _mm512_setzero_si512();
-  const std::size_t bytes = (valid + 7) / 8;
+#pragma GCC unroll 8
   for (int p = 0; p < kBits; ++p) {
-    std::uint64_t m = 0;
-    std::memcpy(&m, planes + p * plane_bytes + j / 8, bytes);  // never reads past the plane
-    if (valid < 64) m &= (~0ull >> (64 - valid));
+    std::uint64_t m;
+    std::memcpy(&m, planes + p * plane_bytes + j / 8, 8);
     idx = _mm512_mask_add_epi8(idx, _cvtu64_mask64(m), idx, _mm512_set1_epi8(static_cast<char>(1 << p)));
   }
   return idx;
+}
+
+// The same for a last, partial chunk of `valid` < 64 coordinates; lanes past `valid` are zero.
+template <int kBits>
+VQ_AVX512 inline __m512i load_codes_partial(const std::uint8_t* planes, std::size_t plane_bytes, std::size_t j,
+                                            std::size_t valid) {
+  __m512i idx = _mm512_setzero_si512();
+  for (int p = 0; p < kBits; ++p) {
+    const std::uint8_t* src = planes + p * plane_bytes + j / 8;
+    std::uint64_t m = 0;
+    for (std::size_t b = 0; b < (valid + 7) / 8; ++b) m |= std::uint64_t{src[b]} << (8 * b);  // stays in the plane
+    m &= ~0ull >> (64 - valid);
+    idx = _mm512_mask_add_epi8(idx, _cvtu64_mask64(m), idx, _mm512_set1_epi8(static_cast<char>(1 << p)));
+  }
+  return idx;
+}
+
+template <int kBits>
+VQ_AVX512 inline __m512i codes_at(const std::uint8_t* planes, std::size_t plane_bytes, std::size_t j,
+                                  std::size_t valid) {
+  return valid == 64 ? load_codes<kBits>(planes, plane_bytes, j) : load_codes_partial<kBits>(planes, plane_bytes, j, valid);
 }
 
 // Sums of four int32 vectors: lane k of the result is the sum of all lanes of a_k.
@@ -58,10 +80,18 @@ VQ_AVX512 void score_u8(const PlaneCodes& codes, const std::uint8_t* table, std:
     for (std::size_t t = 0; t < n; ++t) {
       const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
       __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-      for (std::size_t j = 0; j < dim; j += 64) {
-        const std::size_t valid = dim - j < 64 ? dim - j : 64;
-        const __mmask64 lanes = _cvtu64_mask64(valid == 64 ? ~0ull : (~0ull >> (64 - valid)));
-        const __m512i c = _mm512_shuffle_epi8(tbl, load_codes<kBits>(planes, pb, j, valid));
+      std::size_t j = 0;
+      for (; j + 64 <= dim; j += 64) {
+        const __m512i c = _mm512_shuffle_epi8(tbl, load_codes<kBits>(planes, pb, j));
+        a0 = _mm512_dpbusd_epi32(a0, c, _mm512_loadu_si512(q[0] + j));
+        a1 = _mm512_dpbusd_epi32(a1, c, _mm512_loadu_si512(q[1] + j));
+        a2 = _mm512_dpbusd_epi32(a2, c, _mm512_loadu_si512(q[2] + j));
+        a3 = _mm512_dpbusd_epi32(a3, c, _mm512_loadu_si512(q[3] + j));
+      }
+      if (j < dim) {  // the query lanes past the end load as zero, so the codes there do not count
+        const std::size_t valid = dim - j;
+        const __mmask64 lanes = _cvtu64_mask64(~0ull >> (64 - valid));
+        const __m512i c = _mm512_shuffle_epi8(tbl, load_codes_partial<kBits>(planes, pb, j, valid));
         a0 = _mm512_dpbusd_epi32(a0, c, _mm512_maskz_loadu_epi8(lanes, q[0] + j));
         a1 = _mm512_dpbusd_epi32(a1, c, _mm512_maskz_loadu_epi8(lanes, q[1] + j));
         a2 = _mm512_dpbusd_epi32(a2, c, _mm512_maskz_loadu_epi8(lanes, q[2] + j));
@@ -95,8 +125,7 @@ VQ_AVX512 void accumulate_group(const PlaneCodes& codes, std::size_t t0, std::si
     for (int h = 0; h < kGroup; ++h)
       for (int k = 0; k < 4; ++k) a[h][k] = _mm512_maskz_loadu_ps(m[k], acc + h * acc_stride + j + 16 * k);
     for (std::size_t t = t0; t < t1; ++t) {
-      const __m512i idx =
-          load_codes<kBits>(codes.records + t * codes.stride + codes.offset, pb, j, valid);
+      const __m512i idx = codes_at<kBits>(codes.records + t * codes.stride + codes.offset, pb, j, valid);
       const float scale = record_scale(codes, t);
       __m512 c[4];
       c[0] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(idx)), table);

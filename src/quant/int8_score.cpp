@@ -34,17 +34,23 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
     const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
     std::int32_t sum = 0;
     for (std::size_t j = 0; j < dim; ++j) {
-      q8[i * dim + j] = static_cast<std::int8_t>(std::lround(qi[j] * inv));
+      const float v = qi[j] * inv;  // in [−127, 127]; rounded half away from zero, inline (no libm call)
+      q8[i * dim + j] = static_cast<std::int8_t>(v + (v >= 0.0f ? 0.5f : -0.5f));
       sum += q8[i * dim + j];
     }
     query_scale[i] = qmax / 127.0f * codebook.scale;
     query_sum[i] = sum;
   }
   kernels::score_planes_u8(codes, codebook.table, n, n_q, q8.data(), raw.data());
-  for (std::size_t t = 0; t < n; ++t) {
-    const float s = kernels::record_scale(codes, t);
-    for (std::size_t i = 0; i < n_q; ++i)
-      out[i * n + t] = s * query_scale[i] * static_cast<float>(raw[i * n + t] - 128 * query_sum[i]);
+  thread_local std::vector<float> record_scales;
+  record_scales.resize(n);
+  for (std::size_t t = 0; t < n; ++t) record_scales[t] = kernels::record_scale(codes, t);
+  for (std::size_t i = 0; i < n_q; ++i) {  // contiguous rows: vectorises
+    const float qs = query_scale[i];
+    const std::int32_t offset = 128 * query_sum[i];
+    const std::int32_t* r = raw.data() + i * n;
+    float* o = out + i * n;
+    for (std::size_t t = 0; t < n; ++t) o[t] = record_scales[t] * qs * static_cast<float>(r[t] - offset);
   }
 }
 

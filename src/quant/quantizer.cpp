@@ -1,3 +1,4 @@
+#include <bit>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -8,12 +9,26 @@
 
 namespace veloxquant {
 
+namespace {
+// True if any value is NaN or ±Inf (all exponent bits set); branch-free so it vectorises.
+bool any_non_finite(const float* x, std::size_t count) {
+  std::uint32_t all_exponent = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(x[i]);
+    all_exponent |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+  }
+  return all_exponent != 0;
+}
+}  // namespace
+
 void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const {
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < dim_; ++j)
-      if (!std::isfinite(x[i * dim_ + j]))
-        throw std::invalid_argument(name() + " encode: non-finite value " + std::to_string(x[i * dim_ + j]) +
-                                    " in vector " + std::to_string(i) + " at coordinate " + std::to_string(j));
+  if (any_non_finite(x, n * dim_)) {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < dim_; ++j)
+        if (!std::isfinite(x[i * dim_ + j]))
+          throw std::invalid_argument(name() + " encode: non-finite value " + std::to_string(x[i * dim_ + j]) +
+                                      " in vector " + std::to_string(i) + " at coordinate " + std::to_string(j));
+  }
   encode_checked(n, x, codes);
 }
 

@@ -1,0 +1,168 @@
+// veloxquant.KVCache: the multi-layer compressed KV cache with numpy (tokens, heads, dim) arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "cache/persist.h"
+#include "veloxquant/kv_cache.h"
+
+namespace veloxquant::py_bind {
+
+namespace {
+
+// Accepts (tokens, heads, dim); with one head also (tokens, dim) and (dim,).
+std::size_t token_rows(const py::array& a, std::size_t heads, std::size_t dim, const char* name) {
+  if (heads == 1 && a.ndim() <= 2) return rows_of(a, dim, name);
+  return rows_of_3d(a, heads, dim, name);
+}
+
+void check_layer(const KVCache& c, std::size_t layer) {
+  if (layer >= c.config().layers)
+    throw py::index_error("layer " + std::to_string(layer) + " out of range (layers = " + std::to_string(c.config().layers) + ")");
+}
+
+void append(KVCache& cache, const py::handle& k_obj, const py::handle& v_obj, std::size_t layer) {
+  check_layer(cache, layer);
+  const CacheConfig& c = cache.config();
+  const FloatArray k = as_float_array(k_obj, "k"), v = as_float_array(v_obj, "v");
+  const std::size_t n = token_rows(k, c.kv_heads, c.head_dim, "k");
+  if (token_rows(v, c.kv_heads, c.head_dim, "v") != n || k.ndim() != v.ndim())
+    throw py::value_error("k and v must have the same shape, got " + shape_str(k) + " and " + shape_str(v));
+  const float* kp = k.data();
+  const float* vp = v.data();
+  py::gil_scoped_release release;
+  cache.append(layer, n, kp, vp);
+}
+
+py::array attend(const KVCache& cache, const py::handle& q_obj, std::size_t layer) {
+  check_layer(cache, layer);
+  const CacheConfig& c = cache.config();
+  const FloatArray q = as_float_array(q_obj, "q");
+  const std::size_t n = token_rows(q, c.q_heads, c.head_dim, "q");
+  std::vector<py::ssize_t> shape(q.shape(), q.shape() + q.ndim());
+  FloatArray out(shape);
+  const float* qp = q.data();
+  float* op = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cache.attend(layer, n, qp, op);
+  }
+  return out;
+}
+
+py::dict config_dict(const CacheConfig& c) {
+  py::dict d;
+  d["layers"] = c.layers;
+  d["kv_heads"] = c.kv_heads;
+  d["q_heads"] = c.q_heads;
+  d["head_dim"] = c.head_dim;
+  d["key_format"] = c.key_format;
+  d["value_format"] = c.value_format;
+  d["exact_format"] = c.exact_format;
+  d["window"] = c.window;
+  d["sinks"] = c.sinks;
+  d["max_tokens"] = c.max_tokens;
+  d["calibration_tokens"] = c.calibration_tokens;
+  d["page_tokens"] = c.page_tokens;
+  d["seed"] = c.seed;
+  d["scale"] = c.scale;
+  d["threads"] = c.threads;
+  return d;
+}
+
+py::dict stats_dict(const CacheStats& s, std::size_t memory) {
+  py::dict d;
+  d["tokens"] = s.tokens;
+  d["memory_bytes"] = memory;
+  d["code_bytes"] = s.code_bytes;
+  d["key_code_bytes"] = s.key_code_bytes;
+  d["value_code_bytes"] = s.value_code_bytes;
+  d["window_bytes"] = s.window_bytes;
+  d["sink_bytes"] = s.sink_bytes;
+  d["outlier_bytes"] = s.outlier_bytes;
+  d["key_bits_per_coord"] = s.key_bits_per_coord;
+  d["value_bits_per_coord"] = s.value_bits_per_coord;
+  d["encode_seconds"] = s.encode_seconds;
+  d["attend_seconds"] = s.attend_seconds;
+  return d;
+}
+
+}  // namespace
+
+void bind_cache(py::module_& m) {
+  const CacheConfig kDefaults;  // Python's defaults are the C++ ones
+  py::class_<KVCache>(m, "KVCache",
+                      "Compressed multi-layer KV cache; k, v: (tokens, kv_heads, head_dim), q: (queries, q_heads, head_dim).")
+      .def(py::init([](std::size_t layers, std::size_t kv_heads, std::size_t q_heads, std::size_t head_dim,
+                       const std::string& key_format, const std::string& value_format, const std::string& exact_format,
+                       std::size_t window, std::size_t sinks, std::size_t max_tokens, std::size_t calibration_tokens,
+                       std::size_t page_tokens, std::uint64_t seed, float scale, std::size_t threads) {
+             CacheConfig c;
+             c.layers = layers;
+             c.kv_heads = kv_heads;
+             c.q_heads = q_heads == 0 ? kv_heads : q_heads;
+             c.head_dim = head_dim;
+             c.key_format = key_format;
+             c.value_format = value_format.empty() ? key_format : value_format;
+             c.exact_format = exact_format;
+             c.window = window;
+             c.sinks = sinks;
+             c.max_tokens = max_tokens;
+             c.calibration_tokens = calibration_tokens;
+             c.page_tokens = page_tokens;
+             c.seed = seed;
+             c.scale = scale;
+             c.threads = threads;
+             return KVCache(c);
+           }),
+           py::arg("layers") = 1, py::arg("kv_heads") = 1, py::arg("q_heads") = 0, py::arg("head_dim") = kDefaults.head_dim,
+           py::arg("key_format") = kDefaults.key_format, py::arg("value_format") = "",
+           py::arg("exact_format") = kDefaults.exact_format, py::arg("window") = kDefaults.window,
+           py::arg("sinks") = kDefaults.sinks, py::arg("max_tokens") = kDefaults.max_tokens,
+           py::arg("calibration_tokens") = kDefaults.calibration_tokens, py::arg("page_tokens") = kDefaults.page_tokens,
+           py::arg("seed") = kDefaults.seed, py::arg("scale") = kDefaults.scale, py::arg("threads") = kDefaults.threads,
+           "q_heads 0 means kv_heads; value_format '' means key_format; scale 0 means 1/sqrt(head_dim); exact_format "
+           "'auto' keeps sinks and window in f32 when a format is f32, else in f16.")
+      .def("append", &append, py::arg("k"), py::arg("v"), py::arg("layer") = 0,
+           "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or (head_dim,).")
+      .def("attend", &attend, py::arg("q"), py::arg("layer") = 0,
+           "Causal attention of the newest len(q) positions of the layer; the output has q's shape.")
+      .def("size", [](const KVCache& c, std::size_t layer) { check_layer(c, layer); return c.size(layer); }, py::arg("layer") = 0)
+      .def("__len__", [](const KVCache& c) { return c.size(0); })
+      .def("memory_bytes", &KVCache::memory_bytes)
+      .def("stats", [](const KVCache& c) { return stats_dict(c.stats(), c.memory_bytes()); })
+      .def_property_readonly("config", [](const KVCache& c) { return config_dict(c.config()); })
+      .def("truncate", &KVCache::truncate, py::arg("n_tokens"))
+      .def("clear", &KVCache::clear)
+      .def("copy", [](const KVCache& c) { return KVCache(c); })
+      .def(
+          "save",
+          [](const KVCache& c, const std::string& path, const py::object& n_tokens) {
+            const bool prefix = !n_tokens.is_none();
+            const std::size_t n = prefix ? n_tokens.cast<std::size_t>() : 0;
+            py::gil_scoped_release release;
+            if (prefix) save_cache_prefix(c, path, n);
+            else save_cache(c, path);
+          },
+          py::arg("path"), py::arg("n_tokens") = py::none(),
+          "Saves the cache (or its first n_tokens per layer) to one file, atomically.")
+      .def("__repr__", [](const KVCache& c) {
+        return "KVCache(layers=" + std::to_string(c.config().layers) + ", kv_heads=" + std::to_string(c.config().kv_heads) +
+               ", head_dim=" + std::to_string(c.config().head_dim) + ", key_format='" + c.config().key_format +
+               "', value_format='" + c.config().value_format + "', tokens=" + std::to_string(c.size(0)) + ")";
+      });
+  m.def(
+      "load_cache",
+      [](const std::string& path) {
+        py::gil_scoped_release release;
+        return load_cache(path);
+      },
+      py::arg("path"), "Loads a cache saved with KVCache.save; ValueError for a bad, truncated or corrupted file.");
+}
+
+}  // namespace veloxquant::py_bind

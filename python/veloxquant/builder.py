@@ -1,0 +1,174 @@
+"""The seed project's fluent cache builder, mapped onto veloxquant.KVCache.
+
+Every option either changes the cache that build() returns or is rejected with ValueError:
+
+    cache = (KVCacheBuilder().with_method("turboquant_mse").with_head_dim(128)
+             .with_bit_width(inlier=2, outlier=3).with_n_outlier_channels(4)
+             .with_seed(42).with_sliding_window(64).build())
+    cache.append(k, v)          # (tokens, head_dim) or (head_dim,)
+    out = cache.attend(q)       # (head_dim,): attends to every token; (n, head_dim): causal
+
+The method sets the keys' format. Values are accumulated, not scored, so an inner-product
+estimator gains nothing there: unless with_value_format is given, values use TurboQuant-MSE at the
+inlier bit width for turboquant_prod and qjl (tq3 when no width is set), and the keys' format
+for turboquant_mse and polar. Defaults: no sliding window, no sinks (every token compressed).
+"""
+from ._core import KVCache
+
+_METHODS = ("turboquant_prod", "turboquant_mse", "polar", "qjl")
+
+
+class KVCacheBuilder:
+    def __init__(self):
+        self._method = "turboquant_mse"
+        self._head_dim = 128
+        self._inlier_bits = None
+        self._outlier_bits = None
+        self._jl_dim = None
+        self._n_outliers = 0
+        self._polar_bits = None
+        self._seed = 0
+        self._window = 0
+        self._sinks = 0
+        self._layers = 1
+        self._kv_heads = 1
+        self._q_heads = None
+        self._max_tokens = 0
+        self._value_format = None
+        self._exact_format = "auto"
+        self._page_tokens = 256
+        self._calibration_tokens = 128
+        self._threads = 1
+
+    def with_method(self, method):
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
+        self._method = method
+        return self
+
+    def with_head_dim(self, head_dim):
+        self._head_dim = _positive("head_dim", head_dim)
+        return self
+
+    def with_bit_width(self, inlier=None, outlier=None):
+        """Bits per coordinate of the inlier channels, and of the outlier channels (turboquant_mse)."""
+        if inlier is not None:
+            self._inlier_bits = _positive("inlier bits", inlier)
+        if outlier is not None:
+            self._outlier_bits = _positive("outlier bits", outlier)
+        return self
+
+    def with_jl_dim(self, jl_dim):
+        """Sketch rows m of qjl (for turboquant_prod the residual sketch is head_dim x head_dim)."""
+        self._jl_dim = _positive("jl_dim", jl_dim)
+        return self
+
+    def with_n_outlier_channels(self, n):
+        if n < 0:
+            raise ValueError(f"n_outlier_channels must be >= 0, got {n}")
+        self._n_outliers = int(n)
+        return self
+
+    def with_polar_bits(self, level1, level2, level3, level4):
+        self._polar_bits = tuple(_positive("polar bits", b) for b in (level1, level2, level3, level4))
+        return self
+
+    def with_seed(self, seed):
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self._seed = int(seed)
+        return self
+
+    def with_sliding_window(self, window):
+        """Newest tokens kept exact (not compressed); 0 compresses every token."""
+        if window < 0:
+            raise ValueError(f"sliding window must be >= 0, got {window}")
+        self._window = int(window)
+        return self
+
+    def with_sinks(self, sinks):
+        """First tokens kept exact (attention sinks)."""
+        if sinks < 0:
+            raise ValueError(f"sinks must be >= 0, got {sinks}")
+        self._sinks = int(sinks)
+        return self
+
+    def with_layers(self, layers):
+        self._layers = _positive("layers", layers)
+        return self
+
+    def with_heads(self, kv_heads, q_heads=None):
+        self._kv_heads = _positive("kv_heads", kv_heads)
+        self._q_heads = None if q_heads is None else _positive("q_heads", q_heads)
+        return self
+
+    def with_max_tokens(self, max_tokens):
+        self._max_tokens = int(max_tokens)
+        return self
+
+    def with_value_format(self, value_format):
+        """Format of the values (any veloxquant.formats() name); default: the keys' format."""
+        self._value_format = value_format
+        return self
+
+    def with_exact_format(self, exact_format):
+        self._exact_format = exact_format
+        return self
+
+    def with_threads(self, threads):
+        self._threads = _positive("threads", threads)
+        return self
+
+    def key_format(self):
+        """The veloxquant format name the options map to."""
+        m, bits = self._method, self._inlier_bits
+        if m != "turboquant_mse" and (self._n_outliers or self._outlier_bits is not None):
+            raise ValueError(f"outlier channels are only supported by turboquant_mse, not {m}")
+        if m != "polar" and self._polar_bits is not None:
+            raise ValueError(f"with_polar_bits applies to polar, not {m}")
+        if m == "turboquant_mse":
+            bits = 3 if bits is None else bits
+            if self._jl_dim is not None:
+                raise ValueError("with_jl_dim applies to qjl and turboquant_prod, not turboquant_mse")
+            if self._outlier_bits is not None and not self._n_outliers:
+                raise ValueError("outlier bits given but n_outlier_channels is 0")
+            if self._n_outliers:
+                outlier = bits + 1 if self._outlier_bits is None else self._outlier_bits
+                return f"tq{bits}:outliers={self._n_outliers}/{outlier}"
+            return f"tq{bits}"
+        if m == "turboquant_prod":
+            if self._jl_dim is not None and self._jl_dim != self._head_dim:
+                raise ValueError(f"turboquant_prod sketches the residual with head_dim rows; jl_dim must be "
+                                 f"{self._head_dim}, got {self._jl_dim}")
+            return f"tqp{3 if bits is None else bits}"
+        if bits is not None:
+            raise ValueError(f"{m} does not take a bit width" + (" (use with_polar_bits)" if m == "polar" else
+                                                                  " (it stores one sign bit per sketch row)"))
+        if m == "qjl":
+            return "qjl" if self._jl_dim is None else f"qjl:m={self._jl_dim}"
+        if self._jl_dim is not None:
+            raise ValueError("with_jl_dim applies to qjl and turboquant_prod, not polar")
+        return "polar" if self._polar_bits is None else "polar:bits=" + "/".join(map(str, self._polar_bits))
+
+    def value_format(self):
+        """The values' format name (see the module docstring)."""
+        if self._value_format is not None:
+            return self._value_format
+        if self._method in ("turboquant_prod", "qjl"):
+            return f"tq{3 if self._inlier_bits is None or self._method == 'qjl' else self._inlier_bits}"
+        return self.key_format()
+
+    def build(self):
+        key_format = self.key_format()
+        return KVCache(layers=self._layers, kv_heads=self._kv_heads,
+                       q_heads=self._q_heads or self._kv_heads, head_dim=self._head_dim,
+                       key_format=key_format, value_format=self.value_format(),
+                       exact_format=self._exact_format, window=self._window, sinks=self._sinks,
+                       max_tokens=self._max_tokens, calibration_tokens=self._calibration_tokens,
+                       page_tokens=self._page_tokens, seed=self._seed, threads=self._threads)
+
+
+def _positive(name, value):
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,237 @@
+// Cache file writing: the deterministic image of a cache, and the atomic save.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "cache/cache_impl.h"
+#include "cache/persist.h"
+#include "cache/persist_format.h"
+#include "io/crc32.h"
+#include "math/prng.h"
+
+namespace veloxquant {
+
+namespace persist {
+
+std::string tag_name(std::uint32_t tag) {
+  std::string s(4, '?');
+  for (int i = 0; i < 4; ++i) {
+    const char c = static_cast<char>((tag >> (8 * i)) & 0xFFu);
+    if (c >= 0x20 && c < 0x7F) s[static_cast<std::size_t>(i)] = c;
+  }
+  return s;
+}
+
+std::uint32_t format_fingerprint(const FormatSpec& format, std::size_t dim) {
+  constexpr std::uint64_t kProbeSeed = 0x5EEDF00DCAFEull;
+  constexpr std::size_t kProbeVectors = 4;
+  const auto q = make_quantizer(format, dim, kProbeSeed);
+  SplitMix64 g(kProbeSeed);
+  std::vector<float> x(kProbeVectors * dim);
+  for (float& v : x) v = static_cast<float>(g.normal());
+  std::vector<std::uint8_t> codes(kProbeVectors * q->code_size());
+  q->encode(kProbeVectors, x.data(), codes.data());
+  const std::uint64_t size = q->code_size();
+  return crc32(codes.data(), codes.size(), crc32(&size, sizeof size));
+}
+
+}  // namespace persist
+
+namespace {
+
+using persist::Writer;
+
+std::vector<std::uint8_t> config_payload(const KVCache::Impl& impl) {
+  const CacheConfig& c = impl.config;
+  Writer w;
+  w.u64(c.layers);
+  w.u64(c.kv_heads);
+  w.u64(c.q_heads);
+  w.u64(c.head_dim);
+  w.str(c.key_format);
+  w.str(c.value_format);
+  w.str(c.exact_format);
+  w.u64(c.window);
+  w.u64(c.sinks);
+  w.u64(c.max_tokens);
+  w.u64(c.calibration_tokens);
+  w.u64(c.page_tokens);
+  w.u64(c.seed);
+  w.u64(c.threads);
+  w.f32(c.scale);
+  w.u64(impl.key_code_size);
+  w.u64(impl.value_code_size);
+  w.u64(impl.exact_code_size);
+  return std::move(w.bytes);
+}
+
+// Of the resolved formats (exact_format "auto" names f32 or f16 depending on the others).
+std::vector<std::uint8_t> fingerprint_payload(const KVCache::Impl& impl) {
+  const std::size_t d = impl.config.head_dim;
+  Writer w;
+  w.u32(persist::format_fingerprint(impl.key_spec, d));
+  w.u32(persist::format_fingerprint(impl.value_spec, d));
+  w.u32(persist::format_fingerprint(impl.exact_spec, d));
+  return std::move(w.bytes);
+}
+
+// Held records of a head, in position order, with their sizes (the layer section's payload).
+void layer_payload(const KVCache::Impl& impl, std::size_t index, Writer& w) {
+  const CacheLayer& layer = impl.layers[index];
+  const std::size_t es = impl.exact_code_size, kcs = impl.key_code_size, vcs = impl.value_code_size;
+  const std::size_t pt = impl.config.page_tokens, window = impl.config.window;
+  w.u64(index);
+  w.u64(layer.sinks);
+  w.u64(layer.page_skip);
+  w.u64(layer.paged);
+  w.u64(layer.window_start);
+  w.u64(layer.window_count);
+  for (const CacheHead& head : layer.heads) {
+    w.u64(head.key_seed);
+    w.u64(head.value_seed);
+    std::uint32_t flags = 0;
+    if (head.key_quantizer) flags |= persist::kHeadQuantizersBuilt;
+    if (!head.window_keys.empty()) flags |= persist::kHeadWindowAllocated;
+    if (head.sink_keys.capacity() > 0) flags |= persist::kHeadSinksReserved;
+    w.u32(flags);
+    w.u32(static_cast<std::uint32_t>(head.key_outliers.size()));
+    w.u32(static_cast<std::uint32_t>(head.value_outliers.size()));
+    w.put(head.key_outliers.data(), head.key_outliers.size() * sizeof(std::uint32_t));
+    w.put(head.value_outliers.data(), head.value_outliers.size() * sizeof(std::uint32_t));
+    w.put(head.sink_keys.data(), layer.sinks * es);
+    w.put(head.sink_values.data(), layer.sinks * es);
+    for (int part = 0; part < 2; ++part) {
+      const std::size_t cs = part == 0 ? kcs : vcs;
+      for (std::size_t i = 0; i < layer.paged; ++i) {
+        const std::size_t at = layer.page_skip + i;
+        const CachePage& page = head.pages[at / pt];
+        w.put((part == 0 ? page.keys : page.values).data() + (at % pt) * cs, cs);
+      }
+    }
+    for (int part = 0; part < 2; ++part) {
+      const std::vector<std::uint8_t>& ring = part == 0 ? head.window_keys : head.window_values;
+      for (std::size_t j = 0; j < layer.window_count; ++j) w.put(ring.data() + ((layer.window_start + j) % window) * es, es);
+    }
+  }
+}
+
+// What layer_payload writes, computed without building it (the header needs the file size first).
+std::size_t layer_payload_bytes(const KVCache::Impl& impl, std::size_t index) {
+  const CacheLayer& layer = impl.layers[index];
+  const std::size_t es = impl.exact_code_size;
+  std::size_t n = 6 * 8;
+  for (const CacheHead& head : layer.heads) {
+    n += 2 * 8 + 3 * 4 + 4 * (head.key_outliers.size() + head.value_outliers.size());
+    n += 2 * layer.sinks * es + layer.paged * (impl.key_code_size + impl.value_code_size) + 2 * layer.window_count * es;
+  }
+  return n;
+}
+
+void section(Writer& out, std::uint32_t tag, const std::vector<std::uint8_t>& payload) {
+  const std::size_t start = out.bytes.size();
+  out.u32(tag);
+  out.u32(0);
+  out.u64(payload.size());
+  out.put(payload.data(), payload.size());
+  out.u32(crc32(out.bytes.data() + start, out.bytes.size() - start));
+}
+
+// Calls emit(bytes) for consecutive pieces of the image; builds one layer in memory at a time.
+template <typename Emit>
+void write_image(const KVCache::Impl& impl, Emit&& emit) {
+  const std::vector<std::uint8_t> conf = config_payload(impl), fprt = fingerprint_payload(impl);
+  std::uint64_t total = persist::kHeaderBytes;
+  const auto section_bytes = [](std::size_t payload) {
+    return persist::kSectionHeaderBytes + payload + persist::kSectionTrailerBytes;
+  };
+  total += section_bytes(conf.size()) + section_bytes(fprt.size());
+  for (std::size_t l = 0; l < impl.layers.size(); ++l) total += section_bytes(layer_payload_bytes(impl, l));
+  Writer head;
+  head.put(persist::kMagic, sizeof persist::kMagic);
+  head.u32(kCacheFileVersion);
+  head.u32(static_cast<std::uint32_t>(2 + impl.layers.size()));
+  head.u64(total);
+  head.u32(0);
+  head.u32(crc32(head.bytes.data(), head.bytes.size()));
+  section(head, persist::kTagConfig, conf);
+  section(head, persist::kTagFingerprint, fprt);
+  emit(head.bytes);
+  for (std::size_t l = 0; l < impl.layers.size(); ++l) {
+    Writer payload;
+    payload.bytes.reserve(layer_payload_bytes(impl, l));
+    layer_payload(impl, l, payload);
+    if (payload.bytes.size() != layer_payload_bytes(impl, l)) throw std::logic_error("cache file: layer size mismatch");
+    Writer s;
+    section(s, persist::kTagLayer, payload.bytes);
+    emit(s.bytes);
+  }
+}
+
+[[noreturn]] void io_fail(const std::string& what, const std::string& path) {
+  throw FileIoError("cannot save cache: " + what + " '" + path + "': " + std::strerror(errno));
+}
+
+void write_all(int fd, const std::vector<std::uint8_t>& bytes, const std::string& path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) io_fail("write to", path);
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> serialize_cache(const KVCache& cache) {
+  std::vector<std::uint8_t> image;
+  write_image(cache.internals(), [&](const std::vector<std::uint8_t>& b) { image.insert(image.end(), b.begin(), b.end()); });
+  return image;
+}
+
+void save_cache(const KVCache& cache, const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) io_fail("create", tmp);
+  try {
+    write_image(cache.internals(), [&](const std::vector<std::uint8_t>& b) { write_all(fd, b, tmp); });
+    if (::fsync(fd) != 0) io_fail("fsync", tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    io_fail("close", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    io_fail("rename to", path);
+  }
+  // Make the rename itself durable.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::filesystem::path dir = parent.empty() ? std::filesystem::path(".") : parent;
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void save_cache_prefix(const KVCache& cache, const std::string& path, std::size_t n_tokens) {
+  KVCache prefix(cache);
+  prefix.truncate(n_tokens);
+  save_cache(prefix, path);
+}
+
+}  // namespace veloxquant
