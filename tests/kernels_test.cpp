@@ -115,6 +115,14 @@ TEST_P(KernelsOnEveryTarget, QuantizeToPlanesGivesIdenticalCodes) {
       kernels::quantize_to_planes(dim, y.data(), cb.boundaries.data(), bits, got.data());
       kernels::ref::quantize_to_planes(dim, y.data(), cb.boundaries.data(), bits, want.data());
       ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim;
+      // With centroids: the same codes, plus ⟨y, c⟩ and ‖c‖² of the chosen centroids.
+      float dots[2], want_dots[2];
+      kernels::quantize_to_planes(dim, y.data(), cb.boundaries.data(), bits, got.data(), cb.centroids.data(), dots);
+      kernels::ref::quantize_to_planes(dim, y.data(), cb.boundaries.data(), bits, want.data(), cb.centroids.data(),
+                                       want_dots);
+      ASSERT_EQ(got, want);
+      EXPECT_NEAR(dots[0], want_dots[0], 1e-5f * (1 + std::fabs(want_dots[0])));
+      EXPECT_NEAR(dots[1], want_dots[1], 1e-5f * (1 + want_dots[1]));
     }
 }
 

@@ -53,7 +53,9 @@ void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim,
                     const float* w, float* acc, std::size_t acc_stride);
 
 // Nearest-centroid codes of y[dim] (index = number of boundaries below y_j) written as planes.
-void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes);
+// With `centroids`, also dots[0] = Σ_j y_j·c(j) and dots[1] = Σ_j c(j)² of the chosen centroids.
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
+                        const float* centroids = nullptr, float* dots = nullptr);
 
 // Randomized Hadamard: y = H·D·x/√dim and its transpose x = D·H·y/√dim, for n rows (dim = 2^k).
 void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y);
@@ -79,7 +81,8 @@ void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std:
                const float* q, std::size_t q_stride, float* out);
 void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                     const float* w, float* acc, std::size_t acc_stride);
-void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes);
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
+                        const float* centroids = nullptr, float* dots = nullptr);
 void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y);
 void hadamard_rotate_transpose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x);
 void matmul_rows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y);

@@ -216,13 +216,20 @@ void AccumulateF16(const std::uint16_t* x, std::size_t stride, std::size_t dim, 
   AccumulateRowsT(x, stride, dim, n, n_q, w, acc, acc_stride);
 }
 
-void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes) {
-  if constexpr (!kWide) return ref::quantize_to_planes(dim, y, boundaries, bits, planes);
+void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
+                      const float* centroids, float* dots) {
+  if constexpr (!kWide) return ref::quantize_to_planes(dim, y, boundaries, bits, planes, centroids, dots);
   const DF df;
   const DI di;
   const std::size_t pb = (dim + 7) / 8;
   const int n_boundaries = (1 << bits) - 1;
   const std::size_t full = dim / kLanes * kLanes;
+  VF yc = hn::Zero(df), cc = hn::Zero(df);
+  // Centroid lookup by an in-register permute where the codebook fits one vector (gathers are slow).
+  const bool in_register = (std::size_t{1} << bits) <= kLanes;
+  HWY_ALIGN float padded[kLanes] = {};
+  if (centroids && in_register) std::memcpy(padded, centroids, sizeof(float) << bits);
+  const VF table = hn::Load(df, padded);
   for (std::size_t j = 0; j < full; j += kLanes) {
     const VF v = hn::LoadU(df, y + j);
     auto idx = hn::Zero(di);
@@ -232,12 +239,27 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
       const auto bit = hn::TestBit(idx, hn::Set(di, 1 << p));
       hn::StoreMaskBits(di, bit, planes + p * pb + j / 8);
     }
+    if (centroids) {
+      const VF c = in_register ? hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx))
+                               : hn::GatherIndex(df, centroids, idx);
+      yc = hn::MulAdd(v, c, yc);
+      cc = hn::MulAdd(c, c, cc);
+    }
+  }
+  if (centroids) {
+    dots[0] = hn::GetLane(hn::SumOfLanes(df, yc));
+    dots[1] = hn::GetLane(hn::SumOfLanes(df, cc));
   }
   if (full < dim) {
     // Tail codes through the reference into a scratch block, then merged bit by bit.
     std::uint8_t tail[8 * 64];
     const std::size_t rest = dim - full;
-    ref::quantize_to_planes(rest, y + full, boundaries, bits, tail);
+    float tail_dots[2] = {0.0f, 0.0f};
+    ref::quantize_to_planes(rest, y + full, boundaries, bits, tail, centroids, tail_dots);
+    if (centroids) {
+      dots[0] += tail_dots[0];
+      dots[1] += tail_dots[1];
+    }
     const std::size_t tail_pb = (rest + 7) / 8;
     for (int p = 0; p < bits; ++p) {
       for (std::size_t b = 0; b < pb - full / 8; ++b) planes[p * pb + full / 8 + b] = 0;
@@ -289,9 +311,67 @@ void FwhtNormalized(std::size_t dim, float* v, float scale) {
   for (; j < dim; ++j) v[j] *= scale;
 }
 
+// Permutation j → j XOR h and the signs of the in-vector butterfly stages, built once.
+struct InVectorStages {
+  HWY_ALIGN std::int32_t idx[8][kLanes];
+  HWY_ALIGN float sign[8][kLanes];
+  InVectorStages() {
+    for (std::size_t s = 0, h = 1; h < kLanes; ++s, h *= 2)
+      for (std::size_t j = 0; j < kLanes; ++j) {
+        idx[s][j] = static_cast<std::int32_t>(j ^ h);
+        sign[s][j] = (j & h) ? -1.0f : 1.0f;
+      }
+  }
+};
+
+// A whole vector of NV·kLanes floats held in registers through every stage:
+// out = post ⊙ (scale · H · (pre ⊙ in)), pre/post optional sign vectors.
+template <std::size_t NV>
+HWY_INLINE void FwhtInRegisters(const float* in, float* out, const float* pre, const float* post, float scale) {
+  static const InVectorStages stages;
+  const DF df;
+  VF v[NV];
+  for (std::size_t i = 0; i < NV; ++i) {
+    v[i] = hn::LoadU(df, in + i * kLanes);
+    if (pre) v[i] = hn::Mul(v[i], hn::LoadU(df, pre + i * kLanes));
+  }
+  for (std::size_t s = 0, h = 1; h < kLanes; ++s, h *= 2) {
+    const auto perm = hn::SetTableIndices(df, stages.idx[s]);
+    const VF sv = hn::Load(df, stages.sign[s]);
+    for (std::size_t i = 0; i < NV; ++i) v[i] = hn::MulAdd(v[i], sv, hn::TableLookupLanes(v[i], perm));
+  }
+  for (std::size_t hv = 1; hv < NV; hv *= 2)
+    for (std::size_t i0 = 0; i0 < NV; i0 += 2 * hv)
+      for (std::size_t i = i0; i < i0 + hv; ++i) {
+        const VF a = v[i], b = v[i + hv];
+        v[i] = hn::Add(a, b);
+        v[i + hv] = hn::Sub(a, b);
+      }
+  const VF sc = hn::Set(df, scale);
+  for (std::size_t i = 0; i < NV; ++i) {
+    VF r = hn::Mul(v[i], sc);
+    if (post) r = hn::Mul(r, hn::LoadU(df, post + i * kLanes));
+    hn::StoreU(r, df, out + i * kLanes);
+  }
+}
+
+// Runs the register version where dim = NV·kLanes for NV ≤ 16; false otherwise.
+bool FwhtFast(std::size_t dim, const float* in, float* out, const float* pre, const float* post, float scale) {
+  if (!kWide || dim % kLanes != 0) return false;
+  switch (dim / kLanes) {
+    case 1: FwhtInRegisters<1>(in, out, pre, post, scale); return true;
+    case 2: FwhtInRegisters<2>(in, out, pre, post, scale); return true;
+    case 4: FwhtInRegisters<4>(in, out, pre, post, scale); return true;
+    case 8: FwhtInRegisters<8>(in, out, pre, post, scale); return true;
+    case 16: FwhtInRegisters<16>(in, out, pre, post, scale); return true;
+    default: return false;
+  }
+}
+
 void HadamardRotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
   for (std::size_t t = 0; t < n; ++t) {
+    if (FwhtFast(dim, x + t * dim, y + t * dim, signs, nullptr, scale)) continue;
     float* v = y + t * dim;
     for (std::size_t j = 0; j < dim; ++j) v[j] = x[t * dim + j] * signs[j];
     FwhtNormalized(dim, v, scale);
@@ -301,6 +381,7 @@ void HadamardRotate(std::size_t n, std::size_t dim, const float* signs, const fl
 void HadamardRotateTranspose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
   for (std::size_t t = 0; t < n; ++t) {
+    if (FwhtFast(dim, y + t * dim, x + t * dim, nullptr, signs, scale)) continue;
     float* v = x + t * dim;
     if (v != y + t * dim) std::memmove(v, y + t * dim, dim * sizeof(float));
     FwhtNormalized(dim, v, scale);
@@ -380,8 +461,9 @@ void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim,
                     const float* w, float* acc, std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulateF16)(x, stride, dim, n, n_q, w, acc, acc_stride);
 }
-void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes) {
-  HWY_DYNAMIC_DISPATCH(QuantizeToPlanes)(dim, y, boundaries, bits, planes);
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
+                        const float* centroids, float* dots) {
+  HWY_DYNAMIC_DISPATCH(QuantizeToPlanes)(dim, y, boundaries, bits, planes, centroids, dots);
 }
 void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y) {
   HWY_DYNAMIC_DISPATCH(HadamardRotate)(n, dim, signs, x, y);

@@ -78,15 +78,25 @@ void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim,
         acc[i * acc_stride + j] += w[i * n + t] * half_to_float(x[t * stride + j]);
 }
 
-void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes) {
+void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
+                        const float* centroids, float* dots) {
   std::vector<std::uint8_t> codes(dim);
   const int n_boundaries = (1 << bits) - 1;
+  float yc = 0.0f, cc = 0.0f;
   for (std::size_t j = 0; j < dim; ++j) {
     int idx = 0;
     for (int k = 0; k < n_boundaries; ++k) idx += y[j] > boundaries[k];
     codes[j] = static_cast<std::uint8_t>(idx);
+    if (centroids) {
+      yc += y[j] * centroids[idx];
+      cc += centroids[idx] * centroids[idx];
+    }
   }
   pack_planes(dim, codes.data(), bits, planes);
+  if (centroids) {
+    dots[0] = yc;
+    dots[1] = cc;
+  }
 }
 
 namespace {

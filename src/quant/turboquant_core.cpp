@@ -13,8 +13,6 @@ TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_see
     : dim_(dim), bits_(bits), norm_correction_(norm_correction), rotation_(dim, rotation_seed) {
   if (dim < 2) throw std::invalid_argument("TurboQuant needs dim >= 2, got " + std::to_string(dim));
   codebook_ = &sphere_codebook(dim, bits);
-  for (float c : codebook_->centroids) centroid_squares_.push_back(c * c);
-  ones_.assign(dim, 1.0f);
   if (bits <= 4) int8_ = make_int8_codebook(codebook_->centroids.data(), bits);
 }
 
@@ -34,19 +32,12 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   const float inv = static_cast<float>(1.0 / norm);
   for (std::size_t j = 0; j < dim_; ++j) work[j] = x[j] * inv;
   rotation_.apply(1, work, work);
-  kernels::quantize_to_planes(dim_, work, codebook_->boundaries.data(), bits_, rec + 2);
+  // ⟨y, c⟩ and ‖c‖² of the chosen centroids come out of the quantizing pass itself.
+  float dots[2] = {0.0f, 0.0f};
+  kernels::quantize_to_planes(dim_, work, codebook_->boundaries.data(), bits_, rec + 2, codebook_->centroids.data(),
+                              dots);
   double alpha = 1.0;  // scale of the unit vector's reconstruction
-  if (norm_correction_) {
-    // ⟨y, c⟩ and ‖c‖² = ⟨1, c²⟩ straight from the codes with the score kernel.
-    float yc = 0.0f, cc = 0.0f;
-    kernels::PlaneCodes unscaled = planes(rec, code_size());
-    unscaled.scale_offset = -1;  // the scale is what is being computed
-    kernels::score_planes(unscaled, 1, 1, work, dim_, &yc);
-    kernels::PlaneCodes squares = unscaled;
-    squares.centroids = centroid_squares_.data();
-    kernels::score_planes(squares, 1, 1, ones_.data(), dim_, &cc);
-    if (cc > 0.0f) alpha = yc / cc;
-  }
+  if (norm_correction_ && dots[1] > 0.0f) alpha = dots[0] / dots[1];
   if (residual) {
     std::fill(residual, residual + dim_, 0.0f);
     const float minus_alpha = static_cast<float>(-alpha);

@@ -47,8 +47,6 @@ class TurboMseCore {
   bool norm_correction_;
   Rotation rotation_;
   const Codebook* codebook_;
-  std::vector<float> centroid_squares_;  // c², to get ‖c‖² from the codes
-  std::vector<float> ones_;
   Int8Codebook int8_;  // integer scoring for ≤ 4 bits
 };
 
