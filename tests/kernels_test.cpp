@@ -77,6 +77,22 @@ TEST_P(KernelsOnEveryTarget, IntegerPlaneScoresAreExact) {
       }
 }
 
+TEST_P(KernelsOnEveryTarget, HalfConversionsMatchTheScalarOnes) {
+  std::vector<float> x = test::gaussian(1000, 8);
+  x[0] = 65504.0f;                  // largest half
+  x[1] = 6e-8f;                     // subnormal half
+  x[2] = -0.0f;
+  x[3] = 1.0f + 1.0f / 2048.0f;     // a tie: rounds to even
+  x[4] = 70000.0f;                  // overflows to Inf
+  for (std::size_t i = 5; i < 200; ++i) x[i] *= 1e-5f;  // subnormal range
+  std::vector<std::uint16_t> h(x.size());
+  kernels::floats_to_halves(x.size(), x.data(), h.data());
+  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(h[i], float_to_half(x[i])) << i << " " << x[i];
+  std::vector<float> back(x.size());
+  kernels::halves_to_floats(h.size(), h.data(), back.data());
+  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(back[i], half_to_float(h[i])) << i;
+}
+
 TEST_P(KernelsOnEveryTarget, FloatAndHalfRowsMatchReference) {
   for (std::size_t dim : kDims) {
     const std::size_t n = 9, nq = 5;

@@ -57,6 +57,10 @@ void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim,
 void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
                         const float* centroids = nullptr, float* dots = nullptr);
 
+// IEEE half conversions of n values (round to nearest even, as util/half.h).
+void floats_to_halves(std::size_t n, const float* in, std::uint16_t* out);
+void halves_to_floats(std::size_t n, const std::uint16_t* in, float* out);
+
 // Randomized Hadamard: y = H·D·x/√dim and its transpose x = D·H·y/√dim, for n rows (dim = 2^k).
 void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y);
 void hadamard_rotate_transpose(std::size_t n, std::size_t dim, const float* signs, const float* y, float* x);

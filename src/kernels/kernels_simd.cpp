@@ -271,6 +271,28 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
   }
 }
 
+// Only targets with hardware conversions (F16C) take the vector path: Highway's emulation on
+// the others does not keep −0 and subnormals as util/half.h does.
+constexpr bool kHardwareHalf = HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
+
+void FloatsToHalves(std::size_t n, const float* in, std::uint16_t* out) {
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  std::size_t i = 0;
+  for (; kHardwareHalf && i + kLanes <= n; i += kLanes)
+    hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, in + i)), dh, reinterpret_cast<hwy::float16_t*>(out + i));
+  for (; i < n; ++i) out[i] = float_to_half(in[i]);
+}
+
+void HalvesToFloats(std::size_t n, const std::uint16_t* in, float* out) {
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  std::size_t i = 0;
+  for (; kHardwareHalf && i + kLanes <= n; i += kLanes)
+    hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(in + i))), df, out + i);
+  for (; i < n; ++i) out[i] = half_to_float(in[i]);
+}
+
 void FwhtNormalized(std::size_t dim, float* v, float scale) {
   const DF df;
   std::size_t h = 1;
@@ -429,6 +451,8 @@ HWY_EXPORT(ScoreF16);
 HWY_EXPORT(AccumulateF16);
 HWY_EXPORT(QuantizeToPlanes);
 HWY_EXPORT(HadamardRotate);
+HWY_EXPORT(FloatsToHalves);
+HWY_EXPORT(HalvesToFloats);
 HWY_EXPORT(HadamardRotateTranspose);
 HWY_EXPORT(MatmulRows);
 HWY_EXPORT(MatmulRowsTransposed);
@@ -464,6 +488,12 @@ void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim,
 void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
                         const float* centroids, float* dots) {
   HWY_DYNAMIC_DISPATCH(QuantizeToPlanes)(dim, y, boundaries, bits, planes, centroids, dots);
+}
+void floats_to_halves(std::size_t n, const float* in, std::uint16_t* out) {
+  HWY_DYNAMIC_DISPATCH(FloatsToHalves)(n, in, out);
+}
+void halves_to_floats(std::size_t n, const std::uint16_t* in, float* out) {
+  HWY_DYNAMIC_DISPATCH(HalvesToFloats)(n, in, out);
 }
 void hadamard_rotate(std::size_t n, std::size_t dim, const float* signs, const float* x, float* y) {
   HWY_DYNAMIC_DISPATCH(HadamardRotate)(n, dim, signs, x, y);

@@ -55,11 +55,12 @@ class F16Quantizer final : public BlockDecodedQuantizer {
   }
 
  protected:
+  // Records are 2-byte aligned wherever the library stores them (pages, windows, numpy arrays).
   void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
-    for (std::size_t i = 0; i < n * dim(); ++i) store_u16(codes + 2 * i, float_to_half(x[i]));
+    kernels::floats_to_halves(n * dim(), x, reinterpret_cast<std::uint16_t*>(codes));
   }
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
-    for (std::size_t i = 0; i < n * dim(); ++i) out[i] = half_to_float(load_u16(codes + 2 * i));
+    kernels::halves_to_floats(n * dim(), reinterpret_cast<const std::uint16_t*>(codes), out);
   }
 };
 
