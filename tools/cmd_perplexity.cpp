@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -47,6 +48,9 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
   --window N           exact recent tokens of the compressed cache (default 128)
   --sinks N            exact first tokens of the compressed cache (default 4)
   --seed S             seed of the cache's random rotations and sketches (default 0)
+  --weights F          tested passes use the model with its matrices quantized to format F
+                       (tq3, tq4, tq5, tq8, q8, q4, ...; products on the codes); the base pass
+                       keeps the weights as loaded, so kld covers weights and cache together
   --threads N          worker threads (default: all cores)
   --json               print one JSON object per K/V pair on stdout instead of text
 Progress goes to stderr.
@@ -91,7 +95,7 @@ struct Tested {
 int cmd_perplexity(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"},
                   {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window", "sinks",
-                   "seed", "threads"},
+                   "seed", "threads", "weights"},
                   {{"-m", "model"}, {"-f", "file"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -123,6 +127,17 @@ int cmd_perplexity(int argc, char** argv) {
                                 std::to_string(values.size()));
   const LlamaModel model = LlamaModel::load(args.str("model", ""));
   const LlamaConfig& c = model.config();
+  // --weights: the tested passes run a copy of the model whose matrices are quantized; the base
+  // pass keeps the weights as loaded, so kld measures weights and cache together.
+  const std::string weights = args.str("weights", "");
+  std::unique_ptr<LlamaModel> quantized;
+  if (!weights.empty()) {
+    quantized = std::make_unique<LlamaModel>(LlamaModel::load(args.str("model", "")));
+    const LlamaModel::WeightBytes b = quantized->quantize_weights(weights, static_cast<std::uint64_t>(args.integer("seed", 0)));
+    std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", weights.c_str(), b.before,
+                 b.after, 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
+  }
+  const LlamaModel& tested_model = quantized ? *quantized : model;
   std::vector<std::int32_t> tokens = args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
                                                         : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
   const std::size_t n_ctx = static_cast<std::size_t>(ctx);
@@ -148,7 +163,7 @@ int cmd_perplexity(int argc, char** argv) {
     t.options.window = static_cast<std::size_t>(window);
     t.options.sinks = static_cast<std::size_t>(sinks);
     t.options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
-    t.exact = keys[i] == "exact";
+    t.exact = keys[i] == "exact" && !quantized;
     t.store = make_kv_store(t.options, shape, pool);
     tested.push_back(std::move(t));
   }
@@ -165,7 +180,7 @@ int cmd_perplexity(int argc, char** argv) {
       KvStore& store = t.exact ? base_store : *t.store;
       if (!t.exact) {
         t.store->clear();
-        LlamaSession(model, *t.store, pool).forward(in, n_ctx, logits.data(), true);
+        LlamaSession(tested_model, *t.store, pool).forward(in, n_ctx, logits.data(), true);
         tested_logits = logits.data();
       }
       t.kv_bytes = store.memory_bytes();

@@ -38,6 +38,8 @@ Generates text; attention of every layer runs on the KV cache formats given.
   --sinks N            exact first tokens of the compressed cache (default 4)
   --temp T             sampling temperature; 0 = greedy (default 0)
   --seed S             sampling and cache seed (default 0)
+  --weights F          quantize the model's matrices to format F (e.g. tq4) at load; products
+                       run on the codes
   --threads N          worker threads (default: all cores)
 )";
 
@@ -64,7 +66,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 int cmd_run(int argc, char** argv) {
   const Args args(argc, argv, {"help"},
                   {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks", "temp",
-                   "seed", "threads"},
+                   "seed", "threads", "weights"},
                   {{"-m", "model"}, {"-p", "prompt"}, {"-f", "file"}, {"-n", "n-predict"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -83,7 +85,11 @@ int cmd_run(int argc, char** argv) {
   if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
 
-  const LlamaModel model = LlamaModel::load(args.str("model", ""));
+  LlamaModel model = LlamaModel::load(args.str("model", ""));
+  if (args.has("weights")) {  // products on TurboQuant (or other) codes of the weight rows
+    const LlamaModel::WeightBytes b = model.quantize_weights(args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)));
+    std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes\n", args.str("weights", "").c_str(), b.before, b.after);
+  }
   const LlamaConfig& c = model.config();
   const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
   std::string prompt = args.str("prompt", "");

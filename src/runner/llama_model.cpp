@@ -1,4 +1,5 @@
 #include "runner/llama_model.h"
+#include "veloxquant/quantizer.h"
 
 #include <cstdint>
 #include <stdexcept>
@@ -96,6 +97,41 @@ LlamaModel LlamaModel::from_gguf(GgufFile file) {
   }
   m.file_ = std::move(file);
   return m;
+}
+
+LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& format, std::uint64_t seed) {
+  parse_format(format);  // a bad name fails before any work
+  WeightBytes bytes;
+  for (LlamaLayer& L : layers_)
+    for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      quantize_matrix(*w, format, seed, bytes);
+  const bool tied = output_.data == token_embd_.data;
+  if (!tied) quantize_matrix(output_, format, seed, bytes);
+  return bytes;
+}
+
+void LlamaModel::quantize_matrix(WeightView& w, const std::string& format, std::uint64_t seed, WeightBytes& bytes) {
+  if (w.quantizer) throw std::runtime_error("weights are already quantized");
+  // One quantizer per input width: matrices that read the same input share its rotation.
+  const Quantizer* q = nullptr;
+  for (const auto& existing : quantizers_)
+    if (existing->dim() == w.cols) q = existing.get();
+  if (!q) {
+    quantizers_.push_back(make_quantizer(format, w.cols, seed));
+    q = quantizers_.back().get();
+  }
+  std::vector<std::uint8_t>& rows = quantized_rows_.emplace_back(w.rows * q->code_size());
+  std::vector<float> row(w.cols);
+  for (std::size_t r = 0; r < w.rows; ++r) {
+    dequantize_row(w, r, row.data());
+    q->encode(1, row.data(), rows.data() + r * q->code_size());
+  }
+  bytes.before += w.rows * w.row_bytes;
+  bytes.after += rows.size();
+  bytes.count += w.rows * w.cols;
+  w.data = rows.data();
+  w.row_bytes = q->code_size();
+  w.quantizer = q;
 }
 
 }  // namespace veloxquant

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "io/gguf.h"
 #include "runner/matmul.h"
+#include "veloxquant/quantizer.h"
 
 namespace veloxquant {
 
@@ -44,12 +47,25 @@ class LlamaModel {
   const std::vector<float>& output_norm() const { return output_norm_; }
   const std::vector<LlamaLayer>& layers() const { return layers_; }
 
+  // Re-stores every layer matrix and an untied output matrix as records of `format` (e.g. "tq4":
+  // per row a scale and TurboQuant codes of Π·w/‖w‖), so products run on the codes. Token
+  // embeddings stay as loaded. Returns the weight bytes before and after.
+  struct WeightBytes {
+    std::size_t before = 0, after = 0;  // bytes of the quantized matrices as loaded and as stored
+    std::size_t count = 0;              // their number of weights
+  };
+  WeightBytes quantize_weights(const std::string& format, std::uint64_t seed);
+
  private:
+  void quantize_matrix(WeightView& w, const std::string& format, std::uint64_t seed, WeightBytes& bytes);
+
   GgufFile file_;
   LlamaConfig config_;
   WeightView token_embd_, output_;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
+  std::vector<std::unique_ptr<Quantizer>> quantizers_;      // one per input width, for quantized weights
+  std::vector<std::vector<std::uint8_t>> quantized_rows_;   // storage of quantized matrices
 };
 
 }  // namespace veloxquant

@@ -1,4 +1,5 @@
 #include "runner/matmul.h"
+#include "veloxquant/quantizer.h"
 
 #include <algorithm>
 #include <cstring>
@@ -116,6 +117,7 @@ HWY_EXPORT(DotTokens);
 
 void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   const std::uint8_t* row = w.data + r * w.row_bytes;
+  if (w.quantizer) return w.quantizer->decode(1, row, out);
   switch (w.type) {
     case GgmlType::kF32: std::copy_n(reinterpret_cast<const float*>(row), w.cols, out); return;
     case GgmlType::kF16: HWY_DYNAMIC_DISPATCH(WidenF16)(row, w.cols, out); return;
@@ -143,7 +145,23 @@ void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t 
   for (std::size_t t = 0; t < k; t += 4) dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
 }
 
+// Rows stored as quantizer records: prepare each token once, then score every row on its codes.
+void matmul_on_codes(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
+  const Quantizer& q = *w.quantizer;
+  const std::size_t qs = q.query_size();
+  std::vector<float> prepared(n_tokens * qs);
+  for (std::size_t t = 0; t < n_tokens; ++t) q.prepare_query(x + t * w.cols, prepared.data() + t * qs);
+  pool.parallel_for(w.rows, [&](std::size_t begin, std::size_t end) {
+    const std::size_t n = end - begin;
+    std::vector<float> part(n_tokens * n);  // [token][row of this part]
+    q.score(n_tokens, prepared.data(), n, w.data + begin * w.row_bytes, part.data());
+    for (std::size_t t = 0; t < n_tokens; ++t)
+      std::copy_n(part.data() + t * n, n, y + t * w.rows + begin);
+  });
+}
+
 void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
+  if (w.quantizer) return matmul_on_codes(w, x, n_tokens, y, pool);
   init_dispatch();
   const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
   // Tokens in blocks that stay in cache while every row of this thread's part passes by.

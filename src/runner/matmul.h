@@ -12,13 +12,19 @@
 
 namespace veloxquant {
 
-// A 2-D weight: `rows` rows of `cols` elements, row r at data + r · row_bytes.
+class Quantizer;
+
+// A 2-D weight: `rows` rows of `cols` elements, row r at data + r · row_bytes. With a
+// `quantizer`, each row is one of its records (e.g. TurboQuant codes of the row) and products
+// are computed on the codes: the input is prepared (rotated) once per token and every row is
+// scored like a key.
 struct WeightView {
   GgmlType type = GgmlType::kF32;
   std::size_t rows = 0;
   std::size_t cols = 0;
   std::size_t row_bytes = 0;
   const std::uint8_t* data = nullptr;
+  const Quantizer* quantizer = nullptr;
 };
 
 // Decodes row `r` of w into out[w.cols].
