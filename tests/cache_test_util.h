@@ -1,5 +1,5 @@
 // Helpers of the KV cache tests: random tokens, the exact attention reference (double
-// precision, written independently of the cache), relative error and a tiny .npy reader.
+// precision, written independently of the cache), relative error and reading .npy data.
 #pragma once
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "io/npy.h"
 #include "math/prng.h"
 
 namespace veloxquant::test {
@@ -79,40 +80,13 @@ inline double relative_error(const std::vector<float>& a, const std::vector<floa
   return std::sqrt(num / den);
 }
 
-// Reads a little-endian float32 C-order .npy file; returns false if absent or not that kind.
+// Reads a float32 .npy file with the library's validated reader; false if the file is absent.
 inline bool read_npy_f32(const std::string& path, std::vector<std::size_t>& shape, std::vector<float>& data) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) return false;
-  std::size_t header_len = 0;
-  if (magic[6] == 1) {
-    unsigned char b[2];
-    f.read(reinterpret_cast<char*>(b), 2);
-    header_len = b[0] | (b[1] << 8);
-  } else {
-    unsigned char b[4];
-    f.read(reinterpret_cast<char*>(b), 4);
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<std::size_t>(b[3]) << 24);
-  }
-  std::string header(header_len, '\0');
-  if (!f.read(header.data(), static_cast<std::streamsize>(header_len))) return false;
-  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos)
-    return false;
-  shape.clear();
-  const std::size_t open = header.find('(', header.find("'shape'"));
-  const std::size_t close = header.find(')', open);
-  std::size_t count = 1;
-  for (std::size_t p = open + 1; p < close;) {
-    while (p < close && (header[p] == ' ' || header[p] == ',')) ++p;
-    if (p >= close) break;
-    const std::size_t dim = std::stoull(header.substr(p));
-    shape.push_back(dim);
-    count *= dim;
-    while (p < close && header[p] != ',') ++p;
-  }
-  data.resize(count);
-  return static_cast<bool>(f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(count * 4)));
+  if (!std::ifstream(path, std::ios::binary)) return false;
+  const NpyArray array = read_npy(path);
+  shape = array.shape;
+  data = array.to_f32();
+  return true;
 }
 
 }  // namespace veloxquant::test

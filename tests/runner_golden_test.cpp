@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "io/npy.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
@@ -24,42 +25,6 @@ std::vector<char> read_all(const std::string& path) {
   return std::vector<char>(std::istreambuf_iterator<char>(in), {});
 }
 
-// Reads a little-endian float32 C-order .npy; returns its data and fills shape.
-std::vector<float> read_npy_f32(const std::string& path, std::vector<std::size_t>& shape) {
-  const std::vector<char> bytes = read_all(path);
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) throw std::runtime_error("not npy");
-  const int major = bytes[6];
-  std::size_t header_len, start;
-  if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8;
-    start = 10;
-  } else {
-    std::uint32_t h;
-    std::memcpy(&h, bytes.data() + 8, 4);
-    header_len = h;
-    start = 12;
-  }
-  const std::string header(bytes.data() + start, header_len);
-  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos)
-    throw std::runtime_error("expected little-endian float32 C order: " + header);
-  const std::size_t open = header.find('(', header.find("'shape'")), close = header.find(')', open);
-  std::size_t count = 1;
-  shape.clear();
-  for (std::size_t p = open + 1; p < close;) {
-    const std::size_t comma = std::min(header.find(',', p), close);
-    const std::string item = header.substr(p, comma - p);
-    if (item.find_first_of("0123456789") != std::string::npos) {
-      shape.push_back(std::stoul(item));
-      count *= shape.back();
-    }
-    p = comma + 1;
-  }
-  std::vector<float> data(count);
-  if (bytes.size() < start + header_len + count * 4) throw std::runtime_error("npy truncated");
-  std::memcpy(data.data(), bytes.data() + start + header_len, count * 4);
-  return data;
-}
-
 std::vector<std::int32_t> read_tokens(const std::string& path, std::size_t n) {
   const std::vector<char> bytes = read_all(path);
   std::vector<std::int32_t> tokens;
@@ -70,9 +35,9 @@ std::vector<std::int32_t> read_tokens(const std::string& path, std::size_t n) {
 
 double max_abs_diff_to_golden(const std::string& model_file, const KvStoreOptions& options) {
   const LlamaModel model = LlamaModel::load(kModels + model_file);
-  std::vector<std::size_t> shape;
-  const std::vector<float> golden = read_npy_f32(kModels + "golden_logits_test_first64.npy", shape);
-  EXPECT_EQ(shape, (std::vector<std::size_t>{64, model.config().vocab}));
+  const NpyArray golden_array = read_npy(kModels + "golden_logits_test_first64.npy");
+  EXPECT_EQ(golden_array.shape, (std::vector<std::size_t>{64, model.config().vocab}));
+  const std::vector<float> golden = golden_array.to_f32();
   const std::vector<std::int32_t> tokens = read_tokens(kModels + "test.u16", 64);
   EXPECT_EQ(tokens.size(), 64u);
   ThreadPool pool(2);
