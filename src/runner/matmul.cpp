@@ -1,4 +1,5 @@
 #include "runner/matmul.h"
+#include "kernels/kernels.h"
 #include "veloxquant/quantizer.h"
 
 #include <algorithm>
@@ -16,7 +17,7 @@ namespace veloxquant {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// 16-bit floats (f16 or bf16) → f32.
+// bfloat16 → f32.
 template <typename T16, typename Scalar>
 void widen_row(const T16* in, std::size_t n, float* out, Scalar scalar) {
   const hn::ScalableTag<float> df;
@@ -31,9 +32,6 @@ void widen_row(const T16* in, std::size_t n, float* out, Scalar scalar) {
   }
 }
 
-void WidenF16(const std::uint8_t* in, std::size_t n, float* out) {
-  widen_row(reinterpret_cast<const hwy::float16_t*>(in), n, out, half_to_float);
-}
 void WidenBF16(const std::uint8_t* in, std::size_t n, float* out) {
   widen_row(reinterpret_cast<const hwy::bfloat16_t*>(in), n, out, bf16_to_float);
 }
@@ -110,7 +108,6 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace veloxquant {
 
-HWY_EXPORT(WidenF16);
 HWY_EXPORT(WidenBF16);
 HWY_EXPORT(DequantQ8_0);
 HWY_EXPORT(DotTokens);
@@ -120,7 +117,8 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   if (w.quantizer) return w.quantizer->decode(1, row, out);
   switch (w.type) {
     case GgmlType::kF32: std::copy_n(reinterpret_cast<const float*>(row), w.cols, out); return;
-    case GgmlType::kF16: HWY_DYNAMIC_DISPATCH(WidenF16)(row, w.cols, out); return;
+    // f16 rows: the library's conversion kernel (hardware F16C where present, exact elsewhere).
+    case GgmlType::kF16: kernels::halves_to_floats(w.cols, reinterpret_cast<const std::uint16_t*>(row), out); return;
     case GgmlType::kBF16: HWY_DYNAMIC_DISPATCH(WidenBF16)(row, w.cols, out); return;
     case GgmlType::kQ8_0: HWY_DYNAMIC_DISPATCH(DequantQ8_0)(row, w.cols, out); return;
   }
