@@ -9,6 +9,7 @@
 
 #include "cache/cache_impl.h"
 #include "math/prng.h"
+#include "util/finite.h"
 
 namespace veloxquant {
 
@@ -22,13 +23,7 @@ void require(bool ok, const std::string& message) {
 // with integer operations, which the compiler vectorises (std::isfinite in a loop it does not).
 void check_finite(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim) {
   const std::size_t total = n * heads * dim;
-  std::uint32_t bad = 0;
-  for (std::size_t i = 0; i < total; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    bad |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
-  }
-  if (!bad) return;
+  if (!any_non_finite(x, total)) return;
   for (std::size_t i = 0; i < total; ++i) {
     if (std::isfinite(x[i])) continue;
     const std::size_t t = i / (heads * dim), h = (i / dim) % heads, c = i % dim;

@@ -1,4 +1,3 @@
-#include <bit>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -6,20 +5,9 @@
 #include "kernels/kernels.h"
 #include "math/prng.h"
 #include "quant/quantizers.h"
+#include "util/finite.h"
 
 namespace veloxquant {
-
-namespace {
-// True if any value is NaN or ±Inf (all exponent bits set); branch-free so it vectorises.
-bool any_non_finite(const float* x, std::size_t count) {
-  std::uint32_t all_exponent = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint32_t bits = std::bit_cast<std::uint32_t>(x[i]);
-    all_exponent |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
-  }
-  return all_exponent != 0;
-}
-}  // namespace
 
 void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const {
   if (any_non_finite(x, n * dim_)) {
