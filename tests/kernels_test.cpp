@@ -77,6 +77,43 @@ TEST_P(KernelsOnEveryTarget, IntegerPlaneScoresAreExact) {
       }
 }
 
+TEST_P(KernelsOnEveryTarget, IntegerPlaneAccumulationIsExact) {
+  SplitMix64 rng(7);
+  for (int bits = 1; bits <= 4; ++bits)
+    for (std::size_t dim : kDims)
+      for (std::size_t nq : {1u, 4u, 6u})
+        for (std::size_t n : {1u, 2u, 33u, 70u}) {  // odd counts use the zero pad weight
+          const std::size_t n2 = (n + 1) / 2 * 2, offset = 3, stride = offset + packed_bytes(dim, bits);
+          std::vector<std::uint8_t> recs(n * stride);
+          for (auto& b : recs) b = static_cast<std::uint8_t>(rng.next());
+          std::int8_t table[16];
+          for (auto& v : table) v = static_cast<std::int8_t>(static_cast<int>(rng.next() % 255) - 127);
+          std::vector<std::int16_t> w16(nq * n2, 0);
+          for (std::size_t i = 0; i < nq; ++i)
+            for (std::size_t t = 0; t < n; ++t)
+              w16[i * n2 + t] = static_cast<std::int16_t>(static_cast<int>(rng.next() % 65535) - 32767);
+          const kernels::PlaneCodes codes{recs.data(), stride, offset, dim, bits, nullptr};
+          std::vector<std::int32_t> got(nq * (dim + 2), 11), want(nq * (dim + 2), 11);  // adds to what is there
+          kernels::accumulate_planes_i16(codes, table, n, nq, w16.data(), got.data(), dim + 2);
+          kernels::ref::accumulate_planes_i16(codes, table, n, nq, w16.data(), want.data(), dim + 2);
+          ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim << " nq=" << nq << " n=" << n;
+        }
+}
+
+TEST_P(KernelsOnEveryTarget, WeightRoundingMatchesReference) {
+  for (std::size_t n : {0u, 1u, 15u, 16u, 67u}) {
+    std::vector<float> x = test::gaussian(n, n + 3);
+    if (n > 2) x[1] = -0.0f, x[2] = 0.5f / 1000.0f;  // a signed zero and an exact tie after scaling
+    const float m = kernels::max_abs(n, x.data());
+    EXPECT_EQ(m, kernels::ref::max_abs(n, x.data()));
+    const float factor = m > 0 ? 32767.0f / m : 1.0f;
+    std::vector<std::int16_t> got(n), want(n);
+    kernels::round_to_i16(n, x.data(), factor, got.data());
+    kernels::ref::round_to_i16(n, x.data(), factor, want.data());
+    EXPECT_EQ(got, want) << "n=" << n;
+  }
+}
+
 TEST_P(KernelsOnEveryTarget, HalfConversionsMatchTheScalarOnes) {
   std::vector<float> x = test::gaussian(1000, 8);
   x[0] = 65504.0f;                  // largest half

@@ -151,7 +151,8 @@ TEST(KVCacheAccuracy, TruncateInWindowThenReappendOnCodes) {
 
 // Eviction drops whole records: a cache bounded to max_tokens holds the same records as a cache
 // that only ever saw the sinks and the newest tokens (tq3 codes depend only on the token and
-// the head's seed).
+// the head's seed). The pages are aligned differently, and values are accumulated with 16-bit
+// weights rounded per block of records, so outputs agree to about 1e-5 rather than exactly.
 TEST(KVCacheAccuracy, EvictionOnCodes) {
   const std::size_t n = 700, d = 64, max_tokens = 300, sinks = 4;
   const std::vector<float> k = random_normal(n * 2 * d, 23), v = random_normal(n * 2 * d, 24);
@@ -167,7 +168,7 @@ TEST(KVCacheAccuracy, EvictionOnCodes) {
   c.max_tokens = 0;
   std::vector<float> out(2 * 8 * d);
   bounded.attend(0, 2, q.data(), out.data());
-  EXPECT_LT(max_abs_diff(out, run_attend(c, k2, v2, max_tokens, 2, q)), 1e-5);
+  EXPECT_LT(max_abs_diff(out, run_attend(c, k2, v2, max_tokens, 2, q)), 5e-5);
 }
 
 TEST(KVCacheAccuracy, LossyResultsAreIndependentOfThreadCount) {

@@ -42,6 +42,18 @@ void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, 
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
 
+// Integer accumulation of plane codes with at most 4 bits, exact and identical on every target:
+// acc[i·acc_stride + j] += Σ_t w16[i·n2 + t] · table[code(t, j)] (int32; table: 2^bits values; no
+// scale), where w16 rows hold n2 = n rounded up to even weights (a pad weight must be 0).
+// The sums fit int32 for n ≤ 512 (|w| ≤ 32767, |table| ≤ 127).
+void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
+
+// max_t |x[t]| (0 for n = 0); NaN inputs are the caller's to exclude.
+float max_abs(std::size_t n, const float* x);
+// out[t] = x[t]·factor rounded half away from zero, for |x[t]·factor| ≤ 32767.
+void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
+
 // Plain float / half rows (x_t at x + t·stride elements), same contracts as above.
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out);
@@ -73,6 +85,10 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
 namespace ref {
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
+void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
+float max_abs(std::size_t n, const float* x);
+void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
                   float* out);
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,

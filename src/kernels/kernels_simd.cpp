@@ -34,11 +34,12 @@ struct PlaneDecoder {
   explicit PlaneDecoder(const PlaneCodes& c)
       : codes(c), plane_bytes((c.dim + 7) / 8), in_register((std::size_t{1} << c.bits) <= kLanes) {
     HWY_ALIGN float padded[kLanes] = {};
-    if (in_register) std::memcpy(padded, c.centroids, sizeof(float) << c.bits);
+    if (in_register && c.centroids) std::memcpy(padded, c.centroids, sizeof(float) << c.bits);
     table = hn::Load(DF(), padded);
   }
 
-  HWY_INLINE VF decode(const std::uint8_t* planes, std::size_t j) const {
+  // The codes of coordinates [j, j+kLanes) as integer lanes.
+  HWY_INLINE hn::Vec<DI> indices(const std::uint8_t* planes, std::size_t j) const {
     const DF df;
     const DI di;
     auto idx = hn::Zero(di);
@@ -46,17 +47,23 @@ struct PlaneDecoder {
       const auto m = hn::LoadMaskBits(df, planes + p * plane_bytes + j / 8);
       idx = hn::Or(idx, hn::IfThenElseZero(hn::RebindMask(di, m), hn::Set(di, 1 << p)));
     }
-    if (in_register) return hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx));
-    return hn::GatherIndex(df, codes.centroids, idx);
+    return idx;
+  }
+
+  HWY_INLINE VF decode(const std::uint8_t* planes, std::size_t j) const {
+    const auto idx = indices(planes, j);
+    if (in_register) return hn::TableLookupLanes(table, hn::IndicesFromVec(DF(), idx));
+    return hn::GatherIndex(DF(), codes.centroids, idx);
   }
 
   float record_scale(std::size_t t) const { return kernels::record_scale(codes, t); }
 
-  float scalar(const std::uint8_t* planes, std::size_t j) const {
-    unsigned code = 0;
-    for (int p = 0; p < codes.bits; ++p) code |= ((planes[p * plane_bytes + j / 8] >> (j % 8)) & 1u) << p;
-    return codes.centroids[code];
+  unsigned code(const std::uint8_t* planes, std::size_t j) const {
+    unsigned c = 0;
+    for (int p = 0; p < codes.bits; ++p) c |= ((planes[p * plane_bytes + j / 8] >> (j % 8)) & 1u) << p;
+    return c;
   }
+  float scalar(const std::uint8_t* planes, std::size_t j) const { return codes.centroids[code(planes, j)]; }
 };
 
 // Rows of floats or halves: the same interface as PlaneDecoder, `planes` being the row.
@@ -169,10 +176,48 @@ void ScorePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const 
 // VNNI; deciding here keeps the choice inside Highway's cached dispatch (and its test overrides).
 constexpr bool kAvx3 = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
 
+// Integer lanes of table[code] for coordinates [j, j+kLanes): a permute when the table fits a vector.
+struct IntTable {
+  HWY_ALIGN std::int32_t wide[kLanes > 16 ? kLanes : 16] = {};
+  hn::Vec<DI> vec;
+
+  template <typename T>
+  IntTable(const T* table, int bits) {
+    for (int k = 0; k < (1 << bits); ++k) wide[k] = table[k];
+    vec = hn::Load(DI(), wide);
+  }
+  HWY_INLINE hn::Vec<DI> lookup(const PlaneDecoder& dec, const std::uint8_t* planes, std::size_t j) const {
+    const auto idx = dec.indices(planes, j);
+    return dec.in_register ? hn::TableLookupLanes(vec, hn::IndicesFromVec(DI(), idx)) : hn::GatherIndex(DI(), wide, idx);
+  }
+};
+
 void ScorePlanesU8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                    const std::int8_t* q8, std::int32_t* out) {
   if (kAvx3 && codes.bits <= 4 && avx512::available()) return avx512::score_planes_u8(codes, table, n, n_q, q8, out);
-  ref::score_planes_u8(codes, table, n, n_q, q8, out);
+  if constexpr (!kWide) return ref::score_planes_u8(codes, table, n, n_q, q8, out);
+  const DI di;
+  const hn::Rebind<std::int8_t, DI> d8;
+  const PlaneDecoder dec(codes);
+  const IntTable lut(table, codes.bits);
+  const std::size_t dim = codes.dim, full = dim / kLanes * kLanes;
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
+    for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+      const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
+      hn::Vec<DI> a[4] = {hn::Zero(di), hn::Zero(di), hn::Zero(di), hn::Zero(di)};
+      for (std::size_t j = 0; j < full; j += kLanes) {
+        const auto c = lut.lookup(dec, planes, j);
+        for (std::size_t k = 0; k < g; ++k)
+          a[k] = hn::Add(a[k], hn::Mul(c, hn::PromoteTo(di, hn::LoadU(d8, q8 + (i0 + k) * dim + j))));
+      }
+      for (std::size_t k = 0; k < g; ++k) {
+        std::int32_t sum = hn::GetLane(hn::SumOfLanes(di, a[k]));
+        for (std::size_t j = full; j < dim; ++j) sum += table[dec.code(planes, j)] * q8[(i0 + k) * dim + j];
+        out[(i0 + k) * n + t] = sum;
+      }
+    }
+  }
 }
 
 void AccumulatePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
@@ -183,6 +228,55 @@ void AccumulatePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, c
   const PlaneDecoder dec(codes);
   auto row_at = [&](std::size_t t) { return codes.records + t * codes.stride + codes.offset; };
   accumulate_rows(dec, row_at, codes.dim, n, n_q, w, acc, acc_stride);
+}
+
+// The integer accumulation (kernels.h) on any target; AVX-512 with VBMI has its own kernel.
+void AccumulatePlanesI16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                         const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  if (kAvx3 && codes.bits <= 4 && avx512::available())
+    return avx512::accumulate_planes_i16(codes, table, n, n_q, w16, acc, acc_stride);
+  if constexpr (!kWide) return ref::accumulate_planes_i16(codes, table, n, n_q, w16, acc, acc_stride);
+  const DI di;
+  const PlaneDecoder dec(codes);
+  const IntTable lut(table, codes.bits);
+  const std::size_t dim = codes.dim, full = dim / kLanes * kLanes, n2 = (n + 1) / 2 * 2;
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
+    for (std::size_t j = 0; j < full; j += kLanes) {
+      const auto c = lut.lookup(dec, planes, j);
+      for (std::size_t i = 0; i < n_q; ++i) {
+        std::int32_t* a = acc + i * acc_stride + j;
+        hn::StoreU(hn::Add(hn::LoadU(di, a), hn::Mul(c, hn::Set(di, w16[i * n2 + t]))), di, a);
+      }
+    }
+    for (std::size_t j = full; j < dim; ++j) {
+      const std::int32_t c = table[dec.code(planes, j)];
+      for (std::size_t i = 0; i < n_q; ++i) acc[i * acc_stride + j] += w16[i * n2 + t] * c;
+    }
+  }
+}
+
+float MaxAbs(std::size_t n, const float* x) {
+  const DF df;
+  std::size_t t = 0;
+  VF m = hn::Zero(df);
+  for (; t + kLanes <= n; t += kLanes) m = hn::Max(m, hn::Abs(hn::LoadU(df, x + t)));
+  float r = hn::GetLane(hn::MaxOfLanes(df, m));
+  for (; t < n; ++t) r = std::fmax(r, std::fabs(x[t]));
+  return r;
+}
+
+void RoundToI16(std::size_t n, const float* x, float factor, std::int16_t* out) {
+  const DF df;
+  const DI di;
+  const hn::Rebind<std::int16_t, DF> d16;
+  std::size_t t = 0;
+  for (; t + kLanes <= n; t += kLanes) {
+    const VF v = hn::Mul(hn::LoadU(df, x + t), hn::Set(df, factor));
+    const VF half = hn::IfThenElse(hn::Ge(v, hn::Zero(df)), hn::Set(df, 0.5f), hn::Set(df, -0.5f));
+    hn::StoreU(hn::DemoteTo(d16, hn::ConvertTo(di, hn::Add(v, half))), d16, out + t);
+  }
+  ref::round_to_i16(n - t, x + t, factor, out + t);
 }
 
 template <typename T>
@@ -445,6 +539,9 @@ namespace veloxquant::kernels {
 HWY_EXPORT(ScorePlanes);
 HWY_EXPORT(AccumulatePlanes);
 HWY_EXPORT(ScorePlanesU8);
+HWY_EXPORT(AccumulatePlanesI16);
+HWY_EXPORT(MaxAbs);
+HWY_EXPORT(RoundToI16);
 HWY_EXPORT(ScoreF32);
 HWY_EXPORT(AccumulateF32);
 HWY_EXPORT(ScoreF16);
@@ -468,6 +565,14 @@ void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, 
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
   HWY_DYNAMIC_DISPATCH(ScorePlanesU8)(codes, table, n, n_q, q8, out);
+}
+void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulatePlanesI16)(codes, table, n, n_q, w16, acc, acc_stride);
+}
+float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
+void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out) {
+  HWY_DYNAMIC_DISPATCH(RoundToI16)(n, x, factor, out);
 }
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out) {

@@ -1,8 +1,8 @@
 // AVX-512 kernels for ≤ 4-bit plane codes, written with intrinsics because they need
-// instructions Highway 1.0.3 does not expose (VNNI dot products, masked byte adds).
-// 64 coordinates are decoded at once: each plane's 8 bytes are a 64-bit lane mask, so the code
-// bytes are built with one masked add per plane; a 16-entry table then maps codes to values
-// (pshufb for integer centroids, vpermps for float centroids).
+// instructions Highway 1.0.3 does not expose (VNNI dot products, byte permutes, GF(2) affine).
+// 64 coordinates are decoded at once into code bytes (ChunkDecoder); a 16-entry table then maps
+// codes to values (pshufb for int8 key centroids, vpermw for int16 value centroids, vpermps
+// for float centroids). Keys are scored with vpdpbusd, values accumulated with vpdpwssd.
 // GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h for the undefined
 // pass-through operands of extract/convert intrinsics (a known false positive).
 #pragma GCC diagnostic push
@@ -19,8 +19,22 @@
 namespace veloxquant::kernels::avx512 {
 
 #define VQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+// Ice Lake / Zen 4 and later add byte permutes (VBMI) and GF(2) affine transforms (GFNI).
+#define VQ_AVX512_ICL __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni")))
 
 namespace {
+
+// vpdpwssd / vpdpbusd updating the accumulator register in place. GCC 12 compiles the intrinsics
+// with a copy of every loop-carried accumulator per iteration (and spills when 16 are live),
+// which costs more than the dot products; the "+v" constraint ties input and output.
+VQ_AVX512 inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
+  asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+VQ_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
+  return acc;
+}
 
 // Code bytes of the 64 coordinates at j: one 8-byte load per plane (a 64-lane mask) and a masked
 // byte add of the plane's bit value.
@@ -57,49 +71,130 @@ VQ_AVX512 inline __m512i codes_at(const std::uint8_t* planes, std::size_t plane_
   return valid == 64 ? load_codes<kBits>(planes, plane_bytes, j) : load_codes_partial<kBits>(planes, plane_bytes, j, valid);
 }
 
-// Sums of four int32 vectors: lane k of the result is the sum of all lanes of a_k.
-VQ_AVX512 inline __m128i reduce4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
-  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-  const __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+// Code bytes of 64 coordinates from one load: a byte permute gathers, for each group of 8
+// coordinates, its byte of every plane into one 64-bit word (plane p at byte 7 − p), and a GF(2)
+// affine transform with the identity-like selector transposes each word's 8×8 bit matrix, so
+// byte i of the word becomes the code of coordinate i of the group. Used when a chunk's planes
+// span at most 64 bytes (dim ≤ 144 at 4 bits, ≤ 224 at 3); otherwise the mask adds above.
+template <int kBits>
+struct ChunkDecoder {
+  std::size_t plane_bytes;
+  bool one_load;
+  __mmask64 span, gathered;
+  __m512i gather;
+
+  VQ_AVX512_ICL explicit ChunkDecoder(std::size_t pb) : plane_bytes(pb), one_load((kBits - 1) * pb + 8 <= 64) {
+    alignas(64) std::uint8_t idx[64] = {};
+    std::uint64_t used = 0;
+    for (int g = 0; g < 8; ++g)
+      for (int p = 0; p < kBits; ++p) {
+        const int byte = 8 * g + 7 - p;
+        idx[byte] = static_cast<std::uint8_t>(one_load ? p * pb + g : 0);
+        used |= 1ull << byte;
+      }
+    gather = _mm512_load_si512(idx);
+    gathered = _cvtu64_mask64(used);
+    span = _cvtu64_mask64(one_load ? ~0ull >> (64 - ((kBits - 1) * pb + 8)) : 0);
+  }
+
+  // A full chunk when one_load holds.
+  VQ_AVX512_ICL __m512i one_load_at(const std::uint8_t* planes, std::size_t j) const {
+    const __m512i raw = _mm512_maskz_loadu_epi8(span, planes + j / 8);
+    const __m512i words = _mm512_maskz_permutexvar_epi8(gathered, gather, raw);
+    return _mm512_gf2p8affine_epi64_epi8(_mm512_set1_epi64(0x8040201008040201ll), words, 0);
+  }
+
+  VQ_AVX512_ICL __m512i at(const std::uint8_t* planes, std::size_t j, std::size_t valid) const {
+    if (valid < 64) return load_codes_partial<kBits>(planes, plane_bytes, j, valid);
+    if (!one_load) return load_codes<kBits>(planes, plane_bytes, j);
+    return one_load_at(planes, j);
+  }
+};
+
+// x[i][r] summed over its lanes, for 4 queries i × 4 records r: lane 4i + r of the result (so the
+// 128-bit lane i holds query i's four records). Unused queries are zero vectors.
+VQ_AVX512 inline __m512i reduce16(const __m512i (&x)[4][4]) {
+  __m512i b[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512i a01 = _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][0], x[i][1]), _mm512_unpackhi_epi32(x[i][0], x[i][1]));
+    const __m512i a23 = _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][2], x[i][3]), _mm512_unpackhi_epi32(x[i][2], x[i][3]));
+    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a01, a23), _mm512_unpackhi_epi64(a01, a23));  // lane L: [r0..r3]
+  }
+  const __m512i r01 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                       _mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512i r23 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2], b[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                       _mm512_shuffle_i32x4(b[2], b[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(r01, r23, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(r01, r23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Integer scores of up to four queries (kGroup) against records four at a time: one decode of a
+// record chunk serves every query, and one reduction tree finishes 16 scores.
+template <int kBits, int kGroup, bool kOneLoad>
+VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, __m512i tbl, std::size_t n, const std::int8_t* q8,
+                                  std::int32_t* out) {
+  const std::size_t dim = codes.dim;
+  const ChunkDecoder<kBits> dec((dim + 7) / 8);
+  const std::uint8_t* base = codes.records + codes.offset;
+  for (std::size_t t = 0; t < n; t += 4) {
+    const std::size_t count = n - t < 4 ? n - t : 4;
+    const std::uint8_t* rec[4];
+    for (std::size_t r = 0; r < 4; ++r) rec[r] = base + (t + (r < count ? r : count - 1)) * codes.stride;
+    __m512i x[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) x[i][r] = _mm512_setzero_si512();
+    for (std::size_t j = 0; j < dim; j += 64) {
+      const std::size_t valid = dim - j < 64 ? dim - j : 64;
+      const __mmask64 lanes = _cvtu64_mask64(~0ull >> (64 - valid));  // query lanes past dim load as zero
+      __m512i q[kGroup];
+#pragma GCC unroll 4
+      for (int i = 0; i < kGroup; ++i) q[i] = _mm512_maskz_loadu_epi8(lanes, q8 + i * dim + j);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        const __m512i codes_r = kOneLoad ? dec.one_load_at(rec[r], j) : dec.at(rec[r], j, valid);
+        const __m512i c = _mm512_shuffle_epi8(tbl, codes_r);
+#pragma GCC unroll 4
+        for (int i = 0; i < kGroup; ++i) x[i][r] = dpbusd(x[i][r], c, q[i]);
+      }
+    }
+    // Stored from registers: reloading a spilled vector as scalars stalls store forwarding.
+    const __m512i sums = reduce16(x);
+    const __mmask8 keep = static_cast<__mmask8>((1u << count) - 1);
+    _mm_mask_storeu_epi32(out + t, keep, _mm512_castsi512_si128(sums));
+    if (kGroup > 1) _mm_mask_storeu_epi32(out + n + t, keep, _mm512_extracti32x4_epi32(sums, 1));
+    if (kGroup > 2) _mm_mask_storeu_epi32(out + 2 * n + t, keep, _mm512_extracti32x4_epi32(sums, 2));
+    if (kGroup > 3) _mm_mask_storeu_epi32(out + 3 * n + t, keep, _mm512_extracti32x4_epi32(sums, 3));
+  }
 }
 
 template <int kBits>
-VQ_AVX512 void score_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
-                        const std::int8_t* q8, std::int32_t* out) {
-  const std::size_t dim = codes.dim, pb = (dim + 7) / 8;
+VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
+                            const std::int8_t* q8, std::int32_t* out) {
   alignas(64) std::uint8_t replicated[64];  // pshufb looks up within each 128-bit lane
   for (int lane = 0; lane < 4; ++lane) std::memcpy(replicated + 16 * lane, table, 16);
   const __m512i tbl = _mm512_load_si512(replicated);
+  const std::size_t dim = codes.dim;
+  const bool one_load = ChunkDecoder<kBits>((dim + 7) / 8).one_load && dim % 64 == 0;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+    const std::int8_t* q = q8 + i0 * dim;
+    std::int32_t* o = out + i0 * n;
     const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
-    const std::int8_t* q[4];
-    for (std::size_t k = 0; k < 4; ++k) q[k] = q8 + (i0 + (k < g ? k : g - 1)) * dim;
-    for (std::size_t t = 0; t < n; ++t) {
-      const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
-      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-      std::size_t j = 0;
-      for (; j + 64 <= dim; j += 64) {
-        const __m512i c = _mm512_shuffle_epi8(tbl, load_codes<kBits>(planes, pb, j));
-        a0 = _mm512_dpbusd_epi32(a0, c, _mm512_loadu_si512(q[0] + j));
-        a1 = _mm512_dpbusd_epi32(a1, c, _mm512_loadu_si512(q[1] + j));
-        a2 = _mm512_dpbusd_epi32(a2, c, _mm512_loadu_si512(q[2] + j));
-        a3 = _mm512_dpbusd_epi32(a3, c, _mm512_loadu_si512(q[3] + j));
+    if (one_load) {
+      switch (g) {
+        case 1: score_u8_group<kBits, 1, true>(codes, tbl, n, q, o); break;
+        case 2: score_u8_group<kBits, 2, true>(codes, tbl, n, q, o); break;
+        case 3: score_u8_group<kBits, 3, true>(codes, tbl, n, q, o); break;
+        default: score_u8_group<kBits, 4, true>(codes, tbl, n, q, o); break;
       }
-      if (j < dim) {  // the query lanes past the end load as zero, so the codes there do not count
-        const std::size_t valid = dim - j;
-        const __mmask64 lanes = _cvtu64_mask64(~0ull >> (64 - valid));
-        const __m512i c = _mm512_shuffle_epi8(tbl, load_codes_partial<kBits>(planes, pb, j, valid));
-        a0 = _mm512_dpbusd_epi32(a0, c, _mm512_maskz_loadu_epi8(lanes, q[0] + j));
-        a1 = _mm512_dpbusd_epi32(a1, c, _mm512_maskz_loadu_epi8(lanes, q[1] + j));
-        a2 = _mm512_dpbusd_epi32(a2, c, _mm512_maskz_loadu_epi8(lanes, q[2] + j));
-        a3 = _mm512_dpbusd_epi32(a3, c, _mm512_maskz_loadu_epi8(lanes, q[3] + j));
+    } else {
+      switch (g) {
+        case 1: score_u8_group<kBits, 1, false>(codes, tbl, n, q, o); break;
+        case 2: score_u8_group<kBits, 2, false>(codes, tbl, n, q, o); break;
+        case 3: score_u8_group<kBits, 3, false>(codes, tbl, n, q, o); break;
+        default: score_u8_group<kBits, 4, false>(codes, tbl, n, q, o); break;
       }
-      alignas(16) std::int32_t sums[4];
-      _mm_store_si128(reinterpret_cast<__m128i*>(sums), reduce4(a0, a1, a2, a3));
-      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = sums[k];
     }
   }
 }
@@ -161,12 +256,131 @@ VQ_AVX512 void accumulate(const PlaneCodes& codes, std::size_t n, std::size_t n_
   }
 }
 
+// Byte indices that interleave the codes of two records a, b as 16-bit lanes (a_c, b_c) for the 16
+// coordinates c of quarter k of a 64-coordinate chunk; odd bytes are zeroed by the caller's mask.
+VQ_AVX512 inline __m512i pair_index(int k) {
+  alignas(64) std::uint8_t idx[64];
+  for (int b = 0; b < 64; ++b) {
+    const int word = b / 2, c = 16 * k + word / 2;
+    idx[b] = static_cast<std::uint8_t>(b % 2 ? 0 : (word % 2 ? 64 + c : c));
+  }
+  return _mm512_load_si512(idx);
+}
+
+template <int kBits, bool kOneLoad>
+VQ_AVX512_ICL inline __m512i decode_chunk(const ChunkDecoder<kBits>& dec, const std::uint8_t* rec, std::size_t j,
+                                          std::size_t valid) {
+  if constexpr (kOneLoad) return dec.one_load_at(rec, j);
+  return dec.at(rec, j, valid);
+}
+
+// a_h += w_h,t·value(ca) + w_h,t+1·value(cb) for the 64 coordinates of a chunk: each 32-bit lane
+// holds the int16 values of records t and t+1 at one coordinate, so one vpdpwssd adds both.
+template <int kGroup>
+VQ_AVX512_ICL inline void add_pair(__m512i ca, __m512i cb, const __m512i (&pairs)[4], __m512i table16,
+                                   const std::int16_t* w, std::size_t n2, __m512i (&a)[kGroup][4]) {
+  const __mmask64 even_bytes = _cvtu64_mask64(0x5555555555555555ull);
+  __m512i v[4];
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k)
+    v[k] = _mm512_permutexvar_epi16(_mm512_maskz_permutex2var_epi8(even_bytes, ca, pairs[k], cb), table16);
+#pragma GCC unroll 4
+  for (int h = 0; h < kGroup; ++h) {
+    std::int32_t wp;
+    std::memcpy(&wp, w + h * n2, 4);
+    const __m512i wv = _mm512_set1_epi32(wp);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) a[h][k] = dpwssd(a[h][k], v[k], wv);
+  }
+}
+
+template <int kBits, int kGroup, bool kOneLoad>
+VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec, const PlaneCodes& codes,
+                                                 std::size_t j, std::size_t valid, std::size_t t0, std::size_t t1,
+                                                 std::size_t n2, const std::int16_t* w16, __m512i table16,
+                                                 const __m512i (&pairs)[4], __m512i (&a)[kGroup][4]) {
+  const std::uint8_t* base = codes.records + codes.offset;
+  std::size_t t = t0;
+  for (; t + 1 < t1; t += 2) {
+    const std::uint8_t* rec = base + t * codes.stride;
+    add_pair<kGroup>(decode_chunk<kBits, kOneLoad>(dec, rec, j, valid),
+                     decode_chunk<kBits, kOneLoad>(dec, rec + codes.stride, j, valid), pairs, table16, w16 + t, n2, a);
+  }
+  if (t < t1) {  // the last of an odd count, paired with itself under the zero pad weight
+    const __m512i c = decode_chunk<kBits, kOneLoad>(dec, base + t * codes.stride, j, valid);
+    add_pair<kGroup>(c, c, pairs, table16, w16 + t, n2, a);
+  }
+}
+
+// acc_i += Σ_t w_it·table[code(t, ·)] in int32 for up to four queries, 64 coordinates of
+// accumulators per query held in registers while a block of records streams through.
+template <int kBits, int kGroup>
+VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, __m512i table16, std::size_t t0, std::size_t t1,
+                                        std::size_t n2, const std::int16_t* w16, std::int32_t* acc,
+                                        std::size_t acc_stride) {
+  const std::size_t dim = codes.dim;
+  const ChunkDecoder<kBits> dec((dim + 7) / 8);
+  const __m512i pairs[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
+  for (std::size_t j = 0; j < dim; j += 64) {
+    const std::size_t valid = dim - j < 64 ? dim - j : 64;
+    __mmask16 m[4];
+    for (int k = 0; k < 4; ++k) {
+      const std::size_t lo = 16 * k;
+      const std::size_t v = valid > lo ? (valid - lo < 16 ? valid - lo : 16) : 0;
+      m[k] = static_cast<__mmask16>(v == 16 ? 0xFFFF : ((1u << v) - 1));
+    }
+    __m512i a[kGroup][4];
+    for (int h = 0; h < kGroup; ++h)
+      for (int k = 0; k < 4; ++k) a[h][k] = _mm512_maskz_loadu_epi32(m[k], acc + h * acc_stride + j + 16 * k);
+    if (valid == 64 && dec.one_load)
+      accumulate_i16_records<kBits, kGroup, true>(dec, codes, j, valid, t0, t1, n2, w16, table16, pairs, a);
+    else
+      accumulate_i16_records<kBits, kGroup, false>(dec, codes, j, valid, t0, t1, n2, w16, table16, pairs, a);
+    for (int h = 0; h < kGroup; ++h)
+      for (int k = 0; k < 4; ++k) _mm512_mask_storeu_epi32(acc + h * acc_stride + j + 16 * k, m[k], a[h][k]);
+  }
+}
+
+template <int kBits>
+VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                                   const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  constexpr std::size_t kRecordBlock = 32;  // even: pairs never straddle blocks
+  alignas(64) std::int16_t words[32] = {};
+  for (int k = 0; k < (1 << kBits); ++k) words[k] = table[k];
+  const __m512i table16 = _mm512_load_si512(words);
+  const std::size_t n2 = (n + 1) / 2 * 2;
+  for (std::size_t t0 = 0; t0 < n; t0 += kRecordBlock) {
+    const std::size_t t1 = t0 + kRecordBlock < n ? t0 + kRecordBlock : n;
+    for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+      const std::int16_t* wi = w16 + i0 * n2;
+      std::int32_t* ai = acc + i0 * acc_stride;
+      switch (n_q - i0 < 4 ? n_q - i0 : 4) {
+        case 1: accumulate_i16_group<kBits, 1>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        case 2: accumulate_i16_group<kBits, 2>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        case 3: accumulate_i16_group<kBits, 3>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        default: accumulate_i16_group<kBits, 4>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  switch (codes.bits) {
+    case 1: return accumulate_i16<1>(codes, table, n, n_q, w16, acc, acc_stride);
+    case 2: return accumulate_i16<2>(codes, table, n, n_q, w16, acc, acc_stride);
+    case 3: return accumulate_i16<3>(codes, table, n, n_q, w16, acc, acc_stride);
+    default: return accumulate_i16<4>(codes, table, n, n_q, w16, acc, acc_stride);
+  }
+}
 
 bool available() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vnni");
+                         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
+                         __builtin_cpu_supports("gfni");
   return ok;
 }
 

@@ -36,6 +36,31 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
     }
 }
 
+void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  const std::size_t n2 = (n + 1) / 2 * 2;
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (std::size_t t = 0; t < n; ++t) {
+      const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
+      const std::int32_t w = w16[i * n2 + t];
+      for (std::size_t j = 0; j < codes.dim; ++j)
+        acc[i * acc_stride + j] += w * table[plane_code(planes, codes.dim, codes.bits, j)];
+    }
+}
+
+float max_abs(std::size_t n, const float* x) {
+  float m = 0.0f;
+  for (std::size_t t = 0; t < n; ++t) m = std::fmax(m, std::fabs(x[t]));
+  return m;
+}
+
+void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out) {
+  for (std::size_t t = 0; t < n; ++t) {
+    const float v = x[t] * factor;
+    out[t] = static_cast<std::int16_t>(v + (v >= 0.0f ? 0.5f : -0.5f));
+  }
+}
+
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
   for (std::size_t i = 0; i < n_q; ++i)

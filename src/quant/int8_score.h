@@ -13,6 +13,7 @@ namespace veloxquant {
 
 struct Int8Codebook {
   std::uint8_t table[16] = {};  // value_k ≈ scale · (table[k] − 128)
+  std::int8_t values[16] = {};  // table[k] − 128
   float scale = 0.0f;
 };
 
@@ -21,5 +22,12 @@ Int8Codebook make_int8_codebook(const float* centroids, int bits);
 // out[i·n + t] ≈ ⟨q_i, centroid(t, ·)⟩·record_scale(t) for queries q_i (q_stride floats apart).
 void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
                        std::size_t n_q, const float* q, std::size_t q_stride, float* out);
+
+// acc[i·acc_stride + j] += ≈ Σ_t w[i·n + t]·record_scale(t)·centroid(t, j). Each query's scaled
+// weights are rounded to 16-bit integers relative to the largest of the call (a relative error of
+// at most 1/65534 of that weight), then the sums are exact in int32 (AVX-512 VNNI vpdpwssd where
+// available), so the result is identical on every target. Non-finite weights take the float path.
+void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
+                             std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
 
 }  // namespace veloxquant

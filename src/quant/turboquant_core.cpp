@@ -75,7 +75,11 @@ void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, 
 
 void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs,
                               std::size_t stride, float* acc, std::size_t acc_stride) const {
-  kernels::accumulate_planes(planes(recs, stride), n, n_q, w, acc, acc_stride);
+  if (bits_ <= 4) {
+    accumulate_planes_int16(planes(recs, stride), int8_, n, n_q, w, acc, acc_stride);
+  } else {
+    kernels::accumulate_planes(planes(recs, stride), n, n_q, w, acc, acc_stride);
+  }
 }
 
 const Int8Codebook& SignSketch::int8() {
