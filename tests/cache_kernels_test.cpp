@@ -1,5 +1,4 @@
-// The cache's own kernels: SIMD softmax pieces against their scalar references, and the choice
-// of outlier channels.
+// The cache's own helpers: the choice of outlier channels and the worker pool.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,36 +9,11 @@
 #include <vector>
 
 #include "cache/outlier_channels.h"
-#include "cache/softmax_kernels.h"
 #include "cache/worker_pool.h"
 #include "cache_test_util.h"
 
 namespace veloxquant {
 namespace {
-
-TEST(CacheKernels, RowMaxMatchesReference) {
-  for (std::size_t n : {1, 2, 7, 15, 16, 17, 31, 64, 255, 256, 301}) {
-    std::vector<float> s = test::random_normal(n, n, 3.0f);
-    s[n / 2] = 40.0f + static_cast<float>(n);  // a known maximum anywhere, including the tail
-    EXPECT_EQ(row_max(s.data(), n), row_max_ref(s.data(), n)) << n;
-    EXPECT_EQ(row_max(s.data(), n), 40.0f + static_cast<float>(n)) << n;
-  }
-}
-
-TEST(CacheKernels, ExpRowMatchesReference) {
-  for (std::size_t n : {1, 3, 8, 15, 16, 17, 63, 64, 65, 256, 257}) {
-    std::vector<float> s = test::random_normal(n, 100 + n, 4.0f);
-    s[0] = -2000.0f;  // far below −104 after scaling: weight 0
-    std::vector<float> r = s;
-    const float scale = 0.125f, shift = row_max_ref(s.data(), n) * scale;
-    const float sum = exp_row(s.data(), n, scale, shift);
-    const float sum_ref = exp_row_ref(r.data(), n, scale, shift);
-    for (std::size_t t = 0; t < n; ++t) EXPECT_NEAR(s[t], r[t], 3e-7f * r[t] + 1e-30f) << n << " " << t;
-    EXPECT_EQ(s[0], n == 1 ? 1.0f : 0.0f);
-    EXPECT_NEAR(sum, sum_ref, 1e-6f * sum_ref) << n;
-    EXPECT_GE(sum, 1.0f);  // the maximum contributes exp(0) = 1
-  }
-}
 
 TEST(CacheKernels, OutlierChannelsAreTheLargest) {
   const std::size_t n = 50, d = 64;

@@ -3,7 +3,9 @@
 #include <hwy/targets.h>
 
 #include <cmath>
+#include <limits>
 
+#include "kernels/canonical.h"
 #include "kernels/kernels.h"
 #include "math/prng.h"
 #include "pack/bitplane.h"
@@ -98,6 +100,35 @@ TEST_P(KernelsOnEveryTarget, IntegerPlaneAccumulationIsExact) {
           kernels::ref::accumulate_planes_i16(codes, table, n, nq, w16.data(), want.data(), dim + 2);
           ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim << " nq=" << nq << " n=" << n;
         }
+}
+
+TEST_P(KernelsOnEveryTarget, SoftmaxKernelsMatchReferenceExactly) {
+  for (std::size_t n : {1u, 2u, 7u, 15u, 16u, 17u, 31u, 64u, 65u, 255u, 256u, 301u}) {
+    std::vector<float> s = test::gaussian(n, n + 11);
+    for (float& x : s) x *= 12.0f;
+    s[n / 2] = 40.0f + static_cast<float>(n);  // a known maximum anywhere, including the tail
+    EXPECT_EQ(kernels::row_max(s.data(), n), 40.0f + static_cast<float>(n)) << n;
+    EXPECT_EQ(kernels::row_max(s.data(), n), kernels::ref::row_max(s.data(), n)) << n;
+    s[0] = -2000.0f;  // far below −87 after scaling: weight 0
+    std::vector<float> r = s;
+    const float scale = 0.125f, shift = kernels::ref::row_max(s.data(), n) * scale;
+    const float sum = kernels::exp_row(s.data(), n, scale, shift);
+    EXPECT_EQ(sum, kernels::ref::exp_row(r.data(), n, scale, shift)) << n;
+    EXPECT_EQ(s, r) << n;
+    EXPECT_EQ(s[0], n == 1 ? 1.0f : 0.0f);
+    EXPECT_GE(sum, 1.0f);  // the maximum contributes exp(0) = 1
+  }
+}
+
+TEST(CanonicalExp, IsWithinTwoUlpsOfLibm) {
+  for (float x = -87.0f; x <= 0.0f; x += 0.0137f) {
+    const double want = std::exp(static_cast<double>(x));
+    EXPECT_NEAR(kernels::exp_nonpositive(x), want, 2.4e-7 * want) << x;
+  }
+  EXPECT_EQ(kernels::exp_nonpositive(0.0f), 1.0f);
+  EXPECT_EQ(kernels::exp_nonpositive(-88.0f), 0.0f);
+  EXPECT_EQ(kernels::exp_nonpositive(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(kernels::exp_nonpositive(std::numeric_limits<float>::quiet_NaN()), 0.0f);
 }
 
 TEST_P(KernelsOnEveryTarget, WeightRoundingMatchesReference) {

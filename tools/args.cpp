@@ -25,7 +25,7 @@ Args::Args(int argc, char** argv, const std::set<std::string>& flags, const std:
     }
     if (flags.count(name)) {
       if (has_value) throw std::invalid_argument("option --" + name + " takes no value");
-      values_[name] = "1";
+      values_[name] = std::string(1, '1');  // not = "1": GCC 12 warns falsely (-Wrestrict, PR105329)
     } else if (options.count(name)) {
       if (!has_value) {
         if (i + 1 >= argc) throw std::invalid_argument("option --" + name + " needs a value");

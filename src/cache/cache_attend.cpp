@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "cache/cache_impl.h"
-#include "cache/softmax_kernels.h"
 #include "cache/worker_pool.h"
+#include "kernels/kernels.h"
 
 namespace veloxquant {
 
@@ -112,7 +112,7 @@ class HeadPass {
       const std::size_t limit = last_visible_ - (rows_ / group_ - 1 - r / group_);
       const std::size_t visible = limit < pos ? 0 : std::min(n, limit - pos + 1);
       if (visible > 0) {
-        const float block_max = row_max(row, visible) * scale;
+        const float block_max = kernels::row_max(row, visible) * scale;
         if (block_max > s_.row_max[r]) {
           if (s_.row_sum[r] > 0.0f) {  // rescale what was accumulated under the old maximum
             const float alpha = std::exp(s_.row_max[r] - block_max);
@@ -124,7 +124,7 @@ class HeadPass {
           }
           s_.row_max[r] = block_max;
         }
-        s_.row_sum[r] += exp_row(row, visible, scale, s_.row_max[r]);
+        s_.row_sum[r] += kernels::exp_row(row, visible, scale, s_.row_max[r]);
       }
       std::fill(row + visible, row + n, 0.0f);
     }

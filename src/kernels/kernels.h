@@ -49,6 +49,11 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
 
+// Online softmax of attend(): max_t s[t] over n ≥ 1 scores, and s[t] = exp(s[t]·scale − shift) in
+// place returning Σ_t s[t] (canonical exp and lane sums, canonical.h; below −87 gives 0).
+float row_max(const float* s, std::size_t n);
+float exp_row(float* s, std::size_t n, float scale, float shift);
+
 // max_t |x[t]| (0 for n = 0); NaN inputs are the caller's to exclude.
 float max_abs(std::size_t n, const float* x);
 // out[t] = x[t]·factor rounded half away from zero, for |x[t]·factor| ≤ 32767.
@@ -87,6 +92,8 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
                      const std::int8_t* q8, std::int32_t* out);
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
+float row_max(const float* s, std::size_t n);
+float exp_row(float* s, std::size_t n, float scale, float shift);
 float max_abs(std::size_t n, const float* x);
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,

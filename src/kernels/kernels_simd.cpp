@@ -7,9 +7,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <iterator>
+#include <limits>
+#include <vector>
 
+#include "kernels/canonical.h"
 #include "kernels/kernels.h"
 #include "kernels/planes_avx512.h"
+#include "pack/bitplane.h"
 #include "util/half.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -20,9 +25,36 @@ using DF = hn::ScalableTag<float>;
 using DI = hn::RebindToSigned<DF>;
 using VF = hn::Vec<DF>;
 
-// Lanes per vector; kernels need whole bytes of mask bits, so they run only with ≥ 8 lanes.
+// Lanes per vector; kernels need whole bytes of mask bits, so they run only with ≥ 8 lanes
+// (AVX2 and AVX-512, which also have FMA); narrower targets use the scalar references.
 constexpr std::size_t kLanes = hn::MaxLanes(DF());
 constexpr bool kWide = kLanes >= 8;
+// Vectors that hold the 16 canonical sum lanes (canonical.h): 2 on AVX2, 1 on AVX-512.
+constexpr std::size_t kNV = kLanes >= kSumLanes ? 1 : kSumLanes / kLanes;
+static_assert(kLanes <= kSumLanes, "the canonical lane order assumes at most 16 float lanes");
+
+// Adds a vector's lanes as the canonical tree: lower half plus upper half, recursively.
+template <class D>
+HWY_INLINE float HalvingSum(D d, hn::Vec<D> v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)d;
+  return hn::GetLane(v);
+#else
+  if constexpr (hn::MaxLanes(d) == 1) {
+    return hn::GetLane(v);
+  } else {
+    const hn::Half<D> dh;
+    return HalvingSum(dh, hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)));
+  }
+#endif
+}
+
+// The canonical sum of 16 lanes held in kNV vectors (lanes 0..15 in order); destroys v.
+HWY_INLINE float Sum16(VF (&v)[kNV]) {
+  for (std::size_t h = kNV / 2; h >= 1; h /= 2)
+    for (std::size_t i = 0; i < h; ++i) v[i] = hn::Add(v[i], v[i + h]);
+  return HalvingSum(DF(), v[0]);
+}
 
 // Turns the bit planes of coordinates [j, j+kLanes) into centroid values.
 struct PlaneDecoder {
@@ -88,44 +120,48 @@ struct RowDecoder {
 };
 
 // Scores up to four queries per pass over the records, so the GQA group shares the decoding.
+// Canonical dot products (canonical.h): 16 lanes of fused multiply-adds, the last partial chunk
+// zero-padded, the lanes added as the fixed tree, then the record's scale.
 template <class Decoder, class RowAt>
 void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                 std::size_t q_stride, float* out) {
   const DF df;
-  const std::size_t full = dim / kLanes * kLanes;
+  const std::size_t full = dim / kSumLanes * kSumLanes, rest = dim - full;
+  HWY_ALIGN float q_tail[4][kSumLanes];
+  HWY_ALIGN float x_tail[kSumLanes];
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
-    const float* q0 = q + i0 * q_stride;
-    const float* q1 = g > 1 ? q0 + q_stride : q0;
-    const float* q2 = g > 2 ? q0 + 2 * q_stride : q0;
-    const float* q3 = g > 3 ? q0 + 3 * q_stride : q0;
+    const float* qk[4];
+    for (std::size_t k = 0; k < 4; ++k) {
+      qk[k] = q + (i0 + (k < g ? k : 0)) * q_stride;
+      for (std::size_t l = 0; l < kSumLanes; ++l) q_tail[k][l] = l < rest ? qk[k][full + l] : 0.0f;
+    }
     for (std::size_t t = 0; t < n; ++t) {
       const auto* row = row_at(t);
-      VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-      for (std::size_t j = 0; j < full; j += kLanes) {
-        const VF c = dec.decode(row, j);
-        a0 = hn::MulAdd(c, hn::LoadU(df, q0 + j), a0);
-        a1 = hn::MulAdd(c, hn::LoadU(df, q1 + j), a1);
-        a2 = hn::MulAdd(c, hn::LoadU(df, q2 + j), a2);
-        a3 = hn::MulAdd(c, hn::LoadU(df, q3 + j), a3);
-      }
-      float s[4] = {hn::GetLane(hn::SumOfLanes(df, a0)), hn::GetLane(hn::SumOfLanes(df, a1)),
-                    hn::GetLane(hn::SumOfLanes(df, a2)), hn::GetLane(hn::SumOfLanes(df, a3))};
-      for (std::size_t j = full; j < dim; ++j) {
-        const float c = dec.scalar(row, j);
-        s[0] += c * q0[j];
-        s[1] += c * q1[j];
-        s[2] += c * q2[j];
-        s[3] += c * q3[j];
+      VF a[4][kNV];
+      for (auto& ak : a)
+        for (VF& v : ak) v = hn::Zero(df);
+      for (std::size_t j = 0; j < full; j += kSumLanes)
+        for (std::size_t v = 0; v < kNV; ++v) {
+          const VF c = dec.decode(row, j + v * kLanes);
+          for (std::size_t k = 0; k < 4; ++k) a[k][v] = hn::MulAdd(c, hn::LoadU(df, qk[k] + j + v * kLanes), a[k][v]);
+        }
+      if (rest > 0) {
+        for (std::size_t l = 0; l < kSumLanes; ++l) x_tail[l] = l < rest ? dec.scalar(row, full + l) : 0.0f;
+        for (std::size_t v = 0; v < kNV; ++v) {
+          const VF c = hn::Load(df, x_tail + v * kLanes);
+          for (std::size_t k = 0; k < 4; ++k) a[k][v] = hn::MulAdd(c, hn::Load(df, q_tail[k] + v * kLanes), a[k][v]);
+        }
       }
       const float scale = dec.record_scale(t);
-      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = s[k] * scale;
+      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = Sum16(a[k]) * scale;
     }
   }
 }
 
 // acc_i += Σ_t w_it · x_t, with each accumulator chunk held in registers across a block of
-// records (blocks keep the records in L1 while the chunks of d are swept).
+// records (blocks keep the records in L1 while the chunks of d are swept). Canonical:
+// acc_j = fma(x_j, w·scale, acc_j) record after record.
 template <class Decoder, class RowAt>
 void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q,
                      const float* w, float* acc, std::size_t acc_stride) {
@@ -144,11 +180,12 @@ void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::siz
         VF a2 = g > 2 ? hn::LoadU(df, r0 + 2 * acc_stride) : hn::Zero(df);
         VF a3 = g > 3 ? hn::LoadU(df, r0 + 3 * acc_stride) : hn::Zero(df);
         for (std::size_t t = t0; t < t1; ++t) {
-          const VF c = hn::Mul(dec.decode(row_at(t), j), hn::Set(df, dec.record_scale(t)));
-          a0 = hn::MulAdd(c, hn::Set(df, w0[t]), a0);
-          if (g > 1) a1 = hn::MulAdd(c, hn::Set(df, w0[n + t]), a1);
-          if (g > 2) a2 = hn::MulAdd(c, hn::Set(df, w0[2 * n + t]), a2);
-          if (g > 3) a3 = hn::MulAdd(c, hn::Set(df, w0[3 * n + t]), a3);
+          const VF c = dec.decode(row_at(t), j);
+          const float scale = dec.record_scale(t);
+          a0 = hn::MulAdd(c, hn::Set(df, w0[t] * scale), a0);
+          if (g > 1) a1 = hn::MulAdd(c, hn::Set(df, w0[n + t] * scale), a1);
+          if (g > 2) a2 = hn::MulAdd(c, hn::Set(df, w0[2 * n + t] * scale), a2);
+          if (g > 3) a3 = hn::MulAdd(c, hn::Set(df, w0[3 * n + t] * scale), a3);
         }
         hn::StoreU(a0, df, r0);
         if (g > 1) hn::StoreU(a1, df, r0 + acc_stride);
@@ -157,8 +194,11 @@ void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::siz
       }
       for (std::size_t t = t0; t < t1; ++t)
         for (std::size_t j = full; j < dim; ++j) {
-          const float c = dec.scalar(row_at(t), j) * dec.record_scale(t);
-          for (std::size_t k = 0; k < g; ++k) acc[(i0 + k) * acc_stride + j] += w0[k * n + t] * c;
+          const float c = dec.scalar(row_at(t), j), scale = dec.record_scale(t);
+          for (std::size_t k = 0; k < g; ++k) {
+            float& a = acc[(i0 + k) * acc_stride + j];
+            a = std::fma(c, w0[k * n + t] * scale, a);
+          }
         }
     }
   }
@@ -256,6 +296,54 @@ void AccumulatePlanesI16(const PlaneCodes& codes, const std::int8_t* table, std:
   }
 }
 
+float RowMax(const float* s, std::size_t n) {
+  const DF df;
+  VF m = hn::Set(df, -std::numeric_limits<float>::infinity());
+  std::size_t t = 0;
+  for (; t + kLanes <= n; t += kLanes) m = hn::Max(m, hn::LoadU(df, s + t));
+  float best = hn::GetLane(hn::MaxOfLanes(df, m));
+  for (; t < n; ++t) best = s[t] > best ? s[t] : best;  // max is exact: a scalar tail is fine
+  return best;
+}
+
+// exp_nonpositive of canonical.h, lane by lane with the same operations.
+HWY_INLINE VF ExpNonpositive(VF x) {
+  const DF df;
+  const DI di;
+  const auto valid = hn::Ge(x, hn::Set(df, kExpFloor));  // false for NaN
+  const VF k = hn::Round(hn::Mul(x, hn::Set(df, kLog2e)));
+  VF r = hn::MulAdd(k, hn::Set(df, -kLn2Hi), x);
+  r = hn::MulAdd(k, hn::Set(df, -kLn2Lo), r);
+  VF p = hn::Set(df, kExpPoly[0]);
+  for (std::size_t i = 1; i < std::size(kExpPoly); ++i) p = hn::MulAdd(p, r, hn::Set(df, kExpPoly[i]));
+  const VF two_k = hn::BitCast(df, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, k), hn::Set(di, 127))));
+  return hn::IfThenElseZero(valid, hn::Mul(p, two_k));
+}
+
+// Chunks of 16 scores (the canonical sum lanes); the tail is padded with −∞, whose exp is 0.
+float ExpRow(float* s, std::size_t n, float scale, float shift) {
+  if constexpr (!kWide) return ref::exp_row(s, n, scale, shift);
+  const DF df;
+  const VF vscale = hn::Set(df, scale), vshift = hn::Set(df, shift);
+  VF sum[kNV];
+  for (VF& v : sum) v = hn::Zero(df);
+  HWY_ALIGN float pad[kSumLanes];
+  for (std::size_t t = 0; t < n; t += kSumLanes) {
+    const bool whole = t + kSumLanes <= n;
+    float* chunk = whole ? s + t : pad;
+    if (!whole)
+      for (std::size_t l = 0; l < kSumLanes; ++l) pad[l] = t + l < n ? s[t + l] : -std::numeric_limits<float>::infinity();
+    for (std::size_t v = 0; v < kNV; ++v) {
+      const VF e = ExpNonpositive(hn::Sub(hn::Mul(hn::LoadU(df, chunk + v * kLanes), vscale), vshift));
+      hn::StoreU(e, df, chunk + v * kLanes);
+      sum[v] = hn::Add(sum[v], e);
+    }
+    if (!whole)
+      for (std::size_t l = 0; t + l < n; ++l) s[t + l] = pad[l];
+  }
+  return Sum16(sum);
+}
+
 float MaxAbs(std::size_t n, const float* x) {
   const DF df;
   std::size_t t = 0;
@@ -295,18 +383,22 @@ void AccumulateRowsT(const T* x, std::size_t stride, std::size_t dim, std::size_
 
 void ScoreF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
               std::size_t q_stride, float* out) {
+  if constexpr (!kWide) return ref::score_f32(x, stride, dim, n, n_q, q, q_stride, out);
   ScoreRowsT(x, stride, dim, n, n_q, q, q_stride, out);
 }
 void AccumulateF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                    const float* w, float* acc, std::size_t acc_stride) {
+  if constexpr (!kWide) return ref::accumulate_f32(x, stride, dim, n, n_q, w, acc, acc_stride);
   AccumulateRowsT(x, stride, dim, n, n_q, w, acc, acc_stride);
 }
 void ScoreF16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
               const float* q, std::size_t q_stride, float* out) {
+  if constexpr (!kWide) return ref::score_f16(x, stride, dim, n, n_q, q, q_stride, out);
   ScoreRowsT(x, stride, dim, n, n_q, q, q_stride, out);
 }
 void AccumulateF16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                    const float* w, float* acc, std::size_t acc_stride) {
+  if constexpr (!kWide) return ref::accumulate_f16(x, stride, dim, n, n_q, w, acc, acc_stride);
   AccumulateRowsT(x, stride, dim, n, n_q, w, acc, acc_stride);
 }
 
@@ -318,7 +410,9 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
   const std::size_t pb = (dim + 7) / 8;
   const int n_boundaries = (1 << bits) - 1;
   const std::size_t full = dim / kLanes * kLanes;
-  VF yc = hn::Zero(df), cc = hn::Zero(df);
+  // The chosen centroids, for the two canonical dot products at the end.
+  thread_local std::vector<float> chosen;
+  if (centroids) chosen.resize(dim);
   // Centroid lookup by an in-register permute where the codebook fits one vector (gathers are slow).
   const bool in_register = (std::size_t{1} << bits) <= kLanes;
   HWY_ALIGN float padded[kLanes] = {};
@@ -336,24 +430,14 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
     if (centroids) {
       const VF c = in_register ? hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx))
                                : hn::GatherIndex(df, centroids, idx);
-      yc = hn::MulAdd(v, c, yc);
-      cc = hn::MulAdd(c, c, cc);
+      hn::StoreU(c, df, chosen.data() + j);
     }
-  }
-  if (centroids) {
-    dots[0] = hn::GetLane(hn::SumOfLanes(df, yc));
-    dots[1] = hn::GetLane(hn::SumOfLanes(df, cc));
   }
   if (full < dim) {
     // Tail codes through the reference into a scratch block, then merged bit by bit.
     std::uint8_t tail[8 * 64];
     const std::size_t rest = dim - full;
-    float tail_dots[2] = {0.0f, 0.0f};
-    ref::quantize_to_planes(rest, y + full, boundaries, bits, tail, centroids, tail_dots);
-    if (centroids) {
-      dots[0] += tail_dots[0];
-      dots[1] += tail_dots[1];
-    }
+    ref::quantize_to_planes(rest, y + full, boundaries, bits, tail, nullptr, nullptr);
     const std::size_t tail_pb = (rest + 7) / 8;
     for (int p = 0; p < bits; ++p) {
       for (std::size_t b = 0; b < pb - full / 8; ++b) planes[p * pb + full / 8 + b] = 0;
@@ -362,6 +446,14 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
         planes[p * pb + (full + j) / 8] |= static_cast<std::uint8_t>(bit << ((full + j) % 8));
       }
     }
+    if (centroids)
+      for (std::size_t j = 0; j < rest; ++j) chosen[full + j] = centroids[plane_code(tail, rest, bits, j)];
+  }
+  if (centroids) {
+    const RowDecoder<float> rows;
+    auto row = [&](std::size_t) { return chosen.data(); };
+    score_rows(rows, row, dim, 1, 1, y, dim, &dots[0]);
+    score_rows(rows, row, dim, 1, 1, chosen.data(), dim, &dots[1]);
   }
 }
 
@@ -506,6 +598,7 @@ void HadamardRotateTranspose(std::size_t n, std::size_t dim, const float* signs,
 }
 
 void MatmulRows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y) {
+  if constexpr (!kWide) return ref::matmul_rows(n, rows, cols, m, x, y);
   // y_t[r] = ⟨M_r, x_t⟩: the score kernel with the matrix rows as records and x_t as query.
   HWY_ALIGN float tmp[4096];
   const RowDecoder<float> dec;
@@ -519,6 +612,7 @@ void MatmulRows(std::size_t n, std::size_t rows, std::size_t cols, const float* 
 
 void MatmulRowsTransposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x,
                           float* y) {
+  if constexpr (!kWide) return ref::matmul_rows_transposed(n, rows, cols, m, x, y);
   // y_t = Σ_r x_t[r] · M_r: the accumulate kernel with the matrix rows as records.
   HWY_ALIGN float tmp[4096];
   const RowDecoder<float> dec;
@@ -541,6 +635,8 @@ HWY_EXPORT(AccumulatePlanes);
 HWY_EXPORT(ScorePlanesU8);
 HWY_EXPORT(AccumulatePlanesI16);
 HWY_EXPORT(MaxAbs);
+HWY_EXPORT(RowMax);
+HWY_EXPORT(ExpRow);
 HWY_EXPORT(RoundToI16);
 HWY_EXPORT(ScoreF32);
 HWY_EXPORT(AccumulateF32);
@@ -571,6 +667,10 @@ void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, st
   HWY_DYNAMIC_DISPATCH(AccumulatePlanesI16)(codes, table, n, n_q, w16, acc, acc_stride);
 }
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
+float row_max(const float* s, std::size_t n) { return HWY_DYNAMIC_DISPATCH(RowMax)(s, n); }
+float exp_row(float* s, std::size_t n, float scale, float shift) {
+  return HWY_DYNAMIC_DISPATCH(ExpRow)(s, n, scale, shift);
+}
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out) {
   HWY_DYNAMIC_DISPATCH(RoundToI16)(n, x, factor, out);
 }

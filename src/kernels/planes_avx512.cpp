@@ -111,6 +111,13 @@ struct ChunkDecoder {
   }
 };
 
+// Records stream from DRAM at long context; the masked loads do not keep the hardware prefetchers
+// far enough ahead, so each step prefetches the lines `kPrefetchAhead` bytes past the records it reads.
+constexpr std::size_t kPrefetchAhead = 2048;
+VQ_AVX512 inline void prefetch_ahead(const std::uint8_t* from, std::size_t bytes) {
+  for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchAhead + b), _MM_HINT_T0);
+}
+
 // x[i][r] summed over its lanes, for 4 queries i × 4 records r: lane 4i + r of the result (so the
 // 128-bit lane i holds query i's four records). Unused queries are zero vectors.
 VQ_AVX512 inline __m512i reduce16(const __m512i (&x)[4][4]) {
@@ -140,6 +147,7 @@ VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, __m512i tbl, std::siz
     const std::size_t count = n - t < 4 ? n - t : 4;
     const std::uint8_t* rec[4];
     for (std::size_t r = 0; r < 4; ++r) rec[r] = base + (t + (r < count ? r : count - 1)) * codes.stride;
+    prefetch_ahead(rec[0], 4 * codes.stride);
     __m512i x[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i)
@@ -303,6 +311,7 @@ VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec,
   std::size_t t = t0;
   for (; t + 1 < t1; t += 2) {
     const std::uint8_t* rec = base + t * codes.stride;
+    if (j == 0) prefetch_ahead(rec, 2 * codes.stride);
     add_pair<kGroup>(decode_chunk<kBits, kOneLoad>(dec, rec, j, valid),
                      decode_chunk<kBits, kOneLoad>(dec, rec + codes.stride, j, valid), pairs, table16, w16 + t, n2, a);
   }

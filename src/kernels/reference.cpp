@@ -1,27 +1,52 @@
 // Scalar references of the kernels: the definition of what every SIMD target must compute.
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <vector>
 
+#include "kernels/canonical.h"
 #include "kernels/kernels.h"
 #include "pack/bitplane.h"
 #include "util/half.h"
 
-namespace veloxquant::kernels::ref {
+namespace veloxquant::kernels {
+
+float tree_sum(float (&lanes)[kSumLanes]) {
+  for (std::size_t h = kSumLanes / 2; h >= 1; h /= 2)
+    for (std::size_t l = 0; l < h; ++l) lanes[l] += lanes[l + h];
+  return lanes[0];
+}
+
+float exp_nonpositive(float x) {
+  if (!(x >= kExpFloor)) return 0.0f;  // also −∞ and NaN
+  const float k = std::nearbyint(x * kLog2e);
+  float r = std::fma(k, -kLn2Hi, x);
+  r = std::fma(k, -kLn2Lo, r);
+  float p = kExpPoly[0];
+  for (std::size_t i = 1; i < std::size(kExpPoly); ++i) p = std::fma(p, r, kExpPoly[i]);
+  const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(k) + 127) << 23;
+  float two_k;
+  std::memcpy(&two_k, &bits, sizeof two_k);
+  return p * two_k;
+}
+
+namespace ref {
 
 namespace {
-float centroid(const PlaneCodes& c, std::size_t t, std::size_t j) {
-  return c.centroids[plane_code(c.records + t * c.stride + c.offset, c.dim, c.bits, j)] * record_scale(c, t);
+
+float raw_centroid(const PlaneCodes& c, std::size_t t, std::size_t j) {
+  return c.centroids[plane_code(c.records + t * c.stride + c.offset, c.dim, c.bits, j)];
 }
+
 }  // namespace
 
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
                   float* out) {
   for (std::size_t i = 0; i < n_q; ++i)
-    for (std::size_t t = 0; t < n; ++t) {
-      float s = 0.0f;
-      for (std::size_t j = 0; j < codes.dim; ++j) s += q[i * q_stride + j] * centroid(codes, t, j);
-      out[i * n + t] = s;
-    }
+    for (std::size_t t = 0; t < n; ++t)
+      out[i * n + t] = lane_dot(codes.dim, [&](std::size_t j) { return q[i * q_stride + j]; },
+                                [&](std::size_t j) { return raw_centroid(codes, t, j); }) *
+                       record_scale(codes, t);
 }
 
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
@@ -64,35 +89,35 @@ void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
   for (std::size_t i = 0; i < n_q; ++i)
-    for (std::size_t t = 0; t < n; ++t)
-      for (std::size_t j = 0; j < codes.dim; ++j) acc[i * acc_stride + j] += w[i * n + t] * centroid(codes, t, j);
+    for (std::size_t t = 0; t < n; ++t) {
+      const float wt = w[i * n + t] * record_scale(codes, t);
+      for (std::size_t j = 0; j < codes.dim; ++j)
+        acc[i * acc_stride + j] = std::fma(raw_centroid(codes, t, j), wt, acc[i * acc_stride + j]);
+    }
 }
 
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out) {
   for (std::size_t i = 0; i < n_q; ++i)
-    for (std::size_t t = 0; t < n; ++t) {
-      float s = 0.0f;
-      for (std::size_t j = 0; j < dim; ++j) s += q[i * q_stride + j] * x[t * stride + j];
-      out[i * n + t] = s;
-    }
+    for (std::size_t t = 0; t < n; ++t)
+      out[i * n + t] = lane_dot(dim, [&](std::size_t j) { return q[i * q_stride + j]; },
+                                [&](std::size_t j) { return x[t * stride + j]; });
 }
 
 void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                     const float* w, float* acc, std::size_t acc_stride) {
   for (std::size_t i = 0; i < n_q; ++i)
     for (std::size_t t = 0; t < n; ++t)
-      for (std::size_t j = 0; j < dim; ++j) acc[i * acc_stride + j] += w[i * n + t] * x[t * stride + j];
+      for (std::size_t j = 0; j < dim; ++j)
+        acc[i * acc_stride + j] = std::fma(x[t * stride + j], w[i * n + t], acc[i * acc_stride + j]);
 }
 
 void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                const float* q, std::size_t q_stride, float* out) {
   for (std::size_t i = 0; i < n_q; ++i)
-    for (std::size_t t = 0; t < n; ++t) {
-      float s = 0.0f;
-      for (std::size_t j = 0; j < dim; ++j) s += q[i * q_stride + j] * half_to_float(x[t * stride + j]);
-      out[i * n + t] = s;
-    }
+    for (std::size_t t = 0; t < n; ++t)
+      out[i * n + t] = lane_dot(dim, [&](std::size_t j) { return q[i * q_stride + j]; },
+                                [&](std::size_t j) { return half_to_float(x[t * stride + j]); });
 }
 
 void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
@@ -100,27 +125,23 @@ void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim,
   for (std::size_t i = 0; i < n_q; ++i)
     for (std::size_t t = 0; t < n; ++t)
       for (std::size_t j = 0; j < dim; ++j)
-        acc[i * acc_stride + j] += w[i * n + t] * half_to_float(x[t * stride + j]);
+        acc[i * acc_stride + j] = std::fma(half_to_float(x[t * stride + j]), w[i * n + t], acc[i * acc_stride + j]);
 }
 
 void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries, int bits, std::uint8_t* planes,
                         const float* centroids, float* dots) {
   std::vector<std::uint8_t> codes(dim);
   const int n_boundaries = (1 << bits) - 1;
-  float yc = 0.0f, cc = 0.0f;
   for (std::size_t j = 0; j < dim; ++j) {
     int idx = 0;
     for (int k = 0; k < n_boundaries; ++k) idx += y[j] > boundaries[k];
     codes[j] = static_cast<std::uint8_t>(idx);
-    if (centroids) {
-      yc += y[j] * centroids[idx];
-      cc += centroids[idx] * centroids[idx];
-    }
   }
   pack_planes(dim, codes.data(), bits, planes);
   if (centroids) {
-    dots[0] = yc;
-    dots[1] = cc;
+    auto c = [&](std::size_t j) { return centroids[codes[j]]; };
+    dots[0] = lane_dot(dim, [&](std::size_t j) { return y[j]; }, c);
+    dots[1] = lane_dot(dim, c, c);
   }
 }
 
@@ -159,11 +180,9 @@ void hadamard_rotate_transpose(std::size_t n, std::size_t dim, const float* sign
 void matmul_rows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y) {
   std::vector<float> tmp(rows);  // x and y may alias
   for (std::size_t t = 0; t < n; ++t) {
-    for (std::size_t r = 0; r < rows; ++r) {
-      float s = 0.0f;
-      for (std::size_t c = 0; c < cols; ++c) s += m[r * cols + c] * x[t * cols + c];
-      tmp[r] = s;
-    }
+    for (std::size_t r = 0; r < rows; ++r)
+      tmp[r] = lane_dot(cols, [&](std::size_t c) { return x[t * cols + c]; },
+                        [&](std::size_t c) { return m[r * cols + c]; });
     for (std::size_t r = 0; r < rows; ++r) y[t * rows + r] = tmp[r];
   }
 }
@@ -174,9 +193,25 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
   for (std::size_t t = 0; t < n; ++t) {
     for (std::size_t c = 0; c < cols; ++c) tmp[c] = 0.0f;
     for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) tmp[c] += m[r * cols + c] * x[t * rows + r];
+      for (std::size_t c = 0; c < cols; ++c) tmp[c] = std::fma(m[r * cols + c], x[t * rows + r], tmp[c]);
     for (std::size_t c = 0; c < cols; ++c) y[t * cols + c] = tmp[c];
   }
 }
 
-}  // namespace veloxquant::kernels::ref
+float row_max(const float* s, std::size_t n) {
+  float best = s[0];
+  for (std::size_t t = 1; t < n; ++t) best = s[t] > best ? s[t] : best;
+  return best;
+}
+
+float exp_row(float* s, std::size_t n, float scale, float shift) {
+  float lanes[kSumLanes] = {};
+  for (std::size_t t = 0; t < n; ++t) {
+    s[t] = exp_nonpositive(s[t] * scale - shift);
+    lanes[t % kSumLanes] += s[t];
+  }
+  return tree_sum(lanes);
+}
+
+}  // namespace ref
+}  // namespace veloxquant::kernels

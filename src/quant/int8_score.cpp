@@ -17,7 +17,11 @@ void record_scales_of(const kernels::PlaneCodes& codes, std::size_t n, std::vect
   if (codes.scale_offset < 0) return;
   thread_local std::vector<std::uint16_t> halves;
   halves.resize(n);
-  for (std::size_t t = 0; t < n; ++t) halves[t] = load_u16(codes.records + t * codes.stride + codes.scale_offset);
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint8_t* rec = codes.records + t * codes.stride;
+    __builtin_prefetch(rec + 2048);  // this is the first touch of a block of records streaming from DRAM
+    halves[t] = load_u16(rec + codes.scale_offset);
+  }
   kernels::halves_to_floats(n, halves.data(), out.data());
 }
 
@@ -49,21 +53,21 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
   query_sum.resize(n_q);
   for (std::size_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * q_stride;
-    float qmax = 0.0f;
-    for (std::size_t j = 0; j < dim; ++j) qmax = std::max(qmax, std::fabs(qi[j]));
+    std::int8_t* qo = q8.data() + i * dim;  // a local pointer: no thread-local lookup per element
+    const float qmax = kernels::max_abs(dim, qi);
     const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
     std::int32_t sum = 0;
     for (std::size_t j = 0; j < dim; ++j) {
       const float v = qi[j] * inv;  // in [−127, 127]; rounded half away from zero, inline (no libm call)
-      q8[i * dim + j] = static_cast<std::int8_t>(v + (v >= 0.0f ? 0.5f : -0.5f));
-      sum += q8[i * dim + j];
+      qo[j] = static_cast<std::int8_t>(v + (v >= 0.0f ? 0.5f : -0.5f));
+      sum += qo[j];
     }
     query_scale[i] = qmax / 127.0f * codebook.scale;
     query_sum[i] = sum;
   }
   kernels::score_planes_u8(codes, codebook.table, n, n_q, q8.data(), raw.data());
   thread_local std::vector<float> record_scales;
-  record_scales_of(codes, n, record_scales);
+  record_scales_of(codes, n, record_scales);  // after the kernel, which streamed the records in
   for (std::size_t i = 0; i < n_q; ++i) {  // contiguous rows: vectorises
     const float qs = query_scale[i];
     const std::int32_t offset = 128 * query_sum[i];
