@@ -142,6 +142,24 @@ TEST_P(KernelsOnEveryTarget, WeightRoundingMatchesReference) {
     kernels::round_to_i16(n, x.data(), factor, got.data());
     kernels::ref::round_to_i16(n, x.data(), factor, want.data());
     EXPECT_EQ(got, want) << "n=" << n;
+    const std::vector<float> s = test::gaussian(n, n + 4);
+    std::vector<float> prod(n), prod_ref(n);
+    EXPECT_EQ(kernels::scale_max_abs(n, x.data(), s.data(), prod.data()),
+              kernels::ref::scale_max_abs(n, x.data(), s.data(), prod_ref.data()));
+    EXPECT_EQ(prod, prod_ref);
+    if (n > 0) {
+      std::vector<float> inf = x;
+      inf[n - 1] = std::numeric_limits<float>::infinity();  // in the tail or a full vector
+      EXPECT_TRUE(std::isinf(kernels::scale_max_abs(n, inf.data(), s.data(), prod.data())));
+      inf[n - 1] = std::numeric_limits<float>::quiet_NaN();
+      EXPECT_TRUE(std::isinf(kernels::scale_max_abs(n, inf.data(), s.data(), prod.data())));
+    }
+    std::vector<std::int32_t> ints(n);
+    for (std::size_t j = 0; j < n; ++j) ints[j] = static_cast<std::int32_t>(j * 7919) - 40000;
+    std::vector<float> acc(n, 0.25f), acc_ref(n, 0.25f);
+    kernels::add_scaled_ints(n, ints.data(), 1.5e-5f, acc.data());
+    kernels::ref::add_scaled_ints(n, ints.data(), 1.5e-5f, acc_ref.data());
+    EXPECT_EQ(acc, acc_ref);
   }
 }
 

@@ -56,6 +56,10 @@ float exp_row(float* s, std::size_t n, float scale, float shift);
 
 // max_t |x[t]| (0 for n = 0); NaN inputs are the caller's to exclude.
 float max_abs(std::size_t n, const float* x);
+// out[t] = w[t]·s[t]; returns max_t |out[t]|, or +∞ when any out[t] is not finite.
+float scale_max_abs(std::size_t n, const float* w, const float* s, float* out);
+// acc[j] += f·x[j] (product rounded, then the sum).
+void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc);
 // out[t] = x[t]·factor rounded half away from zero, for |x[t]·factor| ≤ 32767.
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
 
@@ -95,6 +99,8 @@ void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, st
 float row_max(const float* s, std::size_t n);
 float exp_row(float* s, std::size_t n, float scale, float shift);
 float max_abs(std::size_t n, const float* x);
+float scale_max_abs(std::size_t n, const float* w, const float* s, float* out);
+void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc);
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
                   float* out);

@@ -324,11 +324,10 @@ VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec,
 // acc_i += Σ_t w_it·table[code(t, ·)] in int32 for up to four queries, 64 coordinates of
 // accumulators per query held in registers while a block of records streams through.
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, __m512i table16, std::size_t t0, std::size_t t1,
-                                        std::size_t n2, const std::int16_t* w16, std::int32_t* acc,
-                                        std::size_t acc_stride) {
+VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDecoder<kBits>& dec, __m512i table16,
+                                        std::size_t t0, std::size_t t1, std::size_t n2, const std::int16_t* w16,
+                                        std::int32_t* acc, std::size_t acc_stride) {
   const std::size_t dim = codes.dim;
-  const ChunkDecoder<kBits> dec((dim + 7) / 8);
   const __m512i pairs[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
   for (std::size_t j = 0; j < dim; j += 64) {
     const std::size_t valid = dim - j < 64 ? dim - j : 64;
@@ -357,6 +356,7 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
   alignas(64) std::int16_t words[32] = {};
   for (int k = 0; k < (1 << kBits); ++k) words[k] = table[k];
   const __m512i table16 = _mm512_load_si512(words);
+  const ChunkDecoder<kBits> dec((codes.dim + 7) / 8);
   const std::size_t n2 = (n + 1) / 2 * 2;
   for (std::size_t t0 = 0; t0 < n; t0 += kRecordBlock) {
     const std::size_t t1 = t0 + kRecordBlock < n ? t0 + kRecordBlock : n;
@@ -364,10 +364,10 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
       const std::int16_t* wi = w16 + i0 * n2;
       std::int32_t* ai = acc + i0 * acc_stride;
       switch (n_q - i0 < 4 ? n_q - i0 : 4) {
-        case 1: accumulate_i16_group<kBits, 1>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
-        case 2: accumulate_i16_group<kBits, 2>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
-        case 3: accumulate_i16_group<kBits, 3>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
-        default: accumulate_i16_group<kBits, 4>(codes, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        case 1: accumulate_i16_group<kBits, 1>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        case 2: accumulate_i16_group<kBits, 2>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        case 3: accumulate_i16_group<kBits, 3>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
+        default: accumulate_i16_group<kBits, 4>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
       }
     }
   }

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <vector>
 
 #include "kernels/canonical.h"
@@ -77,6 +78,20 @@ float max_abs(std::size_t n, const float* x) {
   float m = 0.0f;
   for (std::size_t t = 0; t < n; ++t) m = std::fmax(m, std::fabs(x[t]));
   return m;
+}
+
+float scale_max_abs(std::size_t n, const float* w, const float* s, float* out) {
+  float m = 0.0f;
+  for (std::size_t t = 0; t < n; ++t) {
+    out[t] = w[t] * s[t];
+    if (!std::isfinite(out[t])) m = std::numeric_limits<float>::infinity();
+    m = std::fmax(m, std::fabs(out[t]));
+  }
+  return m;
+}
+
+void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc) {
+  for (std::size_t j = 0; j < n; ++j) acc[j] += f * static_cast<float>(x[j]);
 }
 
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out) {

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <vector>
 
-#include "util/finite.h"
 #include "util/half.h"
 
 namespace veloxquant {
@@ -96,12 +95,11 @@ void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codeboo
     factor.assign(n_q, 0.0f);
     for (std::size_t i = 0; i < n_q; ++i) {
       const float* wi = w + i * n + c0;
-      for (std::size_t t = 0; t < m; ++t) scaled[t] = wi[t] * record_scales[t];
-      if (any_non_finite(scaled.data(), m)) {  // keep the float semantics (NaN/Inf propagate)
+      const float wmax = kernels::scale_max_abs(m, wi, record_scales.data(), scaled.data());
+      if (!std::isfinite(wmax)) {  // keep the float semantics (NaN/Inf propagate)
         kernels::accumulate_planes(part, m, 1, wi, acc + i * acc_stride, acc_stride);
         continue;
       }
-      const float wmax = kernels::max_abs(m, scaled.data());
       if (wmax == 0.0f) continue;
       kernels::round_to_i16(m, scaled.data(), 32767.0f / wmax, w16.data() + i * m2);
       factor[i] = wmax / 32767.0f * codebook.scale;
@@ -110,9 +108,7 @@ void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codeboo
     for (std::size_t i = 0; i < n_q; ++i) {
       const float f = factor[i];
       if (f == 0.0f) continue;
-      const std::int32_t* si = sums.data() + i * dim;
-      float* ai = acc + i * acc_stride;
-      for (std::size_t j = 0; j < dim; ++j) ai[j] += f * static_cast<float>(si[j]);
+      kernels::add_scaled_ints(dim, sums.data() + i * dim, f, acc + i * acc_stride);
     }
   }
 }
