@@ -1,5 +1,6 @@
-// The same inputs give bit-identical codes and attention outputs on every SIMD target this CPU
-// runs (Highway's targets forced one at a time), for every format of the format table.
+// The same inputs give bit-identical codes, attention outputs and saved cache files on every SIMD
+// target this CPU runs (Highway's targets forced one at a time), for every format of the format
+// table; a cache saved on one target attends identically after loading on another.
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/persist.h"
 #include "cache_test_util.h"
 #include "veloxquant/format.h"
 #include "veloxquant/kv_cache.h"
@@ -16,14 +18,22 @@ namespace veloxquant {
 namespace {
 
 struct Outputs {
-  std::vector<std::uint8_t> codes;
+  std::vector<std::uint8_t> codes, saved_cache;
   std::vector<float> attention;
 };
 
+constexpr std::size_t kTokens = 300, kKvHeads = 2, kQHeads = 8, kQueries = 3;
+
+std::vector<float> attend(const KVCache& cache, std::size_t d) {
+  const std::vector<float> q = test::random_normal(kQueries * kQHeads * d, 3);
+  std::vector<float> out(kQueries * kQHeads * d);
+  cache.attend(0, kQueries, q.data(), out.data());
+  return out;
+}
+
 Outputs run_on_current_target(const std::string& format, std::size_t d) {
-  const std::size_t n = 300, kv_heads = 2, q_heads = 8, nq = 3;
+  const std::size_t n = kTokens, kv_heads = kKvHeads, q_heads = kQHeads;
   const std::vector<float> k = test::random_normal(n * kv_heads * d, 1), v = test::random_normal(n * kv_heads * d, 2);
-  const std::vector<float> q = test::random_normal(nq * q_heads * d, 3);
   Outputs o;
   const auto quantizer = make_quantizer(format, d, 7);
   o.codes.resize(n * quantizer->code_size());
@@ -39,8 +49,8 @@ Outputs run_on_current_target(const std::string& format, std::size_t d) {
   c.seed = 9;
   KVCache cache(c);
   cache.append(0, n, k.data(), v.data());
-  o.attention.resize(nq * q_heads * d);
-  cache.attend(0, nq, q.data(), o.attention.data());
+  o.attention = attend(cache, d);
+  o.saved_cache = serialize_cache(cache);
   return o;
 }
 
@@ -57,6 +67,11 @@ TEST(Determinism, EveryTargetGivesIdenticalCodesAndOutputs) {
         EXPECT_EQ(0, std::memcmp(first.attention.data(), other.attention.data(), first.attention.size() * sizeof(float)))
             << info.name << " d=" << d << " on " << hwy::TargetName(targets[i]) << " vs "
             << hwy::TargetName(targets.front());
+        // The cache saved on the first target, loaded and attended on this one.
+        EXPECT_EQ(first.saved_cache, other.saved_cache) << info.name << " d=" << d;
+        const std::vector<float> loaded = attend(parse_cache(first.saved_cache), d);
+        EXPECT_EQ(0, std::memcmp(first.attention.data(), loaded.data(), loaded.size() * sizeof(float)))
+            << info.name << " d=" << d << " loaded on " << hwy::TargetName(targets[i]);
       }
     }
   hwy::SetSupportedTargetsForTest(0);
