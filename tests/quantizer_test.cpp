@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "pack/bitplane.h"
 #include "test_util.h"
@@ -38,6 +40,25 @@ TEST(TurboMse, MseWithin2PercentOfTheory) {
       EXPECT_LE(measured_mse(*corrected, x), mse) << "d=" << d << " b=" << b;
     }
   }
+}
+
+// tqB:extra=N codes N rotated coordinates with B+1 bits: every rotated coordinate follows f_d, so
+// the MSE is the mixture of the two codebooks' MSE, and the record is exactly the mixed rate.
+TEST(TurboMse, ExtraBitCoordinatesGiveTheMixedRate) {
+  const std::size_t d = 64;
+  const std::vector<float> x = test::unit_vectors(20000, d, 17);
+  for (int b = 2; b <= 4; ++b) {
+    const std::size_t extra = 16;
+    const auto q = make_quantizer("tq" + std::to_string(b) + ":extra=16,scale=norm", d, 1);
+    EXPECT_EQ(q->code_size(), 2 + (b + 1) * extra / 8 + b * (d - extra) / 8);
+    const double theory = static_cast<double>(extra) * sphere_codebook(d, b + 1).mse +
+                          static_cast<double>(d - extra) * sphere_codebook(d, b).mse;
+    EXPECT_NEAR(measured_mse(*q, x), theory, 0.02 * theory) << "b=" << b;
+  }
+  EXPECT_DOUBLE_EQ(make_quantizer("tq4:extra=16", 64, 1)->bits_per_coord(), 4.5);  // q4's rate at d = 64
+  EXPECT_THROW(make_quantizer("tq4:extra=64", 64, 1), std::invalid_argument);
+  EXPECT_THROW(make_quantizer("tq8:extra=4", 64, 1), std::invalid_argument);
+  EXPECT_THROW(make_quantizer("tq3:extra=8,outliers=8/4", 64, 1), std::invalid_argument);
 }
 
 TEST(TurboMse, ErrorFallsWithBits) {
@@ -141,8 +162,13 @@ TEST(Polar, LevelOneAnglesCoverFullCircle) {
 
 // Every format: score and accumulate on the codes agree with the decoded vectors.
 TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
-  for (const FormatInfo& info : format_table())
+  std::vector<std::string> names;
+  for (const FormatInfo& info : format_table()) names.push_back(info.name);
+  names.push_back("tq3:extra=5");  // a fractional rate: two plane blocks per record, both integer paths
+  names.push_back("tq4:extra=7");  // ... and a 5-bit part on the float path
+  for (const std::string& name : names)
     for (std::size_t d : {8u, 31u, 64u, 96u, 129u}) {
+      const FormatInfo info{name.c_str(), parse_format(name).method, ""};
       const auto q = make_quantizer(info.name, d, 4);
       const std::size_t n = 37;
       const std::vector<float> x = test::gaussian(n * d, d), y = test::gaussian(3 * d, d + 1);
@@ -279,7 +305,8 @@ TEST(AllFormats, BadArgumentsNameTheValue) {
 
 TEST(Formats, NamesRoundTrip) {
   for (const FormatInfo& info : format_table()) EXPECT_EQ(parse_format(info.name).name(), info.name);
-  for (const char* n : {"qjl:m=256", "polar:bits=4/3/3/3", "tq3:outliers=16/4", "tq4:scale=norm", "tqp3:scale=norm"})
+  for (const char* n : {"qjl:m=256", "polar:bits=4/3/3/3", "tq3:outliers=16/4", "tq4:scale=norm", "tqp3:scale=norm",
+                        "tq4:extra=16", "tq3:extra=8,scale=norm"})
     EXPECT_EQ(parse_format(n).name(), n);
   EXPECT_THROW(parse_format("qjl:m=0"), std::invalid_argument);
   EXPECT_THROW(parse_format("polar:bits=4/2/2"), std::invalid_argument);

@@ -31,6 +31,7 @@ struct FormatSpec {
   std::size_t qjl_dim = 0;            // qjl: sketch rows m (0 = d)
   std::array<int, 4> polar_bits{4, 2, 2, 2};  // polar: bits of levels 1..4
   bool norm_correction = true;        // tq: store the optimal scale instead of ‖x‖
+  std::size_t extra_coords = 0;       // tq: rotated coordinates coded with bits + 1 (fractional rate)
 
   std::string name() const;           // canonical name, e.g. "tq3", "tq2.5", "polar", "qjl"
   // Number of outlier channels for head dimension d (explicit count or fraction of d).
@@ -39,7 +40,8 @@ struct FormatSpec {
 
 // Parses a format name: f32 f16 bf16 q8 q4 tq1..tq8 tq2.5 tq3.5 tqp2..tqp8 qjl polar.
 // Options may follow after ':' separated by ',': e.g. "qjl:m=256", "polar:bits=4/3/3/3",
-// "tq3:outliers=16/4" (16 outlier channels at 4 bits), "tq4:scale=norm" (no norm correction).
+// "tq3:outliers=16/4" (16 outlier channels at 4 bits), "tq4:scale=norm" (no norm correction),
+// "tq4:extra=16" (16 of the rotated coordinates at 5 bits, the rest at 4: 4.5 bits at d = 64).
 // Throws std::invalid_argument naming the offending text.
 FormatSpec parse_format(std::string_view name);
 

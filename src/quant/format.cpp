@@ -51,6 +51,9 @@ void parse_option(std::string_view name, FormatSpec& spec, std::string_view opti
     if (parts.size() != 2) bad(name, "outliers need COUNT/BITS like 16/4, got '" + std::string(value) + "'");
     spec.outlier_channels = static_cast<std::size_t>(parse_int(name, parts[0], 1, 1 << 16, "outlier count"));
     spec.outlier_bits = parse_int(name, parts[1], 1, 8, "outlier bits");
+  } else if (key == "extra" && spec.method == Method::kTurboMse && spec.outlier_fraction == 0.0) {
+    spec.extra_coords = static_cast<std::size_t>(parse_int(name, value, 1, 1 << 16, "extra-bit coordinates"));
+    if (spec.bits >= 8) bad(name, "extra coordinates need bits < 8");
   } else if (key == "scale" && (spec.method == Method::kTurboMse || spec.method == Method::kTurboProd)) {
     if (value == "norm") spec.norm_correction = false;
     else if (value == "optimal") spec.norm_correction = true;
@@ -120,6 +123,7 @@ std::string FormatSpec::name() const {
         n = "tq" + std::to_string(bits);
         if (outlier_channels)
           options.push_back("outliers=" + std::to_string(outlier_channels) + "/" + std::to_string(outlier_bits));
+        if (extra_coords) options.push_back("extra=" + std::to_string(extra_coords));
       }
       if (!norm_correction) options.push_back("scale=norm");
       break;

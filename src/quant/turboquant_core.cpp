@@ -9,15 +9,31 @@
 
 namespace veloxquant {
 
-TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_seed, bool norm_correction)
+TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_seed, bool norm_correction,
+                           std::size_t extra)
     : dim_(dim), bits_(bits), norm_correction_(norm_correction), rotation_(dim, rotation_seed) {
   if (dim < 2) throw std::invalid_argument("TurboQuant needs dim >= 2, got " + std::to_string(dim));
-  codebook_ = &sphere_codebook(dim, bits);
-  if (bits <= 4) int8_ = make_int8_codebook(codebook_->centroids.data(), bits);
+  if (extra >= dim || (extra > 0 && bits >= 8))
+    throw std::invalid_argument("TurboQuant: " + std::to_string(extra) + " coordinates at " + std::to_string(bits + 1) +
+                                " bits do not fit dim " + std::to_string(dim) + " (need extra < dim, bits < 8)");
+  std::size_t offset = 2;  // after the fp16 scale
+  const std::size_t counts[2] = {extra, dim - extra};
+  for (int p = 0; p < 2; ++p) {
+    Part& part = parts_[p];
+    part.first = p == 0 ? 0 : extra;
+    part.count = counts[p];
+    part.bits = p == 0 ? bits + 1 : bits;
+    part.offset = offset;
+    if (part.count == 0) continue;
+    part.codebook = &sphere_codebook(dim, part.bits);  // every rotated coordinate follows f_dim
+    if (part.bits <= 4) part.int8 = make_int8_codebook(part.codebook->centroids.data(), part.bits);
+    offset += static_cast<std::size_t>(part.bits) * ((part.count + 7) / 8);
+  }
+  code_size_ = offset;
 }
 
-kernels::PlaneCodes TurboMseCore::planes(const std::uint8_t* recs, std::size_t stride) const {
-  return kernels::PlaneCodes{recs, stride, 2, dim_, bits_, codebook_->centroids.data(), 0};
+kernels::PlaneCodes TurboMseCore::planes(const Part& part, const std::uint8_t* recs, std::size_t stride) const {
+  return kernels::PlaneCodes{recs, stride, part.offset, part.count, part.bits, part.codebook->centroids.data(), 0};
 }
 
 float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float* residual) const {
@@ -33,17 +49,26 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   for (std::size_t j = 0; j < dim_; ++j) work[j] = x[j] * inv;
   rotation_.apply(1, work, work);
   // ⟨y, c⟩ and ‖c‖² of the chosen centroids come out of the quantizing pass itself.
-  float dots[2] = {0.0f, 0.0f};
-  kernels::quantize_to_planes(dim_, work, codebook_->boundaries.data(), bits_, rec + 2, codebook_->centroids.data(),
-                              dots);
+  float yc = 0.0f, cc = 0.0f;
+  for (const Part& part : parts_) {
+    if (part.count == 0) continue;
+    float dots[2] = {0.0f, 0.0f};
+    kernels::quantize_to_planes(part.count, work + part.first, part.codebook->boundaries.data(), part.bits,
+                                rec + part.offset, part.codebook->centroids.data(), dots);
+    yc += dots[0];
+    cc += dots[1];
+  }
   double alpha = 1.0;  // scale of the unit vector's reconstruction
-  if (norm_correction_ && dots[1] > 0.0f) alpha = dots[0] / dots[1];
+  if (norm_correction_ && cc > 0.0f) alpha = yc / cc;
   if (residual) {
     std::fill(residual, residual + dim_, 0.0f);
     const float minus_alpha = static_cast<float>(-alpha);
-    kernels::PlaneCodes unscaled = planes(rec, code_size());
-    unscaled.scale_offset = -1;
-    kernels::accumulate_planes(unscaled, 1, 1, &minus_alpha, residual, dim_);
+    for (const Part& part : parts_) {
+      if (part.count == 0) continue;
+      kernels::PlaneCodes unscaled = planes(part, rec, code_size());
+      unscaled.scale_offset = -1;
+      kernels::accumulate_planes(unscaled, 1, 1, &minus_alpha, residual + part.first, dim_);
+    }
     for (std::size_t j = 0; j < dim_; ++j) residual[j] += work[j];
   }
   const float scale = static_cast<float>(norm * alpha);
@@ -60,25 +85,37 @@ void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::
   for (std::size_t t = 0; t < n; ++t) {
     float* o = out + t * dim_;
     std::fill(o, o + dim_, 0.0f);
-    kernels::accumulate_planes(planes(recs + t * stride, stride), 1, 1, &one, o, dim_);
+    for (const Part& part : parts_)
+      if (part.count > 0) kernels::accumulate_planes(planes(part, recs + t * stride, stride), 1, 1, &one, o + part.first, dim_);
   }
 }
 
 void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n,
                          const std::uint8_t* recs, std::size_t stride, float* out) const {
-  if (bits_ <= 4) {
-    score_planes_int8(planes(recs, stride), int8_, n, n_q, q, q_stride, out);
-  } else {
-    kernels::score_planes(planes(recs, stride), n, n_q, q, q_stride, out);
+  float* part_scores = parts_[0].count > 0 ? scratch_floats(2, n_q * n) : nullptr;
+  for (int p = 1; p >= 0; --p) {  // the main part first, straight into out
+    const Part& part = parts_[p];
+    if (part.count == 0) continue;
+    float* dst = p == 1 ? out : part_scores;
+    if (part.bits <= 4) {
+      score_planes_int8(planes(part, recs, stride), part.int8, n, n_q, q + part.first, q_stride, dst);
+    } else {
+      kernels::score_planes(planes(part, recs, stride), n, n_q, q + part.first, q_stride, dst);
+    }
   }
+  if (part_scores)
+    for (std::size_t i = 0; i < n_q * n; ++i) out[i] += part_scores[i];
 }
 
 void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs,
                               std::size_t stride, float* acc, std::size_t acc_stride) const {
-  if (bits_ <= 4) {
-    accumulate_planes_int16(planes(recs, stride), int8_, n, n_q, w, acc, acc_stride);
-  } else {
-    kernels::accumulate_planes(planes(recs, stride), n, n_q, w, acc, acc_stride);
+  for (const Part& part : parts_) {
+    if (part.count == 0) continue;
+    if (part.bits <= 4) {
+      accumulate_planes_int16(planes(part, recs, stride), part.int8, n, n_q, w, acc + part.first, acc_stride);
+    } else {
+      kernels::accumulate_planes(planes(part, recs, stride), n, n_q, w, acc + part.first, acc_stride);
+    }
   }
 }
 

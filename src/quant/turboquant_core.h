@@ -18,13 +18,15 @@ namespace veloxquant {
 
 class TurboMseCore {
  public:
-  TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_seed, bool norm_correction);
+  // The first `extra` rotated coordinates get bits + 1 (a fractional rate within one rotation:
+  // e.g. d = 64, 16 at 5 bits and 48 at 4 gives 4.5 bits with the scale); 0 for plain tqB.
+  TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_seed, bool norm_correction, std::size_t extra = 0);
 
   std::size_t dim() const { return dim_; }
   int bits() const { return bits_; }
-  std::size_t code_size() const { return 2 + bits_ * ((dim_ + 7) / 8); }
+  std::size_t code_size() const { return code_size_; }
   const Rotation& rotation() const { return rotation_; }
-  const Codebook& codebook() const { return *codebook_; }
+  const Codebook& codebook() const { return *parts_[1].codebook; }
 
   // Encodes x[dim] (finite) into rec. If residual is non-null it receives y − (s/‖x‖)·c, the
   // rotated unit-vector residual (zero for a zero vector); returns ‖x‖.
@@ -40,14 +42,21 @@ class TurboMseCore {
                   float* acc, std::size_t acc_stride) const;
 
  private:
-  kernels::PlaneCodes planes(const std::uint8_t* recs, std::size_t stride) const;
+  // Coordinates [first, first + count) coded with `codebook` in planes at `offset` of the record.
+  struct Part {
+    std::size_t first = 0, count = 0, offset = 0;
+    int bits = 0;
+    const Codebook* codebook = nullptr;
+    Int8Codebook int8;  // integer scoring for ≤ 4 bits
+  };
+  kernels::PlaneCodes planes(const Part& part, const std::uint8_t* recs, std::size_t stride) const;
 
   std::size_t dim_;
   int bits_;
   bool norm_correction_;
   Rotation rotation_;
-  const Codebook* codebook_;
-  Int8Codebook int8_;  // integer scoring for ≤ 4 bits
+  Part parts_[2];  // [0]: the `extra` coordinates at bits + 1 (may be empty), [1]: the rest
+  std::size_t code_size_;
 };
 
 // 1-bit sign sketch of a vector, as in QJL: record planes of sign(S·v) for a Gaussian S (m×d).

@@ -15,7 +15,8 @@ namespace {
 class TurboMseQuantizer final : public Quantizer {
  public:
   TurboMseQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed)
-      : Quantizer(spec, dim, seed), core_(dim, spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction) {}
+      : Quantizer(spec, dim, seed),
+        core_(dim, spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction, spec.extra_coords) {}
 
   std::size_t code_size() const override { return core_.code_size(); }
   std::size_t query_size() const override { return dim(); }
@@ -128,6 +129,8 @@ class OutlierSplitQuantizer final : public Quantizer {
 std::unique_ptr<Quantizer> make_turbo_mse_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
                                                     std::span<const std::uint32_t> outlier_channels) {
   const std::size_t n_out = spec.outliers_for_dim(dim);
+  if (n_out > 0 && spec.extra_coords > 0)
+    throw std::invalid_argument("format " + spec.name() + ": extra coordinates and outlier channels do not combine");
   if (n_out == 0) return std::make_unique<TurboMseQuantizer>(spec, dim, seed);
   if (n_out < 2 || n_out + 2 > dim)
     throw std::invalid_argument("format " + spec.name() + ": " + std::to_string(n_out) +
