@@ -26,7 +26,8 @@ constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" 
 
 Generates text; attention of every layer runs on the KV cache formats given.
 
-  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights)
+  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights), or a
+                       quantized model written by `veloxquant quantize-model` (.vqm)
   -p, --prompt TEXT    prompt text
   -f, --file FILE      read the prompt from a file
   --max-prompt N       keep only the first N prompt tokens (default 0: all)
@@ -38,8 +39,8 @@ Generates text; attention of every layer runs on the KV cache formats given.
   --sinks N            exact first tokens of the compressed cache (default 4)
   --temp T             sampling temperature; 0 = greedy (default 0)
   --seed S             sampling and cache seed (default 0)
-  --weights F          quantize the model's matrices to format F (e.g. tq4) at load; products
-                       run on the codes
+  --weights F          quantize the model's matrices to format F (e.g. tq4; tq4:block=64 for
+                       one record and scale per 64 columns) at load; products run on the codes
   --threads N          worker threads (default: all cores)
 )";
 
