@@ -86,11 +86,14 @@ int cmd_run(int argc, char** argv) {
   if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
 
+  const auto load_start = std::chrono::steady_clock::now();
   LlamaModel model = LlamaModel::load(args.str("model", ""));
   if (args.has("weights")) {  // products on TurboQuant (or other) codes of the weight rows
     const LlamaModel::WeightBytes b = model.quantize_weights(args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)));
     std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes\n", args.str("weights", "").c_str(), b.before, b.after);
   }
+  std::fprintf(stderr, "model loaded in %.4f s%s\n", seconds_since(load_start),
+               model.weights_quantized() ? (" (weights " + model.weight_scheme().name() + ")").c_str() : "");
   const LlamaConfig& c = model.config();
   const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
   std::string prompt = args.str("prompt", "");
