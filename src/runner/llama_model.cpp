@@ -131,17 +131,22 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   return m;
 }
 
-std::vector<std::pair<std::string, const WeightView*>> LlamaModel::matrices() const {
-  std::vector<std::pair<std::string, const WeightView*>> out;
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const LlamaLayer& L = layers_[l];
+template <typename Model, typename View>
+std::vector<std::pair<std::string, View*>> LlamaModel::matrix_slots(Model& m) {
+  std::vector<std::pair<std::string, View*>> out;
+  for (std::size_t l = 0; l < m.layers_.size(); ++l) {
+    auto& L = m.layers_[l];
     const std::string p = "blk." + std::to_string(l) + ".";
     out.insert(out.end(), {{p + "attn_q.weight", &L.wq}, {p + "attn_k.weight", &L.wk}, {p + "attn_v.weight", &L.wv},
                            {p + "attn_output.weight", &L.wo}, {p + "ffn_gate.weight", &L.w_gate},
                            {p + "ffn_up.weight", &L.w_up}, {p + "ffn_down.weight", &L.w_down}});
   }
-  if (output_.data != token_embd_.data) out.emplace_back("output.weight", &output_);
+  if (m.output_.data != m.token_embd_.data) out.emplace_back("output.weight", &m.output_);
   return out;
+}
+
+std::vector<std::pair<std::string, const WeightView*>> LlamaModel::matrices() const {
+  return matrix_slots<const LlamaModel, const WeightView>(*this);
 }
 
 LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure) {
@@ -151,7 +156,7 @@ LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, 
   scheme_ = parsed;
   seed_ = seed;
   WeightBytes bytes;
-  for (const auto& [name, view] : matrices()) quantize_matrix(name, const_cast<WeightView&>(*view), seed, measure, bytes);
+  for (const auto& [name, view] : matrix_slots<LlamaModel, WeightView>(*this)) quantize_matrix(name, *view, seed, measure, bytes);
   return bytes;
 }
 

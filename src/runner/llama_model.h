@@ -85,6 +85,8 @@ class LlamaModel {
   WeightBytes quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure = false);
 
  private:
+  template <typename Model, typename View>
+  static std::vector<std::pair<std::string, View*>> matrix_slots(Model& m);
   void quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure, WeightBytes& bytes);
 
   GgufFile file_;
