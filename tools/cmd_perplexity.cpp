@@ -15,7 +15,6 @@
 #include "args.h"
 #include "cli.h"
 #include "json.h"
-#include "runner/calibration.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
@@ -54,10 +53,6 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
                        (tq3, tq4, tq5, tq8, q8, q4, ...; ":block=N" for a record per N columns;
                        products on the codes); the base pass
                        keeps the weights as loaded, so kld covers weights and cache together
-  --calibrate FILE     with --weights: activation-aware scaling of the quantized matrices from
-                       the mean square input of each channel over windows of these tokens
-                       (uint16 like --tokens; see quantize-model --help)
-  --calib-skip N       first calibration window (default 0); --calib-windows N (default 16)
   --threads N          worker threads (default: all cores)
   --json               print one JSON object per K/V pair on stdout instead of text
 Progress goes to stderr.
@@ -102,7 +97,7 @@ struct Tested {
 int cmd_perplexity(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"},
                   {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window", "sinks",
-                   "seed", "threads", "weights", "calibrate", "calib-skip", "calib-windows"},
+                   "seed", "threads", "weights"},
                   {{"-m", "model"}, {"-f", "file"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -140,15 +135,7 @@ int cmd_perplexity(int argc, char** argv) {
   std::unique_ptr<LlamaModel> quantized;
   if (!weights.empty()) {
     quantized = std::make_unique<LlamaModel>(LlamaModel::load(args.str("model", "")));
-    ActivationStats stats;
-    if (args.has("calibrate")) {
-      ThreadPool calib_pool(static_cast<std::size_t>(threads));
-      stats = collect_activation_stats(*quantized, read_u16_tokens(args.str("calibrate", "")), static_cast<std::size_t>(ctx),
-                                       static_cast<std::size_t>(args.integer("calib-skip", 0)),
-                                       static_cast<std::size_t>(args.integer("calib-windows", 16)), calib_pool);
-    }
-    const LlamaModel::WeightBytes b = quantized->quantize_weights(weights, static_cast<std::uint64_t>(args.integer("seed", 0)),
-                                                                  false, args.has("calibrate") ? &stats : nullptr);
+    const LlamaModel::WeightBytes b = quantized->quantize_weights(weights, static_cast<std::uint64_t>(args.integer("seed", 0)));
     std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", weights.c_str(), b.before,
                  b.after, 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
   }

@@ -1,5 +1,4 @@
 #include "runner/llama_model.h"
-#include "runner/calibration.h"
 #include "runner/model_file.h"
 #include "veloxquant/quantizer.h"
 
@@ -150,31 +149,19 @@ std::vector<std::pair<std::string, const WeightView*>> LlamaModel::matrices() co
   return matrix_slots<const LlamaModel, const WeightView>(*this);
 }
 
-LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure,
-                                                     const std::map<std::string, std::vector<double>>* activation_mean_sq) {
+LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure) {
   const WeightScheme parsed = parse_weight_scheme(scheme);  // a bad name fails before any work
   if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
-  for (const auto& [name, view] : matrices()) {
-    parsed.record_dim(view->cols);  // every block divides its row
-    if (activation_mean_sq)
-      if (auto it = activation_mean_sq->find(name); it != activation_mean_sq->end() && it->second.size() != view->cols)
-        throw std::invalid_argument("activation statistics of '" + name + "' have " + std::to_string(it->second.size()) +
-                                    " channels, the matrix " + std::to_string(view->cols));
-  }
+  for (const auto& [name, view] : matrices()) parsed.record_dim(view->cols);  // every block divides its row
   scheme_ = parsed;
   seed_ = seed;
   WeightBytes bytes;
-  for (const auto& [name, view] : matrix_slots<LlamaModel, WeightView>(*this)) {
-    const std::vector<double>* mean_sq = nullptr;
-    if (activation_mean_sq)
-      if (auto it = activation_mean_sq->find(name); it != activation_mean_sq->end()) mean_sq = &it->second;
-    quantize_matrix(name, *view, seed, measure, mean_sq, bytes);
-  }
+  for (const auto& [name, view] : matrix_slots<LlamaModel, WeightView>(*this)) quantize_matrix(name, *view, seed, measure, bytes);
   return bytes;
 }
 
 void LlamaModel::quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure,
-                                 const std::vector<double>* mean_sq, WeightBytes& bytes) {
+                                 WeightBytes& bytes) {
   // One quantizer per record width: matrices (and blocks) that read the same width share its rotation.
   const std::size_t bd = scheme_.record_dim(w.cols), blocks = w.cols / bd;
   const Quantizer* q = nullptr;
@@ -186,28 +173,18 @@ void LlamaModel::quantize_matrix(const std::string& name, WeightView& w, std::ui
   }
   const std::size_t cs = q->code_size();
   std::vector<std::uint8_t>& records = quantized_rows_.emplace_back(w.rows * blocks * cs);
-  std::vector<float> row(w.cols), back(w.cols), scaled(w.cols);
-  const float* scale = nullptr;
-  if (mean_sq) {  // activation-aware: store W·diag(s)
-    std::vector<double> column_sq(w.cols, 0.0);
-    for (std::size_t r = 0; r < w.rows; ++r) {
-      dequantize_row(w, r, row.data());
-      for (std::size_t c = 0; c < w.cols; ++c) column_sq[c] += static_cast<double>(row[c]) * row[c];
-    }
-    scale = input_scales_.emplace_back(activation_scales(column_sq, *mean_sq)).data();
-  }
-  MatrixReport report{name, w.rows, w.cols, w.type, w.rows * w.row_bytes, records.size() + (scale ? 4 * w.cols : 0), 0.0, 0.0};
+  std::vector<float> row(w.cols), back(w.cols);
+  MatrixReport report{name, w.rows, w.cols, w.type, w.rows * w.row_bytes, records.size(), 0.0, 0.0};
   for (std::size_t r = 0; r < w.rows; ++r) {
     dequantize_row(w, r, row.data());
-    for (std::size_t c = 0; c < w.cols; ++c) scaled[c] = scale ? row[c] * scale[c] : row[c];
     for (std::size_t b = 0; b < blocks; ++b) {  // block-major: block b of all rows is contiguous
       std::uint8_t* rec = records.data() + (b * w.rows + r) * cs;
-      q->encode(1, scaled.data() + b * bd, rec);
+      q->encode(1, row.data() + b * bd, rec);
       if (measure) q->decode(1, rec, back.data() + b * bd);
     }
     if (measure)
       for (std::size_t c = 0; c < w.cols; ++c) {
-        const double d = static_cast<double>(row[c]) - (scale ? back[c] / scale[c] : back[c]);
+        const double d = static_cast<double>(row[c]) - back[c];
         report.error_sq += d * d;
         report.norm_sq += static_cast<double>(row[c]) * row[c];
       }
@@ -219,7 +196,6 @@ void LlamaModel::quantize_matrix(const std::string& name, WeightView& w, std::ui
   w.data = records.data();
   w.row_bytes = blocks * cs;
   w.quantizer = q;
-  w.input_scale = scale;
 }
 
 }  // namespace veloxquant

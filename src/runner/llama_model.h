@@ -76,22 +76,18 @@ class LlamaModel {
   // Re-stores every layer matrix and an untied output matrix as records of `scheme` (e.g. "tq4":
   // per row a scale and TurboQuant codes of Π·w/‖w‖; "tq4:block=64": that per 64 columns), so
   // products run on the codes. Token embeddings stay as loaded. Returns the weight bytes before
-  // and after; with `measure`, also each matrix's reconstruction error. With `activation_mean_sq`
-  // (matrix name → mean square of each input channel, runner/calibration.h), each listed matrix
-  // is stored as W·diag(s) with activation-aware channel scales s (activation_scales).
+  // and after; with `measure`, also each matrix's reconstruction error.
   struct WeightBytes {
     std::size_t before = 0, after = 0;  // bytes of the quantized matrices as loaded and as stored
     std::size_t count = 0;              // their number of weights
     std::vector<MatrixReport> matrices;
   };
-  WeightBytes quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure = false,
-                               const std::map<std::string, std::vector<double>>* activation_mean_sq = nullptr);
+  WeightBytes quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure = false);
 
  private:
   template <typename Model, typename View>
   static std::vector<std::pair<std::string, View*>> matrix_slots(Model& m);
-  void quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure,
-                       const std::vector<double>* mean_sq, WeightBytes& bytes);
+  void quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure, WeightBytes& bytes);
 
   GgufFile file_;
   LlamaConfig config_;
@@ -102,7 +98,6 @@ class LlamaModel {
   std::uint64_t seed_ = 0;
   std::vector<std::unique_ptr<Quantizer>> quantizers_;      // one per record width, for quantized weights
   std::vector<std::vector<std::uint8_t>> quantized_rows_;   // storage of quantized matrices
-  std::vector<std::vector<float>> input_scales_;            // storage of their activation-aware scales
 };
 
 }  // namespace veloxquant

@@ -116,8 +116,6 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   if (w.quantizer) {
     const std::size_t bd = w.quantizer->dim(), cs = w.quantizer->code_size();
     for (std::size_t b = 0; b < w.cols / bd; ++b) w.quantizer->decode(1, w.data + (b * w.rows + r) * cs, out + b * bd);
-    if (w.input_scale)
-      for (std::size_t c = 0; c < w.cols; ++c) out[c] /= w.input_scale[c];
     return;
   }
   const std::uint8_t* row = w.data + r * w.row_bytes;
@@ -155,13 +153,6 @@ void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t 
 void matmul_on_codes(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
   const Quantizer& q = *w.quantizer;
   const std::size_t qs = q.query_size(), bd = q.dim(), cs = q.code_size(), blocks = w.cols / bd;
-  std::vector<float> scaled;  // x / input_scale, the input of W·diag(s)
-  if (w.input_scale) {
-    scaled.resize(n_tokens * w.cols);
-    for (std::size_t t = 0; t < n_tokens; ++t)
-      for (std::size_t c = 0; c < w.cols; ++c) scaled[t * w.cols + c] = x[t * w.cols + c] / w.input_scale[c];
-    x = scaled.data();
-  }
   std::vector<float> prepared(blocks * n_tokens * qs);  // [block][token][qs]
   for (std::size_t b = 0; b < blocks; ++b)
     for (std::size_t t = 0; t < n_tokens; ++t)

@@ -28,10 +28,6 @@ struct WeightView {
   std::size_t row_bytes = 0;
   const std::uint8_t* data = nullptr;
   const Quantizer* quantizer = nullptr;
-  // With a quantizer, optional activation-aware scaling: the records hold W·diag(s) for
-  // s = input_scale[cols], so input channels that carry large activations are stored with more
-  // of the records' precision; products divide the input by s, decoding divides the row by s.
-  const float* input_scale = nullptr;
 };
 
 // Decodes row `r` of w into out[w.cols].
