@@ -12,3 +12,27 @@ add_test(NAME cli_eval_bad_option COMMAND ${VQ} eval --colour red)
 set_tests_properties(cli_eval_bad_option PROPERTIES WILL_FAIL TRUE)
 add_test(NAME cli_unknown_command COMMAND ${VQ} frobnicate)
 set_tests_properties(cli_unknown_command PROPERTIES WILL_FAIL TRUE)
+
+# quantize-model on the shared model: the report, then run/perplexity on the .vqm give the text and
+# perplexity of the .gguf with --weights at load.
+set(VQ_TINY ${CMAKE_SOURCE_DIR}/../shared/models/tiny-llama-5m-f32.gguf)
+if(EXISTS ${VQ_TINY})
+  set(VQ_VQM ${CMAKE_BINARY_DIR}/cli_tiny_tq4.vqm)
+  add_test(NAME cli_quantize_model COMMAND ${VQ} quantize-model ${VQ_TINY} ${VQ_VQM} --weights tq4 --report)
+  set_tests_properties(cli_quantize_model PROPERTIES FIXTURES_SETUP vqm
+    PASS_REGULAR_EXPRESSION "quantized matrices +16777216 +2125824 +4\\.055 +0\\.09")
+  add_test(NAME cli_quantize_model_json COMMAND ${VQ} quantize-model ${VQ_TINY} ${CMAKE_BINARY_DIR}/cli_tiny_b64.vqm
+    --weights tq4:block=64 --json)
+  set_tests_properties(cli_quantize_model_json PROPERTIES
+    PASS_REGULAR_EXPRESSION "\"weights\": \"tq4:block=64\".*\"quantized\": \\{\"name\": \"quantized matrices\"")
+  add_test(NAME cli_quantize_model_bad_weights COMMAND ${VQ} quantize-model ${VQ_TINY} ${CMAKE_BINARY_DIR}/bad.vqm --weights tq9)
+  set_tests_properties(cli_quantize_model_bad_weights PROPERTIES WILL_FAIL TRUE)
+  add_test(NAME cli_run_vqm_equals_gguf_weights COMMAND sh -c
+    "$<TARGET_FILE:veloxquant_cli> run -m ${VQ_VQM} -p 'The kernel' -n 24 --threads 1 > vqm.txt 2>/dev/null && \
+     $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --weights tq4 -p 'The kernel' -n 24 --threads 1 > gguf.txt 2>/dev/null && \
+     cmp vqm.txt gguf.txt && echo same-text")
+  set_tests_properties(cli_run_vqm_equals_gguf_weights PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "same-text")
+  add_test(NAME cli_perplexity_vqm COMMAND ${VQ} perplexity -m ${VQ_VQM} --tokens
+    ${CMAKE_SOURCE_DIR}/../shared/models/test.u16 --ctx 64 --chunks 2 --cache-k exact --cache-v exact --threads 1)
+  set_tests_properties(cli_perplexity_vqm PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "ppl [0-9.]+")
+endif()

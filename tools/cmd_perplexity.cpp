@@ -31,7 +31,8 @@ Perplexity over non-overlapping windows of --ctx tokens (a fresh cache per windo
 K/V cache formats given, and against an exact f32 attention pass in the same run: mean KL
 divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agreement.
 
-  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights)
+  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights), or a
+                       quantized model written by `veloxquant quantize-model` (.vqm)
   -f, --file FILE      text to score (tokenized as one string, no BOS)
   --tokens FILE        token ids to score: little-endian uint16, no BOS
   --ctx N              window length (default 512)
@@ -49,7 +50,8 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
   --sinks N            exact first tokens of the compressed cache (default 4)
   --seed S             seed of the cache's random rotations and sketches (default 0)
   --weights F          tested passes use the model with its matrices quantized to format F
-                       (tq3, tq4, tq5, tq8, q8, q4, ...; products on the codes); the base pass
+                       (tq3, tq4, tq5, tq8, q8, q4, ...; ":block=N" for a record per N columns;
+                       products on the codes); the base pass
                        keeps the weights as loaded, so kld covers weights and cache together
   --threads N          worker threads (default: all cores)
   --json               print one JSON object per K/V pair on stdout instead of text

@@ -26,7 +26,8 @@ constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" 
 
 Generates text; attention of every layer runs on the KV cache formats given.
 
-  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights)
+  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights), or a
+                       quantized model written by `veloxquant quantize-model` (.vqm)
   -p, --prompt TEXT    prompt text
   -f, --file FILE      read the prompt from a file
   --max-prompt N       keep only the first N prompt tokens (default 0: all)
@@ -38,8 +39,8 @@ Generates text; attention of every layer runs on the KV cache formats given.
   --sinks N            exact first tokens of the compressed cache (default 4)
   --temp T             sampling temperature; 0 = greedy (default 0)
   --seed S             sampling and cache seed (default 0)
-  --weights F          quantize the model's matrices to format F (e.g. tq4) at load; products
-                       run on the codes
+  --weights F          quantize the model's matrices to format F (e.g. tq4; tq4:block=64 for
+                       one record and scale per 64 columns) at load; products run on the codes
   --threads N          worker threads (default: all cores)
 )";
 
@@ -85,11 +86,14 @@ int cmd_run(int argc, char** argv) {
   if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
 
+  const auto load_start = std::chrono::steady_clock::now();
   LlamaModel model = LlamaModel::load(args.str("model", ""));
   if (args.has("weights")) {  // products on TurboQuant (or other) codes of the weight rows
     const LlamaModel::WeightBytes b = model.quantize_weights(args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)));
     std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes\n", args.str("weights", "").c_str(), b.before, b.after);
   }
+  std::fprintf(stderr, "model loaded in %.4f s%s\n", seconds_since(load_start),
+               model.weights_quantized() ? (" (weights " + model.weight_scheme().name() + ")").c_str() : "");
   const LlamaConfig& c = model.config();
   const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
   std::string prompt = args.str("prompt", "");

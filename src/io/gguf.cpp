@@ -174,6 +174,7 @@ struct GgufFile::Storage {
   std::size_t size = 0;
   void* map = nullptr;  // mmap'ed region, or null when `bytes` holds the file
   std::vector<std::uint8_t> bytes;
+  std::shared_ptr<const void> owner;  // keeps `data` alive when it points into someone else's memory
   ~Storage() {
     if (map) munmap(map, size);
   }
@@ -215,6 +216,18 @@ GgufFile GgufFile::from_bytes(std::vector<std::uint8_t> bytes) {
   GgufFile f;
   f.storage_ = std::move(storage);
   f.parse("buffer");
+  return f;
+}
+
+GgufFile GgufFile::from_memory(std::shared_ptr<const void> owner, const std::uint8_t* data, std::size_t size,
+                              const std::string& source) {
+  auto storage = std::make_shared<Storage>();
+  storage->owner = std::move(owner);
+  storage->data = data;
+  storage->size = size;
+  GgufFile f;
+  f.storage_ = std::move(storage);
+  f.parse(source);
   return f;
 }
 

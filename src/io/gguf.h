@@ -58,6 +58,10 @@ class GgufFile {
   static GgufFile open(const std::string& path);
   // Parses bytes held in memory (same validation; used by tests and fuzzing).
   static GgufFile from_bytes(std::vector<std::uint8_t> bytes);
+  // Parses `size` bytes at `data` without copying them; `owner` keeps them alive (e.g. the mapping
+  // of a larger file that embeds a GGUF image). `source` names them in error messages.
+  static GgufFile from_memory(std::shared_ptr<const void> owner, const std::uint8_t* data, std::size_t size,
+                              const std::string& source);
 
   std::uint32_t version() const { return version_; }
   std::size_t alignment() const { return alignment_; }

@@ -1,4 +1,5 @@
 #include "runner/llama_model.h"
+#include "runner/model_file.h"
 #include "veloxquant/quantizer.h"
 
 #include <cstdint>
@@ -8,8 +9,19 @@ namespace veloxquant {
 
 namespace {
 
-// A matrix tensor with ne = [cols, rows] (PyTorch's [rows, cols] weight).
-WeightView matrix(const GgufFile& f, const std::string& name, std::size_t rows, std::size_t cols) {
+using Quantized = std::map<std::string, WeightView>;
+
+// A matrix tensor with ne = [cols, rows] (PyTorch's [rows, cols] weight), or its quantized
+// records when `quantized` holds it.
+WeightView matrix(const GgufFile& f, const Quantized& quantized, const std::string& name, std::size_t rows,
+                  std::size_t cols) {
+  if (auto it = quantized.find(name); it != quantized.end()) {
+    if (it->second.rows != rows || it->second.cols != cols)
+      throw std::runtime_error("quantized matrix '" + name + "' is " + std::to_string(it->second.rows) + " x " +
+                               std::to_string(it->second.cols) + ", expected " + std::to_string(rows) + " x " +
+                               std::to_string(cols));
+    return it->second;
+  }
   const GgufTensor& t = f.tensor(name);
   if (t.dims.size() != 2 || t.dims[0] != cols || t.dims[1] != rows)
     throw std::runtime_error("tensor '" + name + "' has shape [" + std::to_string(t.dims[0]) +
@@ -44,9 +56,16 @@ std::size_t positive(const GgufFile& f, const std::string& key, std::size_t limi
 
 }  // namespace
 
-LlamaModel LlamaModel::load(const std::string& path) { return from_gguf(GgufFile::open(path)); }
+LlamaModel LlamaModel::load(const std::string& path) {
+  if (is_quantized_model_file(path)) return load_quantized_model(path);
+  return from_gguf(GgufFile::open(path));
+}
 
-LlamaModel LlamaModel::from_gguf(GgufFile file) {
+LlamaModel LlamaModel::from_gguf(GgufFile file) { return from_parts(std::move(file), {}, {}, {}, 0); }
+
+LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
+                                  std::vector<std::unique_ptr<Quantizer>> quantizers, const WeightScheme& scheme,
+                                  std::uint64_t seed) {
   const std::string& arch = file.get_string("general.architecture");
   if (arch != "llama") throw std::runtime_error("unsupported architecture '" + arch + "' (only 'llama')");
   LlamaModel m;
@@ -73,12 +92,14 @@ LlamaModel LlamaModel::from_gguf(GgufFile file) {
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
 
   const GgufTensor& emb = file.tensor("token_embd.weight");
+  const Quantized& qm = quantized;
   if (emb.dims.size() != 2) throw std::runtime_error("token_embd.weight must be 2-D");
   c.vocab = static_cast<std::size_t>(emb.dims[1]);
   if (file.has("llama.vocab_size") && file.get_uint("llama.vocab_size") != c.vocab)
     throw std::runtime_error("llama.vocab_size disagrees with token_embd.weight");
-  m.token_embd_ = matrix(file, "token_embd.weight", c.vocab, c.dim);
-  m.output_ = file.find_tensor("output.weight") ? matrix(file, "output.weight", c.vocab, c.dim) : m.token_embd_;
+  m.token_embd_ = matrix(file, qm, "token_embd.weight", c.vocab, c.dim);
+  const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
+  m.output_ = has_output ? matrix(file, qm, "output.weight", c.vocab, c.dim) : m.token_embd_;
   m.output_norm_ = vector_f32(file, "output_norm.weight", c.dim);
   const std::size_t kv_dim = c.kv_heads * c.head_dim;
   for (std::size_t l = 0; l < c.layers; ++l) {
@@ -86,51 +107,94 @@ LlamaModel LlamaModel::from_gguf(GgufFile file) {
     LlamaLayer L;
     L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
     L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
-    L.wq = matrix(file, p + "attn_q.weight", c.dim, c.dim);
-    L.wk = matrix(file, p + "attn_k.weight", kv_dim, c.dim);
-    L.wv = matrix(file, p + "attn_v.weight", kv_dim, c.dim);
-    L.wo = matrix(file, p + "attn_output.weight", c.dim, c.dim);
-    L.w_gate = matrix(file, p + "ffn_gate.weight", c.ffn, c.dim);
-    L.w_up = matrix(file, p + "ffn_up.weight", c.ffn, c.dim);
-    L.w_down = matrix(file, p + "ffn_down.weight", c.dim, c.ffn);
+    L.wq = matrix(file, qm, p + "attn_q.weight", c.dim, c.dim);
+    L.wk = matrix(file, qm, p + "attn_k.weight", kv_dim, c.dim);
+    L.wv = matrix(file, qm, p + "attn_v.weight", kv_dim, c.dim);
+    L.wo = matrix(file, qm, p + "attn_output.weight", c.dim, c.dim);
+    L.w_gate = matrix(file, qm, p + "ffn_gate.weight", c.ffn, c.dim);
+    L.w_up = matrix(file, qm, p + "ffn_up.weight", c.ffn, c.dim);
+    L.w_down = matrix(file, qm, p + "ffn_down.weight", c.dim, c.ffn);
     m.layers_.push_back(std::move(L));
   }
+  if (!quantized.empty()) {
+    const std::vector<std::pair<std::string, const WeightView*>> used = m.matrices();
+    for (const auto& [name, view] : quantized) {
+      bool found = false;
+      for (const auto& u : used) found = found || u.first == name;
+      if (!found) throw std::runtime_error("quantized matrix '" + name + "' is not a matrix of this model");
+    }
+  }
+  m.quantizers_ = std::move(quantizers);
+  m.scheme_ = scheme;
+  m.seed_ = seed;
   m.file_ = std::move(file);
   return m;
 }
 
-LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& format, std::uint64_t seed) {
-  parse_format(format);  // a bad name fails before any work
+template <typename Model, typename View>
+std::vector<std::pair<std::string, View*>> LlamaModel::matrix_slots(Model& m) {
+  std::vector<std::pair<std::string, View*>> out;
+  for (std::size_t l = 0; l < m.layers_.size(); ++l) {
+    auto& L = m.layers_[l];
+    const std::string p = "blk." + std::to_string(l) + ".";
+    out.insert(out.end(), {{p + "attn_q.weight", &L.wq}, {p + "attn_k.weight", &L.wk}, {p + "attn_v.weight", &L.wv},
+                           {p + "attn_output.weight", &L.wo}, {p + "ffn_gate.weight", &L.w_gate},
+                           {p + "ffn_up.weight", &L.w_up}, {p + "ffn_down.weight", &L.w_down}});
+  }
+  if (m.output_.data != m.token_embd_.data) out.emplace_back("output.weight", &m.output_);
+  return out;
+}
+
+std::vector<std::pair<std::string, const WeightView*>> LlamaModel::matrices() const {
+  return matrix_slots<const LlamaModel, const WeightView>(*this);
+}
+
+LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure) {
+  const WeightScheme parsed = parse_weight_scheme(scheme);  // a bad name fails before any work
+  if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
+  for (const auto& [name, view] : matrices()) parsed.record_dim(view->cols);  // every block divides its row
+  scheme_ = parsed;
+  seed_ = seed;
   WeightBytes bytes;
-  for (LlamaLayer& L : layers_)
-    for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-      quantize_matrix(*w, format, seed, bytes);
-  const bool tied = output_.data == token_embd_.data;
-  if (!tied) quantize_matrix(output_, format, seed, bytes);
+  for (const auto& [name, view] : matrix_slots<LlamaModel, WeightView>(*this)) quantize_matrix(name, *view, seed, measure, bytes);
   return bytes;
 }
 
-void LlamaModel::quantize_matrix(WeightView& w, const std::string& format, std::uint64_t seed, WeightBytes& bytes) {
-  if (w.quantizer) throw std::runtime_error("weights are already quantized");
-  // One quantizer per input width: matrices that read the same input share its rotation.
+void LlamaModel::quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure,
+                                 WeightBytes& bytes) {
+  // One quantizer per record width: matrices (and blocks) that read the same width share its rotation.
+  const std::size_t bd = scheme_.record_dim(w.cols), blocks = w.cols / bd;
   const Quantizer* q = nullptr;
   for (const auto& existing : quantizers_)
-    if (existing->dim() == w.cols) q = existing.get();
+    if (existing->dim() == bd) q = existing.get();
   if (!q) {
-    quantizers_.push_back(make_quantizer(format, w.cols, seed));
+    quantizers_.push_back(make_quantizer(scheme_.format, bd, seed));
     q = quantizers_.back().get();
   }
-  std::vector<std::uint8_t>& rows = quantized_rows_.emplace_back(w.rows * q->code_size());
-  std::vector<float> row(w.cols);
+  const std::size_t cs = q->code_size();
+  std::vector<std::uint8_t>& records = quantized_rows_.emplace_back(w.rows * blocks * cs);
+  std::vector<float> row(w.cols), back(w.cols);
+  MatrixReport report{name, w.rows, w.cols, w.type, w.rows * w.row_bytes, records.size(), 0.0, 0.0};
   for (std::size_t r = 0; r < w.rows; ++r) {
     dequantize_row(w, r, row.data());
-    q->encode(1, row.data(), rows.data() + r * q->code_size());
+    for (std::size_t b = 0; b < blocks; ++b) {  // block-major: block b of all rows is contiguous
+      std::uint8_t* rec = records.data() + (b * w.rows + r) * cs;
+      q->encode(1, row.data() + b * bd, rec);
+      if (measure) q->decode(1, rec, back.data() + b * bd);
+    }
+    if (measure)
+      for (std::size_t c = 0; c < w.cols; ++c) {
+        const double d = static_cast<double>(row[c]) - back[c];
+        report.error_sq += d * d;
+        report.norm_sq += static_cast<double>(row[c]) * row[c];
+      }
   }
-  bytes.before += w.rows * w.row_bytes;
-  bytes.after += rows.size();
+  bytes.before += report.bytes_before;
+  bytes.after += report.bytes_after;
   bytes.count += w.rows * w.cols;
-  w.data = rows.data();
-  w.row_bytes = q->code_size();
+  bytes.matrices.push_back(std::move(report));
+  w.data = records.data();
+  w.row_bytes = blocks * cs;
   w.quantizer = q;
 }
 

@@ -1,15 +1,19 @@
 // A Llama-family model read from GGUF (architecture `llama`, metadata keys as llama.cpp reads
-// them). Weights are views into the memory-mapped file; nothing is copied.
+// them). Weights are views into the memory-mapped file; nothing is copied. A quantized model
+// file (.vqm, runner/model_file.h) loads into the same object.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/gguf.h"
 #include "runner/matmul.h"
+#include "runner/weight_scheme.h"
 #include "veloxquant/quantizer.h"
 
 namespace veloxquant {
@@ -33,12 +37,27 @@ struct LlamaLayer {
   WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
+// One quantized matrix as quantize_weights measured it (the compression report).
+struct MatrixReport {
+  std::string name;
+  std::size_t rows = 0, cols = 0;
+  GgmlType type_before = GgmlType::kF32;
+  std::size_t bytes_before = 0, bytes_after = 0;
+  double error_sq = 0.0, norm_sq = 0.0;  // ‖W − Ŵ‖², ‖W‖² (when measured)
+};
+
 class LlamaModel {
  public:
-  // Reads a GGUF file; throws std::runtime_error for other architectures, missing tensors or
-  // shapes that do not match the metadata.
+  // Reads a GGUF file or a quantized model file (.vqm, told apart by its magic); throws
+  // std::runtime_error for other architectures, missing tensors or shapes that do not match the
+  // metadata, FileFormatError / FileIoError for a bad .vqm.
   static LlamaModel load(const std::string& path);
   static LlamaModel from_gguf(GgufFile file);
+  // The .vqm loader's constructor: tensors from `file`, except the matrices in `quantized`
+  // (records of `quantizers`, kept alive by `file`'s storage), stored with `scheme` and `seed`.
+  static LlamaModel from_parts(GgufFile file, const std::map<std::string, WeightView>& quantized,
+                               std::vector<std::unique_ptr<Quantizer>> quantizers, const WeightScheme& scheme,
+                               std::uint64_t seed);
 
   const LlamaConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
@@ -47,24 +66,37 @@ class LlamaModel {
   const std::vector<float>& output_norm() const { return output_norm_; }
   const std::vector<LlamaLayer>& layers() const { return layers_; }
 
-  // Re-stores every layer matrix and an untied output matrix as records of `format` (e.g. "tq4":
-  // per row a scale and TurboQuant codes of Π·w/‖w‖), so products run on the codes. Token
-  // embeddings stay as loaded. Returns the weight bytes before and after.
+  // The matrices quantize_weights stores as records: every layer matrix and an untied output,
+  // by tensor name, in file order of a .vqm.
+  std::vector<std::pair<std::string, const WeightView*>> matrices() const;
+  bool weights_quantized() const { return !quantizers_.empty(); }
+  const WeightScheme& weight_scheme() const { return scheme_; }
+  std::uint64_t weight_seed() const { return seed_; }
+
+  // Re-stores every layer matrix and an untied output matrix as records of `scheme` (e.g. "tq4":
+  // per row a scale and TurboQuant codes of Π·w/‖w‖; "tq4:block=64": that per 64 columns), so
+  // products run on the codes. Token embeddings stay as loaded. Returns the weight bytes before
+  // and after; with `measure`, also each matrix's reconstruction error.
   struct WeightBytes {
     std::size_t before = 0, after = 0;  // bytes of the quantized matrices as loaded and as stored
     std::size_t count = 0;              // their number of weights
+    std::vector<MatrixReport> matrices;
   };
-  WeightBytes quantize_weights(const std::string& format, std::uint64_t seed);
+  WeightBytes quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure = false);
 
  private:
-  void quantize_matrix(WeightView& w, const std::string& format, std::uint64_t seed, WeightBytes& bytes);
+  template <typename Model, typename View>
+  static std::vector<std::pair<std::string, View*>> matrix_slots(Model& m);
+  void quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure, WeightBytes& bytes);
 
   GgufFile file_;
   LlamaConfig config_;
   WeightView token_embd_, output_;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
-  std::vector<std::unique_ptr<Quantizer>> quantizers_;      // one per input width, for quantized weights
+  WeightScheme scheme_;
+  std::uint64_t seed_ = 0;
+  std::vector<std::unique_ptr<Quantizer>> quantizers_;      // one per record width, for quantized weights
   std::vector<std::vector<std::uint8_t>> quantized_rows_;   // storage of quantized matrices
 };
 

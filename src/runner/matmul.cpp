@@ -113,8 +113,12 @@ HWY_EXPORT(DequantQ8_0);
 HWY_EXPORT(DotTokens);
 
 void dequantize_row(const WeightView& w, std::size_t r, float* out) {
+  if (w.quantizer) {
+    const std::size_t bd = w.quantizer->dim(), cs = w.quantizer->code_size();
+    for (std::size_t b = 0; b < w.cols / bd; ++b) w.quantizer->decode(1, w.data + (b * w.rows + r) * cs, out + b * bd);
+    return;
+  }
   const std::uint8_t* row = w.data + r * w.row_bytes;
-  if (w.quantizer) return w.quantizer->decode(1, row, out);
   switch (w.type) {
     case GgmlType::kF32: std::copy_n(reinterpret_cast<const float*>(row), w.cols, out); return;
     // f16 rows: the library's conversion kernel (hardware F16C where present, exact elsewhere).
@@ -143,18 +147,29 @@ void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t 
   for (std::size_t t = 0; t < k; t += 4) dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
 }
 
-// Rows stored as quantizer records: prepare each token once, then score every row on its codes.
+// Rows stored as quantizer records: prepare each input block of each token once, then score
+// every row's record of that block on its codes and sum the blocks (in block order, so the result
+// does not depend on the thread split).
 void matmul_on_codes(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
   const Quantizer& q = *w.quantizer;
-  const std::size_t qs = q.query_size();
-  std::vector<float> prepared(n_tokens * qs);
-  for (std::size_t t = 0; t < n_tokens; ++t) q.prepare_query(x + t * w.cols, prepared.data() + t * qs);
+  const std::size_t qs = q.query_size(), bd = q.dim(), cs = q.code_size(), blocks = w.cols / bd;
+  std::vector<float> prepared(blocks * n_tokens * qs);  // [block][token][qs]
+  for (std::size_t b = 0; b < blocks; ++b)
+    for (std::size_t t = 0; t < n_tokens; ++t)
+      q.prepare_query(x + t * w.cols + b * bd, prepared.data() + (b * n_tokens + t) * qs);
   pool.parallel_for(w.rows, [&](std::size_t begin, std::size_t end) {
     const std::size_t n = end - begin;
-    std::vector<float> part(n_tokens * n);  // [token][row of this part]
-    q.score(n_tokens, prepared.data(), n, w.data + begin * w.row_bytes, part.data());
+    std::vector<float> part(n_tokens * n), sum;  // [token][row of this part]
+    for (std::size_t b = 0; b < blocks; ++b) {
+      q.score(n_tokens, prepared.data() + b * n_tokens * qs, n, w.data + (b * w.rows + begin) * cs, part.data());
+      if (blocks == 1) break;
+      if (b == 0) sum = part;
+      else
+        for (std::size_t i = 0; i < part.size(); ++i) sum[i] += part[i];
+    }
+    const std::vector<float>& out = blocks == 1 ? part : sum;
     for (std::size_t t = 0; t < n_tokens; ++t)
-      std::copy_n(part.data() + t * n, n, y + t * w.rows + begin);
+      std::copy_n(out.data() + t * n, n, y + t * w.rows + begin);
   });
 }
 

@@ -15,9 +15,12 @@ namespace veloxquant {
 class Quantizer;
 
 // A 2-D weight: `rows` rows of `cols` elements, row r at data + r · row_bytes. With a
-// `quantizer`, each row is one of its records (e.g. TurboQuant codes of the row) and products
-// are computed on the codes: the input is prepared (rotated) once per token and every row is
-// scored like a key.
+// `quantizer`, each row is stored as cols / quantizer->dim() records of it (blocks of the row,
+// e.g. TurboQuant codes of each block; one record when the quantizer's dim is cols) and products
+// are computed on the codes: each input block is prepared (rotated) once per token and every
+// record is scored like a key. Records are stored block-major so that one block of all rows is
+// contiguous: record (block b, row r) at data + (b · rows + r) · code_size(); row_bytes is then
+// the bytes of one row's records (blocks · code_size()).
 struct WeightView {
   GgmlType type = GgmlType::kF32;
   std::size_t rows = 0;

@@ -1,0 +1,441 @@
+// .vqm writing and reading (layout in model_file.h and docs/file_formats.md).
+#include "runner/model_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "io/crc32.h"
+#include "io/file_error.h"
+#include "io/gguf_write.h"
+#include "io/mapped_file.h"
+#include "math/prng.h"
+#include "veloxquant/quantizer.h"
+
+namespace veloxquant {
+
+namespace {
+
+constexpr char kMagic[8] = {'V', 'Q', 'M', 'O', 'D', 'E', 'L', '\0'};
+constexpr std::size_t kHeaderBytes = 32, kSectionHeaderBytes = 16, kTrailerBytes = 4, kPayloadAlign = 64;
+constexpr std::size_t kMaxString = 256;
+
+constexpr std::uint32_t tag(const char (&s)[5]) {
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(s[0])) |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(s[1])) << 8 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(s[2])) << 16 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(s[3])) << 24;
+}
+constexpr std::uint32_t kTagDir = tag("QDIR"), kTagGguf = tag("GGUF"), kTagMatrix = tag("QMAT");
+
+std::string tag_name(std::uint32_t t) {
+  std::string s(4, '?');
+  for (int i = 0; i < 4; ++i) {
+    const char c = static_cast<char>((t >> (8 * i)) & 0xFFu);
+    if (c >= 0x20 && c < 0x7F) s[static_cast<std::size_t>(i)] = c;
+  }
+  return s;
+}
+
+// CRC of the records of fixed probe vectors: differs when this build's codebooks, rotation or
+// record layout differ from the writer's.
+std::uint32_t fingerprint(const Quantizer& q) {
+  constexpr std::size_t kProbes = 2;
+  SplitMix64 g(0x5EEDF00DCAFEull);
+  std::vector<float> x(kProbes * q.dim());
+  for (float& v : x) v = static_cast<float>(g.normal());
+  std::vector<std::uint8_t> codes(kProbes * q.code_size());
+  q.encode(kProbes, x.data(), codes.data());
+  const std::uint64_t size = q.code_size();
+  return crc32(codes.data(), codes.size(), crc32(&size, sizeof size));
+}
+
+// ---- writing ----
+
+struct Bytes {
+  void u32(std::uint32_t v) { put(&v, 4); }
+  void u64(std::uint64_t v) { put(&v, 8); }
+  void str(const std::string& s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    put(s.data(), s.size());
+  }
+  void put(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    v.insert(v.end(), b, b + n);
+  }
+  std::vector<std::uint8_t> v;
+};
+
+struct OutSection {
+  std::uint32_t tag;
+  const std::uint8_t* payload;
+  std::size_t bytes;
+};
+
+// Emits the image in pieces (emit(pointer, bytes)); payloads are written from where they are.
+void write_image(const LlamaModel& model, const std::function<void(const void*, std::size_t)>& emit) {
+  if (!model.weights_quantized()) throw std::invalid_argument("the model's weights are not quantized");
+  const auto matrices = model.matrices();
+  std::vector<const Quantizer*> quantizers;
+  Bytes dir;
+  dir.str(model.weight_scheme().name());
+  dir.u64(model.weight_seed());
+  for (const auto& [name, w] : matrices)
+    if (std::find(quantizers.begin(), quantizers.end(), w->quantizer) == quantizers.end()) quantizers.push_back(w->quantizer);
+  dir.u32(static_cast<std::uint32_t>(quantizers.size()));
+  for (const Quantizer* q : quantizers) {
+    dir.u64(q->dim());
+    dir.u64(q->code_size());
+    dir.u32(fingerprint(*q));
+  }
+  dir.u32(static_cast<std::uint32_t>(matrices.size()));
+  std::set<std::string> quantized_names;
+  for (const auto& [name, w] : matrices) {
+    dir.str(name);
+    dir.u64(w->rows);
+    dir.u64(w->cols);
+    dir.u32(static_cast<std::uint32_t>(std::find(quantizers.begin(), quantizers.end(), w->quantizer) - quantizers.begin()));
+    quantized_names.insert(name);
+  }
+  // Metadata and every tensor the matrices do not replace, as loaded.
+  std::vector<GgufTensorOut> kept;
+  for (const GgufTensor& t : model.file().tensors())
+    if (!quantized_names.count(t.name)) kept.push_back({t.name, t.dims, t.type, t.data, t.bytes});
+  const std::vector<std::uint8_t> gguf = write_gguf(model.file().metadata(), kept, model.file().alignment());
+
+  std::vector<OutSection> sections{{kTagDir, dir.v.data(), dir.v.size()}, {kTagGguf, gguf.data(), gguf.size()}};
+  for (const auto& [name, w] : matrices) sections.push_back({kTagMatrix, w->data, w->rows * w->row_bytes});
+  const auto pad_at = [](std::uint64_t offset) { return (kPayloadAlign - (offset + kSectionHeaderBytes) % kPayloadAlign) % kPayloadAlign; };
+  std::uint64_t total = kHeaderBytes;
+  for (const OutSection& s : sections) total += kSectionHeaderBytes + pad_at(total) + s.bytes + kTrailerBytes;
+
+  Bytes head;
+  head.put(kMagic, sizeof kMagic);
+  head.u32(kModelFileVersion);
+  head.u32(static_cast<std::uint32_t>(sections.size()));
+  head.u64(total);
+  head.u32(0);
+  head.u32(crc32(head.v.data(), head.v.size()));
+  emit(head.v.data(), head.v.size());
+  std::uint64_t offset = kHeaderBytes;
+  for (const OutSection& s : sections) {
+    Bytes h;
+    const std::size_t pad = pad_at(offset);
+    h.u32(s.tag);
+    h.u32(static_cast<std::uint32_t>(pad));
+    h.u64(s.bytes);
+    h.v.resize(h.v.size() + pad, 0);
+    const std::uint32_t crc = crc32(s.payload, s.bytes, crc32(h.v.data(), h.v.size()));
+    emit(h.v.data(), h.v.size());
+    emit(s.payload, s.bytes);
+    emit(&crc, 4);
+    offset += h.v.size() + s.bytes + kTrailerBytes;
+  }
+  if (offset != total) throw std::logic_error("model file: size mismatch");
+}
+
+[[noreturn]] void io_fail(const std::string& what, const std::string& path) {
+  throw FileIoError("cannot save model: " + what + " '" + path + "': " + std::strerror(errno));
+}
+
+// ---- reading ----
+
+class Reader {
+ public:
+  Reader(const std::uint8_t* p, std::size_t n, std::string context) : p_(p), n_(n), context_(std::move(context)) {}
+  std::uint32_t u32(const char* what) {
+    std::uint32_t v;
+    std::memcpy(&v, take(4, what), 4);
+    return v;
+  }
+  std::uint64_t u64(const char* what) {
+    std::uint64_t v;
+    std::memcpy(&v, take(8, what), 8);
+    return v;
+  }
+  std::string str(const char* what) {
+    const std::uint32_t len = u32(what);
+    if (len > kMaxString) fail(std::string(what) + " is " + std::to_string(len) + " bytes long");
+    const std::uint8_t* p = take(len, what);
+    return std::string(reinterpret_cast<const char*>(p), len);
+  }
+  const std::uint8_t* take(std::size_t n, const char* what) {
+    if (n > n_ - pos_) fail(std::string("truncated in ") + what);
+    const std::uint8_t* p = p_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  std::size_t remaining() const { return n_ - pos_; }
+  void expect_end() const {
+    if (pos_ != n_) fail(std::to_string(n_ - pos_) + " unexpected bytes at the end");
+  }
+  [[noreturn]] void fail(const std::string& what) const { throw FileFormatError(context_ + ": " + what); }
+
+ private:
+  const std::uint8_t* p_;
+  std::size_t n_;
+  std::size_t pos_ = 0;
+  std::string context_;
+};
+
+struct Source {
+  std::shared_ptr<const void> owner;
+  const std::uint8_t* data;
+  std::uint64_t size;
+  std::string name;
+  [[noreturn]] void fail(const std::string& what) const { throw FileFormatError("model file " + name + ": " + what); }
+};
+
+struct Section {
+  std::uint32_t tag = 0;
+  const std::uint8_t* payload = nullptr;
+  std::uint64_t bytes = 0;
+};
+
+// The section at `offset` (its sizes checked against the file, its CRC verified); advances offset.
+Section read_section(const Source& src, std::uint64_t& offset, std::uint32_t want) {
+  if (src.size - offset < kSectionHeaderBytes + kTrailerBytes)
+    src.fail("truncated: no room for section " + tag_name(want) + " at offset " + std::to_string(offset));
+  Reader r(src.data + offset, kSectionHeaderBytes, "model file " + src.name);
+  Section s;
+  s.tag = r.u32("section tag");
+  const std::uint32_t pad = r.u32("section padding");
+  s.bytes = r.u64("section size");
+  const std::string where = "section " + tag_name(s.tag) + " at offset " + std::to_string(offset);
+  if (s.tag != want) src.fail(where + ": expected " + tag_name(want));
+  if (pad >= kPayloadAlign) src.fail(where + " has padding " + std::to_string(pad) + " (at most 63)");
+  const std::uint64_t room = src.size - offset - kSectionHeaderBytes - kTrailerBytes;
+  if (pad > room || s.bytes > room - pad)
+    src.fail(where + " claims " + std::to_string(s.bytes) + " bytes, only " + std::to_string(room - std::min<std::uint64_t>(pad, room)) +
+             " remain (truncated?)");
+  const std::uint8_t* head = src.data + offset;
+  s.payload = head + kSectionHeaderBytes + pad;
+  std::uint32_t stored;
+  std::memcpy(&stored, s.payload + s.bytes, 4);
+  if (stored != crc32(s.payload, s.bytes, crc32(head, kSectionHeaderBytes + pad))) src.fail(where + ": checksum mismatch (corrupted)");
+  for (std::size_t i = 0; i < pad; ++i)
+    if (head[kSectionHeaderBytes + i] != 0) src.fail(where + ": non-zero padding");
+  offset += kSectionHeaderBytes + pad + s.bytes + kTrailerBytes;
+  return s;
+}
+
+struct StoredQuantizer {
+  std::uint64_t dim = 0, code_size = 0;
+  std::uint32_t fingerprint = 0;
+};
+struct StoredMatrix {
+  std::string name;
+  std::uint64_t rows = 0, cols = 0;
+  std::uint32_t quantizer = 0;
+};
+
+LlamaModel load_from(const Source& src) {
+  if (src.size < kHeaderBytes) src.fail("too short for the header (" + std::to_string(src.size) + " bytes)");
+  if (std::memcmp(src.data, kMagic, sizeof kMagic) != 0) src.fail("bad magic (not a veloxquant model file)");
+  Reader hr(src.data + 8, kHeaderBytes - 8, "model file " + src.name + " header");
+  const std::uint32_t version = hr.u32("version");
+  // The version comes first: another version may lay out the rest differently.
+  if (version != kModelFileVersion)
+    src.fail("unsupported format version " + std::to_string(version) + " (this build reads version " +
+             std::to_string(kModelFileVersion) + ")");
+  const std::uint32_t section_count = hr.u32("section count");
+  const std::uint64_t file_bytes = hr.u64("file size");
+  const std::uint32_t flags = hr.u32("flags");
+  const std::uint32_t crc = hr.u32("header checksum");
+  if (crc != crc32(src.data, kHeaderBytes - 4)) src.fail("header checksum mismatch (corrupted)");
+  if (flags != 0) src.fail("unknown header flags " + std::to_string(flags));
+  if (file_bytes != src.size)
+    src.fail("is " + std::to_string(src.size) + " bytes but its header says " + std::to_string(file_bytes) +
+             " (truncated or extended)");
+  if (section_count < 2 || section_count > (src.size - kHeaderBytes) / (kSectionHeaderBytes + kTrailerBytes))
+    src.fail("section count " + std::to_string(section_count) + " does not fit the file size");
+
+  std::uint64_t offset = kHeaderBytes;
+  const Section dir = read_section(src, offset, kTagDir);
+  Reader r(dir.payload, dir.bytes, "model file " + src.name + " section QDIR");
+  WeightScheme scheme;
+  try {
+    scheme = parse_weight_scheme(r.str("weight scheme"));
+  } catch (const std::invalid_argument& e) {
+    r.fail(std::string("weight scheme: ") + e.what());
+  }
+  const std::uint64_t seed = r.u64("seed");
+  const std::uint32_t n_quantizers = r.u32("quantizer count");
+  if (n_quantizers == 0 || n_quantizers > r.remaining() / 20) r.fail("quantizer count " + std::to_string(n_quantizers) + " does not fit");
+  std::vector<StoredQuantizer> stored_q(n_quantizers);
+  for (StoredQuantizer& q : stored_q) {
+    q.dim = r.u64("quantizer dim");
+    q.code_size = r.u64("record size");
+    q.fingerprint = r.u32("fingerprint");
+    if (q.dim == 0 || q.dim > kMaxWeightBlock || ((q.dim & (q.dim - 1)) != 0 && q.dim > kMaxDenseRecordDim))
+      r.fail("record width " + std::to_string(q.dim) + " is out of range");
+    if (q.code_size == 0 || q.code_size > src.size) r.fail("record size " + std::to_string(q.code_size) + " does not fit the file");
+    for (const StoredQuantizer& other : stored_q)
+      if (&other != &q && other.dim == q.dim) r.fail("two quantizers of width " + std::to_string(q.dim));
+  }
+  const std::uint32_t n_matrices = r.u32("matrix count");
+  if (n_matrices != section_count - 2) r.fail(std::to_string(n_matrices) + " matrices but " + std::to_string(section_count - 2) + " matrix sections");
+  if (n_matrices > r.remaining() / 24) r.fail("matrix count " + std::to_string(n_matrices) + " does not fit");
+  std::vector<StoredMatrix> stored_m(n_matrices);
+  std::set<std::string> names;
+  std::vector<bool> used(n_quantizers, false);
+  for (StoredMatrix& m : stored_m) {
+    m.name = r.str("matrix name");
+    m.rows = r.u64("rows");
+    m.cols = r.u64("cols");
+    m.quantizer = r.u32("quantizer index");
+    if (!names.insert(m.name).second) r.fail("duplicate matrix '" + m.name + "'");
+    if (m.quantizer >= n_quantizers) r.fail("matrix '" + m.name + "' names quantizer " + std::to_string(m.quantizer));
+    const StoredQuantizer& q = stored_q[m.quantizer];
+    used[m.quantizer] = true;
+    // cols ≥ 1 record width and records ≤ file: bound rows before multiplying.
+    if (m.cols == 0 || m.cols % q.dim != 0)
+      r.fail("matrix '" + m.name + "' has " + std::to_string(m.cols) + " columns, not a multiple of its record width " +
+             std::to_string(q.dim));
+    // Bound each factor by the file before multiplying: row_bytes ≤ size, rows · row_bytes ≤ size.
+    const std::uint64_t blocks = m.cols / q.dim;
+    if (blocks > src.size / q.code_size) r.fail("matrix '" + m.name + "' (" + std::to_string(m.cols) + " columns) does not fit the file");
+    const std::uint64_t row_bytes = blocks * q.code_size;
+    if (m.rows == 0 || m.rows > src.size / row_bytes)
+      r.fail("matrix '" + m.name + "' (" + std::to_string(m.rows) + " x " + std::to_string(m.cols) + ") does not fit the file");
+    std::size_t want_dim = 0;
+    try {
+      want_dim = scheme.record_dim(static_cast<std::size_t>(m.cols));
+    } catch (const std::invalid_argument& e) {
+      r.fail("matrix '" + m.name + "': " + e.what());
+    }
+    if (want_dim != q.dim) r.fail("matrix '" + m.name + "' has records of width " + std::to_string(q.dim) + ", its scheme says " + std::to_string(want_dim));
+  }
+  r.expect_end();
+  for (std::size_t i = 0; i < used.size(); ++i)
+    if (!used[i]) r.fail("quantizer " + std::to_string(i) + " is used by no matrix");
+
+  const Section gguf_section = read_section(src, offset, kTagGguf);
+  GgufFile gguf = [&] {
+    try {
+      return GgufFile::from_memory(src.owner, gguf_section.payload, gguf_section.bytes, "image in model file " + src.name);
+    } catch (const std::runtime_error& e) {
+      src.fail(std::string("section GGUF: ") + e.what());
+    }
+  }();
+
+  std::vector<const std::uint8_t*> records(n_matrices);
+  for (std::size_t i = 0; i < n_matrices; ++i) {
+    const StoredMatrix& m = stored_m[i];
+    const Section s = read_section(src, offset, kTagMatrix);
+    const std::uint64_t want = m.rows * (m.cols / stored_q[m.quantizer].dim) * stored_q[m.quantizer].code_size;
+    if (s.bytes != want)
+      src.fail("matrix '" + m.name + "' has " + std::to_string(s.bytes) + " record bytes, its shape needs " + std::to_string(want));
+    records[i] = s.payload;
+  }
+  if (offset != src.size) src.fail(std::to_string(src.size - offset) + " unexpected bytes after the last section");
+
+  // Everything is present and checked: build the quantizers and the model.
+  std::vector<std::unique_ptr<Quantizer>> quantizers;
+  for (const StoredQuantizer& sq : stored_q) {
+    std::unique_ptr<Quantizer> q;
+    try {
+      q = make_quantizer(scheme.format, static_cast<std::size_t>(sq.dim), seed);
+    } catch (const std::invalid_argument& e) {
+      src.fail(std::string("quantizer: ") + e.what());
+    }
+    if (q->code_size() != sq.code_size || fingerprint(*q) != sq.fingerprint)
+      src.fail("format '" + scheme.format + "' at width " + std::to_string(sq.dim) +
+               " encodes differently in this build (other codebooks, rotation or record layout)");
+    quantizers.push_back(std::move(q));
+  }
+  std::map<std::string, WeightView> views;
+  for (std::size_t i = 0; i < n_matrices; ++i) {
+    const StoredMatrix& m = stored_m[i];
+    const Quantizer* q = quantizers[m.quantizer].get();
+    views[m.name] = WeightView{GgmlType::kF32, static_cast<std::size_t>(m.rows), static_cast<std::size_t>(m.cols),
+                               static_cast<std::size_t>(m.cols / q->dim() * q->code_size()), records[i], q};
+  }
+  try {
+    return LlamaModel::from_parts(std::move(gguf), views, std::move(quantizers), scheme, seed);
+  } catch (const std::runtime_error& e) {
+    src.fail(e.what());
+  } catch (const std::invalid_argument& e) {
+    src.fail(e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> serialize_quantized_model(const LlamaModel& model) {
+  std::vector<std::uint8_t> image;
+  write_image(model, [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    image.insert(image.end(), b, b + n);
+  });
+  return image;
+}
+
+void save_quantized_model(const LlamaModel& model, const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) io_fail("create", tmp);
+  try {
+    write_image(model, [&](const void* p, std::size_t n) {
+      const auto* b = static_cast<const std::uint8_t*>(p);
+      while (n > 0) {
+        const ssize_t w = ::write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) io_fail("write to", tmp);
+        b += w;
+        n -= static_cast<std::size_t>(w);
+      }
+    });
+    if (::fsync(fd) != 0) io_fail("fsync", tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    io_fail("close", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    io_fail("rename to", path);
+  }
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const int dfd = ::open((parent.empty() ? std::filesystem::path(".") : parent).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {  // make the rename itself durable
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+LlamaModel load_quantized_model(const std::string& path) {
+  const std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  return load_from({file, file->data(), file->size(), "'" + path + "'"});
+}
+
+LlamaModel parse_quantized_model(std::vector<std::uint8_t> image) {
+  auto owned = std::make_shared<const std::vector<std::uint8_t>>(std::move(image));
+  return load_from({owned, owned->data(), owned->size(), "<memory>"});
+}
+
+bool is_quantized_model_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[sizeof kMagic] = {};
+  f.read(magic, sizeof magic);
+  return f && std::memcmp(magic, kMagic, sizeof magic) == 0;
+}
+
+}  // namespace veloxquant

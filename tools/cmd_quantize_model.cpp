@@ -1,0 +1,148 @@
+// `veloxquant quantize-model in.gguf out.vqm --weights F`: quantizes a GGUF Llama model's matrices
+// once and writes them, as the runner holds them, to a .vqm file that run/perplexity load with -m.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "cli.h"
+#include "json.h"
+#include "runner/llama_model.h"
+#include "runner/model_file.h"
+
+namespace veloxquant::cli {
+
+namespace {
+
+constexpr const char* kHelp = R"(usage: veloxquant quantize-model in.gguf out.vqm --weights F [options]
+
+Quantizes every layer matrix and an untied output matrix of a GGUF Llama model as `--weights F`
+does at load time, and writes the model (metadata, tokenizer, unquantized tensors as loaded and
+the quantized records) to a .vqm file (docs/file_formats.md). `veloxquant run/perplexity -m
+out.vqm` then gives the same logits as `-m in.gguf --weights F` without quantizing again.
+
+  --weights F   format of the records, e.g. tq4 (one record per row), tq4:block=64 (one record,
+                with its own scale, per 64 columns); any quantizer format name
+  --seed S      seed of the rotations (default 0, as run/perplexity --seed)
+  --report      print per tensor: shape, bytes before (as in the GGUF) and after, bits per
+                weight, relative reconstruction error ||W - W'|| / ||W||; and totals
+  --json        the report as one JSON object on stdout
+)";
+
+std::string shape_text(const std::vector<std::uint64_t>& dims) {  // PyTorch order: rows x cols
+  std::string s;
+  for (auto it = dims.rbegin(); it != dims.rend(); ++it) s.append(s.empty() ? "" : "x").append(std::to_string(*it));
+  return s;
+}
+
+struct Row {
+  std::string name, shape, type_before, stored_as;
+  std::size_t weights = 0, before = 0, after = 0;
+  double error_sq = 0.0, norm_sq = 0.0;
+  bool quantized = false;
+  double bits() const { return 8.0 * static_cast<double>(after) / static_cast<double>(weights); }
+  double rel_error() const { return norm_sq > 0 ? std::sqrt(error_sq / norm_sq) : 0.0; }
+};
+
+}  // namespace
+
+int cmd_quantize_model(int argc, char** argv) {
+  const Args args(argc, argv, {"report", "json", "help"}, {"weights", "seed"}, {{"-h", "help"}});
+  if (args.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (args.positionals().size() != 2) throw std::invalid_argument("give the input .gguf and the output .vqm");
+  if (!args.has("weights")) throw std::invalid_argument("missing --weights F (e.g. tq4)");
+  const std::string in = args.positionals()[0], out = args.positionals()[1];
+  const std::string scheme = args.str("weights", "");
+  const bool report = args.has("report") || args.has("json"), json = args.has("json");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  LlamaModel model = LlamaModel::load(in);
+  const LlamaModel::WeightBytes b = model.quantize_weights(scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), report);
+  const double quantize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  save_quantized_model(model, out);
+  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!report) {
+    std::fprintf(stderr, "%s: matrices %zu -> %zu bytes (%.3f bits per weight), %.2f s\n", out.c_str(), b.before, b.after,
+                 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count), total_s);
+    return 0;
+  }
+
+  // Every tensor of the input in file order; the quantized ones with their measurements.
+  std::map<std::string, const MatrixReport*> measured;
+  for (const MatrixReport& m : b.matrices) measured[m.name] = &m;
+  std::vector<Row> rows;
+  Row total{"total", "", "", "", 0, 0, 0, 0.0, 0.0, false}, total_q = total;
+  total_q.name = "quantized matrices";
+  for (const GgufTensor& t : model.file().tensors()) {
+    Row r{t.name, shape_text(t.dims), ggml_type_name(t.type), ggml_type_name(t.type), t.elements(), t.bytes, t.bytes, 0.0, 0.0, false};
+    if (auto it = measured.find(t.name); it != measured.end()) {
+      r.stored_as = model.weight_scheme().name();
+      r.after = it->second->bytes_after;
+      r.error_sq = it->second->error_sq;
+      r.norm_sq = it->second->norm_sq;
+      r.quantized = true;
+      total_q.weights += r.weights;
+      total_q.before += r.before;
+      total_q.after += r.after;
+      total_q.error_sq += r.error_sq;
+      total_q.norm_sq += r.norm_sq;
+    }
+    total.weights += r.weights;
+    total.before += r.before;
+    total.after += r.after;
+    rows.push_back(r);
+  }
+  total.error_sq = total_q.error_sq;
+  total.norm_sq = total_q.norm_sq;
+  if (json) {
+    const auto row_json = [](const Row& r) {
+      return JsonObject()
+          .add("name", json_string(r.name))
+          .add("shape", json_string(r.shape))
+          .add("type_before", json_string(r.type_before))
+          .add("stored_as", json_string(r.stored_as))
+          .add("weights", std::to_string(r.weights))
+          .add("bytes_before", std::to_string(r.before))
+          .add("bytes_after", std::to_string(r.after))
+          .add("bits_per_weight", json_number(r.bits()))
+          .add("rel_error", json_number(r.rel_error()))
+          .str();
+    };
+    std::string list;
+    for (const Row& r : rows) list += (list.empty() ? "" : ", ") + row_json(r);
+    std::printf("%s\n", JsonObject()
+                            .add("input", json_string(in))
+                            .add("output", json_string(out))
+                            .add("weights", json_string(model.weight_scheme().name()))
+                            .add("seed", std::to_string(model.weight_seed()))
+                            .add("tensors", "[" + list + "]")
+                            .add("quantized", row_json(total_q))
+                            .add("total", row_json(total))
+                            .add("quantize_seconds", json_number(quantize_s))
+                            .add("seconds", json_number(total_s))
+                            .str()
+                            .c_str());
+    return 0;
+  }
+  std::printf("%-26s %-10s %-6s %-14s %11s %11s %8s %9s\n", "tensor", "shape", "type", "stored as", "bytes", "after",
+              "bits/w", "rel err");
+  const auto print = [](const Row& r) {
+    std::printf("%-26s %-10s %-6s %-14s %11zu %11zu %8.3f %9.5f\n", r.name.c_str(), r.shape.c_str(), r.type_before.c_str(),
+                r.stored_as.c_str(), r.before, r.after, r.bits(), r.rel_error());
+  };
+  for (const Row& r : rows) print(r);
+  print(total_q);
+  print(total);
+  std::printf("wrote %s (%s, seed %llu) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n", out.c_str(),
+              model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()), total_s);
+  return 0;
+}
+
+}  // namespace veloxquant::cli
