@@ -113,7 +113,7 @@ struct ChunkDecoder {
 
 // Records stream from DRAM at long context; the masked loads do not keep the hardware prefetchers
 // far enough ahead, so each step prefetches the lines `kPrefetchAhead` bytes past the records it reads.
-constexpr std::size_t kPrefetchAhead = 2048;
+constexpr std::size_t kPrefetchAhead = 4096;
 VQ_AVX512 inline void prefetch_ahead(const std::uint8_t* from, std::size_t bytes) {
   for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchAhead + b), _MM_HINT_T0);
 }

@@ -18,7 +18,7 @@ void record_scales_of(const kernels::PlaneCodes& codes, std::size_t n, std::vect
   halves.resize(n);
   for (std::size_t t = 0; t < n; ++t) {
     const std::uint8_t* rec = codes.records + t * codes.stride;
-    __builtin_prefetch(rec + 2048);  // this is the first touch of a block of records streaming from DRAM
+    __builtin_prefetch(rec + 4096);  // this is the first touch of a block of records streaming from DRAM
     halves[t] = load_u16(rec + codes.scale_offset);
   }
   kernels::halves_to_floats(n, halves.data(), out.data());
