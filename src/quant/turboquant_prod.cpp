@@ -51,7 +51,7 @@ class TurboProdQuantizer final : public Quantizer {
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
     core_.accumulate(nq, w, n, codes, code_size(), acc, 2 * dim());
-    kernels::accumulate_planes(sign_planes(codes), n, nq, w, acc + dim(), 2 * dim());
+    accumulate_planes_int16(sign_planes(codes), SignSketch::int8(), n, nq, w, acc + dim(), 2 * dim());
   }
   void finish_accumulate(const float* acc, float* out) const override {
     float* rotated = scratch_floats(3, dim());
