@@ -75,15 +75,19 @@ VQ_AVX512 inline __m512i codes_at(const std::uint8_t* planes, std::size_t plane_
 // coordinates, its byte of every plane into one 64-bit word (plane p at byte 7 − p), and a GF(2)
 // affine transform with the identity-like selector transposes each word's 8×8 bit matrix, so
 // byte i of the word becomes the code of coordinate i of the group. Used when a chunk's planes
-// span at most 64 bytes (dim ≤ 144 at 4 bits, ≤ 224 at 3); otherwise the mask adds above.
+// span at most 64 bytes (dim ≤ 144 at 4 bits, ≤ 224 at 3); otherwise the mask adds above. In a
+// last, partial chunk the lanes past the dimension get arbitrary codes: callers zero their query
+// lanes or do not store those accumulators.
 template <int kBits>
 struct ChunkDecoder {
   std::size_t plane_bytes;
   bool one_load;
-  __mmask64 span, gathered;
+  std::size_t span_bytes;  // bytes of one chunk's load: plane p's 8 bytes at p·plane_bytes
+  __mmask64 gathered;
   __m512i gather;
 
-  VQ_AVX512_ICL explicit ChunkDecoder(std::size_t pb) : plane_bytes(pb), one_load((kBits - 1) * pb + 8 <= 64) {
+  VQ_AVX512_ICL explicit ChunkDecoder(std::size_t pb)
+      : plane_bytes(pb), one_load((kBits - 1) * pb + 8 <= 64), span_bytes((kBits - 1) * pb + 8) {
     alignas(64) std::uint8_t idx[64] = {};
     std::uint64_t used = 0;
     for (int g = 0; g < 8; ++g)
@@ -94,20 +98,25 @@ struct ChunkDecoder {
       }
     gather = _mm512_load_si512(idx);
     gathered = _cvtu64_mask64(used);
-    span = _cvtu64_mask64(one_load ? ~0ull >> (64 - ((kBits - 1) * pb + 8)) : 0);
   }
 
-  // A full chunk when one_load holds.
-  VQ_AVX512_ICL __m512i one_load_at(const std::uint8_t* planes, std::size_t j) const {
-    const __m512i raw = _mm512_maskz_loadu_epi8(span, planes + j / 8);
+  // The bytes the chunk at j may load: its span, cut at the end of the record's planes.
+  VQ_AVX512_ICL __mmask64 load_mask(std::size_t j) const {
+    const std::size_t left = kBits * plane_bytes - j / 8, bytes = left < span_bytes ? left : span_bytes;
+    return _cvtu64_mask64(~0ull >> (64 - bytes));
+  }
+
+  // One chunk when one_load holds; `mask` = load_mask(j).
+  VQ_AVX512_ICL __m512i one_load_at(const std::uint8_t* planes, std::size_t j, __mmask64 mask) const {
+    const __m512i raw = _mm512_maskz_loadu_epi8(mask, planes + j / 8);
     const __m512i words = _mm512_maskz_permutexvar_epi8(gathered, gather, raw);
     return _mm512_gf2p8affine_epi64_epi8(_mm512_set1_epi64(0x8040201008040201ll), words, 0);
   }
 
   VQ_AVX512_ICL __m512i at(const std::uint8_t* planes, std::size_t j, std::size_t valid) const {
+    if (one_load) return one_load_at(planes, j, load_mask(j));
     if (valid < 64) return load_codes_partial<kBits>(planes, plane_bytes, j, valid);
-    if (!one_load) return load_codes<kBits>(planes, plane_bytes, j);
-    return one_load_at(planes, j);
+    return load_codes<kBits>(planes, plane_bytes, j);
   }
 };
 
@@ -156,12 +165,13 @@ VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, __m512i tbl, std::siz
     for (std::size_t j = 0; j < dim; j += 64) {
       const std::size_t valid = dim - j < 64 ? dim - j : 64;
       const __mmask64 lanes = _cvtu64_mask64(~0ull >> (64 - valid));  // query lanes past dim load as zero
+      const __mmask64 load = kOneLoad ? dec.load_mask(j) : 0;
       __m512i q[kGroup];
 #pragma GCC unroll 4
       for (int i = 0; i < kGroup; ++i) q[i] = _mm512_maskz_loadu_epi8(lanes, q8 + i * dim + j);
 #pragma GCC unroll 4
       for (int r = 0; r < 4; ++r) {
-        const __m512i codes_r = kOneLoad ? dec.one_load_at(rec[r], j) : dec.at(rec[r], j, valid);
+        const __m512i codes_r = kOneLoad ? dec.one_load_at(rec[r], j, load) : dec.at(rec[r], j, valid);
         const __m512i c = _mm512_shuffle_epi8(tbl, codes_r);
 #pragma GCC unroll 4
         for (int i = 0; i < kGroup; ++i) x[i][r] = dpbusd(x[i][r], c, q[i]);
@@ -184,7 +194,7 @@ VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, 
   for (int lane = 0; lane < 4; ++lane) std::memcpy(replicated + 16 * lane, table, 16);
   const __m512i tbl = _mm512_load_si512(replicated);
   const std::size_t dim = codes.dim;
-  const bool one_load = ChunkDecoder<kBits>((dim + 7) / 8).one_load && dim % 64 == 0;
+  const bool one_load = ChunkDecoder<kBits>((dim + 7) / 8).one_load;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int8_t* q = q8 + i0 * dim;
     std::int32_t* o = out + i0 * n;
@@ -277,8 +287,8 @@ VQ_AVX512 inline __m512i pair_index(int k) {
 
 template <int kBits, bool kOneLoad>
 VQ_AVX512_ICL inline __m512i decode_chunk(const ChunkDecoder<kBits>& dec, const std::uint8_t* rec, std::size_t j,
-                                          std::size_t valid) {
-  if constexpr (kOneLoad) return dec.one_load_at(rec, j);
+                                          std::size_t valid, __mmask64 load) {
+  if constexpr (kOneLoad) return dec.one_load_at(rec, j, load);
   return dec.at(rec, j, valid);
 }
 
@@ -308,15 +318,17 @@ VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec,
                                                  std::size_t n2, const std::int16_t* w16, __m512i table16,
                                                  const __m512i (&pairs)[4], __m512i (&a)[kGroup][4]) {
   const std::uint8_t* base = codes.records + codes.offset;
+  const __mmask64 load = kOneLoad ? dec.load_mask(j) : 0;
   std::size_t t = t0;
   for (; t + 1 < t1; t += 2) {
     const std::uint8_t* rec = base + t * codes.stride;
     if (j == 0) prefetch_ahead(rec, 2 * codes.stride);
-    add_pair<kGroup>(decode_chunk<kBits, kOneLoad>(dec, rec, j, valid),
-                     decode_chunk<kBits, kOneLoad>(dec, rec + codes.stride, j, valid), pairs, table16, w16 + t, n2, a);
+    add_pair<kGroup>(decode_chunk<kBits, kOneLoad>(dec, rec, j, valid, load),
+                     decode_chunk<kBits, kOneLoad>(dec, rec + codes.stride, j, valid, load), pairs, table16, w16 + t,
+                     n2, a);
   }
   if (t < t1) {  // the last of an odd count, paired with itself under the zero pad weight
-    const __m512i c = decode_chunk<kBits, kOneLoad>(dec, base + t * codes.stride, j, valid);
+    const __m512i c = decode_chunk<kBits, kOneLoad>(dec, base + t * codes.stride, j, valid, load);
     add_pair<kGroup>(c, c, pairs, table16, w16 + t, n2, a);
   }
 }
@@ -340,7 +352,7 @@ VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDeco
     __m512i a[kGroup][4];
     for (int h = 0; h < kGroup; ++h)
       for (int k = 0; k < 4; ++k) a[h][k] = _mm512_maskz_loadu_epi32(m[k], acc + h * acc_stride + j + 16 * k);
-    if (valid == 64 && dec.one_load)
+    if (dec.one_load)
       accumulate_i16_records<kBits, kGroup, true>(dec, codes, j, valid, t0, t1, n2, w16, table16, pairs, a);
     else
       accumulate_i16_records<kBits, kGroup, false>(dec, codes, j, valid, t0, t1, n2, w16, table16, pairs, a);
