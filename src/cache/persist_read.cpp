@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cache/cache_impl.h"
+#include "cache/input_check.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
 #include "io/crc32.h"
@@ -249,6 +250,22 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     const std::uint8_t* page_v = r.take(paged * vcs, "paged values");
     const std::uint8_t* win_k = r.take(window_count * es, "window keys");
     const std::uint8_t* win_v = r.take(window_count * es, "window values");
+    // Exact records must hold what append would have accepted: garbage decoding to Inf or to a
+    // vector too large to compress would make every later append fail.
+    const auto check_exact = [&](const std::uint8_t* records, std::size_t count, bool keys, const char* part) {
+      if (count == 0) return;
+      std::vector<float> x(count * c.head_dim);
+      impl.exact->decode(count, records, x.data());
+      try {
+        check_storable(impl, keys ? "key" : "value", x.data(), count, 1, keys);
+      } catch (const std::invalid_argument& e) {
+        r.fail("head " + std::to_string(h) + " " + part + ": " + e.what());
+      }
+    };
+    check_exact(sink_k, sinks, true, "sinks");
+    check_exact(sink_v, sinks, false, "sinks");
+    check_exact(win_k, window_count, true, "window");
+    check_exact(win_v, window_count, false, "window");
     // Everything of this head is present: build it.
     if (built) {
       head.key_quantizer = make_quantizer(impl.key_spec, c.head_dim, head.key_seed, head.key_outliers);

@@ -43,6 +43,23 @@ class F32Quantizer final : public BlockDecodedQuantizer {
   }
 };
 
+// |x| > 65504 would be stored as Inf: refuse it (before writing anything), as the fp16 scales of
+// q8 and q4 are. An integer max over the magnitude bits, so the common case vectorises.
+void check_half_range(std::size_t count, const float* x, std::size_t dim, const std::string& format) {
+  std::uint32_t largest = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    largest = std::max(largest, bits & 0x7FFFFFFFu);
+  }
+  constexpr std::uint32_t kHalfMaxBits = 0x477FE000u;  // 65504.0f
+  if (largest <= kHalfMaxBits) return;
+  for (std::size_t i = 0; i < count; ++i)
+    if (std::fabs(x[i]) > 65504.0f)
+      throw std::invalid_argument(format + " encode: value " + std::to_string(x[i]) + " of vector " + std::to_string(i / dim) +
+                                  " at coordinate " + std::to_string(i % dim) + " exceeds the fp16 range (max 65504)");
+}
+
 class F16Quantizer final : public BlockDecodedQuantizer {
  public:
   F16Quantizer(const FormatSpec& s, std::size_t d) : BlockDecodedQuantizer(s, d, 0) {}
@@ -57,6 +74,7 @@ class F16Quantizer final : public BlockDecodedQuantizer {
  protected:
   // Records are 2-byte aligned wherever the library stores them (pages, windows, numpy arrays).
   void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
+    check_half_range(n * dim(), x, dim(), name());
     kernels::floats_to_halves(n * dim(), x, reinterpret_cast<std::uint16_t*>(codes));
   }
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
