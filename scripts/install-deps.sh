@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages veloxquant needs. Idempotent: skips apt when all are present.
 set -euo pipefail
 packages=(cmake ninja-build g++ clang libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
-          pybind11-dev python3-dev python3-numpy python3-pytest)
+          pybind11-dev python3-dev python3-numpy python3-pytest
+          libclang-rt-14-dev clang-tidy cppcheck)  # libFuzzer runtime, `make lint`
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
