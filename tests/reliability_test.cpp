@@ -275,6 +275,25 @@ TEST(Reliability, HeaderSizesLargerThanTheFileAreRefused) {
   EXPECT_THROW(GgufFile::from_bytes(gguf), std::runtime_error);
 }
 
+// A window of 2^24 tokens is within the reader's limits, but its ring (allocated whole) would take
+// 2 GiB for a file of a few hundred bytes: refused as implausible before allocating.
+TEST(Reliability, ConfigurationBuffersOutOfProportionToTheFileAreRefused) {
+  std::vector<std::uint8_t> image = small_cache_image(10);
+  const std::size_t conf = persist::kHeaderBytes + persist::kSectionHeaderBytes;
+  std::size_t at = conf + 32;  // after layers, kv_heads, q_heads, head_dim
+  for (int s = 0; s < 3; ++s) {  // key, value, exact format names
+    std::uint32_t len;
+    std::memcpy(&len, image.data() + at, 4);
+    at += 4 + len;
+  }
+  std::uint64_t conf_bytes;
+  std::memcpy(&conf_bytes, image.data() + persist::kHeaderBytes + 8, 8);
+  put_u64(image, at, persist::kMaxTokensPerPart);  // window
+  const std::size_t crc_at = conf + conf_bytes;
+  put_u32(image, crc_at, crc32(image.data() + conf, conf_bytes, crc32(image.data() + persist::kHeaderBytes, persist::kSectionHeaderBytes)));
+  EXPECT_THAT(cache_error(image), HasSubstr("implausible for a file of"));
+}
+
 // A file of another format version is refused naming both versions.
 TEST(Reliability, OtherCacheFileVersionNamesBothVersions) {
   std::vector<std::uint8_t> image = small_cache_image(10);

@@ -198,6 +198,21 @@ void check_config_limits(const Source& src, const Header& h, const CacheConfig& 
   if (c.threads > persist::kMaxThreads) bad("threads = " + std::to_string(c.threads) + " is implausibly large");
 }
 
+// The window ring (window records) and the last page (page_tokens records) are allocated whole
+// even when the file holds few of their records, so their size comes from the configuration,
+// not from the file. Bound it by the file size, so a small file cannot demand gigabytes: the
+// most a cache's rings and one page per head may take is 1 GiB plus 64 bytes per file byte.
+void check_slack_budget(const Source& src, const KVCache::Impl& impl) {
+  const CacheConfig& c = impl.config;
+  const long double per_head = 2.0L * c.window * impl.exact_code_size +
+                               static_cast<long double>(c.page_tokens) * (impl.key_code_size + impl.value_code_size);
+  const long double total = per_head * c.kv_heads * c.layers;
+  const long double budget = (1ull << 30) + 64.0L * src.size();
+  if (total > budget)
+    src.fail("configuration: window and page buffers would take " + std::to_string(static_cast<double>(total)) +
+             " bytes, implausible for a file of " + std::to_string(src.size()) + " bytes");
+}
+
 // Parses one layer section into the cache's layer (counts validated against the payload first).
 void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const Section& s) {
   const CacheConfig& c = impl.config;
@@ -320,6 +335,7 @@ KVCache load_from(const Source& src) {
   check_size("key", stored.key_code_size, impl.key_code_size);
   check_size("value", stored.value_code_size, impl.value_code_size);
   check_size("exact", stored.exact_code_size, impl.exact_code_size);
+  check_slack_budget(src, impl);
 
   const Section fp = expect_section(src, offset, persist::kTagFingerprint);
   Reader r(fp.payload.data(), fp.payload.size(), "cache file '" + src.name() + "' section FPRT");
