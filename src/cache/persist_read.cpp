@@ -270,7 +270,9 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     const auto check_exact = [&](const std::uint8_t* records, std::size_t count, bool keys, const char* part) {
       if (count == 0) return;
       std::vector<float> x(count * c.head_dim);
-      impl.exact->decode(count, records, x.data());
+      // Records in the file may sit at odd offsets; decoders expect them 2-byte aligned.
+      const std::vector<std::uint8_t> aligned(records, records + count * es);
+      impl.exact->decode(count, aligned.data(), x.data());
       try {
         check_storable(impl, keys ? "key" : "value", x.data(), count, 1, keys);
       } catch (const std::invalid_argument& e) {
