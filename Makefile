@@ -46,7 +46,8 @@ tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build-tsan/veloxquant_tests --gtest_filter='$(TSAN_TESTS)'
 
 # clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/.
-lint: deps
+lint:
+	bash scripts/install-deps.sh clang-tidy cppcheck
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 	JOBS=$(JOBS) bash scripts/lint.sh
 
