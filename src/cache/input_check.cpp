@@ -50,28 +50,30 @@ RangeLimit tighter(RangeLimit a, RangeLimit b) {
   return {min_limit(a.max_abs, b.max_abs), min_limit(a.max_norm, b.max_norm)};
 }
 
-// Largest |x_i| as float bits (non-negative floats order like their bits; NaN/Inf compare
-// largest). Integer max, so the compiler vectorises it: one pass finds non-finite values too.
-std::uint32_t max_abs_bits(const float* x, std::size_t count) {
-  std::uint32_t m = 0;
+// True when some |x_i| is above `limit` (as float bits; NaN and ±Inf are above any finite limit).
+// A compare-and-or over integer bits like any_non_finite, so the compiler vectorises it.
+bool any_above(const float* x, std::size_t count, std::uint32_t limit) {
+  std::uint32_t above = 0;
   for (std::size_t i = 0; i < count; ++i) {
     std::uint32_t bits;
     std::memcpy(&bits, x + i, sizeof bits);
-    m = std::max(m, bits & 0x7FFFFFFFu);
+    above |= static_cast<std::uint32_t>((bits & 0x7FFFFFFFu) > limit);
   }
-  return m;
+  return above != 0;
 }
 
 void check_range(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim,
                  const RangeLimit& limit) {
-  const std::size_t total = n * heads * dim;
-  const std::uint32_t bits = max_abs_bits(x, total);
-  float largest;
-  std::memcpy(&largest, &bits, sizeof largest);
-  if (bits >= 0x7F800000u) check_finite(what, x, n, heads, dim);
-  const bool abs_ok = limit.max_abs == 0.0 || largest <= limit.max_abs;
-  const bool norm_ok = limit.max_norm == 0.0 || largest * std::sqrt(static_cast<double>(dim)) <= limit.max_norm;
-  if (abs_ok && norm_ok) return;
+  // One pass with a per-value bound: no value above min(max_abs, max_norm / √dim) means every
+  // vector is finite and within both limits; otherwise look closer.
+  double bound = 3.0e38;
+  if (limit.max_abs != 0.0) bound = std::min(bound, limit.max_abs);
+  if (limit.max_norm != 0.0) bound = std::min(bound, limit.max_norm / std::sqrt(static_cast<double>(dim)));
+  const float bound_f = static_cast<float>(bound);
+  std::uint32_t bound_bits;
+  std::memcpy(&bound_bits, &bound_f, sizeof bound_bits);
+  if (!any_above(x, n * heads * dim, bound_bits)) return;
+  check_finite(what, x, n, heads, dim);
   for (std::size_t i = 0; i < n * heads; ++i) {
     const float* row = x + i * dim;
     double sum = 0.0, amax = 0.0;
@@ -79,12 +81,14 @@ void check_range(const char* what, const float* x, std::size_t n, std::size_t he
       sum += static_cast<double>(row[c]) * row[c];
       amax = std::max(amax, std::fabs(static_cast<double>(row[c])));
     }
-    const std::string where = std::string(what) + "[token " + std::to_string(i / heads) + "][head " + std::to_string(i % heads) + "]";
+    const auto where = [&] {
+      return std::string(what) + "[token " + std::to_string(i / heads) + "][head " + std::to_string(i % heads) + "]";
+    };
     if (limit.max_abs != 0.0 && amax > limit.max_abs)
-      throw std::invalid_argument(where + " holds " + std::to_string(amax) + ", above " + std::to_string(limit.max_abs) +
+      throw std::invalid_argument(where() + " holds " + std::to_string(amax) + ", above " + std::to_string(limit.max_abs) +
                                   ", the largest value this cache's formats store (fp16 range)");
     if (limit.max_norm != 0.0 && std::sqrt(sum) > limit.max_norm)
-      throw std::invalid_argument(where + " has norm " + std::to_string(std::sqrt(sum)) + ", above " +
+      throw std::invalid_argument(where() + " has norm " + std::to_string(std::sqrt(sum)) + ", above " +
                                   std::to_string(limit.max_norm) + ", the largest this cache's formats store (fp16 scale)");
   }
 }
