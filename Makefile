@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3
 
-.PHONY: deps build demo test sanitize clean
+.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -24,5 +24,32 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz: `make fuzz FUZZ_SECONDS=600` runs each
+# target that long; `make fuzz-smoke` runs each for 10 s (CI). docs/reliability.md.
+FUZZ_SECONDS ?= 600
+fuzz-build: deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DVELOXQUANT_FUZZ=ON -DVELOXQUANT_PYTHON=OFF
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+
+fuzz: fuzz-build
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	bash scripts/fuzz.sh 10
+
+# The tests that use threads under ThreadSanitizer (gcc, build-tsan).
+TSAN_TESTS ?= Concurrency.*:KVCache.ConcurrentAttendCalls:KVCache.ResultsAreIndependentOfThreadCount:CacheWorkerPool.*:*RunnerForward.*:RunnerGolden.*:QuantizedWeights.MatmulOnCodes*
+tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVELOXQUANT_TSAN=ON -DVELOXQUANT_PYTHON=OFF
+	cmake --build build-tsan -j $(JOBS) --target veloxquant_tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build-tsan/veloxquant_tests --gtest_filter='$(TSAN_TESTS)'
+
+# clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/.
+lint:
+	bash scripts/install-deps.sh clang-tidy cppcheck
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+	JOBS=$(JOBS) bash scripts/lint.sh
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz build-tsan

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages veloxquant needs. Idempotent: skips apt when all are present.
+# Installs the Debian 12 packages veloxquant needs, plus any named as arguments (`make lint`
+# adds clang-tidy and cppcheck). Idempotent: skips apt when all are present.
 set -euo pipefail
 packages=(cmake ninja-build g++ clang libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
-          pybind11-dev python3-dev python3-numpy python3-pytest)
+          pybind11-dev python3-dev python3-numpy python3-pytest
+          libclang-rt-14-dev "$@")  # libclang-rt: libFuzzer (make fuzz-smoke)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

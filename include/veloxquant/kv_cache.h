@@ -64,7 +64,8 @@ class KVCache {
   std::size_t size(std::size_t layer = 0) const;  // tokens held in a layer
 
   // Appends n_tokens tokens to one layer. Throws std::invalid_argument (cache unchanged) on a
-  // bad layer or non-finite input.
+  // bad layer, non-finite input, or a value an fp16 field of the formats cannot hold (above 65504
+  // in an f16 window, a norm above 16384 for tq/tqp/qjl/polar; docs/reliability.md).
   void append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v);
   // Causal attention for the newest n_queries tokens of the layer: query i sees every token up
   // to position size − n_queries + i. n_queries ≤ size(layer).

@@ -54,7 +54,7 @@ class Quantizer {
   virtual void finish_accumulate(const float* acc, float* out) const = 0;
 
  protected:
-  Quantizer(FormatSpec spec, std::size_t dim, std::uint64_t seed) : spec_(std::move(spec)), dim_(dim), seed_(seed) {}
+  Quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed) : spec_(spec), dim_(dim), seed_(seed) {}
   virtual void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const = 0;
 
  private:

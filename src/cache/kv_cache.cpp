@@ -8,8 +8,8 @@
 #include <string>
 
 #include "cache/cache_impl.h"
+#include "cache/input_check.h"
 #include "math/prng.h"
-#include "util/finite.h"
 
 namespace veloxquant {
 
@@ -17,19 +17,6 @@ namespace {
 
 void require(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument("CacheConfig: " + message);
-}
-
-// Throws naming the first non-finite element of x[n][heads][dim]. The scan tests exponent bits
-// with integer operations, which the compiler vectorises (std::isfinite in a loop it does not).
-void check_finite(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim) {
-  const std::size_t total = n * heads * dim;
-  if (!any_non_finite(x, total)) return;
-  for (std::size_t i = 0; i < total; ++i) {
-    if (std::isfinite(x[i])) continue;
-    const std::size_t t = i / (heads * dim), h = (i / dim) % heads, c = i % dim;
-    throw std::invalid_argument(std::string(what) + "[token " + std::to_string(t) + "][head " + std::to_string(h) +
-                                "][" + std::to_string(c) + "] = " + std::to_string(x[i]) + " is not finite");
-  }
 }
 
 void check_layer(const CacheConfig& c, std::size_t layer) {
@@ -107,8 +94,8 @@ void KVCache::append(std::size_t layer, std::size_t n_tokens, const float* k, co
   check_layer(c, layer);
   if (n_tokens == 0) return;
   if (!k || !v) throw std::invalid_argument(std::string("append: ") + (!k ? "k" : "v") + " is null");
-  check_finite("k", k, n_tokens, c.kv_heads, c.head_dim);
-  check_finite("v", v, n_tokens, c.kv_heads, c.head_dim);
+  check_storable(*impl_, "k", k, n_tokens, c.kv_heads, true);
+  check_storable(*impl_, "v", v, n_tokens, c.kv_heads, false);
   const auto start = std::chrono::steady_clock::now();
   cache_append(*impl_, layer, n_tokens, k, v);
   impl_->encode_time.add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());

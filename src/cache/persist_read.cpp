@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cache/cache_impl.h"
+#include "cache/input_check.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
 #include "io/crc32.h"
@@ -197,6 +198,21 @@ void check_config_limits(const Source& src, const Header& h, const CacheConfig& 
   if (c.threads > persist::kMaxThreads) bad("threads = " + std::to_string(c.threads) + " is implausibly large");
 }
 
+// The window ring (window records) and the last page (page_tokens records) are allocated whole
+// even when the file holds few of their records, so their size comes from the configuration,
+// not from the file. Bound it by the file size, so a small file cannot demand gigabytes: the
+// most a cache's rings and one page per head may take is 1 GiB plus 64 bytes per file byte.
+void check_slack_budget(const Source& src, const KVCache::Impl& impl) {
+  const CacheConfig& c = impl.config;
+  const long double per_head = 2.0L * c.window * impl.exact_code_size +
+                               static_cast<long double>(c.page_tokens) * (impl.key_code_size + impl.value_code_size);
+  const long double total = per_head * c.kv_heads * c.layers;
+  const long double budget = (1ull << 30) + 64.0L * src.size();
+  if (total > budget)
+    src.fail("configuration: window and page buffers would take " + std::to_string(static_cast<double>(total)) +
+             " bytes, implausible for a file of " + std::to_string(src.size()) + " bytes");
+}
+
 // Parses one layer section into the cache's layer (counts validated against the payload first).
 void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const Section& s) {
   const CacheConfig& c = impl.config;
@@ -249,6 +265,24 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     const std::uint8_t* page_v = r.take(paged * vcs, "paged values");
     const std::uint8_t* win_k = r.take(window_count * es, "window keys");
     const std::uint8_t* win_v = r.take(window_count * es, "window values");
+    // Exact records must hold what append would have accepted: garbage decoding to Inf or to a
+    // vector too large to compress would make every later append fail.
+    const auto check_exact = [&](const std::uint8_t* records, std::size_t count, bool keys, const char* part) {
+      if (count == 0) return;
+      std::vector<float> x(count * c.head_dim);
+      // Records in the file may sit at odd offsets; decoders expect them 2-byte aligned.
+      const std::vector<std::uint8_t> aligned(records, records + count * es);
+      impl.exact->decode(count, aligned.data(), x.data());
+      try {
+        check_storable(impl, keys ? "key" : "value", x.data(), count, 1, keys);
+      } catch (const std::invalid_argument& e) {
+        r.fail("head " + std::to_string(h) + " " + part + ": " + e.what());
+      }
+    };
+    check_exact(sink_k, sinks, true, "sinks");
+    check_exact(sink_v, sinks, false, "sinks");
+    check_exact(win_k, window_count, true, "window");
+    check_exact(win_v, window_count, false, "window");
     // Everything of this head is present: build it.
     if (built) {
       head.key_quantizer = make_quantizer(impl.key_spec, c.head_dim, head.key_seed, head.key_outliers);
@@ -303,6 +337,7 @@ KVCache load_from(const Source& src) {
   check_size("key", stored.key_code_size, impl.key_code_size);
   check_size("value", stored.value_code_size, impl.value_code_size);
   check_size("exact", stored.exact_code_size, impl.exact_code_size);
+  check_slack_budget(src, impl);
 
   const Section fp = expect_section(src, offset, persist::kTagFingerprint);
   Reader r(fp.payload.data(), fp.payload.size(), "cache file '" + src.name() + "' section FPRT");

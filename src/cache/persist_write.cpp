@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "cache/cache_impl.h"
 #include "cache/persist.h"
@@ -142,6 +143,26 @@ void section(Writer& out, std::uint32_t tag, const std::vector<std::uint8_t>& pa
   out.u32(crc32(out.bytes.data() + start, out.bytes.size() - start));
 }
 
+// A configuration the reader's limits (persist_read.cpp) would refuse is not written: a file
+// that cannot be loaded back is worse than an error now.
+void check_savable(const CacheConfig& c) {
+  const auto refuse = [](const std::string& what) {
+    throw std::invalid_argument("cannot save cache: " + what + ", the largest a cache file holds");
+  };
+  if (c.head_dim > persist::kMaxHeadDim)
+    refuse("head_dim = " + std::to_string(c.head_dim) + " is above " + std::to_string(persist::kMaxHeadDim));
+  for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window}, {"sinks", c.sinks},
+                                {"page_tokens", c.page_tokens}, {"calibration_tokens", c.calibration_tokens}})
+    if (v > persist::kMaxTokensPerPart)
+      refuse(std::string(name) + " = " + std::to_string(v) + " is above " + std::to_string(persist::kMaxTokensPerPart));
+  if (c.threads > persist::kMaxThreads)
+    refuse("threads = " + std::to_string(c.threads) + " is above " + std::to_string(persist::kMaxThreads));
+  if (c.q_heads > c.kv_heads * 1024) refuse("q_heads = " + std::to_string(c.q_heads) + " is above 1024 × kv_heads");
+  for (const std::string* name : {&c.key_format, &c.value_format, &c.exact_format})
+    if (name->size() > persist::kMaxStringBytes)
+      refuse("a format name of " + std::to_string(name->size()) + " bytes is above " + std::to_string(persist::kMaxStringBytes));
+}
+
 // Calls emit(bytes) for consecutive pieces of the image; builds one layer in memory at a time.
 template <typename Emit>
 void write_image(const KVCache::Impl& impl, Emit&& emit) {
@@ -153,6 +174,7 @@ void write_image(const KVCache::Impl& impl, Emit&& emit) {
   total += section_bytes(conf.size()) + section_bytes(fprt.size());
   for (std::size_t l = 0; l < impl.layers.size(); ++l) total += section_bytes(layer_payload_bytes(impl, l));
   Writer head;
+  head.bytes.reserve(persist::kHeaderBytes);  // also silences a GCC 12 -Wstringop-overflow false positive
   head.put(persist::kMagic, sizeof persist::kMagic);
   head.u32(kCacheFileVersion);
   head.u32(static_cast<std::uint32_t>(2 + impl.layers.size()));
@@ -190,12 +212,14 @@ void write_all(int fd, const std::vector<std::uint8_t>& bytes, const std::string
 }  // namespace
 
 std::vector<std::uint8_t> serialize_cache(const KVCache& cache) {
+  check_savable(cache.config());
   std::vector<std::uint8_t> image;
   write_image(cache.internals(), [&](const std::vector<std::uint8_t>& b) { image.insert(image.end(), b.begin(), b.end()); });
   return image;
 }
 
 void save_cache(const KVCache& cache, const std::string& path) {
+  check_savable(cache.config());  // before creating the temporary file
   static std::atomic<unsigned> counter{0};
   const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -67,6 +67,7 @@ std::size_t scalar_size(GgufType t) {
     case GgufType::kUint8: case GgufType::kInt8: case GgufType::kBool: return 1;
     case GgufType::kUint16: case GgufType::kInt16: return 2;
     case GgufType::kUint32: case GgufType::kInt32: case GgufType::kFloat32: return 4;
+    // NOLINTNEXTLINE(bugprone-branch-clone): a string is at least its u64 length, not a u64
     case GgufType::kUint64: case GgufType::kInt64: case GgufType::kFloat64: return 8;
     case GgufType::kString: return 8;  // at least its length field
     case GgufType::kArray: return 12;  // at least element type + count

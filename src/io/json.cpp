@@ -346,7 +346,7 @@ void Json::dump_to(std::string& out, int indent, int depth) const {
   const auto newline = [&](int d) {
     if (indent <= 0) return;
     out.push_back('\n');
-    out.append(static_cast<std::size_t>(indent * d), ' ');
+    out.append(static_cast<std::size_t>(indent) * static_cast<std::size_t>(d), ' ');
   };
   switch (type_) {
     case Type::kNull: out += "null"; break;

@@ -122,10 +122,17 @@ void check_bits(int bits) {
   if (bits < 1 || bits > 8) throw std::invalid_argument("codebook bits must be in 1..8, got " + std::to_string(bits));
 }
 
+// log Γ(x) for x > 0. std::lgamma writes the global `signgam` (POSIX), a data race when codebooks
+// are solved on several threads at once (ThreadSanitizer); lgamma_r returns the sign instead.
+double log_gamma(double x) {
+  int sign = 0;
+  return ::lgamma_r(x, &sign);
+}
+
 // log of the normalising constant Γ(d/2) / (√π Γ((d−1)/2)).
 double log_sphere_constant(std::size_t dim) {
   const double d = static_cast<double>(dim);
-  return std::lgamma(d / 2.0) - 0.5 * std::log(kPi) - std::lgamma((d - 1.0) / 2.0);
+  return log_gamma(d / 2.0) - 0.5 * std::log(kPi) - log_gamma((d - 1.0) / 2.0);
 }
 
 

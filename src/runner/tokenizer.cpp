@@ -60,7 +60,8 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& f) {
     if (t.types_[i] == kByte) {
       if (p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>' || hex_digit(p[3]) < 0 || hex_digit(p[4]) < 0)
         throw std::runtime_error("byte token " + std::to_string(i) + " '" + p + "' is not of the form <0xXX>");
-      t.byte_ids_[static_cast<std::size_t>(hex_digit(p[3]) * 16 + hex_digit(p[4]))] = static_cast<std::int32_t>(i);
+      const int byte = hex_digit(p[3]) * 16 + hex_digit(p[4]);  // 0..255, checked above
+      t.byte_ids_[static_cast<std::size_t>(byte)] = static_cast<std::int32_t>(i);
     } else if (t.types_[i] == kNormal || t.types_[i] == kUserDefined) {
       t.mergeable_.emplace(p, static_cast<std::int32_t>(i));  // first id wins for duplicates
     }
