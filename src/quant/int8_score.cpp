@@ -46,6 +46,8 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
   thread_local std::vector<std::int32_t> raw;
   thread_local std::vector<float> query_scale;
   thread_local std::vector<std::int32_t> query_sum;
+  thread_local std::vector<std::int16_t> rounded;
+  rounded.resize(dim);
   q8.resize(n_q * dim);
   raw.resize(n_q * n);
   query_scale.resize(n_q);
@@ -55,11 +57,12 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
     std::int8_t* qo = q8.data() + i * dim;  // a local pointer: no thread-local lookup per element
     const float qmax = kernels::max_abs(dim, qi);
     const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
+    kernels::round_to_i16(dim, qi, inv, rounded.data());  // in [−127, 127], half away from zero
+    const std::int16_t* r16 = rounded.data();
     std::int32_t sum = 0;
     for (std::size_t j = 0; j < dim; ++j) {
-      const float v = qi[j] * inv;  // in [−127, 127]; rounded half away from zero, inline (no libm call)
-      qo[j] = static_cast<std::int8_t>(v + (v >= 0.0f ? 0.5f : -0.5f));
-      sum += qo[j];
+      qo[j] = static_cast<std::int8_t>(r16[j]);
+      sum += r16[j];
     }
     query_scale[i] = qmax / 127.0f * codebook.scale;
     query_sum[i] = sum;
