@@ -1,11 +1,5 @@
 // Cache file writing: the deterministic image of a cache, and the atomic save.
-#include <fcntl.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -13,6 +7,7 @@
 #include "cache/cache_impl.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
+#include "io/atomic_file.h"
 #include "io/crc32.h"
 #include "math/prng.h"
 
@@ -195,20 +190,6 @@ void write_image(const KVCache::Impl& impl, Emit&& emit) {
   }
 }
 
-[[noreturn]] void io_fail(const std::string& what, const std::string& path) {
-  throw FileIoError("cannot save cache: " + what + " '" + path + "': " + std::strerror(errno));
-}
-
-void write_all(int fd, const std::vector<std::uint8_t>& bytes, const std::string& path) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) io_fail("write to", path);
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 }  // namespace
 
 std::vector<std::uint8_t> serialize_cache(const KVCache& cache) {
@@ -220,36 +201,9 @@ std::vector<std::uint8_t> serialize_cache(const KVCache& cache) {
 
 void save_cache(const KVCache& cache, const std::string& path) {
   check_savable(cache.config());  // before creating the temporary file
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) io_fail("create", tmp);
-  try {
-    write_image(cache.internals(), [&](const std::vector<std::uint8_t>& b) { write_all(fd, b, tmp); });
-    if (::fsync(fd) != 0) io_fail("fsync", tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    io_fail("close", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    errno = err;
-    io_fail("rename to", path);
-  }
-  // Make the rename itself durable.
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const std::filesystem::path dir = parent.empty() ? std::filesystem::path(".") : parent;
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  write_file_atomically(path, "cannot save cache", [&](const ByteSink& sink) {
+    write_image(cache.internals(), [&](const std::vector<std::uint8_t>& b) { sink(b.data(), b.size()); });
+  });
 }
 
 void save_cache_prefix(const KVCache& cache, const std::string& path, std::size_t n_tokens) {

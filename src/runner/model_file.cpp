@@ -1,20 +1,15 @@
 // .vqm writing and reading (layout in model_file.h and docs/file_formats.md).
 #include "runner/model_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <stdexcept>
 
+#include "io/atomic_file.h"
 #include "io/crc32.h"
 #include "io/file_error.h"
 #include "io/gguf_write.h"
@@ -142,10 +137,6 @@ void write_image(const LlamaModel& model, const std::function<void(const void*, 
     offset += h.v.size() + s.bytes + kTrailerBytes;
   }
   if (offset != total) throw std::logic_error("model file: size mismatch");
-}
-
-[[noreturn]] void io_fail(const std::string& what, const std::string& path) {
-  throw FileIoError("cannot save model: " + what + " '" + path + "': " + std::strerror(errno));
 }
 
 // ---- reading ----
@@ -382,43 +373,7 @@ std::vector<std::uint8_t> serialize_quantized_model(const LlamaModel& model) {
 }
 
 void save_quantized_model(const LlamaModel& model, const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) io_fail("create", tmp);
-  try {
-    write_image(model, [&](const void* p, std::size_t n) {
-      const auto* b = static_cast<const std::uint8_t*>(p);
-      while (n > 0) {
-        const ssize_t w = ::write(fd, b, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) io_fail("write to", tmp);
-        b += w;
-        n -= static_cast<std::size_t>(w);
-      }
-    });
-    if (::fsync(fd) != 0) io_fail("fsync", tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    io_fail("close", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    errno = err;
-    io_fail("rename to", path);
-  }
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const int dfd = ::open((parent.empty() ? std::filesystem::path(".") : parent).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {  // make the rename itself durable
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  write_file_atomically(path, "cannot save model", [&](const ByteSink& sink) { write_image(model, sink); });
 }
 
 LlamaModel load_quantized_model(const std::string& path) {
