@@ -15,15 +15,6 @@ namespace veloxquant {
 
 namespace persist {
 
-std::string tag_name(std::uint32_t tag) {
-  std::string s(4, '?');
-  for (int i = 0; i < 4; ++i) {
-    const char c = static_cast<char>((tag >> (8 * i)) & 0xFFu);
-    if (c >= 0x20 && c < 0x7F) s[static_cast<std::size_t>(i)] = c;
-  }
-  return s;
-}
-
 std::uint32_t format_fingerprint(const FormatSpec& format, std::size_t dim) {
   constexpr std::uint64_t kProbeSeed = 0x5EEDF00DCAFEull;
   constexpr std::size_t kProbeVectors = 4;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "io/atomic_file.h"
+#include "io/byte_codec.h"
 #include "io/crc32.h"
 #include "io/file_error.h"
 #include "io/gguf_write.h"
@@ -23,24 +24,8 @@ namespace {
 
 constexpr char kMagic[8] = {'V', 'Q', 'M', 'O', 'D', 'E', 'L', '\0'};
 constexpr std::size_t kHeaderBytes = 32, kSectionHeaderBytes = 16, kTrailerBytes = 4, kPayloadAlign = 64;
-constexpr std::size_t kMaxString = 256;
 
-constexpr std::uint32_t tag(const char (&s)[5]) {
-  return static_cast<std::uint32_t>(static_cast<unsigned char>(s[0])) |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(s[1])) << 8 |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(s[2])) << 16 |
-         static_cast<std::uint32_t>(static_cast<unsigned char>(s[3])) << 24;
-}
-constexpr std::uint32_t kTagDir = tag("QDIR"), kTagGguf = tag("GGUF"), kTagMatrix = tag("QMAT");
-
-std::string tag_name(std::uint32_t t) {
-  std::string s(4, '?');
-  for (int i = 0; i < 4; ++i) {
-    const char c = static_cast<char>((t >> (8 * i)) & 0xFFu);
-    if (c >= 0x20 && c < 0x7F) s[static_cast<std::size_t>(i)] = c;
-  }
-  return s;
-}
+constexpr std::uint32_t kTagDir = make_tag("QDIR"), kTagGguf = make_tag("GGUF"), kTagMatrix = make_tag("QMAT");
 
 // CRC of the records of fixed probe vectors: differs when this build's codebooks, rotation or
 // record layout differ from the writer's.
@@ -57,20 +42,6 @@ std::uint32_t fingerprint(const Quantizer& q) {
 
 // ---- writing ----
 
-struct Bytes {
-  void u32(std::uint32_t v) { put(&v, 4); }
-  void u64(std::uint64_t v) { put(&v, 8); }
-  void str(const std::string& s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    put(s.data(), s.size());
-  }
-  void put(const void* p, std::size_t n) {
-    const auto* b = static_cast<const std::uint8_t*>(p);
-    v.insert(v.end(), b, b + n);
-  }
-  std::vector<std::uint8_t> v;
-};
-
 struct OutSection {
   std::uint32_t tag;
   const std::uint8_t* payload;
@@ -82,7 +53,7 @@ void write_image(const LlamaModel& model, const std::function<void(const void*, 
   if (!model.weights_quantized()) throw std::invalid_argument("the model's weights are not quantized");
   const auto matrices = model.matrices();
   std::vector<const Quantizer*> quantizers;
-  Bytes dir;
+  ByteWriter dir;
   dir.str(model.weight_scheme().name());
   dir.u64(model.weight_seed());
   for (const auto& [name, w] : matrices)
@@ -108,76 +79,38 @@ void write_image(const LlamaModel& model, const std::function<void(const void*, 
     if (!quantized_names.count(t.name)) kept.push_back({t.name, t.dims, t.type, t.data, t.bytes});
   const std::vector<std::uint8_t> gguf = write_gguf(model.file().metadata(), kept, model.file().alignment());
 
-  std::vector<OutSection> sections{{kTagDir, dir.v.data(), dir.v.size()}, {kTagGguf, gguf.data(), gguf.size()}};
+  std::vector<OutSection> sections{{kTagDir, dir.bytes.data(), dir.bytes.size()}, {kTagGguf, gguf.data(), gguf.size()}};
   for (const auto& [name, w] : matrices) sections.push_back({kTagMatrix, w->data, w->rows * w->row_bytes});
   const auto pad_at = [](std::uint64_t offset) { return (kPayloadAlign - (offset + kSectionHeaderBytes) % kPayloadAlign) % kPayloadAlign; };
   std::uint64_t total = kHeaderBytes;
   for (const OutSection& s : sections) total += kSectionHeaderBytes + pad_at(total) + s.bytes + kTrailerBytes;
 
-  Bytes head;
+  ByteWriter head;
   head.put(kMagic, sizeof kMagic);
   head.u32(kModelFileVersion);
   head.u32(static_cast<std::uint32_t>(sections.size()));
   head.u64(total);
   head.u32(0);
-  head.u32(crc32(head.v.data(), head.v.size()));
-  emit(head.v.data(), head.v.size());
+  head.u32(crc32(head.bytes.data(), head.bytes.size()));
+  emit(head.bytes.data(), head.bytes.size());
   std::uint64_t offset = kHeaderBytes;
   for (const OutSection& s : sections) {
-    Bytes h;
+    ByteWriter h;
     const std::size_t pad = pad_at(offset);
     h.u32(s.tag);
     h.u32(static_cast<std::uint32_t>(pad));
     h.u64(s.bytes);
-    h.v.resize(h.v.size() + pad, 0);
-    const std::uint32_t crc = crc32(s.payload, s.bytes, crc32(h.v.data(), h.v.size()));
-    emit(h.v.data(), h.v.size());
+    h.bytes.resize(h.bytes.size() + pad, 0);
+    const std::uint32_t crc = crc32(s.payload, s.bytes, crc32(h.bytes.data(), h.bytes.size()));
+    emit(h.bytes.data(), h.bytes.size());
     emit(s.payload, s.bytes);
     emit(&crc, 4);
-    offset += h.v.size() + s.bytes + kTrailerBytes;
+    offset += h.bytes.size() + s.bytes + kTrailerBytes;
   }
   if (offset != total) throw std::logic_error("model file: size mismatch");
 }
 
 // ---- reading ----
-
-class Reader {
- public:
-  Reader(const std::uint8_t* p, std::size_t n, std::string context) : p_(p), n_(n), context_(std::move(context)) {}
-  std::uint32_t u32(const char* what) {
-    std::uint32_t v;
-    std::memcpy(&v, take(4, what), 4);
-    return v;
-  }
-  std::uint64_t u64(const char* what) {
-    std::uint64_t v;
-    std::memcpy(&v, take(8, what), 8);
-    return v;
-  }
-  std::string str(const char* what) {
-    const std::uint32_t len = u32(what);
-    if (len > kMaxString) fail(std::string(what) + " is " + std::to_string(len) + " bytes long");
-    const std::uint8_t* p = take(len, what);
-    return std::string(reinterpret_cast<const char*>(p), len);
-  }
-  const std::uint8_t* take(std::size_t n, const char* what) {
-    if (n > n_ - pos_) fail(std::string("truncated in ") + what);
-    const std::uint8_t* p = p_ + pos_;
-    pos_ += n;
-    return p;
-  }
-  std::size_t remaining() const { return n_ - pos_; }
-  void expect_end() const {
-    if (pos_ != n_) fail(std::to_string(n_ - pos_) + " unexpected bytes at the end");
-  }
-  [[noreturn]] void fail(const std::string& what) const { throw FileFormatError(context_ + ": " + what); }
-
- private:
-  const std::uint8_t* p_;
-  std::size_t n_;
-  std::size_t pos_ = 0;
-  std::string context_;
-};
 
 struct Source {
   std::shared_ptr<const void> owner;
@@ -197,7 +130,7 @@ struct Section {
 Section read_section(const Source& src, std::uint64_t& offset, std::uint32_t want) {
   if (src.size - offset < kSectionHeaderBytes + kTrailerBytes)
     src.fail("truncated: no room for section " + tag_name(want) + " at offset " + std::to_string(offset));
-  Reader r(src.data + offset, kSectionHeaderBytes, "model file " + src.name);
+  ByteReader r(src.data + offset, kSectionHeaderBytes, "model file " + src.name);
   Section s;
   s.tag = r.u32("section tag");
   const std::uint32_t pad = r.u32("section padding");
@@ -233,7 +166,7 @@ struct StoredMatrix {
 LlamaModel load_from(const Source& src) {
   if (src.size < kHeaderBytes) src.fail("too short for the header (" + std::to_string(src.size) + " bytes)");
   if (std::memcmp(src.data, kMagic, sizeof kMagic) != 0) src.fail("bad magic (not a veloxquant model file)");
-  Reader hr(src.data + 8, kHeaderBytes - 8, "model file " + src.name + " header");
+  ByteReader hr(src.data + 8, kHeaderBytes - 8, "model file " + src.name + " header");
   const std::uint32_t version = hr.u32("version");
   // The version comes first: another version may lay out the rest differently.
   if (version != kModelFileVersion)
@@ -253,7 +186,7 @@ LlamaModel load_from(const Source& src) {
 
   std::uint64_t offset = kHeaderBytes;
   const Section dir = read_section(src, offset, kTagDir);
-  Reader r(dir.payload, dir.bytes, "model file " + src.name + " section QDIR");
+  ByteReader r(dir.payload, dir.bytes, "model file " + src.name + " section QDIR");
   WeightScheme scheme;
   try {
     scheme = parse_weight_scheme(r.str("weight scheme"));
