@@ -120,6 +120,15 @@ struct ChunkDecoder {
   }
 };
 
+// Lane masks of the four 16-lane quarters of a 64-coordinate chunk holding `valid` coordinates.
+inline void quarter_masks(std::size_t valid, __mmask16 (&m)[4]) {
+  for (int k = 0; k < 4; ++k) {
+    const std::size_t lo = 16 * k;
+    const std::size_t v = valid > lo ? (valid - lo < 16 ? valid - lo : 16) : 0;
+    m[k] = static_cast<__mmask16>(v == 16 ? 0xFFFF : ((1u << v) - 1));
+  }
+}
+
 // Records stream from DRAM at long context; the masked loads do not keep the hardware prefetchers
 // far enough ahead, so each step prefetches the lines `kPrefetchAhead` bytes past the records it reads.
 constexpr std::size_t kPrefetchAhead = 4096;
@@ -229,11 +238,7 @@ VQ_AVX512 void accumulate_group(const PlaneCodes& codes, std::size_t t0, std::si
   for (std::size_t j = 0; j < dim; j += 64) {
     const std::size_t valid = dim - j < 64 ? dim - j : 64;
     __mmask16 m[4];
-    for (int k = 0; k < 4; ++k) {
-      const std::size_t lo = 16 * k;
-      const std::size_t v = valid > lo ? (valid - lo < 16 ? valid - lo : 16) : 0;
-      m[k] = static_cast<__mmask16>(v == 16 ? 0xFFFF : ((1u << v) - 1));
-    }
+    quarter_masks(valid, m);
     __m512 a[kGroup][4];
     for (int h = 0; h < kGroup; ++h)
       for (int k = 0; k < 4; ++k) a[h][k] = _mm512_maskz_loadu_ps(m[k], acc + h * acc_stride + j + 16 * k);
@@ -344,11 +349,7 @@ VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDeco
   for (std::size_t j = 0; j < dim; j += 64) {
     const std::size_t valid = dim - j < 64 ? dim - j : 64;
     __mmask16 m[4];
-    for (int k = 0; k < 4; ++k) {
-      const std::size_t lo = 16 * k;
-      const std::size_t v = valid > lo ? (valid - lo < 16 ? valid - lo : 16) : 0;
-      m[k] = static_cast<__mmask16>(v == 16 ? 0xFFFF : ((1u << v) - 1));
-    }
+    quarter_masks(valid, m);
     __m512i a[kGroup][4];
     for (int h = 0; h < kGroup; ++h)
       for (int k = 0; k < 4; ++k) a[h][k] = _mm512_maskz_loadu_epi32(m[k], acc + h * acc_stride + j + 16 * k);
