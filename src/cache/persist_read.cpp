@@ -1,12 +1,7 @@
 // Cache file reading: validates structure, checksums, configuration and every count against the
 // bytes actually present before building anything from them.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -19,6 +14,7 @@
 #include "cache/persist.h"
 #include "cache/persist_format.h"
 #include "io/crc32.h"
+#include "io/mapped_file.h"
 
 namespace veloxquant {
 
@@ -49,35 +45,15 @@ class Source {
   std::span<const std::uint8_t> bytes_;
 };
 
-class MappedFile : public Source {
+class MappedSource : public Source {
  public:
-  explicit MappedFile(const std::string& path) : Source(path, {}) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw FileIoError("cannot open cache file '" + path + "': " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw FileIoError("cache file '" + path + "' is not a regular file");
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (map_ == MAP_FAILED) {
-        const int err = errno;
-        ::close(fd);
-        throw FileIoError("cannot map cache file '" + path + "': " + std::strerror(err));
-      }
-      set_bytes({static_cast<const std::uint8_t*>(map_), size_});
-    }
-    ::close(fd);  // the mapping keeps the file
-  }
-  ~MappedFile() override {
-    if (map_ != nullptr) ::munmap(map_, size_);
+  explicit MappedSource(const std::string& path)
+      : Source(path, {}), file_(MappedFile::open(path, "cache file")) {
+    set_bytes({file_->data(), file_->size()});
   }
 
  private:
-  void* map_ = nullptr;
-  std::size_t size_ = 0;
+  std::shared_ptr<const MappedFile> file_;
 };
 
 struct Header {
@@ -357,7 +333,7 @@ KVCache load_from(const Source& src) {
 }  // namespace
 
 KVCache load_cache(const std::string& path) {
-  const MappedFile src(path);
+  const MappedSource src(path);
   return load_from(src);
 }
 
@@ -374,7 +350,7 @@ bool is_cache_file(const std::string& path) {
 }
 
 CacheFileInfo inspect_cache_file(const std::string& path) {
-  const MappedFile src(path);
+  const MappedSource src(path);
   const Header h = read_header(src);
   CacheFileInfo info;
   info.version = h.version;

@@ -1,15 +1,11 @@
 #include "io/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <set>
 #include <stdexcept>
+
+#include "io/mapped_file.h"
 
 namespace veloxquant {
 
@@ -173,36 +169,16 @@ std::uint64_t GgufTensor::elements() const {
 struct GgufFile::Storage {
   const std::uint8_t* data = nullptr;
   std::size_t size = 0;
-  void* map = nullptr;  // mmap'ed region, or null when `bytes` holds the file
-  std::vector<std::uint8_t> bytes;
-  std::shared_ptr<const void> owner;  // keeps `data` alive when it points into someone else's memory
-  ~Storage() {
-    if (map) munmap(map, size);
-  }
+  std::vector<std::uint8_t> bytes;    // the file, when given as bytes
+  std::shared_ptr<const void> owner;  // keeps `data` alive: a mapping, or someone else's memory
 };
 
 GgufFile GgufFile::open(const std::string& path) {
   auto storage = std::make_shared<Storage>();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("cannot open GGUF file '" + path + "': " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error("cannot stat GGUF file '" + path + "': " + std::strerror(err));
-  }
-  storage->size = static_cast<std::size_t>(st.st_size);
-  if (storage->size > 0) {
-    void* m = mmap(nullptr, storage->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED) {
-      const int err = errno;
-      ::close(fd);
-      throw std::runtime_error("cannot map GGUF file '" + path + "': " + std::strerror(err));
-    }
-    storage->map = m;
-    storage->data = static_cast<const std::uint8_t*>(m);
-  }
-  ::close(fd);  // the mapping stays valid
+  const std::shared_ptr<const MappedFile> file = MappedFile::open(path, "GGUF file");
+  storage->data = file->data();
+  storage->size = file->size();
+  storage->owner = file;
   GgufFile f;
   f.storage_ = std::move(storage);
   f.parse("'" + path + "'");

@@ -12,14 +12,15 @@
 
 namespace veloxquant {
 
-std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path, const std::string& kind) {
+  const std::string named = (kind.empty() ? "" : kind + " ") + "'" + path + "'";
   std::shared_ptr<MappedFile> f(new MappedFile);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FileIoError("cannot open '" + path + "': " + std::strerror(errno));
+  if (fd < 0) throw FileIoError("cannot open " + named + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw FileIoError("'" + path + "' is not a regular file");
+    throw FileIoError(named + " is not a regular file");
   }
   f->size_ = static_cast<std::size_t>(st.st_size);
   if (f->size_ > 0) {
@@ -28,7 +29,7 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
       const int err = errno;
       f->map_ = nullptr;
       ::close(fd);
-      throw FileIoError("cannot map '" + path + "': " + std::strerror(err));
+      throw FileIoError("cannot map " + named + ": " + std::strerror(err));
     }
     f->data_ = static_cast<const std::uint8_t*>(f->map_);
   }

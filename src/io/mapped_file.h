@@ -1,4 +1,5 @@
-// A file mapped read-only into memory, shared by whatever points into it (a model's tensors).
+// A file mapped read-only into memory, shared by whatever points into it (a model's tensors, a
+// GGUF file's views, a cache file while it is loaded).
 #pragma once
 
 #include <cstddef>
@@ -10,8 +11,9 @@ namespace veloxquant {
 
 class MappedFile {
  public:
-  // Throws FileIoError naming the path when it cannot be opened, is not a regular file or mapped.
-  static std::shared_ptr<const MappedFile> open(const std::string& path);
+  // Throws FileIoError naming the path, after `kind` ("cache file", "GGUF file", or nothing),
+  // when it cannot be opened, is not a regular file or cannot be mapped.
+  static std::shared_ptr<const MappedFile> open(const std::string& path, const std::string& kind = "");
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   ~MappedFile();
