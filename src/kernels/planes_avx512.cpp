@@ -65,12 +65,6 @@ VQ_AVX512 inline __m512i load_codes_partial(const std::uint8_t* planes, std::siz
   return idx;
 }
 
-template <int kBits>
-VQ_AVX512 inline __m512i codes_at(const std::uint8_t* planes, std::size_t plane_bytes, std::size_t j,
-                                  std::size_t valid) {
-  return valid == 64 ? load_codes<kBits>(planes, plane_bytes, j) : load_codes_partial<kBits>(planes, plane_bytes, j, valid);
-}
-
 // Code bytes of 64 coordinates from one load: a byte permute gathers, for each group of 8
 // coordinates, its byte of every plane into one 64-bit word (plane p at byte 7 − p), and a GF(2)
 // affine transform with the identity-like selector transposes each word's 8×8 bit matrix, so
@@ -137,8 +131,9 @@ VQ_AVX512 inline void prefetch_ahead(const std::uint8_t* from, std::size_t bytes
 }
 
 // x[i][r] summed over its lanes, for 4 queries i × 4 records r: lane 4i + r of the result (so the
-// 128-bit lane i holds query i's four records). Unused queries are zero vectors.
-VQ_AVX512 inline __m512i reduce16(const __m512i (&x)[4][4]) {
+// 128-bit lane i holds query i's four records). Unused queries are zero vectors. Always inlined
+// into the scoring loop (out of line, GCC 12 also warns falsely about the unpack intrinsics).
+VQ_AVX512 __attribute__((always_inline)) inline __m512i reduce16(const __m512i (&x)[4][4]) {
   __m512i b[4];
   for (int i = 0; i < 4; ++i) {
     const __m512i a01 = _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][0], x[i][1]), _mm512_unpackhi_epi32(x[i][0], x[i][1]));
@@ -229,9 +224,9 @@ VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, 
 // acc_i += Σ_t w_it·centroid(t, ·) for up to four queries, 64 coordinates of accumulators per
 // head held in registers while a block of records streams through.
 template <int kBits, int kGroup>
-VQ_AVX512 void accumulate_group(const PlaneCodes& codes, std::size_t t0, std::size_t t1, std::size_t n,
-                                const float* w, float* acc, std::size_t acc_stride) {
-  const std::size_t dim = codes.dim, pb = (dim + 7) / 8;
+VQ_AVX512_ICL void accumulate_group(const PlaneCodes& codes, const ChunkDecoder<kBits>& dec, std::size_t t0,
+                                    std::size_t t1, std::size_t n, const float* w, float* acc, std::size_t acc_stride) {
+  const std::size_t dim = codes.dim;
   alignas(64) float padded[16] = {};
   std::memcpy(padded, codes.centroids, sizeof(float) << kBits);
   const __m512 table = _mm512_load_ps(padded);
@@ -243,7 +238,7 @@ VQ_AVX512 void accumulate_group(const PlaneCodes& codes, std::size_t t0, std::si
     for (int h = 0; h < kGroup; ++h)
       for (int k = 0; k < 4; ++k) a[h][k] = _mm512_maskz_loadu_ps(m[k], acc + h * acc_stride + j + 16 * k);
     for (std::size_t t = t0; t < t1; ++t) {
-      const __m512i idx = codes_at<kBits>(codes.records + t * codes.stride + codes.offset, pb, j, valid);
+      const __m512i idx = dec.at(codes.records + t * codes.stride + codes.offset, j, valid);
       const float scale = record_scale(codes, t);
       __m512 c[4];
       c[0] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(idx)), table);
@@ -261,19 +256,20 @@ VQ_AVX512 void accumulate_group(const PlaneCodes& codes, std::size_t t0, std::si
 }
 
 template <int kBits>
-VQ_AVX512 void accumulate(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
-                          std::size_t acc_stride) {
+VQ_AVX512_ICL void accumulate(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
+                              std::size_t acc_stride) {
   constexpr std::size_t kRecordBlock = 32;
+  const ChunkDecoder<kBits> dec((codes.dim + 7) / 8);
   for (std::size_t t0 = 0; t0 < n; t0 += kRecordBlock) {
     const std::size_t t1 = t0 + kRecordBlock < n ? t0 + kRecordBlock : n;
     for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
       const float* wi = w + i0 * n;
       float* ai = acc + i0 * acc_stride;
       switch (n_q - i0 < 4 ? n_q - i0 : 4) {
-        case 1: accumulate_group<kBits, 1>(codes, t0, t1, n, wi, ai, acc_stride); break;
-        case 2: accumulate_group<kBits, 2>(codes, t0, t1, n, wi, ai, acc_stride); break;
-        case 3: accumulate_group<kBits, 3>(codes, t0, t1, n, wi, ai, acc_stride); break;
-        default: accumulate_group<kBits, 4>(codes, t0, t1, n, wi, ai, acc_stride); break;
+        case 1: accumulate_group<kBits, 1>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
+        case 2: accumulate_group<kBits, 2>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
+        case 3: accumulate_group<kBits, 3>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
+        default: accumulate_group<kBits, 4>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
       }
     }
   }
