@@ -35,4 +35,16 @@ if(EXISTS ${VQ_TINY})
   add_test(NAME cli_perplexity_vqm COMMAND ${VQ} perplexity -m ${VQ_VQM} --tokens
     ${CMAKE_SOURCE_DIR}/../shared/models/test.u16 --ctx 64 --chunks 2 --cache-k exact --cache-v exact --threads 1)
   set_tests_properties(cli_perplexity_vqm PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "ppl [0-9.]+")
+  # inspect on model files: the .vqm is loaded with every check; a truncated copy is refused.
+  add_test(NAME cli_inspect_vqm COMMAND ${VQ} inspect ${VQ_VQM})
+  set_tests_properties(cli_inspect_vqm PROPERTIES FIXTURES_REQUIRED vqm
+    PASS_REGULAR_EXPRESSION "weights tq4 \\(seed 0\\).*quantized matrices 4\\.055 bits per weight.*all sections ok")
+  add_test(NAME cli_inspect_gguf_json COMMAND ${VQ} inspect --json ${VQ_TINY})
+  set_tests_properties(cli_inspect_gguf_json PROPERTIES
+    PASS_REGULAR_EXPRESSION "\"kind\": \"gguf\".*\"layers\": 4.*\"name\": \"blk\\.0\\.attn_q\\.weight\"")
+  add_test(NAME cli_inspect_truncated_vqm COMMAND sh -c
+    "head -c 5000 ${VQ_VQM} > truncated.vqm && \
+     if $<TARGET_FILE:veloxquant_cli> inspect truncated.vqm 2> inspect_err.txt; then exit 1; fi; \
+     grep -q 'truncated' inspect_err.txt && echo refused")
+  set_tests_properties(cli_inspect_truncated_vqm PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "refused")
 endif()

@@ -7,6 +7,7 @@
 #include "args.h"
 #include "cache/persist.h"
 #include "cli.h"
+#include "inspect_model.h"
 #include "io/artifacts.h"
 #include "io/json.h"
 #include "io/npy.h"
@@ -20,7 +21,9 @@ constexpr const char* kHelp =
     "\n"
     "PATH is an artifact directory written by `veloxquant precompute` (its manifest is validated\n"
     "and every file's size, CRC-32, dtype and shape checked), a saved KV cache file (header,\n"
-    "configuration, tokens per layer, bytes and checksum of every section) or a .npy file.\n"
+    "configuration, tokens per layer, bytes and checksum of every section), a model file (GGUF or\n"
+    "quantized .vqm: loaded with every check, then its configuration and tensors with bytes and\n"
+    "bits per weight) or a .npy file.\n"
     "Exit code 1 when a check fails.\n"
     "  --json   print one JSON object instead of text\n";
 
@@ -168,6 +171,7 @@ int cmd_inspect(int argc, char** argv) {
   if (fs::is_directory(path)) return inspect_artifacts(path, args.has("json"));
   if (!fs::exists(path)) throw std::invalid_argument("'" + path + "' does not exist");
   if (is_cache_file(path)) return inspect_cache(path, args.has("json"));
+  if (is_model_file(path)) return inspect_model(path, args.has("json"));
   return inspect_npy(path, args.has("json"));
 }
 
