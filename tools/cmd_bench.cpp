@@ -171,7 +171,8 @@ int bench_attend(int argc, char** argv) {
         "usage: veloxquant bench attend [--ctx 1024,8192,32768] [--dim 128] [--q-per-kv 4] [--kv-heads 8]\n"
         "         [--formats %s] [--threads 1] [--reps 5] [--window 128] [--sinks 4] [--json]\n"
         "One decode step (all KV heads of one layer, one query per query head) per format and context;\n"
-        "median (and minimum) of --reps runs, the CPU caches flushed before each.\n",
+        "median (and minimum) of --reps runs, the CPU caches flushed before each; the runs of the\n"
+        "formats are interleaved (rep 1 of every format, then rep 2, ...).\n",
         kDefaultFormats);
     return 0;
   }
@@ -202,29 +203,36 @@ int bench_attend(int argc, char** argv) {
     const std::vector<float> v = normals(ctx * token_floats, shape.seed * 3 + 2);
     const std::vector<float> q = normals(shape.kv_heads * shape.group * shape.dim, shape.seed * 3 + 3);
     const std::vector<float> exact = exact_step(k, v, q, ctx, shape.kv_heads, shape.group, shape.dim);
-    std::optional<double> f16_us;
-    const std::size_t first = rows.size();
-    for (const std::string& format : formats) {
-      std::fprintf(stderr, "ctx %zu: %s\n", ctx, format.c_str());
-      KVCache cache(shape.config(format));
-      append_all(cache, k, v, ctx, 256, token_floats);
-      std::vector<float> out(q.size());
-      cache.attend(0, 1, q.data(), out.data());
-      std::vector<double> times;
-      for (std::size_t r = 0; r < reps; ++r) {
+    // Every format's cache is built first and the repetitions interleave the formats, so a slow
+    // phase of a noisy machine hits all formats alike and the ratios stay comparable.
+    std::vector<KVCache> caches;
+    std::vector<std::vector<float>> outs(formats.size(), std::vector<float>(q.size()));
+    for (std::size_t f = 0; f < formats.size(); ++f) {
+      std::fprintf(stderr, "ctx %zu: %s\n", ctx, formats[f].c_str());
+      caches.emplace_back(shape.config(formats[f]));
+      append_all(caches[f], k, v, ctx, 256, token_floats);
+      caches[f].attend(0, 1, q.data(), outs[f].data());
+    }
+    std::vector<std::vector<double>> times(formats.size());
+    for (std::size_t r = 0; r < reps; ++r)
+      for (std::size_t f = 0; f < formats.size(); ++f) {
         probe.flush();
         const auto start = std::chrono::steady_clock::now();
-        cache.attend(0, 1, q.data(), out.data());
-        times.push_back(seconds_since(start));
+        caches[f].attend(0, 1, q.data(), outs[f].data());
+        times[f].push_back(seconds_since(start));
       }
-      const double us = median(times) * 1e6;
+    std::optional<double> f16_us;
+    const std::size_t first = rows.size();
+    for (std::size_t f = 0; f < formats.size(); ++f) {
+      const KVCache& cache = caches[f];
+      const double us = median(times[f]) * 1e6;
       const double bytes = static_cast<double>(cache.memory_bytes());
       const CacheStats stats = cache.stats();
-      if (format == "f16") f16_us = us;
-      rows.push_back(Row{format, ctx, us, *std::min_element(times.begin(), times.end()) * 1e6,
+      if (formats[f] == "f16") f16_us = us;
+      rows.push_back(Row{formats[f], ctx, us, *std::min_element(times[f].begin(), times[f].end()) * 1e6,
                          bytes / static_cast<double>(ctx),
                          8.0 * bytes / static_cast<double>(ctx * token_floats * 2),
-                         0.5 * (stats.key_bits_per_coord + stats.value_bits_per_coord), relative_error(out, exact),
+                         0.5 * (stats.key_bits_per_coord + stats.value_bits_per_coord), relative_error(outs[f], exact),
                          bytes / (us * 1e-6) * 1e-9, bytes / (bandwidth * 1e9) * 1e6, std::nullopt});
     }
     if (f16_us)
