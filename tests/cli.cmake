@@ -49,6 +49,10 @@ if(EXISTS ${VQ_TINY})
      $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --weights tq4 ${VQ_CALIB_TEXT} -p 'The kernel' -n 24 --threads 2 > gptq_gguf.txt 2>/dev/null && \
      cmp -s gptq_vqm.txt gptq_gguf.txt && echo same-text")
   set_tests_properties(cli_run_gptq_vqm_equals_gguf_weights PROPERTIES FIXTURES_REQUIRED vqm_gptq PASS_REGULAR_EXPRESSION "same-text")
+  add_test(NAME cli_quantize_model_gptq_threads COMMAND sh -c
+    "$<TARGET_FILE:veloxquant_cli> quantize-model ${VQ_TINY} gptq_threads2.vqm --weights tq4 ${VQ_CALIB_TEXT} --threads 2 2>/dev/null && \
+     cmp gptq_threads2.vqm ${VQ_GPTQ_VQM} && echo same-file")
+  set_tests_properties(cli_quantize_model_gptq_threads PROPERTIES FIXTURES_REQUIRED vqm_gptq PASS_REGULAR_EXPRESSION "same-file")
   add_test(NAME cli_calibrate_missing_file COMMAND ${VQ} perplexity -m ${VQ_TINY} --tokens ${VQ_TOKENS} --ctx 64 --chunks 1
     --weights tq4 --calibrate ${CMAKE_BINARY_DIR}/no_such_tokens.u16 --threads 1)
   set_tests_properties(cli_calibrate_missing_file PROPERTIES PASS_REGULAR_EXPRESSION "cannot open token file '.*no_such_tokens.u16'")
