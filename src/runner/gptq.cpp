@@ -5,6 +5,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "util/half.h"
+#include "veloxquant/format.h"
+
 namespace veloxquant {
 
 namespace {
@@ -72,10 +75,11 @@ std::vector<double> inverse_upper_cholesky(const std::vector<double>& a, std::si
 
 GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector<double>& h, double damp)
     : q_(q),
-      records_([&]() -> const RotatedRecords& {
+      records_([&]() -> const RotatedRecords* {
         const RotatedRecords* r = rotated_records(q);
-        if (!r) throw std::invalid_argument("GPTQ needs a TurboQuant-MSE format (tqB, tqB:outliers=...), not " + q.name());
-        return *r;
+        if (!r && q.spec().method != Method::kQ4)
+          throw std::invalid_argument("GPTQ needs a TurboQuant-MSE format (tqB, tqB:outliers=...), not " + q.name());
+        return r;
       }()),
       cols_(cols) {
   if (cols == 0 || cols % q.dim() != 0 || q.query_size() != q.dim())
@@ -98,15 +102,49 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
   }
 }
 
+// Experiment: q4_0 (groups of 32, d = max/−8 as plain q4, nibble = round(x/d) + 8) with GPTQ
+// in the original domain; d stays as plain q4 chooses it.
+void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_t stride) const {
+  const std::size_t d = q_.dim(), n = cols_, g = 32;
+  std::vector<double> y(n), step(n), inv_step(n, 0.0);
+  std::vector<int> nib(n, 8);
+  for (std::size_t g0 = 0; g0 < n; g0 += g) {
+    float max = 0.0f;
+    for (std::size_t j = g0; j < g0 + g; ++j)
+      if (std::fabs(row[j]) > std::fabs(max)) max = row[j];
+    const float scale = half_to_float(float_to_half(max / -8.0f));
+    for (std::size_t j = g0; j < g0 + g; ++j) {
+      step[j] = scale;
+      if (scale != 0.0f) inv_step[j] = 1.0 / scale;
+      y[j] = static_cast<double>(row[j]) * inv_step[j];
+    }
+  }
+  for (std::size_t j = 0; j < n; ++j) {
+    if (step[j] == 0.0) continue;
+    nib[j] = std::clamp(static_cast<int>(std::floor(y[j] + 8.5)), 0, 15);
+    const double e = (y[j] - (nib[j] - 8)) * step[j] / u_[j * n + j];
+    const double* u = u_.data() + j * n;
+    for (std::size_t k = j + 1; k < n; ++k) y[k] -= e * u[k] * inv_step[k];
+  }
+  for (std::size_t b = 0; b < n / d; ++b)
+    for (std::size_t g0 = 0; g0 < d; g0 += g) {
+      std::uint8_t* block = recs + b * stride + g0 / g * (2 + g / 2);
+      store_u16(block, float_to_half(static_cast<float>(step[b * d + g0])));
+      for (std::size_t j = 0; j < g / 2; ++j)
+        block[2 + j] = static_cast<std::uint8_t>(nib[b * d + g0 + j] | (nib[b * d + g0 + j + g / 2] << 4));
+    }
+}
+
 void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t stride) const {
   const std::size_t d = q_.dim(), blocks = cols_ / d, n = cols_;
   for (std::size_t j = 0; j < n; ++j)
     if (!std::isfinite(row[j])) throw std::invalid_argument("GPTQ: non-finite weight at column " + std::to_string(j));
-  const auto groups = records_.groups();
+  if (!records_) return encode_row_q4(row, recs, stride);
+  const auto groups = records_->groups();
   const std::size_t ng = groups.size();
   std::vector<float> yf(n);
   std::vector<double> norms(blocks * ng);
-  for (std::size_t b = 0; b < blocks; ++b) records_.normalize_rotate(row + b * d, yf.data() + b * d, norms.data() + b * ng);
+  for (std::size_t b = 0; b < blocks; ++b) records_->normalize_rotate(row + b * d, yf.data() + b * d, norms.data() + b * ng);
   // Per coordinate: its group (block-major), its index inside the group's core, its grid step.
   std::vector<std::size_t> group_of(n), local(n);
   std::vector<double> step(n), inv_step(n, 0.0);

@@ -37,7 +37,9 @@ class GptqEncoder {
                     std::vector<double>& scales) const;
 
   const Quantizer& q_;
-  const RotatedRecords& records_;
+  void encode_row_q4(const float* row, std::uint8_t* recs, std::size_t stride) const;
+
+  const RotatedRecords* records_;  // null: q4 (experiment)
   std::size_t cols_;
   std::vector<double> h_;  // H̃ + λI
   std::vector<double> u_;  // upper U with (H̃ + λI)⁻¹ = Uᵀ·U
