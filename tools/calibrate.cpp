@@ -14,7 +14,7 @@ std::optional<Calibration> calibration_args(const Args& args) {
       if (args.has(name)) throw std::invalid_argument(std::string("--") + name + " needs --calibrate FILE");
     return std::nullopt;
   }
-  if (!args.has("weights")) throw std::invalid_argument("--calibrate needs --weights F (a tq format)");
+  if (!args.has("weights")) throw std::invalid_argument("--calibrate needs --weights F (a tq format or q4)");
   const long long skip = args.integer("calib-skip", 0), windows = args.integer("calib-windows", 16);
   const long long ctx = args.integer("calib-ctx", 512);
   if (skip < 0 || skip > (1LL << 30)) throw std::invalid_argument("--calib-skip " + std::to_string(skip) + " is out of range");

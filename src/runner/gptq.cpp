@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -78,11 +79,11 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
       records_([&]() -> const RotatedRecords* {
         const RotatedRecords* r = rotated_records(q);
         if (!r && q.spec().method != Method::kQ4)
-          throw std::invalid_argument("GPTQ needs a TurboQuant-MSE format (tqB, tqB:outliers=...), not " + q.name());
+          throw std::invalid_argument("GPTQ needs a TurboQuant-MSE format (tqB, tqB:outliers=...) or q4, not " + q.name());
         return r;
       }()),
       cols_(cols) {
-  if (cols == 0 || cols % q.dim() != 0 || q.query_size() != q.dim())
+  if (cols == 0 || cols % q.dim() != 0 || q.query_size() != q.dim() || (!records_ && q.dim() % kQ4Group != 0))
     throw std::invalid_argument("GPTQ: " + std::to_string(cols) + " columns are not records of " + std::to_string(q.dim()));
   if (h.size() != cols * cols)
     throw std::invalid_argument("GPTQ: second moment of " + std::to_string(h.size()) + " entries for " +
@@ -102,37 +103,47 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
   }
 }
 
-// Experiment: q4_0 (groups of 32, d = max/−8 as plain q4, nibble = round(x/d) + 8) with GPTQ
-// in the original domain; d stays as plain q4 chooses it.
-void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_t stride) const {
-  const std::size_t d = q_.dim(), n = cols_, g = 32;
-  std::vector<double> y(n), step(n), inv_step(n, 0.0);
-  std::vector<int> nib(n, 8);
-  for (std::size_t g0 = 0; g0 < n; g0 += g) {
-    float max = 0.0f;
-    for (std::size_t j = g0; j < g0 + g; ++j)
-      if (std::fabs(row[j]) > std::fabs(max)) max = row[j];
-    const float scale = half_to_float(float_to_half(max / -8.0f));
-    for (std::size_t j = g0; j < g0 + g; ++j) {
-      step[j] = scale;
-      if (scale != 0.0f) inv_step[j] = 1.0 / scale;
-      y[j] = static_cast<double>(row[j]) * inv_step[j];
-    }
-  }
+void GptqEncoder::sweep(std::vector<double>& y, const std::vector<double>& step,
+                        const std::function<double(std::size_t, double)>& round, std::vector<double>& c) const {
+  const std::size_t n = cols_;
+  std::vector<double> inv_step(n, 0.0);
+  for (std::size_t j = 0; j < n; ++j)
+    if (step[j] != 0.0) inv_step[j] = 1.0 / step[j];
+  c.assign(n, 0.0);
   for (std::size_t j = 0; j < n; ++j) {
-    if (step[j] == 0.0) continue;
-    nib[j] = std::clamp(static_cast<int>(std::floor(y[j] + 8.5)), 0, 15);
-    const double e = (y[j] - (nib[j] - 8)) * step[j] / u_[j * n + j];
+    if (step[j] == 0.0) continue;  // a zero group stays zero
+    c[j] = round(j, y[j]);
+    const double e = (y[j] - c[j]) * step[j] / u_[j * n + j];  // in w̃ units
     const double* u = u_.data() + j * n;
     for (std::size_t k = j + 1; k < n; ++k) y[k] -= e * u[k] * inv_step[k];
   }
-  for (std::size_t b = 0; b < n / d; ++b)
-    for (std::size_t g0 = 0; g0 < d; g0 += g) {
-      std::uint8_t* block = recs + b * stride + g0 / g * (2 + g / 2);
-      store_u16(block, float_to_half(static_cast<float>(step[b * d + g0])));
-      for (std::size_t j = 0; j < g / 2; ++j)
-        block[2 + j] = static_cast<std::uint8_t>(nib[b * d + g0 + j] | (nib[b * d + g0 + j + g / 2] << 4));
+}
+
+// q4 (src/quant/baselines.cpp): per group of 32 an fp16 d = max/−8 and nibbles round(x/d) + 8;
+// d stays as plain q4 chooses it (q4 has no least-squares scale), the work domain is the identity.
+void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_t stride) const {
+  const std::size_t d = q_.dim(), n = cols_, g = kQ4Group;
+  std::vector<double> y(n), step(n), c;
+  std::vector<std::uint16_t> scales(n / g);
+  for (std::size_t g0 = 0; g0 < n; g0 += g) {
+    float max = 0.0f;  // the value of largest magnitude, with its sign
+    for (std::size_t j = g0; j < g0 + g; ++j)
+      if (std::fabs(row[j]) > std::fabs(max)) max = row[j];
+    scales[g0 / g] = float_to_half(max / -8.0f);
+    const float scale = half_to_float(scales[g0 / g]), inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    for (std::size_t j = g0; j < g0 + g; ++j) {
+      step[j] = scale;
+      y[j] = row[j] * inv;
     }
+  }
+  // Plain q4's rounding, in float as there: nibble = clamp(trunc(y + 8.5), 0, 15).
+  sweep(y, step, [](std::size_t, double v) { return std::clamp(static_cast<int>(static_cast<float>(v) + 8.5f), 0, 15) - 8.0; }, c);
+  for (std::size_t g0 = 0; g0 < n; g0 += g) {  // group g0/g of block g0/d
+    std::uint8_t* block = recs + g0 / d * stride + g0 % d / g * (2 + g / 2);
+    store_u16(block, scales[g0 / g]);
+    for (std::size_t j = 0; j < g / 2; ++j)
+      block[2 + j] = static_cast<std::uint8_t>((static_cast<int>(c[g0 + j]) + 8) | (static_cast<int>(c[g0 + j + g / 2]) + 8) << 4);
+  }
 }
 
 void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t stride) const {
@@ -147,7 +158,7 @@ void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t s
   for (std::size_t b = 0; b < blocks; ++b) records_->normalize_rotate(row + b * d, yf.data() + b * d, norms.data() + b * ng);
   // Per coordinate: its group (block-major), its index inside the group's core, its grid step.
   std::vector<std::size_t> group_of(n), local(n);
-  std::vector<double> step(n), inv_step(n, 0.0);
+  std::vector<double> step(n);
   for (std::size_t b = 0; b < blocks; ++b)
     for (std::size_t g = 0; g < ng; ++g)
       for (std::size_t j = 0; j < groups[g].core->dim(); ++j) {
@@ -155,21 +166,15 @@ void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t s
         group_of[k] = b * ng + g;
         local[k] = j;
         step[k] = norms[b * ng + g];
-        if (step[k] > 0.0) inv_step[k] = 1.0 / step[k];
       }
-  // y in units of each group's norm (exactly plain encoding's values); errors move in w̃ units.
-  std::vector<double> y(yf.begin(), yf.end()), c(n, 0.0);
-  for (std::size_t j = 0; j < n; ++j) {
-    if (step[j] == 0.0) continue;  // a zero group stays zero
+  // y in units of each group's norm (exactly plain encoding's values).
+  std::vector<double> y(yf.begin(), yf.end()), c;
+  sweep(y, step, [&](std::size_t j, double v) {
     const Codebook& cb = groups[group_of[j] % ng].core->codebook_at(local[j]);
     // Plain encoding's rule: the index is the number of boundaries below y.
-    const std::size_t idx = static_cast<std::size_t>(std::count_if(
-        cb.boundaries.begin(), cb.boundaries.end(), [&](float bd) { return y[j] > static_cast<double>(bd); }));
-    c[j] = cb.centroids[idx];
-    const double e = (y[j] - c[j]) * step[j] / u_[j * n + j];
-    const double* u = u_.data() + j * n;
-    for (std::size_t k = j + 1; k < n; ++k) y[k] -= e * u[k] * inv_step[k];
-  }
+    return cb.centroids[static_cast<std::size_t>(
+        std::count_if(cb.boundaries.begin(), cb.boundaries.end(), [&](float bd) { return v > static_cast<double>(bd); }))];
+  }, c);
   std::vector<double> w(n);  // w̃ = T·w, the target
   for (std::size_t j = 0; j < n; ++j) w[j] = step[j] * yf[j];
   std::vector<double> scales(norms);

@@ -8,11 +8,14 @@
 // error onto the coordinates not yet rounded (weights from the upper Cholesky factor of H̃⁻¹), which
 // is the least-squares correction for the rows' output error. Each group's grid is its norm while
 // rounding (as plain encoding); for formats with norm correction the stored scales are then refit
-// by least squares in the H̃ metric. The record format does not change.
+// by least squares in the H̃ metric. The record format does not change. q4 (groups of 32, fp16
+// scale, llama.cpp q4_0) runs the same loop in the original domain with plain q4's scales: a
+// calibrated baseline for the tq formats.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "quant/rotated_records.h"
@@ -24,7 +27,7 @@ class GptqEncoder {
  public:
   // `h`: cols × cols second moment of the matrix's inputs (row-major, symmetric); q: the record
   // quantizer (cols a multiple of q.dim()). Damping adds `damp` · mean(diag H) to the diagonal.
-  // Throws std::invalid_argument when q has no rotated view (not a tq format), on a size
+  // Throws std::invalid_argument when q is neither a tq format with a rotated view nor q4, on a size
   // mismatch, or when H is not finite or H̃ + damping is not positive definite.
   GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector<double>& h, double damp = 0.01);
 
@@ -37,9 +40,14 @@ class GptqEncoder {
                     std::vector<double>& scales) const;
 
   const Quantizer& q_;
+  static constexpr std::size_t kQ4Group = 32;
+  // GPTQ's loop: y[j] in units of step[j] (0: a zero group, left at 0); c[j] = round(j, y[j]) is
+  // the grid value chosen after the errors of the coordinates before j were moved onto y.
+  void sweep(std::vector<double>& y, const std::vector<double>& step,
+             const std::function<double(std::size_t, double)>& round, std::vector<double>& c) const;
   void encode_row_q4(const float* row, std::uint8_t* recs, std::size_t stride) const;
 
-  const RotatedRecords* records_;  // null: q4 (experiment)
+  const RotatedRecords* records_;  // null for q4
   std::size_t cols_;
   std::vector<double> h_;  // H̃ + λI
   std::vector<double> u_;  // upper U with (H̃ + λI)⁻¹ = Uᵀ·U

@@ -155,8 +155,9 @@ LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, 
                                                      const std::map<std::string, std::vector<double>>* moments) {
   const WeightScheme parsed = parse_weight_scheme(scheme);  // a bad name fails before any work
   if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
-  if (moments && parse_format(parsed.format).method != Method::kTurboMse && parse_format(parsed.format).method != Method::kQ4)
-    throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...), not " + parsed.format);
+  const Method method = parse_format(parsed.format).method;
+  if (moments && method != Method::kTurboMse && method != Method::kQ4)
+    throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...) or q4, not " + parsed.format);
   for (const auto& [name, view] : matrices()) {
     parsed.record_dim(view->cols);  // every block divides its row
     if (!moments) continue;

@@ -78,7 +78,7 @@ class LlamaModel {
   // products run on the codes. Token embeddings stay as loaded. Returns the weight bytes before
   // and after; with `measure`, also each matrix's reconstruction error. With `moments` (input
   // second moments of every stored matrix, runner/calibration.h), the codes are chosen by GPTQ
-  // (runner/gptq.h; tq formats only) in the same record format.
+  // (runner/gptq.h; tq formats and q4) in the same record format.
   struct WeightBytes {
     std::size_t before = 0, after = 0;  // bytes of the quantized matrices as loaded and as stored
     std::size_t count = 0;              // their number of weights
