@@ -103,6 +103,8 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
   }
 }
 
+// One row at a time: rows are independent, and GPTQ's lazy batches only regroup these same
+// updates so that many rows share each pass over U (here a row's U fits in cache).
 void GptqEncoder::sweep(std::vector<double>& y, const std::vector<double>& step,
                         const std::function<double(std::size_t, double)>& round, std::vector<double>& c) const {
   const std::size_t n = cols_;
