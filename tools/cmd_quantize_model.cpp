@@ -91,6 +91,10 @@ int cmd_quantize_model(int argc, char** argv) {
     return 0;
   }
 
+  // How the codes were chosen (the .vqm does not say: its records have the same format either way).
+  const std::string codes = calibration ? "GPTQ codes from tokens " + std::to_string(calibration->first_token()) + ".." +
+                                              std::to_string(calibration->end_token()) + " of " + calibration->file
+                                        : "plain codes";
   // Every tensor of the input in file order; the quantized ones with their measurements.
   std::map<std::string, const MatrixReport*> measured;
   for (const MatrixReport& m : b.matrices) measured[m.name] = &m;
@@ -139,6 +143,7 @@ int cmd_quantize_model(int argc, char** argv) {
                             .add("output", json_string(out))
                             .add("weights", json_string(model.weight_scheme().name()))
                             .add("seed", std::to_string(model.weight_seed()))
+                            .add("codes", json_string(codes))
                             .add("tensors", "[" + list + "]")
                             .add("quantized", row_json(total_q))
                             .add("total", row_json(total))
@@ -157,8 +162,9 @@ int cmd_quantize_model(int argc, char** argv) {
   for (const Row& r : rows) print(r);
   print(total_q);
   print(total);
-  std::printf("wrote %s (%s, seed %llu) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n", out.c_str(),
-              model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()), total_s);
+  std::printf("wrote %s (%s, seed %llu, %s) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n",
+              out.c_str(), model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()),
+              codes.c_str(), total_s);
   return 0;
 }
 
