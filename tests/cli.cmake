@@ -56,4 +56,34 @@ if(EXISTS ${VQ_TINY})
      if $<TARGET_FILE:veloxquant_cli> inspect truncated.vqm 2> inspect_err.txt; then exit 1; fi; \
      grep -q 'truncated' inspect_err.txt && echo refused")
   set_tests_properties(cli_inspect_truncated_vqm PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "refused")
+
+  # GPTQ: a calibrated .vqm holds the codes that calibrated --weights chooses at load.
+  set(VQ_TOKENS ${CMAKE_SOURCE_DIR}/../shared/models/test.u16)
+  set(VQ_CALIB --calibrate ${VQ_TOKENS} --calib-skip 100 --calib-windows 2 --calib-ctx 128)
+  set(VQ_GPTQ_VQM ${CMAKE_BINARY_DIR}/cli_tiny_tq4_gptq.vqm)
+  add_test(NAME cli_quantize_model_gptq COMMAND ${VQ} quantize-model ${VQ_TINY} ${VQ_GPTQ_VQM} --weights tq4 ${VQ_CALIB} --threads 1)
+  set_tests_properties(cli_quantize_model_gptq PROPERTIES FIXTURES_SETUP vqm_gptq
+    PASS_REGULAR_EXPRESSION "calibration: tokens 12800 .. 13056 .*4\\.055 bits per weight, GPTQ codes")
+  string(REPLACE ";" " " VQ_CALIB_TEXT "${VQ_CALIB}")
+  add_test(NAME cli_run_gptq_vqm_equals_gguf_weights COMMAND sh -c
+    "$<TARGET_FILE:veloxquant_cli> run -m ${VQ_GPTQ_VQM} -p 'The kernel' -n 24 --threads 1 > gptq_vqm.txt 2>/dev/null && \
+     $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --weights tq4 ${VQ_CALIB_TEXT} -p 'The kernel' -n 24 --threads 2 > gptq_gguf.txt 2>/dev/null && \
+     cmp -s gptq_vqm.txt gptq_gguf.txt && echo same-text")
+  set_tests_properties(cli_run_gptq_vqm_equals_gguf_weights PROPERTIES FIXTURES_REQUIRED vqm_gptq PASS_REGULAR_EXPRESSION "same-text")
+  add_test(NAME cli_quantize_model_gptq_threads COMMAND sh -c
+    "$<TARGET_FILE:veloxquant_cli> quantize-model ${VQ_TINY} gptq_threads2.vqm --weights tq4 ${VQ_CALIB_TEXT} --threads 2 2>/dev/null && \
+     cmp gptq_threads2.vqm ${VQ_GPTQ_VQM} && echo same-file")
+  set_tests_properties(cli_quantize_model_gptq_threads PROPERTIES FIXTURES_REQUIRED vqm_gptq PASS_REGULAR_EXPRESSION "same-file")
+  add_test(NAME cli_calibrate_missing_file COMMAND ${VQ} perplexity -m ${VQ_TINY} --tokens ${VQ_TOKENS} --ctx 64 --chunks 1
+    --weights tq4 --calibrate ${CMAKE_BINARY_DIR}/no_such_tokens.u16 --threads 1)
+  set_tests_properties(cli_calibrate_missing_file PROPERTIES PASS_REGULAR_EXPRESSION "cannot open token file '.*no_such_tokens.u16'")
+  add_test(NAME cli_calibrate_too_few_tokens COMMAND ${VQ} quantize-model ${VQ_TINY} ${CMAKE_BINARY_DIR}/few.vqm --weights tq4
+    --calibrate ${VQ_TOKENS} --calib-skip 300 --calib-windows 100 --threads 1)
+  set_tests_properties(cli_calibrate_too_few_tokens PROPERTIES
+    PASS_REGULAR_EXPRESSION "calibration tokens hold 335 windows of 512, fewer than the 400 asked")
+  add_test(NAME cli_calibrate_overlaps_scored COMMAND ${VQ} perplexity -m ${VQ_TINY} --tokens ${VQ_TOKENS} --ctx 64 --chunks 4
+    --weights tq4 --calibrate ${VQ_TOKENS} --calib-skip 1 --calib-windows 1 --calib-ctx 64 --threads 1)
+  set_tests_properties(cli_calibrate_overlaps_scored PROPERTIES PASS_REGULAR_EXPRESSION "overlap the scored tokens 0 .. 257")
+  add_test(NAME cli_calibrate_needs_weights COMMAND ${VQ} run -m ${VQ_TINY} -p The -n 1 --calibrate ${VQ_TOKENS})
+  set_tests_properties(cli_calibrate_needs_weights PROPERTIES PASS_REGULAR_EXPRESSION "--calibrate needs --weights")
 endif()

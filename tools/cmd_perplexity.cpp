@@ -3,9 +3,11 @@
 // mean KL divergence of the next-token distributions, top-1 agreement, KV bytes per token.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "args.h"
+#include "calibrate.h"
 #include "cli.h"
 #include "json.h"
 #include "runner/kv_store.h"
@@ -55,19 +58,8 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
                        keeps the weights as loaded, so kld covers weights and cache together
   --threads N          worker threads (default: all cores)
   --json               print one JSON object per K/V pair on stdout instead of text
-Progress goes to stderr.
+GPTQ weight quantization (the calibration windows must not overlap the scored ones):
 )";
-
-std::vector<std::int32_t> read_u16_tokens(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument("cannot open token file '" + path + "'");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  if (bytes.size() % 2 != 0) throw std::invalid_argument("token file '" + path + "' has an odd number of bytes");
-  std::vector<std::int32_t> ids(bytes.size() / 2);
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    ids[i] = static_cast<unsigned char>(bytes[2 * i]) | static_cast<unsigned char>(bytes[2 * i + 1]) << 8;
-  return ids;
-}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -97,10 +89,13 @@ struct Tested {
 int cmd_perplexity(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"},
                   {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window", "sinks",
-                   "seed", "threads", "weights"},
+                   "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1], kCalibrationOptions[2],
+                   kCalibrationOptions[3]},
                   {{"-m", "model"}, {"-f", "file"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kCalibrationHelp, stdout);
+    std::fputs("Progress goes to stderr.\n", stdout);
     return 0;
   }
   if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
@@ -127,19 +122,9 @@ int cmd_perplexity(int argc, char** argv) {
   if (keys.size() != values.size())
     throw std::invalid_argument("--cache-k has " + std::to_string(keys.size()) + " formats but --cache-v has " +
                                 std::to_string(values.size()));
+  const std::optional<Calibration> calibration = calibration_args(args);
   const LlamaModel model = LlamaModel::load(args.str("model", ""));
   const LlamaConfig& c = model.config();
-  // --weights: the tested passes run a copy of the model whose matrices are quantized; the base
-  // pass keeps the weights as loaded, so kld measures weights and cache together.
-  const std::string weights = args.str("weights", "");
-  std::unique_ptr<LlamaModel> quantized;
-  if (!weights.empty()) {
-    quantized = std::make_unique<LlamaModel>(LlamaModel::load(args.str("model", "")));
-    const LlamaModel::WeightBytes b = quantized->quantize_weights(weights, static_cast<std::uint64_t>(args.integer("seed", 0)));
-    std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", weights.c_str(), b.before,
-                 b.after, 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
-  }
-  const LlamaModel& tested_model = quantized ? *quantized : model;
   std::vector<std::int32_t> tokens = args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
                                                         : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
   const std::size_t n_ctx = static_cast<std::size_t>(ctx);
@@ -152,8 +137,33 @@ int cmd_perplexity(int argc, char** argv) {
   if (chunks > 0) windows = std::min(windows, static_cast<std::size_t>(chunks));
   if (n_ctx > c.context)
     std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", n_ctx, c.context);
+  // Calibrating on scored tokens would fit the weights to the text being scored.
+  if (calibration && args.has("tokens")) {
+    std::error_code ec;
+    const std::size_t scored_begin = first * n_ctx, scored_end = (first + windows) * n_ctx + 1;
+    if (std::filesystem::equivalent(calibration->file, args.str("tokens", ""), ec) &&
+        calibration->first_token() < scored_end && scored_begin < calibration->end_token())
+      throw std::invalid_argument("calibration tokens " + std::to_string(calibration->first_token()) + " .. " +
+                                  std::to_string(calibration->end_token()) + " overlap the scored tokens " +
+                                  std::to_string(scored_begin) + " .. " + std::to_string(scored_end) +
+                                  " (raise --calib-skip)");
+  }
 
   ThreadPool pool(static_cast<std::size_t>(threads));
+  // --weights: the tested passes run a copy of the model whose matrices are quantized; the base
+  // pass keeps the weights as loaded, so kld measures weights and cache together.
+  const std::string weights = args.str("weights", "");
+  std::unique_ptr<LlamaModel> quantized;
+  if (!weights.empty()) {
+    std::optional<InputMoments> moments;
+    if (calibration) moments = calibrate(model, *calibration, pool);
+    quantized = std::make_unique<LlamaModel>(LlamaModel::load(args.str("model", "")));
+    const LlamaModel::WeightBytes b = quantized->quantize_weights(
+        weights, static_cast<std::uint64_t>(args.integer("seed", 0)), false, moments ? &*moments : nullptr);
+    std::fprintf(stderr, "weights %s%s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", weights.c_str(),
+                 moments ? " (GPTQ)" : "", b.before, b.after, 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
+  }
+  const LlamaModel& tested_model = quantized ? *quantized : model;
   const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
   ExactKvStore base_store(shape, pool);
   LlamaSession base(model, base_store, pool);

@@ -4,11 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "args.h"
+#include "calibrate.h"
 #include "cli.h"
 #include "json.h"
 #include "runner/llama_model.h"
@@ -28,6 +31,7 @@ out.vqm` then gives the same logits as `-m in.gguf --weights F` without quantizi
   --weights F   format of the records, e.g. tq4 (one record per row), tq4:block=64 (one record,
                 with its own scale, per 64 columns); any quantizer format name
   --seed S      seed of the rotations (default 0, as run/perplexity --seed)
+  --threads N   worker threads of the calibration run (default: all cores)
   --report      print per tensor: shape, bytes before (as in the GGUF) and after, bits per
                 weight, relative reconstruction error ||W - W'|| / ||W||; and totals
   --json        the report as one JSON object on stdout
@@ -51,9 +55,13 @@ struct Row {
 }  // namespace
 
 int cmd_quantize_model(int argc, char** argv) {
-  const Args args(argc, argv, {"report", "json", "help"}, {"weights", "seed"}, {{"-h", "help"}});
+  const Args args(argc, argv, {"report", "json", "help"},
+                  {"weights", "seed", "threads", kCalibrationOptions[0], kCalibrationOptions[1], kCalibrationOptions[2],
+                   kCalibrationOptions[3]},
+                  {{"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kCalibrationHelp, stdout);
     return 0;
   }
   if (args.positionals().size() != 2) throw std::invalid_argument("give the input .gguf and the output .vqm");
@@ -61,19 +69,32 @@ int cmd_quantize_model(int argc, char** argv) {
   const std::string in = args.positionals()[0], out = args.positionals()[1];
   const std::string scheme = args.str("weights", "");
   const bool report = args.has("report") || args.has("json"), json = args.has("json");
+  const std::optional<Calibration> calibration = calibration_args(args);
+  const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
+  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
 
   const auto t0 = std::chrono::steady_clock::now();
   LlamaModel model = LlamaModel::load(in);
-  const LlamaModel::WeightBytes b = model.quantize_weights(scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), report);
+  std::optional<InputMoments> moments;  // GPTQ: statistics of the model as loaded
+  if (calibration) {
+    ThreadPool pool(static_cast<std::size_t>(threads));
+    moments = calibrate(model, *calibration, pool);
+  }
+  const LlamaModel::WeightBytes b = model.quantize_weights(scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), report,
+                                                           moments ? &*moments : nullptr);
   const double quantize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   save_quantized_model(model, out);
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!report) {
-    std::fprintf(stderr, "%s: matrices %zu -> %zu bytes (%.3f bits per weight), %.2f s\n", out.c_str(), b.before, b.after,
-                 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count), total_s);
+    std::fprintf(stderr, "%s: matrices %zu -> %zu bytes (%.3f bits per weight%s), %.2f s\n", out.c_str(), b.before, b.after,
+                 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count), moments ? ", GPTQ codes" : "", total_s);
     return 0;
   }
 
+  // How the codes were chosen (the .vqm does not say: its records have the same format either way).
+  const std::string codes = calibration ? "GPTQ codes from tokens " + std::to_string(calibration->first_token()) + ".." +
+                                              std::to_string(calibration->end_token()) + " of " + calibration->file
+                                        : "plain codes";
   // Every tensor of the input in file order; the quantized ones with their measurements.
   std::map<std::string, const MatrixReport*> measured;
   for (const MatrixReport& m : b.matrices) measured[m.name] = &m;
@@ -122,6 +143,7 @@ int cmd_quantize_model(int argc, char** argv) {
                             .add("output", json_string(out))
                             .add("weights", json_string(model.weight_scheme().name()))
                             .add("seed", std::to_string(model.weight_seed()))
+                            .add("codes", json_string(codes))
                             .add("tensors", "[" + list + "]")
                             .add("quantized", row_json(total_q))
                             .add("total", row_json(total))
@@ -140,8 +162,9 @@ int cmd_quantize_model(int argc, char** argv) {
   for (const Row& r : rows) print(r);
   print(total_q);
   print(total);
-  std::printf("wrote %s (%s, seed %llu) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n", out.c_str(),
-              model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()), total_s);
+  std::printf("wrote %s (%s, seed %llu, %s) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n",
+              out.c_str(), model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()),
+              codes.c_str(), total_s);
   return 0;
 }
 

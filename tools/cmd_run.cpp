@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "args.h"
+#include "calibrate.h"
 #include "cli.h"
 #include "math/prng.h"
 #include "runner/kv_store.h"
@@ -67,10 +69,12 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 int cmd_run(int argc, char** argv) {
   const Args args(argc, argv, {"help"},
                   {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks", "temp",
-                   "seed", "threads", "weights"},
+                   "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1], kCalibrationOptions[2],
+                   kCalibrationOptions[3]},
                   {{"-m", "model"}, {"-p", "prompt"}, {"-f", "file"}, {"-n", "n-predict"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kCalibrationHelp, stdout);
     return 0;
   }
   if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
@@ -86,11 +90,17 @@ int cmd_run(int argc, char** argv) {
   if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
 
+  const std::optional<Calibration> calibration = calibration_args(args);
+  ThreadPool pool(static_cast<std::size_t>(threads));
   const auto load_start = std::chrono::steady_clock::now();
   LlamaModel model = LlamaModel::load(args.str("model", ""));
   if (args.has("weights")) {  // products on TurboQuant (or other) codes of the weight rows
-    const LlamaModel::WeightBytes b = model.quantize_weights(args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)));
-    std::fprintf(stderr, "weights %s: matrices %zu -> %zu bytes\n", args.str("weights", "").c_str(), b.before, b.after);
+    std::optional<InputMoments> moments;
+    if (calibration) moments = calibrate(model, *calibration, pool);  // on the weights as loaded
+    const LlamaModel::WeightBytes b = model.quantize_weights(
+        args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)), false, moments ? &*moments : nullptr);
+    std::fprintf(stderr, "weights %s%s: matrices %zu -> %zu bytes\n", args.str("weights", "").c_str(),
+                 moments ? " (GPTQ)" : "", b.before, b.after);
   }
   std::fprintf(stderr, "model loaded in %.4f s%s\n", seconds_since(load_start),
                model.weights_quantized() ? (" (weights " + model.weight_scheme().name() + ")").c_str() : "");
@@ -115,7 +125,6 @@ int cmd_run(int argc, char** argv) {
   options.window = static_cast<std::size_t>(window);
   options.sinks = static_cast<std::size_t>(sinks);
   options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
-  ThreadPool pool(static_cast<std::size_t>(threads));
   const std::unique_ptr<KvStore> store = make_kv_store(options, {c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
   LlamaSession session(model, *store, pool);
   SplitMix64 rng(options.seed ^ 0x5EEDull);

@@ -36,18 +36,27 @@ kernels::PlaneCodes TurboMseCore::planes(const Part& part, const std::uint8_t* r
   return kernels::PlaneCodes{recs, stride, part.offset, part.count, part.bits, part.codebook->centroids.data(), 0};
 }
 
-float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float* residual) const {
-  float sum_sq = 0.0f;  // SIMD sum of squares; an overflow to Inf is caught by the scale check below
+double TurboMseCore::normalize_rotate(const float* x, float* y) const {
+  float sum_sq = 0.0f;  // SIMD sum of squares; an overflow to Inf is caught by the scale check
   kernels::score_f32(x, dim_, dim_, 1, 1, x, dim_, &sum_sq);
   const double norm = std::sqrt(static_cast<double>(sum_sq));
+  if (norm == 0.0) {
+    std::fill(y, y + dim_, 0.0f);
+    return 0.0;
+  }
+  const float inv = static_cast<float>(1.0 / norm);
+  for (std::size_t j = 0; j < dim_; ++j) y[j] = x[j] * inv;
+  rotation_.apply(1, y, y);
+  return norm;
+}
+
+float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float* residual) const {
+  const double norm = normalize_rotate(x, work);
   if (norm == 0.0) {  // a zero vector decodes to zero
     std::fill(rec, rec + code_size(), std::uint8_t{0});
     if (residual) std::fill(residual, residual + dim_, 0.0f);
     return 0.0f;
   }
-  const float inv = static_cast<float>(1.0 / norm);
-  for (std::size_t j = 0; j < dim_; ++j) work[j] = x[j] * inv;
-  rotation_.apply(1, work, work);
   // ⟨y, c⟩ and ‖c‖² of the chosen centroids come out of the quantizing pass itself.
   float yc = 0.0f, cc = 0.0f;
   for (const Part& part : parts_) {
@@ -71,13 +80,25 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
     }
     for (std::size_t j = 0; j < dim_; ++j) residual[j] += work[j];
   }
-  const float scale = static_cast<float>(norm * alpha);
+  store_scale(norm * alpha, rec);
+  return static_cast<float>(norm);
+}
+
+void TurboMseCore::store_scale(double value, std::uint8_t* rec) {
+  const float scale = static_cast<float>(value);
   const std::uint16_t h = float_to_half(scale);
   if (std::isinf(half_to_float(h)) || !std::isfinite(scale))
-    throw std::invalid_argument("TurboQuant encode: norm " + std::to_string(norm) +
+    throw std::invalid_argument("TurboQuant encode: norm " + std::to_string(value) +
                                 " exceeds the fp16 scale range (max 65504)");
   store_u16(rec, h);
-  return static_cast<float>(norm);
+}
+
+void TurboMseCore::write(const float* y, float scale, std::uint8_t* rec) const {
+  for (const Part& part : parts_)
+    if (part.count > 0)
+      kernels::quantize_to_planes(part.count, y + part.first, part.codebook->boundaries.data(), part.bits,
+                                  rec + part.offset);
+  store_scale(scale, rec);
 }
 
 void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::size_t stride, float* out) const {

@@ -24,6 +24,7 @@ class TurboMseCore {
 
   std::size_t dim() const { return dim_; }
   int bits() const { return bits_; }
+  bool norm_correction() const { return norm_correction_; }
   std::size_t code_size() const { return code_size_; }
   const Rotation& rotation() const { return rotation_; }
   const Codebook& codebook() const { return *parts_[1].codebook; }
@@ -32,6 +33,12 @@ class TurboMseCore {
   // rotated unit-vector residual (zero for a zero vector); returns ‖x‖.
   // `work` needs dim floats.
   float encode(const float* x, std::uint8_t* rec, float* work, float* residual = nullptr) const;
+  // y = Π·x/‖x‖ exactly as encode computes it (y = 0 for a zero vector); returns ‖x‖.
+  double normalize_rotate(const float* x, float* y) const;
+  // For encoders that choose the codes themselves (GPTQ): the codebook of rotated coordinate j,
+  // and a record of scale `scale` whose codes are the nearest centroids of the unit-domain y.
+  const Codebook& codebook_at(std::size_t j) const { return *parts_[j < parts_[0].count ? 0 : 1].codebook; }
+  void write(const float* y, float scale, std::uint8_t* rec) const;
   // Rotated-domain reconstruction s·c[idx] of n records at `stride` bytes.
   void decode_rotated(std::size_t n, const std::uint8_t* recs, std::size_t stride, float* out) const;
   // out[i·n + t] = s_t·⟨q_i, c_t⟩ for rotated queries q_i (q_stride apart).
@@ -50,6 +57,7 @@ class TurboMseCore {
     Int8Codebook int8;  // integer scoring for ≤ 4 bits
   };
   kernels::PlaneCodes planes(const Part& part, const std::uint8_t* recs, std::size_t stride) const;
+  static void store_scale(double scale, std::uint8_t* rec);  // fp16; throws past its range
 
   std::size_t dim_;
   int bits_;

@@ -6,17 +6,22 @@
 #include <vector>
 
 #include "quant/quantizers.h"
+#include "quant/rotated_records.h"
 #include "quant/turboquant_core.h"
 
 namespace veloxquant {
 
 namespace {
 
-class TurboMseQuantizer final : public Quantizer {
+class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
  public:
   TurboMseQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed)
       : Quantizer(spec, dim, seed),
-        core_(dim, spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction, spec.extra_coords) {}
+        core_(dim, spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction, spec.extra_coords),
+        group_{0, 0, &core_} {}
+
+  std::span<const Group> groups() const override { return {&group_, 1}; }
+  void normalize_rotate(const float* x, float* y, double* norms) const override { norms[0] = core_.normalize_rotate(x, y); }
 
   std::size_t code_size() const override { return core_.code_size(); }
   std::size_t query_size() const override { return dim(); }
@@ -43,10 +48,11 @@ class TurboMseQuantizer final : public Quantizer {
 
  private:
   TurboMseCore core_;
+  Group group_;
 };
 
 // Work domain: [Π_out·x_outliers, Π_in·x_inliers]; record: [outlier record][inlier record].
-class OutlierSplitQuantizer final : public Quantizer {
+class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
  public:
   OutlierSplitQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed, std::vector<std::uint32_t> outliers)
       : Quantizer(spec, dim, seed),
@@ -54,7 +60,16 @@ class OutlierSplitQuantizer final : public Quantizer {
         inliers_(complement(outliers_, dim)),
         out_core_(outliers_.size(), spec.outlier_bits, purpose_seed(seed, SeedPurpose::kOutlierRotation),
                   spec.norm_correction),
-        in_core_(inliers_.size(), spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction) {}
+        in_core_(inliers_.size(), spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction),
+        groups_{{0, 0, &out_core_}, {n_out(), out_core_.code_size(), &in_core_}} {}
+
+  std::span<const Group> groups() const override { return groups_; }
+  void normalize_rotate(const float* x, float* y, double* norms) const override {
+    float* parts = scratch_floats(1, dim());
+    split(x, parts);
+    norms[0] = out_core_.normalize_rotate(parts, y);
+    norms[1] = in_core_.normalize_rotate(parts + n_out(), y + n_out());
+  }
 
   const std::vector<std::uint32_t>& outliers() const { return outliers_; }
   std::size_t code_size() const override { return out_core_.code_size() + in_core_.code_size(); }
@@ -122,9 +137,12 @@ class OutlierSplitQuantizer final : public Quantizer {
 
   std::vector<std::uint32_t> outliers_, inliers_;
   TurboMseCore out_core_, in_core_;
+  Group groups_[2];
 };
 
 }  // namespace
+
+const RotatedRecords* rotated_records(const Quantizer& q) { return dynamic_cast<const RotatedRecords*>(&q); }
 
 std::unique_ptr<Quantizer> make_turbo_mse_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
                                                     std::span<const std::uint32_t> outlier_channels) {

@@ -64,31 +64,36 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
   for (std::size_t l = 0; l < c.layers; ++l) {
     const LlamaLayer& L = model_.layers()[l];
     rms_norm(x_.data(), L.attn_norm.data(), n, dim, c.rms_eps, h_.data());
-    matmul(L.wq, h_.data(), n, q_.data(), pool_);
-    matmul(L.wk, h_.data(), n, k_.data(), pool_);
-    matmul(L.wv, h_.data(), n, v_.data(), pool_);
+    product(L.wq, h_.data(), n, q_.data());
+    product(L.wk, h_.data(), n, k_.data());
+    product(L.wv, h_.data(), n, v_.data());
     rope(q_.data(), n, c.heads, pos0);
     rope(k_.data(), n, c.kv_heads, pos0);
     store_.append(l, n, k_.data(), v_.data());
     store_.attend(l, n, q_.data(), att_.data());
-    matmul(L.wo, att_.data(), n, h_.data(), pool_);
+    product(L.wo, att_.data(), n, h_.data());
     for (std::size_t i = 0; i < n * dim; ++i) x_[i] += h_[i];
 
     rms_norm(x_.data(), L.ffn_norm.data(), n, dim, c.rms_eps, h_.data());
-    matmul(L.w_gate, h_.data(), n, gate_.data(), pool_);
-    matmul(L.w_up, h_.data(), n, up_.data(), pool_);
+    product(L.w_gate, h_.data(), n, gate_.data());
+    product(L.w_up, h_.data(), n, up_.data());
     for (std::size_t i = 0; i < n * c.ffn; ++i) {
       const float g = gate_[i];
       gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) · up
     }
-    matmul(L.w_down, gate_.data(), n, h_.data(), pool_);
+    product(L.w_down, gate_.data(), n, h_.data());
     for (std::size_t i = 0; i < n * dim; ++i) x_[i] += h_[i];
   }
 
   const std::size_t first = all_logits ? 0 : n - 1;
   const std::size_t rows = n - first;
   rms_norm(x_.data() + first * dim, model_.output_norm().data(), rows, dim, c.rms_eps, h_.data());
-  matmul(model_.output(), h_.data(), rows, logits, pool_);
+  product(model_.output(), h_.data(), rows, logits);
+}
+
+void LlamaSession::product(const WeightView& w, const float* x, std::size_t n, float* y) {
+  if (observer_) observer_(w, x, n);
+  matmul(w, x, n, y, pool_);
 }
 
 }  // namespace veloxquant

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "runner/kv_store.h"
@@ -25,14 +26,20 @@ class LlamaSession {
 
   std::size_t position() const { return store_.size(); }
 
+  // Called with every matrix and its input [n][w.cols] before the product (calibration).
+  using Observer = std::function<void(const WeightView& w, const float* x, std::size_t n)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
  private:
   void rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const;
+  void product(const WeightView& w, const float* x, std::size_t n, float* y);
 
   const LlamaModel& model_;
   KvStore& store_;
   ThreadPool& pool_;
   std::vector<double> inv_freq_;  // base^(−2i/rope_dim)
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
+  Observer observer_;
 };
 
 // y = x / sqrt(mean(x²) + eps) · weight, for n rows of dim elements.

@@ -1,5 +1,7 @@
 #include "runner/llama_model.h"
+#include "runner/gptq.h"
 #include "runner/model_file.h"
+#include "veloxquant/format.h"
 #include "veloxquant/quantizer.h"
 
 #include <cstdint>
@@ -149,19 +151,32 @@ std::vector<std::pair<std::string, const WeightView*>> LlamaModel::matrices() co
   return matrix_slots<const LlamaModel, const WeightView>(*this);
 }
 
-LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure) {
+LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure,
+                                                     const std::map<std::string, std::vector<double>>* moments) {
   const WeightScheme parsed = parse_weight_scheme(scheme);  // a bad name fails before any work
   if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
-  for (const auto& [name, view] : matrices()) parsed.record_dim(view->cols);  // every block divides its row
+  const Method method = parse_format(parsed.format).method;
+  if (moments && method != Method::kTurboMse && method != Method::kQ4)
+    throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...) or q4, not " + parsed.format);
+  for (const auto& [name, view] : matrices()) {
+    parsed.record_dim(view->cols);  // every block divides its row
+    if (!moments) continue;
+    const auto it = moments->find(name);
+    if (it == moments->end()) throw std::invalid_argument("calibration has no input statistics for '" + name + "'");
+    if (it->second.size() != view->cols * view->cols)
+      throw std::invalid_argument("calibration statistics of '" + name + "' do not match its " +
+                                  std::to_string(view->cols) + " columns");
+  }
   scheme_ = parsed;
   seed_ = seed;
   WeightBytes bytes;
-  for (const auto& [name, view] : matrix_slots<LlamaModel, WeightView>(*this)) quantize_matrix(name, *view, seed, measure, bytes);
+  for (const auto& [name, view] : matrix_slots<LlamaModel, WeightView>(*this))
+    quantize_matrix(name, *view, seed, measure, moments ? &moments->at(name) : nullptr, bytes);
   return bytes;
 }
 
 void LlamaModel::quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure,
-                                 WeightBytes& bytes) {
+                                 const std::vector<double>* moment, WeightBytes& bytes) {
   // One quantizer per record width: matrices (and blocks) that read the same width share its rotation.
   const std::size_t bd = scheme_.record_dim(w.cols), blocks = w.cols / bd;
   const Quantizer* q = nullptr;
@@ -173,13 +188,23 @@ void LlamaModel::quantize_matrix(const std::string& name, WeightView& w, std::ui
   }
   const std::size_t cs = q->code_size();
   std::vector<std::uint8_t>& records = quantized_rows_.emplace_back(w.rows * blocks * cs);
+  std::unique_ptr<GptqEncoder> gptq;
+  if (moment) {
+    try {
+      gptq = std::make_unique<GptqEncoder>(*q, w.cols, *moment);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("'" + name + "': " + e.what());
+    }
+  }
   std::vector<float> row(w.cols), back(w.cols);
   MatrixReport report{name, w.rows, w.cols, w.type, w.rows * w.row_bytes, records.size(), 0.0, 0.0};
   for (std::size_t r = 0; r < w.rows; ++r) {
     dequantize_row(w, r, row.data());
-    for (std::size_t b = 0; b < blocks; ++b) {  // block-major: block b of all rows is contiguous
+    // block-major: block b of all rows is contiguous, so a row's records are rows · cs apart
+    if (gptq) gptq->encode_row(row.data(), records.data() + r * cs, w.rows * cs);
+    for (std::size_t b = 0; b < blocks; ++b) {
       std::uint8_t* rec = records.data() + (b * w.rows + r) * cs;
-      q->encode(1, row.data() + b * bd, rec);
+      if (!gptq) q->encode(1, row.data() + b * bd, rec);
       if (measure) q->decode(1, rec, back.data() + b * bd);
     }
     if (measure)

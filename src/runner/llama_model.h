@@ -76,18 +76,22 @@ class LlamaModel {
   // Re-stores every layer matrix and an untied output matrix as records of `scheme` (e.g. "tq4":
   // per row a scale and TurboQuant codes of Π·w/‖w‖; "tq4:block=64": that per 64 columns), so
   // products run on the codes. Token embeddings stay as loaded. Returns the weight bytes before
-  // and after; with `measure`, also each matrix's reconstruction error.
+  // and after; with `measure`, also each matrix's reconstruction error. With `moments` (input
+  // second moments of every stored matrix, runner/calibration.h), the codes are chosen by GPTQ
+  // (runner/gptq.h; tq formats and q4) in the same record format.
   struct WeightBytes {
     std::size_t before = 0, after = 0;  // bytes of the quantized matrices as loaded and as stored
     std::size_t count = 0;              // their number of weights
     std::vector<MatrixReport> matrices;
   };
-  WeightBytes quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure = false);
+  WeightBytes quantize_weights(const std::string& scheme, std::uint64_t seed, bool measure = false,
+                               const std::map<std::string, std::vector<double>>* moments = nullptr);
 
  private:
   template <typename Model, typename View>
   static std::vector<std::pair<std::string, View*>> matrix_slots(Model& m);
-  void quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure, WeightBytes& bytes);
+  void quantize_matrix(const std::string& name, WeightView& w, std::uint64_t seed, bool measure,
+                       const std::vector<double>* moment, WeightBytes& bytes);
 
   GgufFile file_;
   LlamaConfig config_;
