@@ -1,0 +1,406 @@
+// SIMD kernels on q8, q4 and PolarQuant records (Google Highway, dispatched at run time); the
+// scalar definitions are in reference_baseline.cpp. q8/q4 values are made in registers (int →
+// float, times the fp16 scale: exact) and go straight into the canonical fma lanes (canonical.h),
+// so every target gives the bits of the reference; targets under 8 float lanes run the reference.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/kernels_baseline_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/canonical.h"
+#include "kernels/kernels.h"
+#include "util/half.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace veloxquant::kernels::HWY_NAMESPACE {
+namespace {  // internal linkage: kernels_simd.cpp has helpers of the same names per target
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+using VF = hn::Vec<DF>;
+using VI = hn::Vec<DI>;
+using DU8 = hn::Rebind<std::uint8_t, DI>;  // one byte per float lane
+using DS8 = hn::Rebind<std::int8_t, DI>;
+
+constexpr std::size_t kLanes = hn::MaxLanes(DF());
+constexpr bool kWide = kLanes >= 8;
+// A chunk is the 16 canonical sum lanes: kNV vectors (2 on AVX2, 1 on AVX-512).
+constexpr std::size_t kNV = kLanes >= kSumLanes ? 1 : kSumLanes / kLanes;
+
+template <class D>
+HWY_INLINE float HalvingSum(D d, hn::Vec<D> v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)d;
+  return hn::GetLane(v);
+#else
+  if constexpr (hn::MaxLanes(d) == 1) {
+    return hn::GetLane(v);
+  } else {
+    const hn::Half<D> dh;
+    return HalvingSum(dh, hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)));
+  }
+#endif
+}
+
+// The canonical tree over the 16 lanes held in kNV vectors; destroys v.
+HWY_INLINE float Sum16(VF (&v)[kNV]) {
+  for (std::size_t h = kNV / 2; h >= 1; h /= 2)
+    for (std::size_t i = 0; i < h; ++i) v[i] = hn::Add(v[i], v[i + h]);
+  return HalvingSum(DF(), v[0]);
+}
+
+// Sum16 of four rows' lanes at once, out[k] = Sum16(a[k]): on AVX-512 one shuffle tree serves all
+// four with the same additions in the same pairs (so the same bits). A copy of kernels_simd.cpp's.
+HWY_INLINE void Sum16x4(VF (&a)[4][kNV], float (&out)[4]) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  const __m512 A = a[0][0].raw, B = a[1][0].raw, C = a[2][0].raw, D = a[3][0].raw;
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 z = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+  z = _mm512_add_ps(z, _mm512_permute_ps(z, _MM_SHUFFLE(1, 0, 3, 2)));
+  z = _mm512_add_ps(z, _mm512_permute_ps(z, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m128 sums = _mm512_castps512_ps128(
+      _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), z));
+  _mm_storeu_ps(out, sums);
+#else
+  for (std::size_t k = 0; k < 4; ++k) out[k] = Sum16(a[k]);
+#endif
+}
+
+// A chunk is 16 coordinates [j, j+16) of a record (j a multiple of 16, j + 16 ≤ dim); `scale`
+// is the fp16 scale that covers it, converted by the caller once per kScaleSpan coordinates
+// (the scalar conversion costs as much as decoding a chunk).
+struct Q8Chunk {
+  static constexpr std::size_t kScaleSpan = ~std::size_t{0};  // one scale per record
+  static float value(const std::uint8_t* rec, std::size_t j) { return q8_value(rec, j); }
+  static float scale(const std::uint8_t* rec, std::size_t) { return half_to_float(load_u16(rec)); }
+  HWY_INLINE static void decode(const std::uint8_t* rec, std::size_t j, float scale, VF (&x)[kNV]) {
+    const VF s = hn::Set(DF(), scale);
+    const auto* v = reinterpret_cast<const std::int8_t*>(rec + 2 + j);
+    for (std::size_t k = 0; k < kNV; ++k)
+      x[k] = hn::Mul(hn::ConvertTo(DF(), hn::PromoteTo(DI(), hn::LoadU(DS8(), v + k * kLanes))), s);
+  }
+};
+
+// A q4 chunk is one half of a group: the low nibbles of its 16 bytes, or the high ones.
+struct Q4Chunk {
+  static constexpr std::size_t kScaleSpan = kQ4Group;
+  static float value(const std::uint8_t* rec, std::size_t j) { return q4_value(rec, j); }
+  static float scale(const std::uint8_t* rec, std::size_t j) {
+    return half_to_float(load_u16(rec + j / kQ4Group * kQ4GroupBytes));
+  }
+  HWY_INLINE static void decode(const std::uint8_t* rec, std::size_t j, float scale, VF (&x)[kNV]) {
+    const std::uint8_t* bytes = rec + j / kQ4Group * kQ4GroupBytes + 2;
+    const int shift = j % kQ4Group ? 4 : 0;
+    const VF s = hn::Set(DF(), scale);
+    if constexpr (kLanes == 16) {
+      // (i − 8)·scale for the 16 nibble values i, looked up by a permute: the same exact products.
+      const VF table = hn::Mul(hn::Sub(hn::Iota(DF(), 0.0f), hn::Set(DF(), 8.0f)), s);
+      const VI b = hn::PromoteTo(DI(), hn::LoadU(DU8(), bytes));
+      const VI nib = shift ? hn::ShiftRight<4>(b) : hn::And(b, hn::Set(DI(), 15));
+      x[0] = hn::TableLookupLanes(table, hn::IndicesFromVec(DF(), nib));
+    } else {
+      for (std::size_t k = 0; k < kNV; ++k) {
+        const VI b = hn::PromoteTo(DI(), hn::LoadU(DU8(), bytes + k * kLanes));
+        const VI q = hn::Sub(hn::And(hn::ShiftRightSame(b, shift), hn::Set(DI(), 15)), hn::Set(DI(), 8));
+        x[k] = hn::Mul(hn::ConvertTo(DF(), q), s);
+      }
+    }
+  }
+};
+
+// G ≤ 4 query rows per pass over the records (a GQA group shares each decoded chunk); canonical
+// dot products: chunk after chunk of fma into 16 lanes, the partial last chunk zero-padded, then
+// the fixed tree. Rows past G repeat row 0 and are dropped (one reduction tree serves four).
+template <class Chunk, std::size_t G>
+void ScoreGroup(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, const float* q,
+                std::size_t q_stride, float* out) {
+  const DF df;
+  const std::size_t full = dim / kSumLanes * kSumLanes, rest = dim - full;
+  HWY_ALIGN float q_tail[G][kSumLanes];
+  HWY_ALIGN float x_tail[kSumLanes];
+  for (std::size_t k = 0; k < G; ++k)
+    for (std::size_t l = 0; l < kSumLanes; ++l) q_tail[k][l] = l < rest ? q[k * q_stride + full + l] : 0.0f;
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint8_t* rec = records + t * stride;
+    VF a[4][kNV];
+    for (auto& ak : a)
+      for (VF& v : ak) v = hn::Zero(df);
+    float scale = 0.0f;
+    for (std::size_t j = 0; j < full; j += kSumLanes) {
+      if (j % Chunk::kScaleSpan == 0) scale = Chunk::scale(rec, j);
+      VF x[kNV];
+      Chunk::decode(rec, j, scale, x);
+      for (std::size_t v = 0; v < kNV; ++v)
+        for (std::size_t k = 0; k < G; ++k)
+          a[k][v] = hn::MulAdd(x[v], hn::LoadU(df, q + k * q_stride + j + v * kLanes), a[k][v]);
+    }
+    if (rest > 0) {
+      for (std::size_t l = 0; l < kSumLanes; ++l) x_tail[l] = l < rest ? Chunk::value(rec, full + l) : 0.0f;
+      for (std::size_t v = 0; v < kNV; ++v) {
+        const VF x = hn::Load(df, x_tail + v * kLanes);
+        for (std::size_t k = 0; k < G; ++k) a[k][v] = hn::MulAdd(x, hn::Load(df, q_tail[k] + v * kLanes), a[k][v]);
+      }
+    }
+    float sums[4];
+    if constexpr (G == 4) {
+      Sum16x4(a, sums);
+    } else {
+      for (std::size_t k = 0; k < G; ++k) sums[k] = Sum16(a[k]);
+    }
+    for (std::size_t k = 0; k < G; ++k) out[k * n + t] = sums[k];
+  }
+}
+
+template <class Chunk>
+void ScoreRecords(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                  const float* q, std::size_t q_stride, float* out) {
+  for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+    const float* qi = q + i0 * q_stride;
+    float* oi = out + i0 * n;
+    switch (n_q - i0 < 4 ? n_q - i0 : 4) {
+      case 1: ScoreGroup<Chunk, 1>(records, stride, dim, n, qi, q_stride, oi); break;
+      case 2: ScoreGroup<Chunk, 2>(records, stride, dim, n, qi, q_stride, oi); break;
+      case 3: ScoreGroup<Chunk, 3>(records, stride, dim, n, qi, q_stride, oi); break;
+      default: ScoreGroup<Chunk, 4>(records, stride, dim, n, qi, q_stride, oi); break;
+    }
+  }
+}
+
+// Records per block of the accumulation: the block stays in L1 while the chunks are swept.
+constexpr std::size_t kRecordBlock = 32;
+
+// acc_i += Σ_t w_it · x_t for G ≤ 4 rows, canonical: acc_j = fma(x_j, w, acc_j) record after
+// record. Each chunk of the G accumulator rows stays in registers across a block of records;
+// `scales` holds the block's chunk scales (record-major).
+template <class Chunk, std::size_t G>
+void AccumulateGroup(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t t0,
+                     std::size_t t1, std::size_t n, const float* scales, const float* w, float* acc,
+                     std::size_t acc_stride) {
+  const DF df;
+  const std::size_t full = dim / kSumLanes * kSumLanes, chunks = full / kSumLanes;
+  for (std::size_t j = 0; j < full; j += kSumLanes) {
+    VF a[G][kNV];
+    for (std::size_t k = 0; k < G; ++k)
+      for (std::size_t v = 0; v < kNV; ++v) a[k][v] = hn::LoadU(df, acc + k * acc_stride + j + v * kLanes);
+    for (std::size_t t = t0; t < t1; ++t) {
+      VF x[kNV];
+      Chunk::decode(records + t * stride, j, scales[(t - t0) * chunks + j / kSumLanes], x);
+      for (std::size_t k = 0; k < G; ++k) {
+        const VF wk = hn::Set(df, w[k * n + t]);
+        for (std::size_t v = 0; v < kNV; ++v) a[k][v] = hn::MulAdd(x[v], wk, a[k][v]);
+      }
+    }
+    for (std::size_t k = 0; k < G; ++k)
+      for (std::size_t v = 0; v < kNV; ++v) hn::StoreU(a[k][v], df, acc + k * acc_stride + j + v * kLanes);
+  }
+  for (std::size_t t = t0; t < t1; ++t)
+    for (std::size_t j = full; j < dim; ++j) {
+      const float x = Chunk::value(records + t * stride, j);
+      for (std::size_t k = 0; k < G; ++k) {
+        float& a = acc[k * acc_stride + j];
+        a = std::fma(x, w[k * n + t], a);
+      }
+    }
+}
+
+template <class Chunk>
+void AccumulateRecords(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                       std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+  const std::size_t chunks = dim / kSumLanes;
+  thread_local std::vector<float> scale_buffer;  // grows once; no allocation in steady state
+  if (scale_buffer.size() < kRecordBlock * chunks) scale_buffer.resize(kRecordBlock * chunks);
+  float* scales = scale_buffer.data();
+  for (std::size_t t0 = 0; t0 < n; t0 += kRecordBlock) {
+    const std::size_t t1 = t0 + kRecordBlock < n ? t0 + kRecordBlock : n;
+    for (std::size_t t = t0; t < t1; ++t) {
+      float scale = 0.0f;
+      for (std::size_t c = 0; c < chunks; ++c) {
+        if (c * kSumLanes % Chunk::kScaleSpan == 0) scale = Chunk::scale(records + t * stride, c * kSumLanes);
+        scales[(t - t0) * chunks + c] = scale;
+      }
+    }
+    for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+      const float* wi = w + i0 * n;
+      float* ai = acc + i0 * acc_stride;
+      switch (n_q - i0 < 4 ? n_q - i0 : 4) {
+        case 1: AccumulateGroup<Chunk, 1>(records, stride, dim, t0, t1, n, scales, wi, ai, acc_stride); break;
+        case 2: AccumulateGroup<Chunk, 2>(records, stride, dim, t0, t1, n, scales, wi, ai, acc_stride); break;
+        case 3: AccumulateGroup<Chunk, 3>(records, stride, dim, t0, t1, n, scales, wi, ai, acc_stride); break;
+        default: AccumulateGroup<Chunk, 4>(records, stride, dim, t0, t1, n, scales, wi, ai, acc_stride); break;
+      }
+    }
+  }
+}
+
+// spread[b]: bit k of byte b moved to bit 0 of byte k, so one table load unpacks a plane byte's
+// eight angles and bits of further planes are shifted in.
+struct SpreadTable {
+  std::uint64_t v[256];
+  SpreadTable() {
+    for (unsigned b = 0; b < 256; ++b) {
+      v[b] = 0;
+      for (unsigned k = 0; k < 8; ++k) v[b] |= static_cast<std::uint64_t>((b >> k) & 1u) << (8 * k);
+    }
+  }
+};
+
+// codes[i] = code of angle i for the `angles` codes in `bits` planes (whole plane bytes: up to 7
+// codes past the end are written from the zero pad bits).
+void UnpackAngles(const std::uint8_t* planes, std::size_t angles, int bits, std::uint8_t* codes) {
+  static const SpreadTable spread;
+  const std::size_t pb = (angles + 7) / 8;
+  for (std::size_t i = 0; i < pb; ++i) {
+    std::uint64_t v = 0;
+    for (int p = 0; p < bits; ++p) v |= spread.v[planes[p * pb + i]] << p;
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(codes + 8 * i, &v, 8);
+    } else {
+      for (std::size_t k = 0; k < 8; ++k) codes[8 * i + k] = static_cast<std::uint8_t>(v >> (8 * k));
+    }
+  }
+}
+
+// cos or sin of a level's centroid for integer lanes of codes: a permute when the 2^bits
+// values fit a vector, else a gather.
+struct AngleTable {
+  bool in_register;
+  const float* values;
+  VF vec;
+  AngleTable(const float* v, int bits) : in_register((std::size_t{1} << bits) <= kLanes), values(v) {
+    HWY_ALIGN float padded[kLanes] = {};
+    if (in_register) std::memcpy(padded, v, sizeof(float) << bits);
+    vec = hn::Load(DF(), padded);
+  }
+  HWY_INLINE VF lookup(VI idx) const {
+    if (in_register) return hn::TableLookupLanes(vec, hn::IndicesFromVec(DF(), idx));
+    return hn::GatherIndex(DF(), values, idx);
+  }
+};
+
+}  // namespace
+
+// Vector v of a block holds coordinates k = v·kLanes + m. At level ℓ (0-based) lane m takes angle
+// k >> (ℓ+1) of the block: a byte load at the first such angle and a permute by m >> (ℓ+1)
+// (as kLanes is 8 or 16, (v·kLanes + m) >> s splits into the two parts); bit ℓ of k picks sin.
+void DecodePolar(const PolarCodes& c, std::size_t n, float* out) {
+  if constexpr (!kWide) return ref::decode_polar(c, n, out);
+  constexpr int kLevels = 4;
+  constexpr std::size_t kBlock = 16;
+  const DF df;
+  const DI di;
+  using Idx = decltype(hn::IndicesFromVec(di, hn::Zero(di)));
+  using MaskF = decltype(hn::MaskFromVec(hn::Zero(df)));
+  thread_local std::vector<std::uint8_t> code_buffer;
+  std::size_t base[kLevels], used = 0;
+  for (int l = 0; l < kLevels; ++l) {
+    base[l] = used;
+    used += (c.blocks * (8u >> l) + 7) / 8 * 8 + kLanes;  // whole plane bytes + one vector of slack
+  }
+  if (code_buffer.size() < used) code_buffer.resize(used);
+  std::uint8_t* codes = code_buffer.data();
+  const AngleTable cos_tab[kLevels] = {{c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]}, {c.cos[2], c.bits[2]},
+                                       {c.cos[3], c.bits[3]}};
+  const AngleTable sin_tab[kLevels] = {{c.sin[0], c.bits[0]}, {c.sin[1], c.bits[1]}, {c.sin[2], c.bits[2]},
+                                       {c.sin[3], c.bits[3]}};
+  Idx pos[kLevels];
+  MaskF use_sin[kLevels][kNV];
+  for (int l = 0; l < kLevels; ++l) {
+    HWY_ALIGN std::int32_t p[kLanes];
+    for (std::size_t m = 0; m < kLanes; ++m) p[m] = static_cast<std::int32_t>(m >> (l + 1));
+    pos[l] = hn::SetTableIndices(di, p);
+    for (std::size_t v = 0; v < kNV; ++v) {
+      HWY_ALIGN float sel[kLanes];
+      for (std::size_t m = 0; m < kLanes; ++m) sel[m] = ((v * kLanes + m) >> l) & 1 ? 1.0f : 0.0f;
+      use_sin[l][v] = hn::Ne(hn::Load(df, sel), hn::Zero(df));
+    }
+  }
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint8_t* rec = c.records + t * c.stride;
+    for (int l = 0; l < kLevels; ++l)
+      UnpackAngles(rec + c.level_offset[l], c.blocks * (8u >> l), c.bits[l], codes + base[l]);
+    float* y_out = out + t * c.blocks * kBlock;
+    for (std::size_t b = 0; b < c.blocks; ++b) {
+      const VF r = hn::Set(df, half_to_float(load_u16(rec + 2 * b)));
+      for (std::size_t v = 0; v < kNV; ++v) {
+        VF y = r;
+        for (int l = kLevels - 1; l >= 0; --l) {
+          const std::size_t s = static_cast<std::size_t>(l) + 1;
+          const std::uint8_t* first = codes + base[l] + b * (8u >> l) + ((v * kLanes) >> s);
+          const VI idx = hn::TableLookupLanes(hn::PromoteTo(di, hn::LoadU(DU8(), first)), pos[l]);
+          y = hn::Mul(y, hn::IfThenElse(use_sin[l][v], sin_tab[l].lookup(idx), cos_tab[l].lookup(idx)));
+        }
+        hn::StoreU(y, df, y_out + b * kBlock + v * kLanes);
+      }
+    }
+  }
+}
+
+void ScoreQ8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+             const float* q, std::size_t q_stride, float* out) {
+  if constexpr (!kWide) return ref::score_q8(records, stride, dim, n, n_q, q, q_stride, out);
+  ScoreRecords<Q8Chunk>(records, stride, dim, n, n_q, q, q_stride, out);
+}
+
+void AccumulateQ8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                  const float* w, float* acc, std::size_t acc_stride) {
+  if constexpr (!kWide) return ref::accumulate_q8(records, stride, dim, n, n_q, w, acc, acc_stride);
+  AccumulateRecords<Q8Chunk>(records, stride, dim, n, n_q, w, acc, acc_stride);
+}
+
+void ScoreQ4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+             const float* q, std::size_t q_stride, float* out) {
+  if constexpr (!kWide) return ref::score_q4(records, stride, dim, n, n_q, q, q_stride, out);
+  ScoreRecords<Q4Chunk>(records, stride, dim, n, n_q, q, q_stride, out);
+}
+
+void AccumulateQ4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                  const float* w, float* acc, std::size_t acc_stride) {
+  if constexpr (!kWide) return ref::accumulate_q4(records, stride, dim, n, n_q, w, acc, acc_stride);
+  AccumulateRecords<Q4Chunk>(records, stride, dim, n, n_q, w, acc, acc_stride);
+}
+
+}  // namespace veloxquant::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace veloxquant::kernels {
+
+HWY_EXPORT(ScoreQ8);
+HWY_EXPORT(AccumulateQ8);
+HWY_EXPORT(ScoreQ4);
+HWY_EXPORT(AccumulateQ4);
+HWY_EXPORT(DecodePolar);
+
+void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out) {
+  HWY_DYNAMIC_DISPATCH(ScoreQ8)(records, stride, dim, n, n_q, q, q_stride, out);
+}
+void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulateQ8)(records, stride, dim, n, n_q, w, acc, acc_stride);
+}
+void score_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out) {
+  HWY_DYNAMIC_DISPATCH(ScoreQ4)(records, stride, dim, n, n_q, q, q_stride, out);
+}
+void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+  HWY_DYNAMIC_DISPATCH(AccumulateQ4)(records, stride, dim, n, n_q, w, acc, acc_stride);
+}
+
+void decode_polar(const PolarCodes& codes, std::size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(DecodePolar)(codes, n, out);
+}
+
+}  // namespace veloxquant::kernels
+#endif  // HWY_ONCE
