@@ -8,7 +8,7 @@
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
-#include <bit>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -274,47 +274,36 @@ void AccumulateRecords(const std::uint8_t* records, std::size_t stride, std::siz
   RunRecords<Chunk, false>(records, stride, dim, n, n_q, w, n, acc, acc_stride);
 }
 
-// spread[b]: bit k of byte b moved to bit 0 of byte k, so one table load unpacks a plane byte's
-// eight angles and bits of further planes are shifted in.
-struct SpreadTable {
-  std::uint64_t v[256];
-  SpreadTable() {
-    for (unsigned b = 0; b < 256; ++b) {
-      v[b] = 0;
-      for (unsigned k = 0; k < 8; ++k) v[b] |= static_cast<std::uint64_t>((b >> k) & 1u) << (8 * k);
-    }
-  }
-};
-
-// codes[i] = code of angle i for the `angles` codes in `bits` planes (whole plane bytes: up to 7
-// codes past the end are written from the zero pad bits).
-void UnpackAngles(const std::uint8_t* planes, std::size_t angles, int bits, std::uint8_t* codes) {
-  static const SpreadTable spread;
+// codes[i] = code of angle i for i < `angles` rounded up to kLanes: the bit planes turned into
+// integer lanes kLanes angles at a time (mask bits, one per plane). Reads up to kLanes / 8 bytes
+// past the planes (the caller's padded copy of the record); codes past `angles` are unused.
+HWY_INLINE void UnpackAngles(const std::uint8_t* planes, std::size_t angles, int bits, std::int32_t* codes) {
+  const DF df;
+  const DI di;
   const std::size_t pb = (angles + 7) / 8;
-  for (std::size_t i = 0; i < pb; ++i) {
-    std::uint64_t v = 0;
-    for (int p = 0; p < bits; ++p) v |= spread.v[planes[p * pb + i]] << p;
-    if constexpr (std::endian::native == std::endian::little) {
-      std::memcpy(codes + 8 * i, &v, 8);
-    } else {
-      for (std::size_t k = 0; k < 8; ++k) codes[8 * i + k] = static_cast<std::uint8_t>(v >> (8 * k));
+  for (std::size_t a = 0; a < angles; a += kLanes) {
+    VI idx = hn::Zero(di);
+    for (int p = 0; p < bits; ++p) {
+      const auto m = hn::LoadMaskBits(df, planes + p * pb + a / 8);
+      idx = hn::Or(idx, hn::IfThenElseZero(hn::RebindMask(di, m), hn::Set(di, 1 << p)));
     }
+    hn::StoreU(idx, di, codes + a);
   }
 }
 
 // cos or sin of a level's centroid for integer lanes of codes: a permute when the 2^bits
-// values fit a vector, else a gather.
+// values fit a vector (kInRegister, decided per call for all levels), else a gather.
+template <bool kInRegister>
 struct AngleTable {
-  bool in_register;
   const float* values;
   VF vec;
-  AngleTable(const float* v, int bits) : in_register((std::size_t{1} << bits) <= kLanes), values(v) {
+  AngleTable(const float* v, int bits) : values(v) {
     HWY_ALIGN float padded[kLanes] = {};
-    if (in_register) std::memcpy(padded, v, sizeof(float) << bits);
+    if (kInRegister) std::memcpy(padded, v, sizeof(float) << bits);
     vec = hn::Load(DF(), padded);
   }
   HWY_INLINE VF lookup(VI idx) const {
-    if (in_register) return hn::TableLookupLanes(vec, hn::IndicesFromVec(DF(), idx));
+    if constexpr (kInRegister) return hn::TableLookupLanes(vec, hn::IndicesFromVec(DF(), idx));
     return hn::GatherIndex(DF(), values, idx);
   }
 };
@@ -322,28 +311,38 @@ struct AngleTable {
 }  // namespace
 
 // Vector v of a block holds coordinates k = v·kLanes + m. At level ℓ (0-based) lane m takes angle
-// k >> (ℓ+1) of the block: a byte load at the first such angle and a permute by m >> (ℓ+1)
-// (as kLanes is 8 or 16, (v·kLanes + m) >> s splits into the two parts); bit ℓ of k picks sin.
-void DecodePolar(const PolarCodes& c, std::size_t n, float* out) {
-  if constexpr (!kWide) return ref::decode_polar(c, n, out);
+// k >> (ℓ+1) of the block: the unpacked codes from the first such angle on, permuted by
+// m >> (ℓ+1) (as kLanes is 8 or 16, (v·kLanes + m) >> s splits into the two parts); bit ℓ of k
+// picks sin.
+template <bool kInRegister, class D>  // D = DF; a parameter so that the tags below are dependent
+void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
   constexpr int kLevels = 4;
   constexpr std::size_t kBlock = 16;
-  const DF df;
-  const DI di;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<hwy::float16_t, D> dh;
   using Idx = decltype(hn::IndicesFromVec(di, hn::Zero(di)));
   using MaskF = decltype(hn::MaskFromVec(hn::Zero(df)));
-  thread_local std::vector<std::uint8_t> code_buffer;
+  // Per thread, grown once: the codes of every level, the record copied with room for whole-vector
+  // reads past its end, its radii as halves (a multiple of kLanes) and as floats.
+  thread_local std::vector<std::int32_t> code_buffer;
+  thread_local std::vector<std::uint8_t> record_buffer;
+  thread_local std::vector<float> radii;
   std::size_t base[kLevels], used = 0;
   for (int l = 0; l < kLevels; ++l) {
     base[l] = used;
-    used += (c.blocks * (8u >> l) + 7) / 8 * 8 + kLanes;  // whole plane bytes + one vector of slack
+    used += (c.blocks * (8u >> l) + kLanes - 1) / kLanes * kLanes + kLanes;  // + a vector of slack
   }
+  const std::size_t padded_blocks = (c.blocks + kLanes - 1) / kLanes * kLanes;
+  const std::size_t record_bytes = std::max(c.stride, 2 * padded_blocks) + kLanes;
   if (code_buffer.size() < used) code_buffer.resize(used);
-  std::uint8_t* codes = code_buffer.data();
-  const AngleTable cos_tab[kLevels] = {{c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]}, {c.cos[2], c.bits[2]},
-                                       {c.cos[3], c.bits[3]}};
-  const AngleTable sin_tab[kLevels] = {{c.sin[0], c.bits[0]}, {c.sin[1], c.bits[1]}, {c.sin[2], c.bits[2]},
-                                       {c.sin[3], c.bits[3]}};
+  if (record_buffer.size() < record_bytes) record_buffer.resize(record_bytes);
+  if (radii.size() < padded_blocks) radii.resize(padded_blocks);
+  const std::int32_t* codes = code_buffer.data();
+  std::uint8_t* rec = record_buffer.data();
+  const AngleTable<kInRegister> cos_tab[kLevels] = {{c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]},
+                                                    {c.cos[2], c.bits[2]}, {c.cos[3], c.bits[3]}};
+  const AngleTable<kInRegister> sin_tab[kLevels] = {{c.sin[0], c.bits[0]}, {c.sin[1], c.bits[1]},
+                                                    {c.sin[2], c.bits[2]}, {c.sin[3], c.bits[3]}};
   Idx pos[kLevels];
   MaskF use_sin[kLevels][kNV];
   for (int l = 0; l < kLevels; ++l) {
@@ -357,18 +356,21 @@ void DecodePolar(const PolarCodes& c, std::size_t n, float* out) {
     }
   }
   for (std::size_t t = 0; t < n; ++t) {
-    const std::uint8_t* rec = c.records + t * c.stride;
+    std::memcpy(rec, c.records + t * c.stride, c.stride);
     for (int l = 0; l < kLevels; ++l)
-      UnpackAngles(rec + c.level_offset[l], c.blocks * (8u >> l), c.bits[l], codes + base[l]);
+      UnpackAngles(rec + c.level_offset[l], c.blocks * (8u >> l), c.bits[l], code_buffer.data() + base[l]);
+    // The radii by F16C, a vector at a time (the same values as half_to_float).
+    for (std::size_t b = 0; b < c.blocks; b += kLanes)
+      hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(rec) + b)), df,
+                 radii.data() + b);
     float* y_out = out + t * c.blocks * kBlock;
     for (std::size_t b = 0; b < c.blocks; ++b) {
-      const VF r = hn::Set(df, half_to_float(load_u16(rec + 2 * b)));
+      const VF r = hn::Set(df, radii[b]);
       for (std::size_t v = 0; v < kNV; ++v) {
         VF y = r;
         for (int l = kLevels - 1; l >= 0; --l) {
-          const std::size_t s = static_cast<std::size_t>(l) + 1;
-          const std::uint8_t* first = codes + base[l] + b * (8u >> l) + ((v * kLanes) >> s);
-          const VI idx = hn::TableLookupLanes(hn::PromoteTo(di, hn::LoadU(DU8(), first)), pos[l]);
+          const std::size_t s = static_cast<std::size_t>(l) + 1, first = b * (8u >> l) + ((v * kLanes) >> s);
+          const auto idx = hn::TableLookupLanes(hn::LoadU(di, codes + base[l] + first), pos[l]);
           y = hn::Mul(y, hn::IfThenElse(use_sin[l][v], sin_tab[l].lookup(idx), cos_tab[l].lookup(idx)));
         }
         hn::StoreU(y, df, y_out + b * kBlock + v * kLanes);
@@ -376,6 +378,21 @@ void DecodePolar(const PolarCodes& c, std::size_t n, float* out) {
     }
   }
 }
+
+// Targets under 8 lanes (whose mask loads are not whole bytes) run the reference.
+template <class D>
+void DecodePolarOn(D, const PolarCodes& c, std::size_t n, float* out) {
+  if constexpr (hn::MaxLanes(D()) >= 8) {
+    bool in_register = true;
+    for (int bits : c.bits) in_register = in_register && (std::size_t{1} << bits) <= kLanes;
+    if (in_register) return DecodePolarT<true>(D(), c, n, out);
+    DecodePolarT<false>(D(), c, n, out);
+  } else {
+    ref::decode_polar(c, n, out);
+  }
+}
+
+void DecodePolar(const PolarCodes& c, std::size_t n, float* out) { DecodePolarOn(DF(), c, n, out); }
 
 void ScoreQ8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
              const float* q, std::size_t q_stride, float* out) {
