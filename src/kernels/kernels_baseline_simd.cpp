@@ -322,8 +322,8 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
   const hn::Rebind<hwy::float16_t, D> dh;
   using Idx = decltype(hn::IndicesFromVec(di, hn::Zero(di)));
   using MaskF = decltype(hn::MaskFromVec(hn::Zero(df)));
-  // Per thread, grown once: the codes of every level, the record copied with room for whole-vector
-  // reads past its end, its radii as halves (a multiple of kLanes) and as floats.
+  // Per thread, grown once: the codes of every level, a record copied with room for whole-vector
+  // reads past its end, its radii as floats (a multiple of kLanes).
   thread_local std::vector<std::int32_t> code_buffer;
   thread_local std::vector<std::uint8_t> record_buffer;
   thread_local std::vector<float> radii;
@@ -338,7 +338,7 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
   if (record_buffer.size() < record_bytes) record_buffer.resize(record_bytes);
   if (radii.size() < padded_blocks) radii.resize(padded_blocks);
   const std::int32_t* codes = code_buffer.data();
-  std::uint8_t* rec = record_buffer.data();
+  std::uint8_t* copy = record_buffer.data();
   const AngleTable<kInRegister> cos_tab[kLevels] = {{c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]},
                                                     {c.cos[2], c.bits[2]}, {c.cos[3], c.bits[3]}};
   const AngleTable<kInRegister> sin_tab[kLevels] = {{c.sin[0], c.bits[0]}, {c.sin[1], c.bits[1]},
@@ -355,8 +355,16 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
       use_sin[l][v] = hn::Ne(hn::Load(df, sel), hn::Zero(df));
     }
   }
+  // Whole-vector reads run up to `reach` bytes past a record's start (mask bytes past the last
+  // plane, a vector of radii): records that far from the end are read in place, the last few
+  // from the padded copy.
+  const std::size_t reach = std::max(c.stride + kLanes / 8, 2 * padded_blocks);
   for (std::size_t t = 0; t < n; ++t) {
-    std::memcpy(rec, c.records + t * c.stride, c.stride);
+    const std::uint8_t* rec = c.records + t * c.stride;
+    if ((n - t) * c.stride < reach) {
+      std::memcpy(copy, rec, c.stride);
+      rec = copy;
+    }
     for (int l = 0; l < kLevels; ++l)
       UnpackAngles(rec + c.level_offset[l], c.blocks * (8u >> l), c.bits[l], code_buffer.data() + base[l]);
     // The radii by F16C, a vector at a time (the same values as half_to_float).
