@@ -27,20 +27,22 @@ constexpr std::size_t kLanes = hn::MaxLanes(DF());
 // Vectors per block of 16 coordinates: 2 on AVX2, 1 on AVX-512.
 constexpr std::size_t kNV = kLanes >= 16 ? 1 : 16 / kLanes;
 
-// codes[i] = code of angle i for i < `angles` rounded up to kLanes: the bit planes turned into
-// integer lanes kLanes angles at a time (mask bits, one per plane). Reads up to kLanes / 8 bytes
-// past the planes (DecodePolarT keeps such reads inside the buffer); codes past `angles` are unused.
-HWY_INLINE void UnpackAngles(const std::uint8_t* planes, std::size_t angles, int bits, std::int32_t* codes) {
-  const DF df;
-  const DI di;
+// Byte lanes of a full vector (64 on AVX-512): one mask load per plane unpacks that many angles.
+using DB = hn::ScalableTag<std::uint8_t>;
+constexpr std::size_t kByteLanes = hn::MaxLanes(DB());
+
+// codes[i] = code of angle i for i < `angles` rounded up to kByteLanes: each plane's bits read as
+// the mask of a byte vector, or-ed in as bit p. Reads up to kByteLanes / 8 bytes past the planes
+// (DecodePolarT keeps such reads inside the buffer); codes past `angles` are unused.
+HWY_INLINE void UnpackAngles(const std::uint8_t* planes, std::size_t angles, int bits, std::uint8_t* codes) {
+  const DB db;
   const std::size_t pb = (angles + 7) / 8;
-  for (std::size_t a = 0; a < angles; a += kLanes) {
-    VI idx = hn::Zero(di);
-    for (int p = 0; p < bits; ++p) {
-      const auto m = hn::LoadMaskBits(df, planes + p * pb + a / 8);
-      idx = hn::Or(idx, hn::IfThenElseZero(hn::RebindMask(di, m), hn::Set(di, 1 << p)));
-    }
-    hn::StoreU(idx, di, codes + a);
+  for (std::size_t a = 0; a < angles; a += kByteLanes) {
+    auto v = hn::Zero(db);
+    for (int p = 0; p < bits; ++p)
+      v = hn::Or(v, hn::IfThenElseZero(hn::LoadMaskBits(db, planes + p * pb + a / 8),
+                                       hn::Set(db, static_cast<std::uint8_t>(1u << p))));
+    hn::StoreU(v, db, codes + a);
   }
 }
 
@@ -77,20 +79,20 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
   using MaskF = decltype(hn::MaskFromVec(hn::Zero(df)));
   // Per thread, grown once: the codes of every level, a record copied with room for whole-vector
   // reads past its end, its radii as floats (a multiple of kLanes).
-  thread_local std::vector<std::int32_t> code_buffer;
+  thread_local std::vector<std::uint8_t> code_buffer;
   thread_local std::vector<std::uint8_t> record_buffer;
   thread_local std::vector<float> radii;
   std::size_t base[kLevels], used = 0;
   for (int l = 0; l < kLevels; ++l) {
     base[l] = used;
-    used += (c.blocks * (8u >> l) + kLanes - 1) / kLanes * kLanes + kLanes;  // + a vector of slack
+    used += (c.blocks * (8u >> l) + kByteLanes - 1) / kByteLanes * kByteLanes + kLanes;  // + slack for a load
   }
   const std::size_t padded_blocks = (c.blocks + kLanes - 1) / kLanes * kLanes;
-  const std::size_t record_bytes = std::max(c.stride, 2 * padded_blocks) + kLanes;
+  const std::size_t record_bytes = std::max(c.stride, 2 * padded_blocks) + kByteLanes;
   if (code_buffer.size() < used) code_buffer.resize(used);
   if (record_buffer.size() < record_bytes) record_buffer.resize(record_bytes);
   if (radii.size() < padded_blocks) radii.resize(padded_blocks);
-  const std::int32_t* codes = code_buffer.data();
+  const std::uint8_t* codes = code_buffer.data();
   std::uint8_t* copy = record_buffer.data();
   const AngleTable<kInRegister> cos_tab[kLevels] = {{c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]},
                                                     {c.cos[2], c.bits[2]}, {c.cos[3], c.bits[3]}};
@@ -111,7 +113,7 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
   // Whole-vector reads run up to `reach` bytes past a record's start (mask bytes past the last
   // plane, a vector of radii): records that far from the end are read in place, the last few
   // from the padded copy.
-  const std::size_t reach = std::max(c.stride + kLanes / 8, 2 * padded_blocks);
+  const std::size_t reach = std::max(c.stride + kByteLanes / 8, 2 * padded_blocks);
   for (std::size_t t = 0; t < n; ++t) {
     const std::uint8_t* rec = c.records + t * c.stride;
     if ((n - t) * c.stride < reach) {
@@ -131,7 +133,8 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
         VF y = r;
         for (int l = kLevels - 1; l >= 0; --l) {
           const std::size_t s = static_cast<std::size_t>(l) + 1, first = b * (8u >> l) + ((v * kLanes) >> s);
-          const auto idx = hn::TableLookupLanes(hn::LoadU(di, codes + base[l] + first), pos[l]);
+          const auto code = hn::PromoteTo(di, hn::LoadU(hn::Rebind<std::uint8_t, decltype(di)>(), codes + base[l] + first));
+          const auto idx = hn::TableLookupLanes(code, pos[l]);
           y = hn::Mul(y, hn::IfThenElse(use_sin[l][v], sin_tab[l].lookup(idx), cos_tab[l].lookup(idx)));
         }
         hn::StoreU(y, df, y_out + b * kBlock + v * kLanes);
