@@ -123,10 +123,11 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
                             float* y);
 }  // namespace ref
 
-
-// ---- Baseline and PolarQuant records (kernels_baseline_simd.cpp, reference_baseline.cpp) ----
-// Fused kernels on the records themselves; each value below is exact in float (an int of ≤ 8 bits
-// times an fp16 scale), so the results equal score_f32 / accumulate_f32 of the decoded rows.
+// ---- q8, q4 and PolarQuant records (kernels_baseline_simd.cpp, polar_decode_simd.cpp; scalar
+// references in reference_baseline.cpp) ----
+// q8 and q4 are scored and accumulated on the records themselves; each value below is exact in
+// float (an int of ≤ 8 bits times an fp16 scale), so the results equal score_f32 /
+// accumulate_f32 of the decoded rows.
 
 // q8 record: fp16 scale, then dim int8 values; value j = scale · int8_j.
 inline float q8_value(const std::uint8_t* record, std::size_t j) {
