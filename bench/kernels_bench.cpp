@@ -67,9 +67,15 @@ void accumulate_pass(benchmark::State& state, const char* format) { pass(state, 
 BENCHMARK_CAPTURE(score_pass, f16, "f16");
 BENCHMARK_CAPTURE(score_pass, tq3, "tq3");
 BENCHMARK_CAPTURE(score_pass, tq4, "tq4");
+BENCHMARK_CAPTURE(score_pass, q8, "q8");
+BENCHMARK_CAPTURE(score_pass, q4, "q4");
+BENCHMARK_CAPTURE(score_pass, polar, "polar");
 BENCHMARK_CAPTURE(accumulate_pass, f16, "f16");
 BENCHMARK_CAPTURE(accumulate_pass, tq3, "tq3");
 BENCHMARK_CAPTURE(accumulate_pass, tq4, "tq4");
+BENCHMARK_CAPTURE(accumulate_pass, q8, "q8");
+BENCHMARK_CAPTURE(accumulate_pass, q4, "q4");
+BENCHMARK_CAPTURE(accumulate_pass, polar, "polar");
 
 void encode(benchmark::State& state, const char* format) {
   const std::size_t n = 4096;

@@ -123,4 +123,61 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
                             float* y);
 }  // namespace ref
 
+// ---- q8, q4 and PolarQuant records (kernels_baseline_simd.cpp, polar_decode_simd.cpp; scalar
+// references in reference_baseline.cpp) ----
+// q8 and q4 are scored and accumulated on the records themselves; each value below is exact in
+// float (an int of ≤ 8 bits times an fp16 scale), so the results equal score_f32 /
+// accumulate_f32 of the decoded rows.
+
+// q8 record: fp16 scale, then dim int8 values; value j = scale · int8_j.
+inline float q8_value(const std::uint8_t* record, std::size_t j) {
+  return half_to_float(load_u16(record)) * static_cast<float>(static_cast<std::int8_t>(record[2 + j]));
+}
+// q4 record (llama.cpp q4_0): per group of 32 coordinates an fp16 scale d and 16 bytes whose low
+// nibbles hold the group's first 16 values and high nibbles the last 16; value = (nibble − 8) · d.
+constexpr std::size_t kQ4Group = 32, kQ4GroupBytes = 2 + kQ4Group / 2;
+inline float q4_value(const std::uint8_t* record, std::size_t j) {
+  const std::uint8_t* group = record + j / kQ4Group * kQ4GroupBytes;
+  const std::size_t o = j % kQ4Group;
+  const int nibble = o < kQ4Group / 2 ? (group[2 + o] & 15) : (group[2 + o - kQ4Group / 2] >> 4);
+  return static_cast<float>(nibble - 8) * half_to_float(load_u16(group));
+}
+
+// Records of `stride` bytes; the same contracts as score_f32 / accumulate_f32 on their values.
+void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out);
+void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void score_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out);
+void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+
+// PolarQuant records (src/quant/polar.cpp): an fp16 radius per block of 16 coordinates, then the
+// angle codes of levels 1..4 (8, 4, 2, 1 per block) as bit planes of all blocks per level.
+struct PolarCodes {
+  const std::uint8_t* records = nullptr;
+  std::size_t stride = 0;  // bytes per record
+  std::size_t blocks = 0;  // blocks of 16 coordinates
+  int bits[4] = {};
+  std::size_t level_offset[4] = {};  // bytes from record start to each level's planes
+  const float* cos[4] = {};          // cos and sin of each level's 2^bits centroids
+  const float* sin[4] = {};
+};
+// out[t·16·blocks + 16b + k] = coordinate k of block b of record t, multiplied top-down as
+// ((((r·f₄)·f₃)·f₂)·f₁), f_ℓ the cos (bit ℓ−1 of k clear) or sin of angle k >> ℓ of level ℓ.
+void decode_polar(const PolarCodes& codes, std::size_t n, float* out);
+
+namespace ref {
+void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out);
+void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void score_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+              const float* q, std::size_t q_stride, float* out);
+void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
+                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void decode_polar(const PolarCodes& codes, std::size_t n, float* out);
+}  // namespace ref
+
 }  // namespace veloxquant::kernels

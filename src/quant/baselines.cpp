@@ -97,6 +97,13 @@ class Q8Quantizer final : public BlockDecodedQuantizer {
  public:
   Q8Quantizer(const FormatSpec& s, std::size_t d) : BlockDecodedQuantizer(s, d, 0) {}
   std::size_t code_size() const override { return 2 + dim(); }
+  // Fused on the records (no decoded block): the same bits as decode_work + score_f32.
+  void score(std::size_t nq, const float* q, std::size_t n, const std::uint8_t* codes, float* out) const override {
+    kernels::score_q8(codes, code_size(), dim(), n, nq, q, dim(), out);
+  }
+  void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
+    kernels::accumulate_q8(codes, code_size(), dim(), n, nq, w, acc, dim());
+  }
 
  protected:
   void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
@@ -124,9 +131,16 @@ class Q8Quantizer final : public BlockDecodedQuantizer {
 
 class Q4Quantizer final : public BlockDecodedQuantizer {
  public:
-  static constexpr std::size_t kGroup = 32, kGroupBytes = 2 + kGroup / 2;
+  static constexpr std::size_t kGroup = kernels::kQ4Group, kGroupBytes = kernels::kQ4GroupBytes;
   Q4Quantizer(const FormatSpec& s, std::size_t d) : BlockDecodedQuantizer(s, d, 0) {}
   std::size_t code_size() const override { return (dim() + kGroup - 1) / kGroup * kGroupBytes; }
+  // Fused on the records (no decoded block): the same bits as decode_work + score_f32.
+  void score(std::size_t nq, const float* q, std::size_t n, const std::uint8_t* codes, float* out) const override {
+    kernels::score_q4(codes, code_size(), dim(), n, nq, q, dim(), out);
+  }
+  void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
+    kernels::accumulate_q4(codes, code_size(), dim(), n, nq, w, acc, dim());
+  }
 
  protected:
   void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/kernels.h"
 #include "pack/bitplane.h"
 #include "quant/quantizers.h"
 #include "util/half.h"
@@ -93,36 +94,17 @@ class PolarQuantizer final : public BlockDecodedQuantizer {
     }
   }
 
+  // Vectorized over the 16 coordinates of a block (kernels::decode_polar); the score and the
+  // accumulation then run the float kernels on blocks of decoded records.
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
-    const std::size_t wd = work_dim();
-    thread_local std::vector<std::uint8_t> code_buffer;
-    code_buffer.resize(blocks_ * kBlock);  // levels take 8 + 4 + 2 + 1 codes per block
-    std::uint8_t* level_codes[kLevels];
-    std::size_t used = 0;
+    kernels::PolarCodes c{codes, code_size_, blocks_};
     for (int l = 0; l < kLevels; ++l) {
-      level_codes[l] = code_buffer.data() + used;
-      used += angles_[l];
+      c.bits[l] = spec().polar_bits[l];
+      c.level_offset[l] = level_offset_[l];
+      c.cos[l] = cos_[l].data();
+      c.sin[l] = sin_[l].data();
     }
-    for (std::size_t t = 0; t < n; ++t) {
-      const std::uint8_t* rec = codes + t * code_size_;
-      for (int l = 0; l < kLevels; ++l)
-        unpack_planes(angles_[l], rec + level_offset_[l], spec().polar_bits[l], level_codes[l]);
-      for (std::size_t b = 0; b < blocks_; ++b) {
-        float r[kBlock], next[kBlock];
-        r[0] = half_to_float(load_u16(rec + 2 * b));
-        std::size_t width = 1;
-        for (int l = kLevels - 1; l >= 0; --l) {  // top-down: r_{2j} = r cos θ, r_{2j+1} = r sin θ
-          for (std::size_t j = 0; j < width; ++j) {
-            const unsigned code = level_codes[l][b * width + j];
-            next[2 * j] = r[j] * cos_[l][code];
-            next[2 * j + 1] = r[j] * sin_[l][code];
-          }
-          width *= 2;
-          std::copy(next, next + width, r);
-        }
-        std::copy(r, r + kBlock, out + t * wd + b * kBlock);  // width is now kBlock
-      }
-    }
+    kernels::decode_polar(c, n, out);
   }
 
  private:
