@@ -7,6 +7,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/canonical_sums-inl.h"
 
 #include <cmath>
 #include <cstring>
@@ -22,61 +23,10 @@ namespace veloxquant::kernels::HWY_NAMESPACE {
 namespace {  // internal linkage: kernels_simd.cpp has helpers of the same names per target
 namespace hn = hwy::HWY_NAMESPACE;
 
-using DF = hn::ScalableTag<float>;
 using DI = hn::RebindToSigned<DF>;
-using VF = hn::Vec<DF>;
 using VI = hn::Vec<DI>;
 using DU8 = hn::Rebind<std::uint8_t, DI>;  // one byte per float lane
 using DS8 = hn::Rebind<std::int8_t, DI>;
-
-constexpr std::size_t kLanes = hn::MaxLanes(DF());
-constexpr bool kWide = kLanes >= 8;
-// A chunk is the 16 canonical sum lanes: kNV vectors (2 on AVX2, 1 on AVX-512).
-constexpr std::size_t kNV = kLanes >= kSumLanes ? 1 : kSumLanes / kLanes;
-static_assert(kLanes <= kSumLanes, "the canonical lane order assumes at most 16 float lanes");
-
-template <class D>
-HWY_INLINE float HalvingSum(D d, hn::Vec<D> v) {
-#if HWY_TARGET == HWY_SCALAR
-  (void)d;
-  return hn::GetLane(v);
-#else
-  if constexpr (hn::MaxLanes(d) == 1) {
-    return hn::GetLane(v);
-  } else {
-    const hn::Half<D> dh;
-    return HalvingSum(dh, hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)));
-  }
-#endif
-}
-
-// The canonical tree over the 16 lanes held in kNV vectors; destroys v.
-HWY_INLINE float Sum16(VF (&v)[kNV]) {
-  for (std::size_t h = kNV / 2; h >= 1; h /= 2)
-    for (std::size_t i = 0; i < h; ++i) v[i] = hn::Add(v[i], v[i + h]);
-  return HalvingSum(DF(), v[0]);
-}
-
-// Sum16 of four rows' lanes at once, out[k] = Sum16(a[k]): on AVX-512 one shuffle tree serves all
-// four with the same additions in the same pairs (so the same bits). A copy of kernels_simd.cpp's.
-HWY_INLINE void Sum16x4(VF (&a)[4][kNV], float (&out)[4]) {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  const __m512 A = a[0][0].raw, B = a[1][0].raw, C = a[2][0].raw, D = a[3][0].raw;
-  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(3, 2, 3, 2)));
-  __m512 z = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
-                           _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
-  z = _mm512_add_ps(z, _mm512_permute_ps(z, _MM_SHUFFLE(1, 0, 3, 2)));
-  z = _mm512_add_ps(z, _mm512_permute_ps(z, _MM_SHUFFLE(2, 3, 0, 1)));
-  const __m128 sums = _mm512_castps512_ps128(
-      _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), z));
-  _mm_storeu_ps(out, sums);
-#else
-  for (std::size_t k = 0; k < 4; ++k) out[k] = Sum16(a[k]);
-#endif
-}
 
 // A chunk is 16 coordinates [j, j+16) of a record (j a multiple of 16, j + 16 ≤ dim); `scale`
 // is the fp16 scale j / kScaleSpan of the record (scale_offset(s) bytes from its start), which
