@@ -124,10 +124,14 @@ inline void quarter_masks(std::size_t valid, __mmask16 (&m)[4]) {
 }
 
 // Records stream from DRAM at long context; the masked loads do not keep the hardware prefetchers
-// far enough ahead, so each step prefetches the lines `kPrefetchAhead` bytes past the records it reads.
-constexpr std::size_t kPrefetchAhead = 4096;
+// far enough ahead, so each step prefetches the lines past the records it reads in two stages:
+// into L2 far ahead (prefetcht1: Zen 4 and Intel fill L2 only, so the few L1 miss buffers are not
+// held for a whole DRAM latency) and from there into L1 a little ahead. Measured at 32 768 tokens
+// (docs/kv_cache.md): about 6 % faster than one T0 prefetch 4 KB ahead.
+constexpr std::size_t kPrefetchL1 = 1024, kPrefetchL2 = 8192;
 VQ_AVX512 inline void prefetch_ahead(const std::uint8_t* from, std::size_t bytes) {
-  for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchAhead + b), _MM_HINT_T0);
+  for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchL1 + b), _MM_HINT_T0);
+  for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchL2 + b), _MM_HINT_T1);
 }
 
 // x[i][r] summed over its lanes, for 4 queries i × 4 records r: lane 4i + r of the result (so the
