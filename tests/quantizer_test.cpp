@@ -333,3 +333,53 @@ TEST(OutlierSplit, BitsAndChannelsAsSpecified) {
 
 }  // namespace
 }  // namespace veloxquant
+
+namespace veloxquant {
+namespace {
+
+// Queries and weights so small that 127/max or 32767/max overflow to Inf (found by fuzzing a
+// cache file): the integer paths must not round Inf (undefined) but take the float path. The
+// results stay within the bounds of the normal-size test above (a part whose scaled weights are
+// larger, e.g. tqp3's sign sketch, may still take the integer path).
+TEST(AllFormats, TinyQueriesAndWeightsTakeTheFloatPath) {
+  const std::size_t d = 64, n = 5;
+  const float tiny = 1e-37f;
+  for (const char* format : {"tq3", "tq4", "qjl", "tqp3"}) {
+    const auto q = make_quantizer(format, d, 3);
+    const std::vector<float> x = test::gaussian(n * d, 4);
+    std::vector<std::uint8_t> codes(n * q->code_size());
+    q->encode(n, x.data(), codes.data());
+    std::vector<float> dec(n * d);
+    q->decode(n, codes.data(), dec.data());
+    std::vector<float> y = test::gaussian(d, 5);
+    for (float& v : y) v *= tiny;
+    std::vector<float> prepared(q->query_size()), scores(n);
+    q->prepare_query(y.data(), prepared.data());
+    q->score(1, prepared.data(), n, codes.data(), scores.data());
+    std::vector<float> w(n, tiny), acc(q->accumulator_size(), 0.0f), out(d);
+    q->accumulate(1, w.data(), n, codes.data(), acc.data());
+    q->finish_accumulate(acc.data(), out.data());
+    double yy = 0.0, bound = 0.0, err = 0.0;
+    for (float v : y) yy += static_cast<double>(v) * v;
+    for (std::size_t t = 0; t < n; ++t) {
+      double dot = 0.0, xx = 0.0;
+      for (std::size_t j = 0; j < d; ++j) {
+        dot += static_cast<double>(y[j]) * dec[t * d + j];
+        xx += static_cast<double>(dec[t * d + j]) * dec[t * d + j];
+      }
+      ASSERT_TRUE(std::isfinite(scores[t])) << format;
+      EXPECT_NEAR(scores[t], dot, 0.01 * std::sqrt(yy * xx) + 1e-40) << format;
+      bound += 0.011 * tiny * std::sqrt(xx);
+    }
+    for (std::size_t j = 0; j < d; ++j) {
+      double want = 0.0;
+      for (std::size_t t = 0; t < n; ++t) want += static_cast<double>(tiny) * dec[t * d + j];
+      ASSERT_TRUE(std::isfinite(out[j])) << format;
+      err += (out[j] - want) * (out[j] - want);
+    }
+    EXPECT_LE(std::sqrt(err), bound + 1e-40) << format;
+  }
+}
+
+}  // namespace
+}  // namespace veloxquant

@@ -52,11 +52,20 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
   raw.resize(n_q * n);
   query_scale.resize(n_q);
   query_sum.resize(n_q);
+  thread_local std::vector<std::size_t> float_rows;
+  float_rows.clear();
   for (std::size_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * q_stride;
     std::int8_t* qo = q8.data() + i * dim;  // a local pointer: no thread-local lookup per element
     const float qmax = kernels::max_abs(dim, qi);
     const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
+    if (!std::isfinite(qmax) || !std::isfinite(inv)) {  // NaN/Inf, or so small that 127/max overflows:
+      float_rows.push_back(i);                          // the float path (rounding would be undefined)
+      std::fill_n(qo, dim, std::int8_t{0});
+      query_scale[i] = 0.0f;
+      query_sum[i] = 0;
+      continue;
+    }
     kernels::round_to_i16(dim, qi, inv, rounded.data());  // in [−127, 127], half away from zero
     const std::int16_t* r16 = rounded.data();
     std::int32_t sum = 0;
@@ -78,6 +87,7 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
     float* o = out + i * n;
     for (std::size_t t = 0; t < n; ++t) o[t] = rs[t] * qs * static_cast<float>(r[t] - offset);
   }
+  for (std::size_t i : float_rows) kernels::score_planes(codes, n, 1, q + i * q_stride, q_stride, out + i * n);
 }
 
 void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
@@ -99,7 +109,9 @@ void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codeboo
     for (std::size_t i = 0; i < n_q; ++i) {
       const float* wi = w + i * n + c0;
       const float wmax = kernels::scale_max_abs(m, wi, record_scales.data(), scaled.data());
-      if (!std::isfinite(wmax)) {  // keep the float semantics (NaN/Inf propagate)
+      // Non-finite weights keep the float semantics (NaN/Inf propagate); so do weights so small
+      // (below ~1e-34) that 32767/max overflows, where rounding would be undefined.
+      if (!std::isfinite(wmax) || !std::isfinite(32767.0f / wmax)) {
         kernels::accumulate_planes(part, m, 1, wi, acc + i * acc_stride, acc_stride);
         continue;
       }

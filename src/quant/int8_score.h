@@ -26,7 +26,8 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
 // acc[i·acc_stride + j] += ≈ Σ_t w[i·n + t]·record_scale(t)·centroid(t, j). Each query's scaled
 // weights are rounded to 16-bit integers relative to the largest of the block (each moves by at
 // most 1/65534 of that largest), then the sums are exact in int32 (AVX-512 VNNI vpdpwssd where
-// available), so the result is identical on every target. Non-finite weights take the float path.
+// available), so the result is identical on every target. Non-finite weights, and weights so small
+// that 32767/max overflows, take the float path (as do such queries in score_planes_int8).
 void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
                              std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
 
