@@ -16,6 +16,7 @@
 #include "runner/llama_model.h"
 #include "runner/model_file.h"
 #include "runner_gguf_writer.h"
+#include "runner_test_model.h"
 #include "test_util.h"
 #include "util/half.h"
 
@@ -158,11 +159,6 @@ TEST(Gptq, RejectsFormatsWithoutRotatedRecordsAndBadMoments) {
 
 // ---- whole models ----
 
-std::vector<std::uint8_t> tiny_gguf() {
-  testing::TinyLlama m;
-  std::vector<std::pair<std::string, std::vector<float>>> list;
-  return testing::write_tiny_llama(m, 7, list);
-}
 
 std::vector<std::int32_t> calibration_tokens(std::size_t n) {
   SplitMix64 rng(17);
@@ -171,18 +167,8 @@ std::vector<std::int32_t> calibration_tokens(std::size_t n) {
   return t;
 }
 
-std::vector<float> logits_of(const LlamaModel& model) {
-  ThreadPool pool(2);
-  const LlamaConfig& c = model.config();
-  const std::int32_t tokens[] = {1, 5, 9, 2, 33, 17, 63};
-  std::vector<float> out(7 * c.vocab);
-  ExactKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
-  LlamaSession(model, store, pool).forward(tokens, 7, out.data(), true);
-  return out;
-}
-
 TEST(GptqModel, MomentsDoNotDependOnThreads) {
-  const LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+  const LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
   ThreadPool one(1), three(3);
   const std::vector<std::int32_t> tokens = calibration_tokens(96);
   const InputMoments a = collect_input_moments(model, tokens, 16, 1, 4, one);
@@ -200,11 +186,11 @@ TEST(GptqModel, MomentsDoNotDependOnThreads) {
 TEST(GptqModel, CalibratedModelFileGivesTheSameLogits) {
   for (const char* scheme : {"tq4", "tq3:outliers=8/4,block=16", "q4"}) {
     SCOPED_TRACE(scheme);
-    LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+    LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
     ThreadPool pool(2);
     const InputMoments moments = collect_input_moments(model, calibration_tokens(96), 16, 0, 6, pool);
     model.quantize_weights(scheme, 5, false, &moments);
-    LlamaModel plain = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+    LlamaModel plain = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
     plain.quantize_weights(scheme, 5);
     const WeightView& a = model.layers()[0].w_down;
     const WeightView& b = plain.layers()[0].w_down;
@@ -215,14 +201,14 @@ TEST(GptqModel, CalibratedModelFileGivesTheSameLogits) {
     save_quantized_model(model, path.string());
     const LlamaModel loaded = LlamaModel::load(path.string());
     std::filesystem::remove(path);
-    const std::vector<float> x = logits_of(model), y = logits_of(loaded);
+    const std::vector<float> x = testing::prompt_logits(model), y = testing::prompt_logits(loaded);
     ASSERT_EQ(x.size(), y.size());
     EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0);
   }
 }
 
 TEST(GptqModel, BadCalibrationInputFailsClearly) {
-  const LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+  const LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
   ThreadPool pool(1);
   try {
     collect_input_moments(model, calibration_tokens(40), 16, 1, 2, pool);
@@ -233,7 +219,7 @@ TEST(GptqModel, BadCalibrationInputFailsClearly) {
   std::vector<std::int32_t> bad = calibration_tokens(32);
   bad[3] = 64;  // outside the vocabulary
   EXPECT_THROW(collect_input_moments(model, bad, 16, 0, 2, pool), std::invalid_argument);
-  LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+  LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
   InputMoments moments = collect_input_moments(model, calibration_tokens(32), 16, 0, 2, pool);
   moments.erase("blk.1.ffn_up.weight");
   try {

@@ -17,31 +17,17 @@
 #include "runner/model_file.h"
 #include "runner/weight_scheme.h"
 #include "runner_gguf_writer.h"
+#include "runner_test_model.h"
 #include "test_util.h"
 
 namespace veloxquant {
 namespace {
 
-std::vector<std::uint8_t> tiny_gguf(std::uint64_t seed = 7) {
-  testing::TinyLlama m;
-  std::vector<std::pair<std::string, std::vector<float>>> list;
-  return testing::write_tiny_llama(m, seed, list);
-}
 
 LlamaModel quantized_tiny(const std::string& scheme) {
-  LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+  LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
   model.quantize_weights(scheme, 5);
   return model;
-}
-
-std::vector<float> logits_of(const LlamaModel& model) {
-  ThreadPool pool(2);
-  const LlamaConfig& c = model.config();
-  const std::int32_t tokens[] = {1, 5, 9, 2, 33, 17, 63};
-  std::vector<float> out(7 * c.vocab);
-  ExactKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
-  LlamaSession(model, store, pool).forward(tokens, 7, out.data(), true);
-  return out;
 }
 
 void expect_bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
@@ -111,7 +97,7 @@ TEST(ModelFile, RoundTripGivesBitIdenticalLogits) {
     EXPECT_EQ(loaded.weight_seed(), 5u);
     EXPECT_EQ(loaded.file().metadata().size(), model.file().metadata().size());
     EXPECT_EQ(loaded.file().get_uint("llama.embedding_length"), 32u);
-    expect_bit_identical(logits_of(model), logits_of(loaded));
+    expect_bit_identical(testing::prompt_logits(model), testing::prompt_logits(loaded));
     // Saving the loaded model again gives the same bytes.
     EXPECT_EQ(serialize_quantized_model(loaded), image) << scheme;
   }
@@ -127,12 +113,12 @@ TEST(ModelFile, SaveIsAtomicAndLoadDetectsTheMagic) {
   EXPECT_TRUE(is_quantized_model_file(path));
   const LlamaModel loaded = LlamaModel::load(path);
   EXPECT_TRUE(loaded.weights_quantized());
-  expect_bit_identical(logits_of(model), logits_of(loaded));
+  expect_bit_identical(testing::prompt_logits(model), testing::prompt_logits(loaded));
   LlamaModel again = LlamaModel::load(path);
   EXPECT_THROW(again.quantize_weights("tq4", 1), std::runtime_error);  // already quantized
   EXPECT_THROW(load_quantized_model((dir.path / "missing.vqm").string()), FileIoError);
   // An unquantized model has nothing to save.
-  const LlamaModel plain = LlamaModel::from_gguf(GgufFile::from_bytes(tiny_gguf()));
+  const LlamaModel plain = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
   EXPECT_THROW(serialize_quantized_model(plain), std::invalid_argument);
 }
 
@@ -150,7 +136,7 @@ TEST(ModelFile, TruncatedFilesAreRefused) {
   std::vector<std::uint8_t> longer = image;
   longer.push_back(0);
   EXPECT_NE(parse_error(longer).find("truncated or extended"), std::string::npos);
-  EXPECT_NE(parse_error(tiny_gguf()).find("bad magic"), std::string::npos);
+  EXPECT_NE(parse_error(testing::tiny_llama_gguf()).find("bad magic"), std::string::npos);
 }
 
 TEST(ModelFile, EveryCorruptedByteIsCaught) {
