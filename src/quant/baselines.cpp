@@ -121,11 +121,8 @@ class Q8Quantizer final : public BlockDecodedQuantizer {
     }
   }
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
-    for (std::size_t t = 0; t < n; ++t) {
-      const std::uint8_t* rec = codes + t * code_size();
-      const float scale = half_to_float(load_u16(rec));
-      for (std::size_t j = 0; j < dim(); ++j) out[t * dim() + j] = scale * static_cast<std::int8_t>(rec[2 + j]);
-    }
+    for (std::size_t t = 0; t < n; ++t)
+      for (std::size_t j = 0; j < dim(); ++j) out[t * dim() + j] = kernels::q8_value(codes + t * code_size(), j);
   }
 };
 
@@ -168,17 +165,8 @@ class Q4Quantizer final : public BlockDecodedQuantizer {
     }
   }
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
-    for (std::size_t t = 0; t < n; ++t) {
-      const std::uint8_t* rec = codes + t * code_size();
-      for (std::size_t g0 = 0; g0 < dim(); g0 += kGroup) {
-        const std::uint8_t* block = rec + g0 / kGroup * kGroupBytes;
-        const float d = half_to_float(load_u16(block));
-        for (std::size_t j = 0; j < kGroup && g0 + j < dim(); ++j) {
-          const int nib = j < kGroup / 2 ? (block[2 + j] & 15) : (block[2 + j - kGroup / 2] >> 4);
-          out[t * dim() + g0 + j] = static_cast<float>(nib - 8) * d;
-        }
-      }
-    }
+    for (std::size_t t = 0; t < n; ++t)
+      for (std::size_t j = 0; j < dim(); ++j) out[t * dim() + j] = kernels::q4_value(codes + t * code_size(), j);
   }
 };
 
