@@ -16,6 +16,7 @@
 #include "json.h"
 #include "runner/llama_model.h"
 #include "runner/model_file.h"
+#include "tensor_shape.h"
 
 namespace veloxquant::cli {
 
@@ -36,12 +37,6 @@ out.vqm` then gives the same logits as `-m in.gguf --weights F` without quantizi
                 weight, relative reconstruction error ||W - W'|| / ||W||; and totals
   --json        the report as one JSON object on stdout
 )";
-
-std::string shape_text(const std::vector<std::uint64_t>& dims) {  // PyTorch order: rows x cols
-  std::string s;
-  for (auto it = dims.rbegin(); it != dims.rend(); ++it) s.append(s.empty() ? "" : "x").append(std::to_string(*it));
-  return s;
-}
 
 struct Row {
   std::string name, shape, type_before, stored_as;
@@ -102,7 +97,7 @@ int cmd_quantize_model(int argc, char** argv) {
   Row total{"total", "", "", "", 0, 0, 0, 0.0, 0.0, false}, total_q = total;
   total_q.name = "quantized matrices";
   for (const GgufTensor& t : model.file().tensors()) {
-    Row r{t.name, shape_text(t.dims), ggml_type_name(t.type), ggml_type_name(t.type), t.elements(), t.bytes, t.bytes, 0.0, 0.0, false};
+    Row r{t.name, tensor_shape_text(t.dims), ggml_type_name(t.type), ggml_type_name(t.type), t.elements(), t.bytes, t.bytes, 0.0, 0.0, false};
     if (auto it = measured.find(t.name); it != measured.end()) {
       r.stored_as = model.weight_scheme().name();
       r.after = it->second->bytes_after;

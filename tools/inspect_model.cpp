@@ -12,6 +12,7 @@
 #include "io/json.h"
 #include "runner/llama_model.h"
 #include "runner/model_file.h"
+#include "tensor_shape.h"
 
 namespace veloxquant::cli {
 
@@ -25,16 +26,10 @@ struct TensorRow {
   double bits() const { return weights ? 8.0 * static_cast<double>(bytes) / static_cast<double>(weights) : 0.0; }
 };
 
-std::string dims_text(const std::vector<std::uint64_t>& dims) {  // rows x cols, as PyTorch prints them
-  std::string s;
-  for (auto it = dims.rbegin(); it != dims.rend(); ++it) s.append(s.empty() ? "" : "x").append(std::to_string(*it));
-  return s;
-}
-
 std::vector<TensorRow> tensor_rows(const LlamaModel& model) {
   std::vector<TensorRow> rows;
   for (const GgufTensor& t : model.file().tensors())
-    rows.push_back({t.name, dims_text(t.dims), ggml_type_name(t.type), t.elements(), t.bytes});
+    rows.push_back({t.name, tensor_shape_text(t.dims), ggml_type_name(t.type), t.elements(), t.bytes});
   for (const auto& [name, view] : model.matrices()) {
     if (!view->quantizer) continue;  // listed above with the GGUF tensors
     rows.push_back({name, std::to_string(view->rows) + "x" + std::to_string(view->cols), model.weight_scheme().name(),
