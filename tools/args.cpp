@@ -1,8 +1,10 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace veloxquant::cli {
 
@@ -85,6 +87,12 @@ std::vector<long long> Args::int_list(const std::string& name, const std::string
   std::vector<long long> out;
   for (const std::string& item : list(name, fallback)) out.push_back(parse_integer(name, item));
   return out;
+}
+
+std::size_t thread_count(const Args& args) {
+  const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
+  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
+  return static_cast<std::size_t>(threads);
 }
 
 }  // namespace veloxquant::cli

@@ -29,4 +29,7 @@ class Args {
   std::vector<std::string> positionals_;
 };
 
+// --threads N of the runner commands: default all cores; throws unless 1 ≤ N ≤ 1024.
+std::size_t thread_count(const Args& args);
+
 }  // namespace veloxquant::cli

@@ -11,7 +11,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "args.h"
@@ -104,12 +103,11 @@ int cmd_perplexity(int argc, char** argv) {
   const long long ctx = args.integer("ctx", 512), chunks = args.integer("chunks", 0);
   const long long skip = args.integer("skip-chunks", 0);
   const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
-  const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
+  const std::size_t threads = thread_count(args);
   if (ctx < 2 || ctx > (1 << 20)) throw std::invalid_argument("--ctx " + std::to_string(ctx) + " is out of range (2 .. 2^20)");
   if (chunks < 0) throw std::invalid_argument("--chunks " + std::to_string(chunks) + " is negative");
   if (skip < 0) throw std::invalid_argument("--skip-chunks " + std::to_string(skip) + " is negative");
   if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
-  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   const Scoring scoring = parse_scoring(args.str("scoring", "full"));
   const bool json = args.has("json");
 
@@ -149,7 +147,7 @@ int cmd_perplexity(int argc, char** argv) {
                                   " (raise --calib-skip)");
   }
 
-  ThreadPool pool(static_cast<std::size_t>(threads));
+  ThreadPool pool(threads);
   // --weights: the tested passes run a copy of the model whose matrices are quantized; the base
   // pass keeps the weights as loaded, so kld measures weights and cache together.
   const std::string weights = args.str("weights", "");

@@ -7,7 +7,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "args.h"
@@ -65,14 +64,13 @@ int cmd_quantize_model(int argc, char** argv) {
   const std::string scheme = args.str("weights", "");
   const bool report = args.has("report") || args.has("json"), json = args.has("json");
   const std::optional<Calibration> calibration = calibration_args(args);
-  const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
-  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
+  const std::size_t threads = thread_count(args);
 
   const auto t0 = std::chrono::steady_clock::now();
   LlamaModel model = LlamaModel::load(in);
   std::optional<InputMoments> moments;  // GPTQ: statistics of the model as loaded
   if (calibration) {
-    ThreadPool pool(static_cast<std::size_t>(threads));
+    ThreadPool pool(threads);
     moments = calibrate(model, *calibration, pool);
   }
   const LlamaModel::WeightBytes b = model.quantize_weights(scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), report,

@@ -8,7 +8,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "args.h"
@@ -82,16 +81,15 @@ int cmd_run(int argc, char** argv) {
   if (args.has("prompt") == args.has("file")) throw std::invalid_argument("give exactly one of -p TEXT or -f FILE");
   const long long n_predict = args.integer("n-predict", 64), max_prompt = args.integer("max-prompt", 0);
   const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
-  const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
+  const std::size_t threads = thread_count(args);
   const double temp = args.number("temp", 0.0);
   if (n_predict < 0) throw std::invalid_argument("-n " + std::to_string(n_predict) + " is negative");
   if (max_prompt < 0) throw std::invalid_argument("--max-prompt " + std::to_string(max_prompt) + " is negative");
   if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
-  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
 
   const std::optional<Calibration> calibration = calibration_args(args);
-  ThreadPool pool(static_cast<std::size_t>(threads));
+  ThreadPool pool(threads);
   const auto load_start = std::chrono::steady_clock::now();
   LlamaModel model = LlamaModel::load(args.str("model", ""));
   if (args.has("weights")) {  // products on TurboQuant (or other) codes of the weight rows
