@@ -94,14 +94,13 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
 
   const GgufTensor& emb = file.tensor("token_embd.weight");
-  const Quantized& qm = quantized;
   if (emb.dims.size() != 2) throw std::runtime_error("token_embd.weight must be 2-D");
   c.vocab = static_cast<std::size_t>(emb.dims[1]);
   if (file.has("llama.vocab_size") && file.get_uint("llama.vocab_size") != c.vocab)
     throw std::runtime_error("llama.vocab_size disagrees with token_embd.weight");
-  m.token_embd_ = matrix(file, qm, "token_embd.weight", c.vocab, c.dim);
+  m.token_embd_ = matrix(file, quantized, "token_embd.weight", c.vocab, c.dim);
   const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
-  m.output_ = has_output ? matrix(file, qm, "output.weight", c.vocab, c.dim) : m.token_embd_;
+  m.output_ = has_output ? matrix(file, quantized, "output.weight", c.vocab, c.dim) : m.token_embd_;
   m.output_norm_ = vector_f32(file, "output_norm.weight", c.dim);
   const std::size_t kv_dim = c.kv_heads * c.head_dim;
   for (std::size_t l = 0; l < c.layers; ++l) {
@@ -109,13 +108,13 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
     LlamaLayer L;
     L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
     L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
-    L.wq = matrix(file, qm, p + "attn_q.weight", c.dim, c.dim);
-    L.wk = matrix(file, qm, p + "attn_k.weight", kv_dim, c.dim);
-    L.wv = matrix(file, qm, p + "attn_v.weight", kv_dim, c.dim);
-    L.wo = matrix(file, qm, p + "attn_output.weight", c.dim, c.dim);
-    L.w_gate = matrix(file, qm, p + "ffn_gate.weight", c.ffn, c.dim);
-    L.w_up = matrix(file, qm, p + "ffn_up.weight", c.ffn, c.dim);
-    L.w_down = matrix(file, qm, p + "ffn_down.weight", c.dim, c.ffn);
+    L.wq = matrix(file, quantized, p + "attn_q.weight", c.dim, c.dim);
+    L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
+    L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
+    L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, c.dim);
+    L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
+    L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
+    L.w_down = matrix(file, quantized, p + "ffn_down.weight", c.dim, c.ffn);
     m.layers_.push_back(std::move(L));
   }
   if (!quantized.empty()) {
