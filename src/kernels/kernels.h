@@ -6,6 +6,8 @@
 // coordinate 8i + k. The layout is independent of the vector width.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -142,6 +144,17 @@ inline float q4_value(const std::uint8_t* record, std::size_t j) {
   const int nibble = o < kQ4Group / 2 ? (group[2 + o] & 15) : (group[2 + o - kQ4Group / 2] >> 4);
   return static_cast<float>(nibble - 8) * half_to_float(load_u16(group));
 }
+
+// q4_0's encoding rule: a group's scale is d = m / −8, m its value of largest magnitude (sign
+// kept), and a value x gets nibble clamp(trunc(x·(1/d) + 8.5), 0, 15). Shared by plain encoding
+// and GPTQ (src/runner/gptq.cpp), so that GPTQ with H = I writes plain q4's bytes.
+inline float q4_signed_max(const float* x, std::size_t n) {
+  float m = 0.0f;
+  for (std::size_t j = 0; j < n; ++j)
+    if (std::fabs(x[j]) > std::fabs(m)) m = x[j];
+  return m;
+}
+inline int q4_nibble(float x_over_d) { return std::clamp(static_cast<int>(x_over_d + 8.5f), 0, 15); }
 
 // Records of `stride` bytes; the same contracts as score_f32 / accumulate_f32 on their values.
 void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,

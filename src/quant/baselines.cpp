@@ -148,17 +148,14 @@ class Q4Quantizer final : public BlockDecodedQuantizer {
         const std::size_t len = std::min(kGroup, dim() - g0);
         std::fill(group, group + kGroup, 0.0f);  // a partial last group is zero-padded
         std::copy(x + t * dim() + g0, x + t * dim() + g0 + len, group);
-        float max = 0.0f;  // the value of largest magnitude, with its sign
-        for (float v : group)
-          if (std::fabs(v) > std::fabs(max)) max = v;
-        const std::uint16_t h = checked_half(max / -8.0f, name(), t);
+        const std::uint16_t h = checked_half(kernels::q4_signed_max(group, kGroup) / -8.0f, name(), t);
         const float d = half_to_float(h);
         const float inv = d != 0.0f ? 1.0f / d : 0.0f;
         std::uint8_t* block = rec + g0 / kGroup * kGroupBytes;
         store_u16(block, h);
         for (std::size_t j = 0; j < kGroup / 2; ++j) {
-          const int lo = std::clamp(static_cast<int>(group[j] * inv + 8.5f), 0, 15);
-          const int hi = std::clamp(static_cast<int>(group[j + kGroup / 2] * inv + 8.5f), 0, 15);
+          const int lo = kernels::q4_nibble(group[j] * inv);
+          const int hi = kernels::q4_nibble(group[j + kGroup / 2] * inv);
           block[2 + j] = static_cast<std::uint8_t>(lo | (hi << 4));
         }
       }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/kernels.h"
 #include "util/half.h"
 #include "veloxquant/format.h"
 
@@ -83,7 +84,7 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
         return r;
       }()),
       cols_(cols) {
-  if (cols == 0 || cols % q.dim() != 0 || q.query_size() != q.dim() || (!records_ && q.dim() % kQ4Group != 0))
+  if (cols == 0 || cols % q.dim() != 0 || q.query_size() != q.dim() || (!records_ && q.dim() % kernels::kQ4Group != 0))
     throw std::invalid_argument("GPTQ: " + std::to_string(cols) + " columns are not records of " + std::to_string(q.dim()));
   if (h.size() != cols * cols)
     throw std::invalid_argument("GPTQ: second moment of " + std::to_string(h.size()) + " entries for " +
@@ -124,14 +125,11 @@ void GptqEncoder::sweep(std::vector<double>& y, const std::vector<double>& step,
 // q4 (src/quant/baselines.cpp): per group of 32 an fp16 d = max/−8 and nibbles round(x/d) + 8;
 // d stays as plain q4 chooses it (q4 has no least-squares scale), the work domain is the identity.
 void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_t stride) const {
-  const std::size_t d = q_.dim(), n = cols_, g = kQ4Group;
+  const std::size_t d = q_.dim(), n = cols_, g = kernels::kQ4Group;
   std::vector<double> y(n), step(n), c;
   std::vector<std::uint16_t> scales(n / g);
   for (std::size_t g0 = 0; g0 < n; g0 += g) {
-    float max = 0.0f;  // the value of largest magnitude, with its sign
-    for (std::size_t j = g0; j < g0 + g; ++j)
-      if (std::fabs(row[j]) > std::fabs(max)) max = row[j];
-    scales[g0 / g] = float_to_half(max / -8.0f);
+    scales[g0 / g] = float_to_half(kernels::q4_signed_max(row + g0, g) / -8.0f);
     const float scale = half_to_float(scales[g0 / g]), inv = scale != 0.0f ? 1.0f / scale : 0.0f;
     for (std::size_t j = g0; j < g0 + g; ++j) {
       step[j] = scale;
@@ -139,9 +137,9 @@ void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_
     }
   }
   // Plain q4's rounding, in float as there: nibble = clamp(trunc(y + 8.5), 0, 15).
-  sweep(y, step, [](std::size_t, double v) { return std::clamp(static_cast<int>(static_cast<float>(v) + 8.5f), 0, 15) - 8.0; }, c);
+  sweep(y, step, [](std::size_t, double v) { return kernels::q4_nibble(static_cast<float>(v)) - 8.0; }, c);
   for (std::size_t g0 = 0; g0 < n; g0 += g) {  // group g0/g of block g0/d
-    std::uint8_t* block = recs + g0 / d * stride + g0 % d / g * (2 + g / 2);
+    std::uint8_t* block = recs + g0 / d * stride + g0 % d / g * kernels::kQ4GroupBytes;
     store_u16(block, scales[g0 / g]);
     for (std::size_t j = 0; j < g / 2; ++j)
       block[2 + j] = static_cast<std::uint8_t>((static_cast<int>(c[g0 + j]) + 8) | (static_cast<int>(c[g0 + j + g / 2]) + 8) << 4);

@@ -40,7 +40,6 @@ class GptqEncoder {
                     std::vector<double>& scales) const;
 
   const Quantizer& q_;
-  static constexpr std::size_t kQ4Group = 32;
   // GPTQ's loop: y[j] in units of step[j] (0: a zero group, left at 0); c[j] = round(j, y[j]) is
   // the grid value chosen after the errors of the coordinates before j were moved onto y.
   void sweep(std::vector<double>& y, const std::vector<double>& step,
