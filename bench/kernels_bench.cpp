@@ -63,6 +63,29 @@ void pass(benchmark::State& state, const char* format, bool keys) {
                                                           benchmark::Counter::kInvert);
 }
 void score_pass(benchmark::State& state, const char* format) { pass(state, format, true); }
+
+// Keys in the quantizer's key blocks, as a cache page holds them (records = blocks where it has none).
+void score_blocks_pass(benchmark::State& state, const char* format) {
+  const std::size_t tokens = 4096;
+  const auto q = make_quantizer(format, kDim, 1);
+  const std::size_t cs = q->code_size(), block = q->key_block();
+  const std::vector<float> x = random_floats(tokens * kDim, 2), queries = random_floats(kHeads * kDim, 3);
+  std::vector<std::uint8_t> codes(tokens * cs), blocks(tokens * cs);
+  q->encode(tokens, x.data(), codes.data());
+  for (std::size_t t = 0; t < tokens; ++t) q->put_block_record(&codes[t * cs], &blocks[t / block * block * cs], t % block);
+  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens);
+  for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
+  for (auto _ : state) {
+    q->score_blocks(kHeads, prepared.data(), tokens / block, blocks.data(), scores.data());
+    benchmark::DoNotOptimize(scores.data());
+  }
+  state.counters["ns_per_token"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
+                                                          benchmark::Counter::kInvert);
+}
+BENCHMARK_CAPTURE(score_blocks_pass, tq3, "tq3");
+BENCHMARK_CAPTURE(score_blocks_pass, tq4, "tq4");
+BENCHMARK_CAPTURE(score_blocks_pass, tq2_5, "tq2.5");
 void accumulate_pass(benchmark::State& state, const char* format) { pass(state, format, false); }
 BENCHMARK_CAPTURE(score_pass, f16, "f16");
 BENCHMARK_CAPTURE(score_pass, tq3, "tq3");

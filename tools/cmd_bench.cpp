@@ -120,7 +120,7 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& b) 
 }
 
 struct CacheShape {
-  std::size_t dim, kv_heads, group, window, sinks, threads;
+  std::size_t dim, kv_heads, group, window, sinks, threads, page_tokens;
   std::uint64_t seed;
   CacheConfig config(const std::string& format) const {
     CacheConfig c;
@@ -132,6 +132,7 @@ struct CacheShape {
     c.window = window;
     c.sinks = sinks;
     c.threads = threads;
+    c.page_tokens = page_tokens;
     c.seed = seed;
     return c;
   }
@@ -144,6 +145,7 @@ CacheShape read_shape(const Args& args) {
                     static_cast<std::size_t>(args.integer("window", 128)),
                     static_cast<std::size_t>(args.integer("sinks", 4)),
                     positive(args, "threads", 1),
+                    positive(args, "page-tokens", CacheConfig{}.page_tokens),
                     static_cast<std::uint64_t>(args.integer("seed", 1))};
 }
 
@@ -157,7 +159,7 @@ void append_all(KVCache& cache, const std::vector<float>& k, const std::vector<f
 
 
 const std::set<std::string> kShapeOptions = {"dim", "kv-heads", "q-per-kv", "window", "sinks", "threads", "seed",
-                                             "formats", "reps"};
+                                             "page-tokens", "formats", "reps"};
 
 std::set<std::string> with(std::set<std::string> base, std::initializer_list<const char*> extra) {
   for (const char* e : extra) base.insert(e);
@@ -169,7 +171,8 @@ int bench_attend(int argc, char** argv) {
   if (args.has("help")) {
     std::printf(
         "usage: veloxquant bench attend [--ctx 1024,8192,32768] [--dim 128] [--q-per-kv 4] [--kv-heads 8]\n"
-        "         [--formats %s] [--threads 1] [--reps 5] [--window 128] [--sinks 4] [--json]\n"
+        "         [--formats %s] [--threads 1] [--reps 5] [--window 128] [--sinks 4] [--page-tokens 256]\n"
+        "         [--json]\n"
         "One decode step (all KV heads of one layer, one query per query head) per format and context;\n"
         "median (and minimum) of --reps runs, the CPU caches flushed before each; the runs of the\n"
         "formats are interleaved (rep 1 of every format, then rep 2, ...).\n",
@@ -242,8 +245,9 @@ int bench_attend(int argc, char** argv) {
   if (json) {
     std::printf("{\"command\": \"bench attend\", \"read_gb_per_s\": %s,\n", json_number(bandwidth).c_str());
     std::printf(" \"config\": {\"dim\": %zu, \"kv_heads\": %zu, \"q_per_kv\": %zu, \"window\": %zu, \"sinks\": %zu, "
-                "\"threads\": %zu, \"reps\": %zu},\n \"results\": [\n",
-                shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.threads, reps);
+                "\"page_tokens\": %zu, \"threads\": %zu, \"reps\": %zu},\n \"results\": [\n",
+                shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads,
+                reps);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       std::printf("  {\"format\": \"%s\", \"key_format\": \"%s\", \"value_format\": \"%s\", \"ctx\": %zu, "
@@ -259,8 +263,9 @@ int bench_attend(int argc, char** argv) {
     return 0;
   }
   std::printf("read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
-              "%zu thread(s), median of %zu\n\n",
-              bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.threads, reps);
+              "pages of %zu, %zu thread(s), median of %zu\n\n",
+              bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens,
+              shape.threads, reps);
   std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token", "bits/crd",
               "vs f16", "rel.err", "GB/s", "x floor");
   for (const Row& r : rows) {

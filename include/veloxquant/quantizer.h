@@ -53,6 +53,17 @@ class Quantizer {
   // out[dim] = the accumulator mapped back to the original domain.
   virtual void finish_accumulate(const float* acc, float* out) const = 0;
 
+  // Key blocks: a layout in which a cache page may store keys so that scoring reads many records
+  // per instruction (TurboQuant-MSE on AVX-512: 16 records interleaved; docs/kv_cache.md).
+  // key_block() records take key_block()·code_size() bytes; 1 means plain records.
+  virtual std::size_t key_block() const { return 1; }
+  // Record `rec` into slot r < key_block() of a block, and back out.
+  virtual void put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const;
+  virtual void get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const;
+  // score() of the n_blocks·key_block() records of n_blocks consecutive blocks: the same values.
+  virtual void score_blocks(std::size_t n_queries, const float* prepared, std::size_t n_blocks,
+                            const std::uint8_t* blocks, float* out) const;
+
  protected:
   Quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed) : spec_(spec), dim_(dim), seed_(seed) {}
   virtual void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const = 0;

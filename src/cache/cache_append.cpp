@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cache/cache_impl.h"
+#include "cache/key_pages.h"
 #include "cache/outlier_channels.h"
 
 namespace veloxquant {
@@ -104,6 +105,7 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
   const Stream stream{impl, layer, k, v, rest, record};
   if (overflow > 0) {
     std::vector<float> keys(std::min(kEncodeBatch, overflow) * d), values(keys.size());
+    std::vector<std::uint8_t> key_records(std::min(kEncodeBatch, overflow) * impl.key_code_size);
     for (std::size_t h = 0; h < heads; ++h)
       if (!layer.heads[h].key_quantizer) build_quantizers(impl, stream, layer.heads[h], h);
     const std::size_t page_tokens = c.page_tokens, kcs = impl.key_code_size, vcs = impl.value_code_size;
@@ -120,7 +122,13 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
                                          std::vector<std::uint8_t>(page_tokens * vcs)});
         }
         CachePage& page = head.pages[index / page_tokens];
-        head.key_quantizer->encode(n, keys.data(), page.keys.data() + slot * kcs);
+        if (page_key_block(impl, *head.key_quantizer) == 1) {
+          head.key_quantizer->encode(n, keys.data(), page.keys.data() + slot * kcs);
+        } else {
+          head.key_quantizer->encode(n, keys.data(), key_records.data());
+          for (std::size_t j = 0; j < n; ++j)
+            put_page_key(impl, *head.key_quantizer, key_records.data() + j * kcs, page, slot + j);
+        }
         head.value_quantizer->encode(n, values.data(), page.values.data() + slot * vcs);
       }
       layer.paged += n;

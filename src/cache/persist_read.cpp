@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cache/cache_impl.h"
+#include "cache/key_pages.h"
 #include "cache/input_check.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
@@ -277,7 +278,7 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     }
     for (std::size_t i = 0; i < paged; ++i) {
       const std::size_t at = page_skip + i;
-      std::memcpy(head.pages[at / pt].keys.data() + (at % pt) * kcs, page_k + i * kcs, kcs);
+      put_page_key(impl, *head.key_quantizer, page_k + i * kcs, head.pages[at / pt], at % pt);
       std::memcpy(head.pages[at / pt].values.data() + (at % pt) * vcs, page_v + i * vcs, vcs);
     }
     if (flags & persist::kHeadWindowAllocated) {

@@ -51,6 +51,24 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
 
+// Plane codes of whole blocks of 16 records in the key-block layout (pack/plane_blocks.h).
+struct PlaneBlocks {
+  const std::uint8_t* blocks = nullptr;
+  std::size_t block_bytes = 0;  // bytes per block (16 records)
+  std::size_t offset = 0;       // bytes from a block's start to the planes segment
+  std::size_t dim = 0;          // coordinates
+  int bits = 0;                 // planes, at most 4
+};
+
+// Integer scoring of key blocks, exact and identical on every target: for record t of the
+// 16·n_blocks records, out[i·16·n_blocks + t] = Σ_j table[code(t, j)] · q8[i·q_row + j], where the
+// query rows are q_row = 8·ceil(dim/8) bytes long and zero past dim.
+void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out);
+// Whether score_blocks_u8 has a vector kernel on this CPU (AVX-512 with VNNI, VBMI and GFNI);
+// elsewhere it runs the scalar reference, and keys are better kept as plain records.
+bool score_blocks_fast();
+
 // Online softmax of attend(): max_t s[t] over n ≥ 1 scores, and s[t] = exp(s[t]·scale − shift) in
 // place returning Σ_t s[t] (canonical exp and lane sums, canonical.h; below −87 gives 0).
 float row_max(const float* s, std::size_t n);
@@ -94,6 +112,8 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
                             float* y);
 
 namespace ref {
+void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out);
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,

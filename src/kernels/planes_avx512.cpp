@@ -35,6 +35,11 @@ VQ_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "v"(s8));
   return acc;
 }
+// The same with the four signed bytes at s8 broadcast to every 32-bit lane from memory.
+VQ_AVX512 inline __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const std::int8_t* s8) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*reinterpret_cast<const std::int8_t(*)[4]>(s8)));
+  return acc;
+}
 
 // Code bytes of the 64 coordinates at j: one 8-byte load per plane (a 64-lane mask) and a masked
 // byte add of the plane's bit value.
@@ -221,6 +226,70 @@ VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, 
         case 3: score_u8_group<kBits, 3, false>(codes, tbl, n, q, o); break;
         default: score_u8_group<kBits, 4, false>(codes, tbl, n, q, o); break;
       }
+    }
+  }
+}
+
+// Key blocks (pack/plane_blocks.h): one load holds a plane byte's 16-byte chunks of every plane,
+// i.e. bit p of 8 coordinates of 16 records; two byte permutes and GF(2) transposes turn them into
+// the codes of 4 coordinates × 16 records each, with record r in 32-bit lane r. vpdpbusd then adds
+// 4 products per lane with the query's 4 bytes broadcast, so each lane sums one record's score and
+// no reduction across lanes is needed (the record-major kernel above spends as much on its
+// reduction tree as on its dot products).
+template <int kBits, int kGroup>
+VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, __m512i tbl, std::size_t n_blocks,
+                                      const std::int8_t* q8, std::size_t q_row, std::int32_t* out) {
+  alignas(64) std::uint8_t low[64] = {}, high[64] = {};
+  std::uint64_t used = 0;
+  for (int k = 0; k < 8; ++k)  // word k: records 2k and 2k + 1; plane p at byte 7 − p, as in ChunkDecoder
+    for (int p = 0; p < kBits; ++p) {
+      low[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + k);
+      high[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + 8 + k);
+      used |= 1ull << (8 * k + 7 - p);
+    }
+  const __m512i gather_low = _mm512_load_si512(low), gather_high = _mm512_load_si512(high);
+  const __mmask64 planes = _cvtu64_mask64(used), load = _cvtu64_mask64(~0ull >> (64 - 16 * kBits));
+  const __m512i transpose = _mm512_set1_epi64(0x8040201008040201ll);
+  const std::size_t plane_bytes = (codes.dim + 7) / 8, n = 16 * n_blocks;
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    const std::uint8_t* block = codes.blocks + b * codes.block_bytes;
+    prefetch_ahead(block, codes.block_bytes);
+    const std::uint8_t* seg = block + codes.offset;
+    __m512i a[kGroup];
+#pragma GCC unroll 4
+    for (int i = 0; i < kGroup; ++i) a[i] = _mm512_setzero_si512();
+    for (std::size_t j = 0; j < plane_bytes; ++j) {
+      const __m512i raw = _mm512_maskz_loadu_epi8(load, seg + 16 * kBits * j);
+      const __m512i c0 = _mm512_shuffle_epi8(
+          tbl, _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_low, raw), 0));
+      const __m512i c1 = _mm512_shuffle_epi8(
+          tbl, _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_high, raw), 0));
+#pragma GCC unroll 4
+      for (int i = 0; i < kGroup; ++i) {
+        a[i] = dpbusd_broadcast(a[i], c0, q8 + i * q_row + 8 * j);
+        a[i] = dpbusd_broadcast(a[i], c1, q8 + i * q_row + 8 * j + 4);
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < kGroup; ++i) _mm512_storeu_si512(out + i * n + 16 * b, a[i]);
+  }
+}
+
+template <int kBits>
+VQ_AVX512_ICL void score_blocks(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks,
+                                std::size_t n_q, const std::int8_t* q8, std::int32_t* out) {
+  alignas(64) std::uint8_t replicated[64];  // pshufb looks up within each 128-bit lane
+  for (int lane = 0; lane < 4; ++lane) std::memcpy(replicated + 16 * lane, table, 16);
+  const __m512i tbl = _mm512_load_si512(replicated);
+  const std::size_t q_row = 8 * ((codes.dim + 7) / 8), n = 16 * n_blocks;
+  for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+    const std::int8_t* q = q8 + i0 * q_row;
+    std::int32_t* o = out + i0 * n;
+    switch (n_q - i0 < 4 ? n_q - i0 : 4) {
+      case 1: score_blocks_group<kBits, 1>(codes, tbl, n_blocks, q, q_row, o); break;
+      case 2: score_blocks_group<kBits, 2>(codes, tbl, n_blocks, q, q_row, o); break;
+      case 3: score_blocks_group<kBits, 3>(codes, tbl, n_blocks, q, q_row, o); break;
+      default: score_blocks_group<kBits, 4>(codes, tbl, n_blocks, q, q_row, o); break;
     }
   }
 }
@@ -413,6 +482,16 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
     case 2: return score_u8<2>(codes, table, n, n_q, q8, out);
     case 3: return score_u8<3>(codes, table, n, n_q, q8, out);
     default: return score_u8<4>(codes, table, n, n_q, q8, out);
+  }
+}
+
+void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out) {
+  switch (codes.bits) {
+    case 1: return score_blocks<1>(codes, table, n_blocks, n_q, q8, out);
+    case 2: return score_blocks<2>(codes, table, n_blocks, n_q, q8, out);
+    case 3: return score_blocks<3>(codes, table, n_blocks, n_q, q8, out);
+    default: return score_blocks<4>(codes, table, n_blocks, n_q, q8, out);
   }
 }
 

@@ -8,6 +8,7 @@
 #include "kernels/canonical.h"
 #include "kernels/kernels.h"
 #include "pack/bitplane.h"
+#include "pack/plane_blocks.h"
 #include "util/half.h"
 
 namespace veloxquant::kernels {
@@ -58,6 +59,19 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
       const std::uint8_t* planes = codes.records + t * codes.stride + codes.offset;
       for (std::size_t j = 0; j < codes.dim; ++j)
         s += table[plane_code(planes, codes.dim, codes.bits, j)] * static_cast<std::int32_t>(q8[i * codes.dim + j]);
+      out[i * n + t] = s;
+    }
+}
+
+void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
+                     const std::int8_t* q8, std::int32_t* out) {
+  const std::size_t n = kBlockRecords * n_blocks, q_row = 8 * plane_bytes(codes.dim);
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (std::size_t t = 0; t < n; ++t) {
+      const std::uint8_t* planes = codes.blocks + t / kBlockRecords * codes.block_bytes + codes.offset;
+      std::int32_t s = 0;
+      for (std::size_t j = 0; j < codes.dim; ++j)
+        s += table[block_plane_code(planes, codes.bits, t % kBlockRecords, j)] * static_cast<std::int32_t>(q8[i * q_row + j]);
       out[i * n + t] = s;
     }
 }

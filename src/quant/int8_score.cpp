@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <stdexcept>
 #include <vector>
 
+#include "pack/bitplane.h"
+#include "pack/plane_blocks.h"
 #include "util/half.h"
 
 namespace veloxquant {
@@ -39,55 +43,94 @@ Int8Codebook make_int8_codebook(const float* centroids, int bits) {
   return cb;
 }
 
-void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
-                       std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
-  const std::size_t dim = codes.dim;
-  thread_local std::vector<std::int8_t> q8;
-  thread_local std::vector<std::int32_t> raw;
-  thread_local std::vector<float> query_scale;
-  thread_local std::vector<std::int32_t> query_sum;
+namespace {
+
+// Queries rounded to int8 rows: value j ≈ q_j·127/max|q|.
+struct Int8Queries {
+  std::vector<std::int8_t> q8;       // [n_q][row], zero past dim
+  std::vector<float> scale;          // per query: max|q|/127 · the codebook's scale
+  std::vector<std::int32_t> sum;     // per query: Σ_j q8_j (the table's +128 bias times this is removed)
+  std::vector<std::size_t> float_rows;  // queries that cannot be rounded (scale 0, q8 zero)
+};
+
+bool roundable(float qmax) { return std::isfinite(qmax) && (qmax == 0.0f || std::isfinite(127.0f / qmax)); }
+
+void round_queries(std::size_t dim, std::size_t row, std::size_t n_q, const float* q, std::size_t q_stride,
+                   float codebook_scale, Int8Queries& out) {
   thread_local std::vector<std::int16_t> rounded;
   rounded.resize(dim);
-  q8.resize(n_q * dim);
-  raw.resize(n_q * n);
-  query_scale.resize(n_q);
-  query_sum.resize(n_q);
-  thread_local std::vector<std::size_t> float_rows;
-  float_rows.clear();
+  out.q8.assign(n_q * row, 0);
+  out.scale.assign(n_q, 0.0f);
+  out.sum.assign(n_q, 0);
+  out.float_rows.clear();
   for (std::size_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * q_stride;
-    std::int8_t* qo = q8.data() + i * dim;  // a local pointer: no thread-local lookup per element
     const float qmax = kernels::max_abs(dim, qi);
-    const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
-    if (!std::isfinite(qmax) || !std::isfinite(inv)) {  // NaN/Inf, or so small that 127/max overflows:
-      float_rows.push_back(i);                          // the float path (rounding would be undefined)
-      std::fill_n(qo, dim, std::int8_t{0});
-      query_scale[i] = 0.0f;
-      query_sum[i] = 0;
+    if (!roundable(qmax)) {  // NaN/Inf, or so small that 127/max overflows: rounding would be undefined
+      out.float_rows.push_back(i);
       continue;
     }
+    const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
     kernels::round_to_i16(dim, qi, inv, rounded.data());  // in [−127, 127], half away from zero
     const std::int16_t* r16 = rounded.data();
+    std::int8_t* qo = out.q8.data() + i * row;  // a local pointer: no thread-local lookup per element
     std::int32_t sum = 0;
     for (std::size_t j = 0; j < dim; ++j) {
       qo[j] = static_cast<std::int8_t>(r16[j]);
       sum += r16[j];
     }
-    query_scale[i] = qmax / 127.0f * codebook.scale;
-    query_sum[i] = sum;
+    out.scale[i] = qmax / 127.0f * codebook_scale;
+    out.sum[i] = sum;
   }
-  kernels::score_planes_u8(codes, codebook.table, n, n_q, q8.data(), raw.data());
-  thread_local std::vector<float> record_scales;
-  record_scales_of(codes, n, record_scales);  // after the kernel, which streamed the records in
-  for (std::size_t i = 0; i < n_q; ++i) {  // contiguous rows: vectorises
-    const float qs = query_scale[i];
-    const std::int32_t offset = 128 * query_sum[i];
-    const std::int32_t* r = raw.data() + i * n;
-    const float* rs = record_scales.data();
+}
+
+// out[i·n + t] = record_scale[t]·scale_i·(raw[i·n + t] − 128·sum_i), in contiguous rows (vectorises).
+void finish_scores(const Int8Queries& queries, const std::int32_t* raw, const float* record_scales, std::size_t n,
+                   std::size_t n_q, float* out) {
+  for (std::size_t i = 0; i < n_q; ++i) {
+    const float qs = queries.scale[i];
+    const std::int32_t offset = 128 * queries.sum[i];
+    const std::int32_t* r = raw + i * n;
     float* o = out + i * n;
-    for (std::size_t t = 0; t < n; ++t) o[t] = rs[t] * qs * static_cast<float>(r[t] - offset);
+    for (std::size_t t = 0; t < n; ++t) o[t] = record_scales[t] * qs * static_cast<float>(r[t] - offset);
   }
-  for (std::size_t i : float_rows) kernels::score_planes(codes, n, 1, q + i * q_stride, q_stride, out + i * n);
+}
+
+}  // namespace
+
+bool int8_query_ok(std::size_t dim, const float* q) { return roundable(kernels::max_abs(dim, q)); }
+
+void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
+                       std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
+  thread_local Int8Queries queries;
+  thread_local std::vector<std::int32_t> raw;
+  thread_local std::vector<float> record_scales;
+  round_queries(codes.dim, codes.dim, n_q, q, q_stride, codebook.scale, queries);
+  raw.resize(n_q * n);
+  kernels::score_planes_u8(codes, codebook.table, n, n_q, queries.q8.data(), raw.data());
+  record_scales_of(codes, n, record_scales);  // after the kernel, which streamed the records in
+  finish_scores(queries, raw.data(), record_scales.data(), n, n_q, out);
+  for (std::size_t i : queries.float_rows) kernels::score_planes(codes, n, 1, q + i * q_stride, q_stride, out + i * n);
+}
+
+void score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
+                       std::size_t n_blocks, std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
+  thread_local Int8Queries queries;
+  thread_local std::vector<std::int32_t> raw;
+  thread_local std::vector<std::uint16_t> halves;
+  thread_local std::vector<float> record_scales;
+  const std::size_t n = kBlockRecords * n_blocks;
+  round_queries(codes.dim, 8 * plane_bytes(codes.dim), n_q, q, q_stride, codebook.scale, queries);
+  if (!queries.float_rows.empty()) throw std::logic_error("score_blocks_int8: a query fails int8_query_ok");
+  raw.resize(n_q * n);
+  kernels::score_blocks_u8(codes, codebook.table, n_blocks, n_q, queries.q8.data(), raw.data());
+  halves.resize(n);
+  for (std::size_t b = 0; b < n_blocks; ++b)
+    std::memcpy(halves.data() + kBlockRecords * b, codes.blocks + b * codes.block_bytes + scale_offset,
+                2 * kBlockRecords);
+  record_scales.resize(n);
+  kernels::halves_to_floats(n, halves.data(), record_scales.data());
+  finish_scores(queries, raw.data(), record_scales.data(), n, n_q, out);
 }
 
 void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -18,6 +19,18 @@ void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const
                                       " in vector " + std::to_string(i) + " at coordinate " + std::to_string(j));
   }
   encode_checked(n, x, codes);
+}
+
+// Plain records: a block is one record.
+void Quantizer::put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const {
+  std::memcpy(block + r * code_size(), rec, code_size());
+}
+void Quantizer::get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const {
+  std::memcpy(rec, block + r * code_size(), code_size());
+}
+void Quantizer::score_blocks(std::size_t n_queries, const float* prepared, std::size_t n_blocks,
+                             const std::uint8_t* blocks, float* out) const {
+  score(n_queries, prepared, n_blocks * key_block(), blocks, out);
 }
 
 std::unique_ptr<Quantizer> make_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,

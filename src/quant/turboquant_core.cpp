@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "pack/bitplane.h"
+#include "pack/plane_blocks.h"
 #include "quant/quantizers.h"
 #include "util/half.h"
 
@@ -123,6 +125,52 @@ void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, 
     } else {
       kernels::score_planes(planes(part, recs, stride), n, n_q, q + part.first, q_stride, dst);
     }
+  }
+  if (part_scores)
+    for (std::size_t i = 0; i < n_q * n; ++i) out[i] += part_scores[i];
+}
+
+bool TurboMseCore::scores_blocks() const {
+  for (const Part& part : parts_)
+    if (part.count > 0 && part.bits > 4) return false;
+  return true;
+}
+
+void TurboMseCore::put_block(const std::uint8_t* rec, std::uint8_t* block, std::size_t region, std::size_t r) const {
+  put_block_scale(rec, block + kBlockRecords * region, r);
+  for (const Part& part : parts_)
+    if (part.count > 0)
+      put_block_planes(rec + part.offset, part.bits, plane_bytes(part.count),
+                       block + kBlockRecords * (region + part.offset), r);
+}
+
+void TurboMseCore::get_block(const std::uint8_t* block, std::size_t region, std::size_t r, std::uint8_t* rec) const {
+  get_block_scale(block + kBlockRecords * region, r, rec);
+  for (const Part& part : parts_)
+    if (part.count > 0)
+      get_block_planes(block + kBlockRecords * (region + part.offset), part.bits, plane_bytes(part.count), r,
+                       rec + part.offset);
+}
+
+bool TurboMseCore::int8_queries_ok(std::size_t n_q, const float* q, std::size_t q_stride) const {
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (const Part& part : parts_)
+      if (part.count > 0 && !int8_query_ok(part.count, q + i * q_stride + part.first)) return false;
+  return true;
+}
+
+void TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
+                                const std::uint8_t* blocks, std::size_t block_bytes, std::size_t region,
+                                float* out) const {
+  const std::size_t n = kBlockRecords * n_blocks;
+  float* part_scores = parts_[0].count > 0 ? scratch_floats(2, n_q * n) : nullptr;
+  for (int p = 1; p >= 0; --p) {  // as score(): the main part first, straight into out
+    const Part& part = parts_[p];
+    if (part.count == 0) continue;
+    const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
+                                     part.bits};
+    score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride,
+                      p == 1 ? out : part_scores);
   }
   if (part_scores)
     for (std::size_t i = 0; i < n_q * n; ++i) out[i] += part_scores[i];

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
+#include "pack/plane_blocks.h"
 #include "quant/quantizers.h"
 #include "quant/rotated_records.h"
 #include "quant/turboquant_core.h"
@@ -12,6 +14,18 @@
 namespace veloxquant {
 
 namespace {
+
+// Keys in blocks are scored in integers; queries that int8 cannot round take score()'s float
+// path on the records copied out of their blocks (rare: non-finite or tiny queries).
+void score_unblocked(const Quantizer& q, std::size_t n_q, const float* prepared, std::size_t n_blocks,
+                     const std::uint8_t* blocks, float* out) {
+  thread_local std::vector<std::uint8_t> recs;
+  const std::size_t cs = q.code_size(), n = kBlockRecords * n_blocks;
+  recs.resize(n * cs);
+  for (std::size_t t = 0; t < n; ++t)
+    q.get_block_record(blocks + t / kBlockRecords * kBlockRecords * cs, t % kBlockRecords, recs.data() + t * cs);
+  q.score(n_q, prepared, n, recs.data(), out);
+}
 
 class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
  public:
@@ -39,6 +53,24 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
     core_.accumulate(nq, w, n, codes, code_size(), acc, dim());
   }
   void finish_accumulate(const float* acc, float* out) const override { core_.rotation().apply_transpose(1, acc, out); }
+
+  std::size_t key_block() const override {
+    return kernels::score_blocks_fast() && core_.scores_blocks() ? kBlockRecords : 1;
+  }
+  void put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
+    if (key_block() == 1) return Quantizer::put_block_record(rec, block, r);
+    core_.put_block(rec, block, 0, r);
+  }
+  void get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const override {
+    if (key_block() == 1) return Quantizer::get_block_record(block, r, rec);
+    core_.get_block(block, 0, r, rec);
+  }
+  void score_blocks(std::size_t nq, const float* prepared, std::size_t n_blocks, const std::uint8_t* blocks,
+                    float* out) const override {
+    if (key_block() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
+    if (!core_.int8_queries_ok(nq, prepared, dim())) return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
+    core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, kBlockRecords * code_size(), 0, out);
+  }
 
  protected:
   void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
@@ -106,6 +138,33 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
     in_core_.rotation().apply_transpose(1, acc + n_out(), work + n_out());
     for (std::size_t j = 0; j < n_out(); ++j) out[outliers_[j]] = work[j];
     for (std::size_t j = 0; j < inliers_.size(); ++j) out[inliers_[j]] = work[n_out() + j];
+  }
+
+  // Blocks hold the two instances' records side by side as in a record: regions 0 and out_cs.
+  std::size_t key_block() const override {
+    return kernels::score_blocks_fast() && out_core_.scores_blocks() && in_core_.scores_blocks() ? kBlockRecords : 1;
+  }
+  void put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
+    if (key_block() == 1) return Quantizer::put_block_record(rec, block, r);
+    out_core_.put_block(rec, block, 0, r);
+    in_core_.put_block(rec + out_core_.code_size(), block, out_core_.code_size(), r);
+  }
+  void get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const override {
+    if (key_block() == 1) return Quantizer::get_block_record(block, r, rec);
+    out_core_.get_block(block, 0, r, rec);
+    in_core_.get_block(block, out_core_.code_size(), r, rec + out_core_.code_size());
+  }
+  void score_blocks(std::size_t nq, const float* prepared, std::size_t n_blocks, const std::uint8_t* blocks,
+                    float* out) const override {
+    if (key_block() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
+    if (!out_core_.int8_queries_ok(nq, prepared, dim()) || !in_core_.int8_queries_ok(nq, prepared + n_out(), dim()))
+      return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
+    const std::size_t n = kBlockRecords * n_blocks, block_bytes = kBlockRecords * code_size();
+    float* inlier_scores = scratch_floats(1, nq * n);
+    out_core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, block_bytes, 0, out);
+    in_core_.score_blocks(nq, prepared + n_out(), dim(), n_blocks, blocks, block_bytes, out_core_.code_size(),
+                          inlier_scores);
+    for (std::size_t i = 0; i < nq * n; ++i) out[i] += inlier_scores[i];
   }
 
  protected:
