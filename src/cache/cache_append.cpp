@@ -122,13 +122,9 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
                                          std::vector<std::uint8_t>(page_tokens * vcs)});
         }
         CachePage& page = head.pages[index / page_tokens];
-        if (page_key_block(impl, *head.key_quantizer) == 1) {
-          head.key_quantizer->encode(n, keys.data(), page.keys.data() + slot * kcs);
-        } else {
-          head.key_quantizer->encode(n, keys.data(), key_records.data());
-          for (std::size_t j = 0; j < n; ++j)
-            put_page_key(impl, *head.key_quantizer, key_records.data() + j * kcs, page, slot + j);
-        }
+        head.key_quantizer->encode(n, keys.data(), key_records.data());  // into the page's key layout:
+        for (std::size_t j = 0; j < n; ++j)
+          put_page_key(impl, *head.key_quantizer, key_records.data() + j * kcs, page, slot + j);
         head.value_quantizer->encode(n, values.data(), page.values.data() + slot * vcs);
       }
       layer.paged += n;

@@ -70,8 +70,8 @@ class HeadPass {
     std::size_t pos = 0;  // position of the next record
     for (std::size_t t = 0; t < layer_.sinks && pos <= last_visible_; t += kBlock) {
       const std::size_t n = std::min(kBlock, layer_.sinks - t);
-      block(&exact, exact, s_.prepared_exact.data(), s_.acc_exact.data(), pos, n,
-            head_.sink_keys.data() + t * es, head_.sink_values.data() + t * es);
+      exact.score(rows_, s_.prepared_exact.data(), n, head_.sink_keys.data() + t * es, s_.scores.data());
+      block(exact, s_.acc_exact.data(), pos, n, head_.sink_values.data() + t * es);
       pos += n;
     }
     const std::size_t page_tokens = impl_.config.page_tokens;
@@ -87,8 +87,7 @@ class HeadPass {
                       (end - next) * impl_.value_code_size);
       }
       score_page_keys(impl_, *kq, rows_, s_.prepared_key.data(), page, slot, n, s_.scores.data());
-      block(nullptr, *vq, s_.prepared_key.data(), s_.acc_value.data(), pos, n, nullptr,
-            page.values.data() + slot * impl_.value_code_size);
+      block(*vq, s_.acc_value.data(), pos, n, page.values.data() + slot * impl_.value_code_size);
       pos += n;
       i += n;
     }
@@ -96,8 +95,8 @@ class HeadPass {
     for (std::size_t j = 0; j < layer_.window_count && pos <= last_visible_;) {
       const std::size_t slot = (layer_.window_start + j) % w;
       const std::size_t n = std::min({kBlock, layer_.window_count - j, w - slot});  // up to the ring's end
-      block(&exact, exact, s_.prepared_exact.data(), s_.acc_exact.data(), pos, n,
-            head_.window_keys.data() + slot * es, head_.window_values.data() + slot * es);
+      exact.score(rows_, s_.prepared_exact.data(), n, head_.window_keys.data() + slot * es, s_.scores.data());
+      block(exact, s_.acc_exact.data(), pos, n, head_.window_values.data() + slot * es);
       pos += n;
       j += n;
     }
@@ -116,12 +115,10 @@ class HeadPass {
   }
 
  private:
-  // Records at positions [pos, pos + n): keys scored by kq (without kq: already scored into
-  // s_.scores), values accumulated by vq into acc.
-  void block(const Quantizer* kq, const Quantizer& vq, const float* prepared, float* acc, std::size_t pos,
-             std::size_t n, const std::uint8_t* keys, const std::uint8_t* values) {
+  // Records at positions [pos, pos + n) whose keys the caller scored into s_.scores: online
+  // softmax, then their values accumulated by vq into acc.
+  void block(const Quantizer& vq, float* acc, std::size_t pos, std::size_t n, const std::uint8_t* values) {
     float* scores = s_.scores.data();
-    if (kq) kq->score(rows_, prepared, n, keys, scores);
     const float scale = impl_.scale;
     const std::size_t acc_exact_size = impl_.exact->accumulator_size();
     const std::size_t acc_value_size = head_.value_quantizer ? head_.value_quantizer->accumulator_size() : 0;

@@ -113,21 +113,26 @@ void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::
   }
 }
 
-void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n,
-                         const std::uint8_t* recs, std::size_t stride, float* out) const {
-  float* part_scores = parts_[0].count > 0 ? scratch_floats(2, n_q * n) : nullptr;
+template <class PartScore>
+void TurboMseCore::sum_parts(std::size_t count, float* out, PartScore&& part_score) const {
+  float* part_scores = parts_[0].count > 0 ? scratch_floats(2, count) : nullptr;
   for (int p = 1; p >= 0; --p) {  // the main part first, straight into out
     const Part& part = parts_[p];
-    if (part.count == 0) continue;
-    float* dst = p == 1 ? out : part_scores;
+    if (part.count > 0) part_score(part, p == 1 ? out : part_scores);
+  }
+  if (part_scores)
+    for (std::size_t i = 0; i < count; ++i) out[i] += part_scores[i];
+}
+
+void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n,
+                         const std::uint8_t* recs, std::size_t stride, float* out) const {
+  sum_parts(n_q * n, out, [&](const Part& part, float* dst) {
     if (part.bits <= 4) {
       score_planes_int8(planes(part, recs, stride), part.int8, n, n_q, q + part.first, q_stride, dst);
     } else {
       kernels::score_planes(planes(part, recs, stride), n, n_q, q + part.first, q_stride, dst);
     }
-  }
-  if (part_scores)
-    for (std::size_t i = 0; i < n_q * n; ++i) out[i] += part_scores[i];
+  });
 }
 
 bool TurboMseCore::scores_blocks() const {
@@ -162,18 +167,11 @@ bool TurboMseCore::int8_queries_ok(std::size_t n_q, const float* q, std::size_t 
 void TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
                                 const std::uint8_t* blocks, std::size_t block_bytes, std::size_t region,
                                 float* out) const {
-  const std::size_t n = kBlockRecords * n_blocks;
-  float* part_scores = parts_[0].count > 0 ? scratch_floats(2, n_q * n) : nullptr;
-  for (int p = 1; p >= 0; --p) {  // as score(): the main part first, straight into out
-    const Part& part = parts_[p];
-    if (part.count == 0) continue;
+  sum_parts(n_q * kBlockRecords * n_blocks, out, [&](const Part& part, float* dst) {
     const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
                                      part.bits};
-    score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride,
-                      p == 1 ? out : part_scores);
-  }
-  if (part_scores)
-    for (std::size_t i = 0; i < n_q * n; ++i) out[i] += part_scores[i];
+    score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
+  });
 }
 
 void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs,

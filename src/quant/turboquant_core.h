@@ -67,6 +67,10 @@ class TurboMseCore {
     Int8Codebook int8;  // integer scoring for ≤ 4 bits
   };
   kernels::PlaneCodes planes(const Part& part, const std::uint8_t* recs, std::size_t stride) const;
+  // Scores summed over the parts as score() defines them: part_score(part, dst) writes `count`
+  // scores of one part; the main part's go straight into out, the extra part's are added after.
+  template <class PartScore>
+  void sum_parts(std::size_t count, float* out, PartScore&& part_score) const;
   static void store_scale(double scale, std::uint8_t* rec);  // fp16; throws past its range
 
   std::size_t dim_;
