@@ -3,6 +3,7 @@
 // Run: ./build/veloxquant_bench --benchmark_filter=Attend --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -43,50 +44,57 @@ void attend(benchmark::State& state, const char* format) {
                                                           benchmark::Counter::kInvert);
 }
 
-// Score only (keys) or accumulate only (values), records hot in cache.
-void pass(benchmark::State& state, const char* format, bool keys) {
+// Softmax weights of 4 heads' scores over `tokens` records (scale 1/√d, each row's maximum 1), as
+// attention accumulates values with: their spread decides how often the block kernel needs the
+// weights' high bytes.
+std::vector<float> softmax_weights(const Quantizer& q, std::size_t tokens, const std::uint8_t* codes,
+                                   const float* prepared) {
+  std::vector<float> w(kHeads * tokens);
+  q.score(kHeads, prepared, tokens, codes, w.data());
+  for (std::size_t h = 0; h < kHeads; ++h) {
+    float* row = &w[h * tokens];
+    const float top = kernels::row_max(row, tokens) / std::sqrt(static_cast<float>(kDim));
+    kernels::exp_row(row, tokens, 1.0f / std::sqrt(static_cast<float>(kDim)), top);
+  }
+  return w;
+}
+
+// Score only (keys) or accumulate only (values, softmax weights), records hot in cache; plain
+// records, or the quantizer's record blocks as a cache page holds them (plain where it has none).
+void pass(benchmark::State& state, const char* format, bool keys, bool blocked) {
   const std::size_t tokens = 4096;
   const auto q = make_quantizer(format, kDim, 1);
   const std::vector<float> x = random_floats(tokens * kDim, 2), queries = random_floats(kHeads * kDim, 3);
-  std::vector<std::uint8_t> codes(tokens * q->code_size());
+  const std::size_t cs = q->code_size(), block = q->block_records();
+  std::vector<std::uint8_t> codes(tokens * cs), blocks(tokens * cs);
   q->encode(tokens, x.data(), codes.data());
-  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens, 1e-3f),
-      acc(kHeads * q->accumulator_size());
+  for (std::size_t t = 0; t < tokens && blocked; ++t)
+    q->put_block_record(keys ? BlockOrder::kKeys : BlockOrder::kValues, &codes[t * cs],
+                        &blocks[t / block * block * cs], t % block);
+  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens), acc(kHeads * q->accumulator_size());
   for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
+  const std::vector<float> weights = softmax_weights(*q, tokens, codes.data(), prepared.data());
   for (auto _ : state) {
-    if (keys) q->score(kHeads, prepared.data(), tokens, codes.data(), scores.data());
-    else q->accumulate(kHeads, scores.data(), tokens, codes.data(), acc.data());
+    if (keys && blocked) q->score_blocks(kHeads, prepared.data(), tokens / block, blocks.data(), scores.data());
+    if (keys && !blocked) q->score(kHeads, prepared.data(), tokens, codes.data(), scores.data());
+    if (!keys && blocked) q->accumulate_blocks(kHeads, weights.data(), tokens / block, blocks.data(), acc.data());
+    if (!keys && !blocked) q->accumulate(kHeads, weights.data(), tokens, codes.data(), acc.data());
     benchmark::DoNotOptimize(keys ? scores.data() : acc.data());
   }
   state.counters["ns_per_token"] =
       benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
                                                           benchmark::Counter::kInvert);
 }
-void score_pass(benchmark::State& state, const char* format) { pass(state, format, true); }
-
-// Keys in the quantizer's key blocks, as a cache page holds them (records = blocks where it has none).
-void score_blocks_pass(benchmark::State& state, const char* format) {
-  const std::size_t tokens = 4096;
-  const auto q = make_quantizer(format, kDim, 1);
-  const std::size_t cs = q->code_size(), block = q->key_block();
-  const std::vector<float> x = random_floats(tokens * kDim, 2), queries = random_floats(kHeads * kDim, 3);
-  std::vector<std::uint8_t> codes(tokens * cs), blocks(tokens * cs);
-  q->encode(tokens, x.data(), codes.data());
-  for (std::size_t t = 0; t < tokens; ++t) q->put_block_record(&codes[t * cs], &blocks[t / block * block * cs], t % block);
-  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens);
-  for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
-  for (auto _ : state) {
-    q->score_blocks(kHeads, prepared.data(), tokens / block, blocks.data(), scores.data());
-    benchmark::DoNotOptimize(scores.data());
-  }
-  state.counters["ns_per_token"] =
-      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
-                                                          benchmark::Counter::kInvert);
-}
+void score_pass(benchmark::State& state, const char* format) { pass(state, format, true, false); }
+void accumulate_pass(benchmark::State& state, const char* format) { pass(state, format, false, false); }
+void score_blocks_pass(benchmark::State& state, const char* format) { pass(state, format, true, true); }
+void accumulate_blocks_pass(benchmark::State& state, const char* format) { pass(state, format, false, true); }
 BENCHMARK_CAPTURE(score_blocks_pass, tq3, "tq3");
 BENCHMARK_CAPTURE(score_blocks_pass, tq4, "tq4");
 BENCHMARK_CAPTURE(score_blocks_pass, tq2_5, "tq2.5");
-void accumulate_pass(benchmark::State& state, const char* format) { pass(state, format, false); }
+BENCHMARK_CAPTURE(accumulate_blocks_pass, tq3, "tq3");
+BENCHMARK_CAPTURE(accumulate_blocks_pass, tq4, "tq4");
+BENCHMARK_CAPTURE(accumulate_blocks_pass, tq2_5, "tq2.5");
 BENCHMARK_CAPTURE(score_pass, f16, "f16");
 BENCHMARK_CAPTURE(score_pass, tq3, "tq3");
 BENCHMARK_CAPTURE(score_pass, tq4, "tq4");

@@ -51,6 +51,11 @@ struct FormatInfo {
   const char* description;
 };
 
+// How a cache page interleaves the records of one block (Quantizer::block_records()): keys so that
+// scoring reads 4 coordinates of 16 records per 32-bit lane group, values so that accumulating
+// reads 4 records of 16 coordinate lanes (docs/formats.md, "Record blocks").
+enum class BlockOrder { kKeys, kValues };
+
 // Every named format, in table order.
 const std::vector<FormatInfo>& format_table();
 

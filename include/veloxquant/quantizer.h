@@ -53,16 +53,21 @@ class Quantizer {
   // out[dim] = the accumulator mapped back to the original domain.
   virtual void finish_accumulate(const float* acc, float* out) const = 0;
 
-  // Key blocks: a layout in which a cache page may store keys so that scoring reads many records
-  // per instruction (TurboQuant-MSE on AVX-512: 16 records interleaved; docs/kv_cache.md).
-  // key_block() records take key_block()·code_size() bytes; 1 means plain records.
-  virtual std::size_t key_block() const { return 1; }
-  // Record `rec` into slot r < key_block() of a block, and back out.
-  virtual void put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const;
-  virtual void get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const;
-  // score() of the n_blocks·key_block() records of n_blocks consecutive blocks: the same values.
+  // Record blocks: a layout in which a cache page may store keys and values so that attention
+  // reads many records per instruction (TurboQuant-MSE on AVX-512: 16 records interleaved, in a
+  // keys or a values order; docs/kv_cache.md). block_records() records take
+  // block_records()·code_size() bytes; 1 means plain records.
+  virtual std::size_t block_records() const { return 1; }
+  // Record `rec` into slot r < block_records() of a block, and back out.
+  virtual void put_block_record(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const;
+  virtual void get_block_record(BlockOrder order, const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const;
+  // score() of the n_blocks·block_records() records of n_blocks consecutive blocks in keys order,
+  // and accumulate() of those in values order (weights[i·n_blocks·block_records() + t]): the same
+  // values as on the records.
   virtual void score_blocks(std::size_t n_queries, const float* prepared, std::size_t n_blocks,
                             const std::uint8_t* blocks, float* out) const;
+  virtual void accumulate_blocks(std::size_t n_queries, const float* weights, std::size_t n_blocks,
+                                 const std::uint8_t* blocks, float* acc) const;
 
  protected:
   Quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed) : spec_(spec), dim_(dim), seed_(seed) {}

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "cache/cache_impl.h"
-#include "cache/key_pages.h"
+#include "cache/page_records.h"
 #include "cache/outlier_channels.h"
 
 namespace veloxquant {
@@ -106,6 +106,7 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
   if (overflow > 0) {
     std::vector<float> keys(std::min(kEncodeBatch, overflow) * d), values(keys.size());
     std::vector<std::uint8_t> key_records(std::min(kEncodeBatch, overflow) * impl.key_code_size);
+    std::vector<std::uint8_t> value_records(std::min(kEncodeBatch, overflow) * impl.value_code_size);
     for (std::size_t h = 0; h < heads; ++h)
       if (!layer.heads[h].key_quantizer) build_quantizers(impl, stream, layer.heads[h], h);
     const std::size_t page_tokens = c.page_tokens, kcs = impl.key_code_size, vcs = impl.value_code_size;
@@ -122,10 +123,15 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
                                          std::vector<std::uint8_t>(page_tokens * vcs)});
         }
         CachePage& page = head.pages[index / page_tokens];
-        head.key_quantizer->encode(n, keys.data(), key_records.data());  // into the page's key layout:
+        // Encoded as records, then put into the pages' layouts.
+        head.key_quantizer->encode(n, keys.data(), key_records.data());
         for (std::size_t j = 0; j < n; ++j)
-          put_page_key(impl, *head.key_quantizer, key_records.data() + j * kcs, page, slot + j);
-        head.value_quantizer->encode(n, values.data(), page.values.data() + slot * vcs);
+          put_page_record(impl, *head.key_quantizer, BlockOrder::kKeys, key_records.data() + j * kcs,
+                          page.keys.data(), slot + j);
+        head.value_quantizer->encode(n, values.data(), value_records.data());
+        for (std::size_t j = 0; j < n; ++j)
+          put_page_record(impl, *head.value_quantizer, BlockOrder::kValues, value_records.data() + j * vcs,
+                          page.values.data(), slot + j);
       }
       layer.paged += n;
       done += n;

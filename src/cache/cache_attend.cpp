@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cache/cache_impl.h"
-#include "cache/key_pages.h"
+#include "cache/page_records.h"
 #include "cache/worker_pool.h"
 #include "kernels/kernels.h"
 
@@ -71,7 +71,8 @@ class HeadPass {
     for (std::size_t t = 0; t < layer_.sinks && pos <= last_visible_; t += kBlock) {
       const std::size_t n = std::min(kBlock, layer_.sinks - t);
       exact.score(rows_, s_.prepared_exact.data(), n, head_.sink_keys.data() + t * es, s_.scores.data());
-      block(exact, s_.acc_exact.data(), pos, n, head_.sink_values.data() + t * es);
+      weigh(pos, n);
+      exact.accumulate(rows_, s_.scores.data(), n, head_.sink_values.data() + t * es, s_.acc_exact.data());
       pos += n;
     }
     const std::size_t page_tokens = impl_.config.page_tokens;
@@ -87,7 +88,8 @@ class HeadPass {
                       (end - next) * impl_.value_code_size);
       }
       score_page_keys(impl_, *kq, rows_, s_.prepared_key.data(), page, slot, n, s_.scores.data());
-      block(*vq, s_.acc_value.data(), pos, n, page.values.data() + slot * impl_.value_code_size);
+      weigh(pos, n);
+      accumulate_page_values(impl_, *vq, rows_, s_.scores.data(), page, slot, n, s_.acc_value.data());
       pos += n;
       i += n;
     }
@@ -96,7 +98,8 @@ class HeadPass {
       const std::size_t slot = (layer_.window_start + j) % w;
       const std::size_t n = std::min({kBlock, layer_.window_count - j, w - slot});  // up to the ring's end
       exact.score(rows_, s_.prepared_exact.data(), n, head_.window_keys.data() + slot * es, s_.scores.data());
-      block(exact, s_.acc_exact.data(), pos, n, head_.window_values.data() + slot * es);
+      weigh(pos, n);
+      exact.accumulate(rows_, s_.scores.data(), n, head_.window_values.data() + slot * es, s_.acc_exact.data());
       pos += n;
       j += n;
     }
@@ -116,8 +119,8 @@ class HeadPass {
 
  private:
   // Records at positions [pos, pos + n) whose keys the caller scored into s_.scores: online
-  // softmax, then their values accumulated by vq into acc.
-  void block(const Quantizer& vq, float* acc, std::size_t pos, std::size_t n, const std::uint8_t* values) {
+  // softmax, leaving in s_.scores the weights with which the caller accumulates their values.
+  void weigh(std::size_t pos, std::size_t n) {
     float* scores = s_.scores.data();
     const float scale = impl_.scale;
     const std::size_t acc_exact_size = impl_.exact->accumulator_size();
@@ -144,7 +147,6 @@ class HeadPass {
       }
       std::fill(row + visible, row + n, 0.0f);
     }
-    vq.accumulate(rows_, scores, n, values, acc);
   }
 
   const KVCache::Impl& impl_;

@@ -51,13 +51,15 @@ RangeLimit tighter(RangeLimit a, RangeLimit b) {
 }
 
 // True when some |x_i| is above `limit` (as float bits; NaN and ±Inf are above any finite limit).
-// A compare-and-or over integer bits like any_non_finite, so the compiler vectorises it.
+// A compare-and-or over integer bits like any_non_finite, so the compiler vectorises it; signed,
+// as the magnitude bits and the limit are below 2^31 (SSE2 has no unsigned 32-bit compare).
 bool any_above(const float* x, std::size_t count, std::uint32_t limit) {
-  std::uint32_t above = 0;
+  const auto bound = static_cast<std::int32_t>(limit & 0x7FFFFFFFu);
+  std::int32_t above = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    std::uint32_t bits;
+    std::int32_t bits;
     std::memcpy(&bits, x + i, sizeof bits);
-    above |= static_cast<std::uint32_t>((bits & 0x7FFFFFFFu) > limit);
+    above |= static_cast<std::int32_t>((bits & 0x7FFFFFFF) > bound);
   }
   return above != 0;
 }

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "cache/cache_impl.h"
-#include "cache/key_pages.h"
+#include "cache/page_records.h"
 #include "cache/input_check.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
@@ -278,8 +278,10 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     }
     for (std::size_t i = 0; i < paged; ++i) {
       const std::size_t at = page_skip + i;
-      put_page_key(impl, *head.key_quantizer, page_k + i * kcs, head.pages[at / pt], at % pt);
-      std::memcpy(head.pages[at / pt].values.data() + (at % pt) * vcs, page_v + i * vcs, vcs);
+      put_page_record(impl, *head.key_quantizer, BlockOrder::kKeys, page_k + i * kcs, head.pages[at / pt].keys.data(),
+                      at % pt);
+      put_page_record(impl, *head.value_quantizer, BlockOrder::kValues, page_v + i * vcs,
+                      head.pages[at / pt].values.data(), at % pt);
     }
     if (flags & persist::kHeadWindowAllocated) {
       head.window_keys.assign(c.window * es, 0);

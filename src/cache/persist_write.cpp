@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "cache/cache_impl.h"
-#include "cache/key_pages.h"
+#include "cache/page_records.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
 #include "io/atomic_file.h"
@@ -94,15 +94,18 @@ void layer_payload(const KVCache::Impl& impl, std::size_t index, Writer& w) {
     w.put(head.value_outliers.data(), head.value_outliers.size() * sizeof(std::uint32_t));
     w.put(head.sink_keys.data(), layer.sinks * es);
     w.put(head.sink_values.data(), layer.sinks * es);
-    std::vector<std::uint8_t> key(kcs);  // files hold plain records, whatever the pages' key layout
+    std::vector<std::uint8_t> key(kcs), value(vcs);  // files hold plain records, whatever the pages' layout
     for (std::size_t i = 0; i < layer.paged; ++i) {
       const std::size_t at = layer.page_skip + i;
-      get_page_key(impl, *head.key_quantizer, head.pages[at / pt], at % pt, key.data());
+      get_page_record(impl, *head.key_quantizer, BlockOrder::kKeys, head.pages[at / pt].keys.data(), at % pt,
+                      key.data());
       w.put(key.data(), kcs);
     }
     for (std::size_t i = 0; i < layer.paged; ++i) {
       const std::size_t at = layer.page_skip + i;
-      w.put(head.pages[at / pt].values.data() + (at % pt) * vcs, vcs);
+      get_page_record(impl, *head.value_quantizer, BlockOrder::kValues, head.pages[at / pt].values.data(), at % pt,
+                      value.data());
+      w.put(value.data(), vcs);
     }
     for (int part = 0; part < 2; ++part) {
       const std::vector<std::uint8_t>& ring = part == 0 ? head.window_keys : head.window_values;

@@ -51,7 +51,7 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
 
-// Plane codes of whole blocks of 16 records in the key-block layout (pack/plane_blocks.h).
+// Plane codes of whole blocks of 16 records (pack/plane_blocks.h), keys or values order.
 struct PlaneBlocks {
   const std::uint8_t* blocks = nullptr;
   std::size_t block_bytes = 0;  // bytes per block (16 records)
@@ -60,13 +60,19 @@ struct PlaneBlocks {
   int bits = 0;                 // planes, at most 4
 };
 
-// Integer scoring of key blocks, exact and identical on every target: for record t of the
+// Integer scoring of key blocks (BlockOrder::kKeys), exact and identical on every target: for record t of the
 // 16·n_blocks records, out[i·16·n_blocks + t] = Σ_j table[code(t, j)] · q8[i·q_row + j], where the
 // query rows are q_row = 8·ceil(dim/8) bytes long and zero past dim.
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
-// Whether score_blocks_u8 has a vector kernel on this CPU (AVX-512 with VNNI, VBMI and GFNI);
-// elsewhere it runs the scalar reference, and keys are better kept as plain records.
+// Integer accumulation of value blocks (BlockOrder::kValues), exact and identical on every target:
+// for the 16·n_blocks records t, acc[i·acc_stride + j] += Σ_t w16[i·16·n_blocks + t] · table[code(t, j)]
+// (int32; table: 2^bits values in [−127, 127]; no scale; w16 in [−32767, 32767]). The sums fit
+// int32 for n ≤ 512 records.
+void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
+// Whether score_blocks_u8 and accumulate_blocks_i16 have vector kernels on this CPU (AVX-512 with
+// VNNI, VBMI and GFNI); elsewhere they run the scalar reference, and records are better kept plain.
 bool score_blocks_fast();
 
 // Online softmax of attend(): max_t s[t] over n ≥ 1 scores, and s[t] = exp(s[t]·scale − shift) in
@@ -114,6 +120,8 @@ void matmul_rows_transposed(std::size_t n, std::size_t rows, std::size_t cols, c
 namespace ref {
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
+void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,

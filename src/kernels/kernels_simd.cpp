@@ -669,6 +669,11 @@ void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::s
   if (score_blocks_fast()) return avx512::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
   ref::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
 }
+void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  if (score_blocks_fast()) return avx512::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+  ref::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+}
 bool score_blocks_fast() { return avx512::available(); }
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out) {

@@ -3,11 +3,12 @@
 // 64 coordinates are decoded at once into code bytes (ChunkDecoder); a 16-entry table then maps
 // codes to values (pshufb for int8 key centroids, vpermw for int16 value centroids, vpermps
 // for float centroids). Keys are scored with vpdpbusd, values accumulated with vpdpwssd.
-// GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h for the undefined
-// pass-through operands of extract/convert intrinsics (a known false positive).
+// GCC 12 reports -W(maybe-)uninitialized inside its own avx512fintrin.h for the undefined
+// pass-through operands of extract/convert/broadcast intrinsics (a known false positive).
 #pragma GCC diagnostic push
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 
@@ -39,6 +40,11 @@ VQ_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
 VQ_AVX512 inline __m512i dpbusd_broadcast(__m512i acc, __m512i u8, const std::int8_t* s8) {
   asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u8), "m"(*reinterpret_cast<const std::int8_t(*)[4]>(s8)));
   return acc;
+}
+
+// A 16-byte table repeated in each 128-bit lane, for pshufb.
+VQ_AVX512 inline __m512i lane_table(const void* table) {
+  return _mm512_broadcast_i32x4(_mm_loadu_si128(static_cast<const __m128i*>(table)));
 }
 
 // Code bytes of the 64 coordinates at j: one 8-byte load per plane (a 64-lane mask) and a masked
@@ -203,9 +209,7 @@ VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, __m512i tbl, std::siz
 template <int kBits>
 VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                             const std::int8_t* q8, std::int32_t* out) {
-  alignas(64) std::uint8_t replicated[64];  // pshufb looks up within each 128-bit lane
-  for (int lane = 0; lane < 4; ++lane) std::memcpy(replicated + 16 * lane, table, 16);
-  const __m512i tbl = _mm512_load_si512(replicated);
+  const __m512i tbl = lane_table(table);
   const std::size_t dim = codes.dim;
   const bool one_load = ChunkDecoder<kBits>((dim + 7) / 8).one_load;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
@@ -230,26 +234,49 @@ VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, 
   }
 }
 
-// Key blocks (pack/plane_blocks.h): one load holds a plane byte's 16-byte chunks of every plane,
-// i.e. bit p of 8 coordinates of 16 records; two byte permutes and GF(2) transposes turn them into
-// the codes of 4 coordinates × 16 records each, with record r in 32-bit lane r. vpdpbusd then adds
-// 4 products per lane with the query's 4 bytes broadcast, so each lane sums one record's score and
-// no reduction across lanes is needed (the record-major kernel above spends as much on its
-// reduction tree as on its dot products).
+// Blocks (pack/plane_blocks.h): one load holds a plane byte's 16-byte chunks of every plane, i.e.
+// bit p of 8 coordinates of 16 records; two byte permutes and GF(2) transposes (as in ChunkDecoder)
+// turn each 8-byte half into 64 code bytes, which a 16-entry table maps to bytes. In keys order a
+// 32-bit lane then holds one record's 4 coordinates, in values order one coordinate's 4 records.
+template <int kBits>
+struct BlockDecoder {
+  __m512i gather_low, gather_high;
+  __mmask64 planes, load;
+
+  VQ_AVX512_ICL BlockDecoder() {
+    alignas(64) std::uint8_t low[64] = {}, high[64] = {};
+    std::uint64_t used = 0;
+    for (int k = 0; k < 8; ++k)  // word k: byte k of each half; plane p at byte 7 − p, as in ChunkDecoder
+      for (int p = 0; p < kBits; ++p) {
+        low[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + k);
+        high[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + 8 + k);
+        used |= 1ull << (8 * k + 7 - p);
+      }
+    gather_low = _mm512_load_si512(low);
+    gather_high = _mm512_load_si512(high);
+    planes = _cvtu64_mask64(used);
+    load = _cvtu64_mask64(~0ull >> (64 - 16 * kBits));
+  }
+
+  // table[code] of the chunks of plane byte j in a block's planes segment `seg`: c0 from the low
+  // halves, c1 from the high halves (pshufb: `table` repeated in each 128-bit lane).
+  VQ_AVX512_ICL void decode(const std::uint8_t* seg, std::size_t j, __m512i table, __m512i& c0, __m512i& c1) const {
+    const __m512i transpose = _mm512_set1_epi64(0x8040201008040201ll);
+    const __m512i raw = _mm512_maskz_loadu_epi8(load, seg + 16 * kBits * j);
+    c0 = _mm512_shuffle_epi8(table,
+                             _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_low, raw), 0));
+    c1 = _mm512_shuffle_epi8(table,
+                             _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_high, raw), 0));
+  }
+};
+
+// Key blocks: vpdpbusd adds 4 products per lane with the query's 4 bytes broadcast, so each lane
+// sums one record's score and no reduction across lanes is needed (the record-major kernel above
+// spends as much on its reduction tree as on its dot products).
 template <int kBits, int kGroup>
 VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, __m512i tbl, std::size_t n_blocks,
                                       const std::int8_t* q8, std::size_t q_row, std::int32_t* out) {
-  alignas(64) std::uint8_t low[64] = {}, high[64] = {};
-  std::uint64_t used = 0;
-  for (int k = 0; k < 8; ++k)  // word k: records 2k and 2k + 1; plane p at byte 7 − p, as in ChunkDecoder
-    for (int p = 0; p < kBits; ++p) {
-      low[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + k);
-      high[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + 8 + k);
-      used |= 1ull << (8 * k + 7 - p);
-    }
-  const __m512i gather_low = _mm512_load_si512(low), gather_high = _mm512_load_si512(high);
-  const __mmask64 planes = _cvtu64_mask64(used), load = _cvtu64_mask64(~0ull >> (64 - 16 * kBits));
-  const __m512i transpose = _mm512_set1_epi64(0x8040201008040201ll);
+  const BlockDecoder<kBits> dec;
   const std::size_t plane_bytes = (codes.dim + 7) / 8, n = 16 * n_blocks;
   for (std::size_t b = 0; b < n_blocks; ++b) {
     const std::uint8_t* block = codes.blocks + b * codes.block_bytes;
@@ -259,11 +286,8 @@ VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, __m512i tbl, std
 #pragma GCC unroll 4
     for (int i = 0; i < kGroup; ++i) a[i] = _mm512_setzero_si512();
     for (std::size_t j = 0; j < plane_bytes; ++j) {
-      const __m512i raw = _mm512_maskz_loadu_epi8(load, seg + 16 * kBits * j);
-      const __m512i c0 = _mm512_shuffle_epi8(
-          tbl, _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_low, raw), 0));
-      const __m512i c1 = _mm512_shuffle_epi8(
-          tbl, _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_high, raw), 0));
+      __m512i c0, c1;
+      dec.decode(seg, j, tbl, c0, c1);
 #pragma GCC unroll 4
       for (int i = 0; i < kGroup; ++i) {
         a[i] = dpbusd_broadcast(a[i], c0, q8 + i * q_row + 8 * j);
@@ -278,9 +302,7 @@ VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, __m512i tbl, std
 template <int kBits>
 VQ_AVX512_ICL void score_blocks(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks,
                                 std::size_t n_q, const std::int8_t* q8, std::int32_t* out) {
-  alignas(64) std::uint8_t replicated[64];  // pshufb looks up within each 128-bit lane
-  for (int lane = 0; lane < 4; ++lane) std::memcpy(replicated + 16 * lane, table, 16);
-  const __m512i tbl = _mm512_load_si512(replicated);
+  const __m512i tbl = lane_table(table);
   const std::size_t q_row = 8 * ((codes.dim + 7) / 8), n = 16 * n_blocks;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int8_t* q = q8 + i0 * q_row;
@@ -290,6 +312,130 @@ VQ_AVX512_ICL void score_blocks(const PlaneBlocks& codes, const std::uint8_t* ta
       case 2: score_blocks_group<kBits, 2>(codes, tbl, n_blocks, q, q_row, o); break;
       case 3: score_blocks_group<kBits, 3>(codes, tbl, n_blocks, q, q_row, o); break;
       default: score_blocks_group<kBits, 4>(codes, tbl, n_blocks, q, q_row, o); break;
+    }
+  }
+}
+
+// Value blocks: lane 4c + g of c0 (c1) holds coordinate 8j + c (8j + 4 + c) of records 4g..4g+3,
+// so vpdpbusd with the 16 records' weight bytes repeated in each 128-bit lane adds 4 weighted
+// codes per lane. vpdpbusd multiplies unsigned by signed bytes: 15-bit weights w ≥ 0 are split
+// into bytes, w = 256·high + low, the low bytes always used and the high bytes only for blocks
+// where some query has one (softmax weights are mostly far below the maximum). Coordinates are
+// the outer loop (two accumulators per query and byte stay in registers) over a range of blocks
+// that stays in L1/L2; each range ends with one sum over the 4 groups.
+constexpr std::size_t kValueRange = 32;  // blocks per pass over the coordinates: 16·32 records ≈ 26 KB at tq3
+
+// Weight bytes of one range: [query][16·kValueRange] low and high bytes of max(±w, 0).
+struct WeightBytes {
+  alignas(64) std::uint8_t low[4][16 * kValueRange], high[4][16 * kValueRange];
+};
+
+// Splits m (a multiple of 16) weights max(w, 0) — or max(−w, 0) when `negate` — into bytes;
+// returns whether any w < 0.
+VQ_AVX512 inline bool split_weights(const std::int16_t* w, std::size_t m, bool negate, std::uint8_t* low,
+                                    std::uint8_t* high) {
+  const __m512i zero = _mm512_setzero_si512();
+  __mmask32 negative = 0;
+  for (std::size_t k = 0; k < m; k += 32) {
+    const __mmask32 lanes = m - k >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << (m - k)) - 1);
+    __m512i x = _mm512_maskz_loadu_epi16(lanes, w + k);
+    negative |= _mm512_movepi16_mask(x);
+    x = _mm512_max_epi16(negate ? _mm512_sub_epi16(zero, x) : x, zero);
+    _mm256_mask_storeu_epi8(low + k, lanes, _mm512_cvtepi16_epi8(x));
+    _mm256_mask_storeu_epi8(high + k, lanes, _mm512_cvtepi16_epi8(_mm512_srli_epi16(x, 8)));
+  }
+  return negative != 0;
+}
+
+// Blocks [b0, b1) for kGroup queries whose weight bytes `wb` start at block b0.
+template <int kBits, int kGroup>
+VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec, __m512i tbl,
+                                           std::size_t b0, std::size_t b1, const WeightBytes& wb, std::int32_t* acc,
+                                           std::size_t acc_stride) {
+  std::uint64_t high_used = 0;  // bit b − b0: some query has a high weight byte in block b
+  for (std::size_t b = b0; b < b1; ++b)
+    for (int i = 0; i < kGroup; ++i) {
+      std::uint64_t h[2];
+      std::memcpy(h, wb.high[i] + 16 * (b - b0), 16);
+      if (h[0] | h[1]) high_used |= 1ull << (b - b0);
+    }
+  const __m512i gather_coords = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  const std::size_t plane_bytes = (codes.dim + 7) / 8;
+  for (std::size_t j = 0; j < plane_bytes; ++j) {
+    __m512i a_lo[kGroup][2], a_hi[kGroup][2];
+#pragma GCC unroll 4
+    for (int i = 0; i < kGroup; ++i)
+      for (int v = 0; v < 2; ++v) a_lo[i][v] = a_hi[i][v] = _mm512_setzero_si512();
+    for (std::size_t b = b0; b < b1; ++b) {
+      const std::uint8_t* block = codes.blocks + b * codes.block_bytes;
+      if (j == 0) prefetch_ahead(block, codes.block_bytes);
+      __m512i c0, c1;
+      dec.decode(block + codes.offset, j, tbl, c0, c1);
+#pragma GCC unroll 4
+      for (int i = 0; i < kGroup; ++i) {
+        const __m512i w = lane_table(wb.low[i] + 16 * (b - b0));
+        a_lo[i][0] = dpbusd(a_lo[i][0], w, c0);
+        a_lo[i][1] = dpbusd(a_lo[i][1], w, c1);
+      }
+      if (high_used >> (b - b0) & 1) {
+#pragma GCC unroll 4
+        for (int i = 0; i < kGroup; ++i) {
+          const __m512i w = lane_table(wb.high[i] + 16 * (b - b0));
+          a_hi[i][0] = dpbusd(a_hi[i][0], w, c0);
+          a_hi[i][1] = dpbusd(a_hi[i][1], w, c1);
+        }
+      }
+    }
+    // Per query: 256·high + low, the 4 groups of each 128-bit lane summed (lane c: coordinates
+    // c and 4 + c), and the 8 sums gathered into coordinate order.
+    const std::size_t valid = codes.dim - 8 * j < 8 ? codes.dim - 8 * j : 8;
+    const __mmask8 keep = static_cast<__mmask8>((1u << valid) - 1);
+#pragma GCC unroll 4
+    for (int i = 0; i < kGroup; ++i) {
+      const __m512i s0 = _mm512_add_epi32(a_lo[i][0], _mm512_slli_epi32(a_hi[i][0], 8));
+      const __m512i s1 = _mm512_add_epi32(a_lo[i][1], _mm512_slli_epi32(a_hi[i][1], 8));
+      const __m512i pairs = _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
+      const __m512i sums = _mm512_add_epi32(pairs, _mm512_shuffle_epi32(pairs, _MM_PERM_BADC));
+      const __m256i coords = _mm512_castsi512_si256(_mm512_permutexvar_epi32(gather_coords, sums));
+      std::int32_t* a = acc + i * acc_stride + 8 * j;
+      _mm256_mask_storeu_epi32(a, keep, _mm256_add_epi32(_mm256_maskz_loadu_epi32(keep, a), coords));
+    }
+  }
+}
+
+template <int kBits, int kGroup>
+VQ_AVX512_ICL void accumulate_blocks_group(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec, __m512i tbl,
+                                           __m512i negated_tbl, std::size_t n_blocks, const std::int16_t* w16,
+                                           std::int32_t* acc, std::size_t acc_stride) {
+  const std::size_t n = 16 * n_blocks;
+  WeightBytes wb;
+  for (std::size_t b0 = 0; b0 < n_blocks; b0 += kValueRange) {
+    const std::size_t b1 = b0 + kValueRange < n_blocks ? b0 + kValueRange : n_blocks, m = 16 * (b1 - b0);
+    bool negative = false;
+    for (int i = 0; i < kGroup; ++i) negative |= split_weights(w16 + i * n + 16 * b0, m, false, wb.low[i], wb.high[i]);
+    accumulate_blocks_range<kBits, kGroup>(codes, dec, tbl, b0, b1, wb, acc, acc_stride);
+    if (!negative) continue;
+    // Σ w·v = Σ max(w, 0)·v + Σ max(−w, 0)·(−v)
+    for (int i = 0; i < kGroup; ++i) split_weights(w16 + i * n + 16 * b0, m, true, wb.low[i], wb.high[i]);
+    accumulate_blocks_range<kBits, kGroup>(codes, dec, negated_tbl, b0, b1, wb, acc, acc_stride);
+  }
+}
+
+template <int kBits>
+VQ_AVX512_ICL void accumulate_blocks(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks,
+                                     std::size_t n_q, const std::int16_t* w16, std::int32_t* acc,
+                                     std::size_t acc_stride) {
+  const BlockDecoder<kBits> dec;
+  const __m512i tbl = lane_table(table), negated_tbl = _mm512_sub_epi8(_mm512_setzero_si512(), tbl);
+  const std::size_t n = 16 * n_blocks;
+  for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
+    const std::int16_t* w = w16 + i0 * n;
+    std::int32_t* a = acc + i0 * acc_stride;
+    switch (n_q - i0 < 4 ? n_q - i0 : 4) {
+      case 1: accumulate_blocks_group<kBits, 1>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
+      case 2: accumulate_blocks_group<kBits, 2>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
+      case 3: accumulate_blocks_group<kBits, 3>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
+      default: accumulate_blocks_group<kBits, 4>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
     }
   }
 }
@@ -492,6 +638,16 @@ void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::s
     case 2: return score_blocks<2>(codes, table, n_blocks, n_q, q8, out);
     case 3: return score_blocks<3>(codes, table, n_blocks, n_q, q8, out);
     default: return score_blocks<4>(codes, table, n_blocks, n_q, q8, out);
+  }
+}
+
+void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  switch (codes.bits) {
+    case 1: return accumulate_blocks<1>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+    case 2: return accumulate_blocks<2>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+    case 3: return accumulate_blocks<3>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+    default: return accumulate_blocks<4>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
   }
 }
 

@@ -71,8 +71,20 @@ void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::s
       const std::uint8_t* planes = codes.blocks + t / kBlockRecords * codes.block_bytes + codes.offset;
       std::int32_t s = 0;
       for (std::size_t j = 0; j < codes.dim; ++j)
-        s += table[block_plane_code(planes, codes.bits, t % kBlockRecords, j)] * static_cast<std::int32_t>(q8[i * q_row + j]);
+        s += table[block_plane_code(BlockOrder::kKeys, planes, codes.bits, t % kBlockRecords, j)] * static_cast<std::int32_t>(q8[i * q_row + j]);
       out[i * n + t] = s;
+    }
+}
+
+void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
+                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  const std::size_t n = kBlockRecords * n_blocks;
+  for (std::size_t i = 0; i < n_q; ++i)
+    for (std::size_t t = 0; t < n; ++t) {
+      const std::uint8_t* planes = codes.blocks + t / kBlockRecords * codes.block_bytes + codes.offset;
+      const std::int32_t w = w16[i * n + t];
+      for (std::size_t j = 0; j < codes.dim; ++j)
+        acc[i * acc_stride + j] += w * table[block_plane_code(BlockOrder::kValues, planes, codes.bits, t % kBlockRecords, j)];
     }
 }
 

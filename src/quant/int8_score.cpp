@@ -28,6 +28,51 @@ void record_scales_of(const kernels::PlaneCodes& codes, std::size_t n, std::vect
   kernels::halves_to_floats(n, halves.data(), out.data());
 }
 
+// The fp16 scales at scale_offset of n_blocks blocks' records as floats.
+void block_scales_of(const kernels::PlaneBlocks& codes, std::size_t scale_offset, std::size_t n_blocks,
+                     std::vector<float>& out) {
+  thread_local std::vector<std::uint16_t> halves;
+  const std::size_t n = kBlockRecords * n_blocks;
+  halves.resize(n);
+  for (std::size_t b = 0; b < n_blocks; ++b)
+    std::memcpy(halves.data() + kBlockRecords * b, codes.blocks + b * codes.block_bytes + scale_offset,
+                2 * kBlockRecords);
+  out.resize(n);
+  kernels::halves_to_floats(n, halves.data(), out.data());
+}
+
+// The records of n_blocks value blocks copied out as plain records [scale][planes], for the float
+// path of rows that integers cannot take.
+kernels::PlaneCodes unblocked_values(const kernels::PlaneBlocks& codes, std::size_t scale_offset,
+                                     const float* centroids, std::size_t n_blocks, std::vector<std::uint8_t>& buf) {
+  const std::size_t pb = plane_bytes(codes.dim), stride = 2 + codes.bits * pb;
+  buf.resize(kBlockRecords * n_blocks * stride);
+  for (std::size_t t = 0; t < kBlockRecords * n_blocks; ++t) {
+    const std::uint8_t* block = codes.blocks + t / kBlockRecords * codes.block_bytes;
+    get_block_scale(block + scale_offset, t % kBlockRecords, buf.data() + t * stride);
+    get_block_planes(BlockOrder::kValues, block + codes.offset, codes.bits, pb, t % kBlockRecords,
+                     buf.data() + t * stride + 2);
+  }
+  return kernels::PlaneCodes{buf.data(), stride, 2, codes.dim, codes.bits, centroids, 0};
+}
+
+// Weights rounded to 16 bits relative to the largest of a run of records, so that the int32
+// sums of up to kIntChunk records times int8 values stay exact. factor: the float value of one
+// unit (0 for an all-zero row); false where the row must take the float path: non-finite
+// weights, or weights so small (below ~1e-34) that 32767/max overflows.
+constexpr std::size_t kIntChunk = 512;
+bool round_weights(std::size_t m, const float* w, const float* record_scales, float codebook_scale,
+                   std::vector<float>& scaled, std::int16_t* w16, float& factor) {
+  scaled.resize(m);
+  factor = 0.0f;
+  const float wmax = kernels::scale_max_abs(m, w, record_scales, scaled.data());
+  if (!std::isfinite(wmax) || !std::isfinite(32767.0f / wmax)) return false;
+  if (wmax == 0.0f) return true;
+  kernels::round_to_i16(m, scaled.data(), 32767.0f / wmax, w16);
+  factor = wmax / 32767.0f * codebook_scale;
+  return true;
+}
+
 }  // namespace
 
 Int8Codebook make_int8_codebook(const float* centroids, int bits) {
@@ -117,57 +162,67 @@ void score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offs
                        std::size_t n_blocks, std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
   thread_local Int8Queries queries;
   thread_local std::vector<std::int32_t> raw;
-  thread_local std::vector<std::uint16_t> halves;
   thread_local std::vector<float> record_scales;
   const std::size_t n = kBlockRecords * n_blocks;
   round_queries(codes.dim, 8 * plane_bytes(codes.dim), n_q, q, q_stride, codebook.scale, queries);
   if (!queries.float_rows.empty()) throw std::logic_error("score_blocks_int8: a query fails int8_query_ok");
   raw.resize(n_q * n);
   kernels::score_blocks_u8(codes, codebook.table, n_blocks, n_q, queries.q8.data(), raw.data());
-  halves.resize(n);
-  for (std::size_t b = 0; b < n_blocks; ++b)
-    std::memcpy(halves.data() + kBlockRecords * b, codes.blocks + b * codes.block_bytes + scale_offset,
-                2 * kBlockRecords);
-  record_scales.resize(n);
-  kernels::halves_to_floats(n, halves.data(), record_scales.data());
+  block_scales_of(codes, scale_offset, n_blocks, record_scales);
   finish_scores(queries, raw.data(), record_scales.data(), n, n_q, out);
 }
 
 void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
                              std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
-  constexpr std::size_t kChunk = 512;  // int32 sums of 16-bit weights times int8 values stay exact
   const std::size_t dim = codes.dim;
   thread_local std::vector<std::int16_t> w16;
   thread_local std::vector<std::int32_t> sums;
   thread_local std::vector<float> scaled, record_scales, factor;
-  for (std::size_t c0 = 0; c0 < n; c0 += kChunk) {
-    const std::size_t m = std::min(kChunk, n - c0), m2 = (m + 1) / 2 * 2;
+  for (std::size_t c0 = 0; c0 < n; c0 += kIntChunk) {
+    const std::size_t m = std::min(kIntChunk, n - c0), m2 = (m + 1) / 2 * 2;
     kernels::PlaneCodes part = codes;
     part.records += c0 * codes.stride;
     record_scales_of(part, m, record_scales);
-    scaled.resize(m);
     w16.assign(n_q * m2, 0);
     sums.assign(n_q * dim, 0);
     factor.assign(n_q, 0.0f);
     for (std::size_t i = 0; i < n_q; ++i) {
       const float* wi = w + i * n + c0;
-      const float wmax = kernels::scale_max_abs(m, wi, record_scales.data(), scaled.data());
-      // Non-finite weights keep the float semantics (NaN/Inf propagate); so do weights so small
-      // (below ~1e-34) that 32767/max overflows, where rounding would be undefined.
-      if (!std::isfinite(wmax) || !std::isfinite(32767.0f / wmax)) {
-        kernels::accumulate_planes(part, m, 1, wi, acc + i * acc_stride, acc_stride);
-        continue;
-      }
-      if (wmax == 0.0f) continue;
-      kernels::round_to_i16(m, scaled.data(), 32767.0f / wmax, w16.data() + i * m2);
-      factor[i] = wmax / 32767.0f * codebook.scale;
+      if (!round_weights(m, wi, record_scales.data(), codebook.scale, scaled, w16.data() + i * m2, factor[i]))
+        kernels::accumulate_planes(part, m, 1, wi, acc + i * acc_stride, acc_stride);  // NaN/Inf propagate
     }
     kernels::accumulate_planes_i16(part, codebook.values, m, n_q, w16.data(), sums.data(), dim);
+    for (std::size_t i = 0; i < n_q; ++i)
+      if (factor[i] != 0.0f) kernels::add_scaled_ints(dim, sums.data() + i * dim, factor[i], acc + i * acc_stride);
+  }
+}
+
+void accumulate_blocks_int16(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const float* centroids,
+                             const Int8Codebook& codebook, std::size_t n_blocks, std::size_t n_q, const float* w,
+                             float* acc, std::size_t acc_stride) {
+  constexpr std::size_t kChunkBlocks = kIntChunk / kBlockRecords;
+  const std::size_t dim = codes.dim, n = kBlockRecords * n_blocks;
+  thread_local std::vector<std::int16_t> w16;
+  thread_local std::vector<std::uint8_t> plain;
+  thread_local std::vector<std::int32_t> sums;
+  thread_local std::vector<float> scaled, record_scales, factor;
+  for (std::size_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
+    const std::size_t nb = std::min(kChunkBlocks, n_blocks - b0), m = kBlockRecords * nb;
+    kernels::PlaneBlocks part = codes;
+    part.blocks += b0 * codes.block_bytes;
+    block_scales_of(part, scale_offset, nb, record_scales);
+    w16.assign(n_q * m, 0);
+    sums.assign(n_q * dim, 0);
+    factor.assign(n_q, 0.0f);
     for (std::size_t i = 0; i < n_q; ++i) {
-      const float f = factor[i];
-      if (f == 0.0f) continue;
-      kernels::add_scaled_ints(dim, sums.data() + i * dim, f, acc + i * acc_stride);
+      const float* wi = w + i * n + kBlockRecords * b0;
+      if (!round_weights(m, wi, record_scales.data(), codebook.scale, scaled, w16.data() + i * m, factor[i]))
+        kernels::accumulate_planes(unblocked_values(part, scale_offset, centroids, nb, plain), m, 1, wi,
+                                   acc + i * acc_stride, acc_stride);
     }
+    kernels::accumulate_blocks_i16(part, codebook.values, nb, n_q, w16.data(), sums.data(), dim);
+    for (std::size_t i = 0; i < n_q; ++i)
+      if (factor[i] != 0.0f) kernels::add_scaled_ints(dim, sums.data() + i * dim, factor[i], acc + i * acc_stride);
   }
 }
 

@@ -25,7 +25,7 @@ void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& cod
 
 // Whether a query can be rounded to int8: finite, and not so small that 127/max overflows.
 bool int8_query_ok(std::size_t dim, const float* q);
-// score_planes_int8 on key blocks (pack/plane_blocks.h), records' fp16 scales at scale_offset of
+// score_planes_int8 on key blocks (pack/plane_blocks.h, BlockOrder::kKeys), records' fp16 scales at scale_offset of
 // each block: out[i·16·n_blocks + t]. Every query must pass int8_query_ok (else std::logic_error).
 void score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
                        std::size_t n_blocks, std::size_t n_q, const float* q, std::size_t q_stride, float* out);
@@ -37,5 +37,12 @@ void score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offs
 // that 32767/max overflows, take the float path (as do such queries in score_planes_int8).
 void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
                              std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+
+// accumulate_planes_int16 on value blocks (BlockOrder::kValues), records' fp16 scales at
+// scale_offset of each block, `centroids` the float codebook (for rows that take the float path):
+// the same values as on the records, for weights w[i·16·n_blocks + t] of any sign.
+void accumulate_blocks_int16(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const float* centroids,
+                             const Int8Codebook& codebook, std::size_t n_blocks, std::size_t n_q, const float* w,
+                             float* acc, std::size_t acc_stride);
 
 }  // namespace veloxquant

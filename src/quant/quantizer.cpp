@@ -22,15 +22,19 @@ void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const
 }
 
 // Plain records: a block is one record.
-void Quantizer::put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const {
+void Quantizer::put_block_record(BlockOrder, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const {
   std::memcpy(block + r * code_size(), rec, code_size());
 }
-void Quantizer::get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const {
+void Quantizer::get_block_record(BlockOrder, const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const {
   std::memcpy(rec, block + r * code_size(), code_size());
 }
 void Quantizer::score_blocks(std::size_t n_queries, const float* prepared, std::size_t n_blocks,
                              const std::uint8_t* blocks, float* out) const {
-  score(n_queries, prepared, n_blocks * key_block(), blocks, out);
+  score(n_queries, prepared, n_blocks * block_records(), blocks, out);
+}
+void Quantizer::accumulate_blocks(std::size_t n_queries, const float* weights, std::size_t n_blocks,
+                                  const std::uint8_t* blocks, float* acc) const {
+  accumulate(n_queries, weights, n_blocks * block_records(), blocks, acc);
 }
 
 std::unique_ptr<Quantizer> make_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,

@@ -141,19 +141,21 @@ bool TurboMseCore::scores_blocks() const {
   return true;
 }
 
-void TurboMseCore::put_block(const std::uint8_t* rec, std::uint8_t* block, std::size_t region, std::size_t r) const {
+void TurboMseCore::put_block(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t region,
+                             std::size_t r) const {
   put_block_scale(rec, block + kBlockRecords * region, r);
   for (const Part& part : parts_)
     if (part.count > 0)
-      put_block_planes(rec + part.offset, part.bits, plane_bytes(part.count),
+      put_block_planes(order, rec + part.offset, part.bits, plane_bytes(part.count),
                        block + kBlockRecords * (region + part.offset), r);
 }
 
-void TurboMseCore::get_block(const std::uint8_t* block, std::size_t region, std::size_t r, std::uint8_t* rec) const {
+void TurboMseCore::get_block(BlockOrder order, const std::uint8_t* block, std::size_t region, std::size_t r,
+                             std::uint8_t* rec) const {
   get_block_scale(block + kBlockRecords * region, r, rec);
   for (const Part& part : parts_)
     if (part.count > 0)
-      get_block_planes(block + kBlockRecords * (region + part.offset), part.bits, plane_bytes(part.count), r,
+      get_block_planes(order, block + kBlockRecords * (region + part.offset), part.bits, plane_bytes(part.count), r,
                        rec + part.offset);
 }
 
@@ -172,6 +174,18 @@ void TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_s
                                      part.bits};
     score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
   });
+}
+
+void TurboMseCore::accumulate_blocks(std::size_t n_q, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
+                                     std::size_t block_bytes, std::size_t region, float* acc,
+                                     std::size_t acc_stride) const {
+  for (const Part& part : parts_) {
+    if (part.count == 0) continue;
+    const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
+                                     part.bits};
+    accumulate_blocks_int16(codes, kBlockRecords * region, part.codebook->centroids.data(), part.int8, n_blocks, n_q,
+                            w, acc + part.first, acc_stride);
+  }
 }
 
 void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs,

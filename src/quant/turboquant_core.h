@@ -12,6 +12,7 @@
 #include "kernels/kernels.h"
 #include "quant/int8_score.h"
 #include "veloxquant/codebook.h"
+#include "veloxquant/format.h"
 #include "veloxquant/rotation.h"
 
 namespace veloxquant {
@@ -44,16 +45,21 @@ class TurboMseCore {
   // out[i·n + t] = s_t·⟨q_i, c_t⟩ for rotated queries q_i (q_stride apart).
   void score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n, const std::uint8_t* recs,
              std::size_t stride, float* out) const;
-  // Key blocks (pack/plane_blocks.h) of records that hold this core's record at byte `region`:
-  // whether every part can be scored on blocks (≤ 4 bits), record r in and out of a block, and
-  // score() on n_blocks blocks of block_bytes — the same values, for queries that pass
-  // int8_queries_ok (others need the float path of score()).
+  // Record blocks (pack/plane_blocks.h) of records that hold this core's record at byte `region`:
+  // whether every part can be read on blocks (≤ 4 bits), record r in and out of a block, score()
+  // on n_blocks blocks (keys order) of block_bytes — the same values, for queries that pass
+  // int8_queries_ok (others need the float path of score()) — and accumulate() on blocks in
+  // values order, the same values for any weights.
   bool scores_blocks() const;
-  void put_block(const std::uint8_t* rec, std::uint8_t* block, std::size_t region, std::size_t r) const;
-  void get_block(const std::uint8_t* block, std::size_t region, std::size_t r, std::uint8_t* rec) const;
+  void put_block(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t region,
+                 std::size_t r) const;
+  void get_block(BlockOrder order, const std::uint8_t* block, std::size_t region, std::size_t r,
+                 std::uint8_t* rec) const;
   bool int8_queries_ok(std::size_t n_q, const float* q, std::size_t q_stride) const;
   void score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
                     const std::uint8_t* blocks, std::size_t block_bytes, std::size_t region, float* out) const;
+  void accumulate_blocks(std::size_t n_q, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
+                         std::size_t block_bytes, std::size_t region, float* acc, std::size_t acc_stride) const;
   // acc_i += Σ_t w_it·s_t·c_t (rotated domain); acc rows acc_stride apart.
   void accumulate(std::size_t n_q, const float* w, std::size_t n, const std::uint8_t* recs, std::size_t stride,
                   float* acc, std::size_t acc_stride) const;

@@ -23,7 +23,7 @@ void score_unblocked(const Quantizer& q, std::size_t n_q, const float* prepared,
   const std::size_t cs = q.code_size(), n = kBlockRecords * n_blocks;
   recs.resize(n * cs);
   for (std::size_t t = 0; t < n; ++t)
-    q.get_block_record(blocks + t / kBlockRecords * kBlockRecords * cs, t % kBlockRecords, recs.data() + t * cs);
+    q.get_block_record(BlockOrder::kKeys, blocks + t / kBlockRecords * kBlockRecords * cs, t % kBlockRecords, recs.data() + t * cs);
   q.score(n_q, prepared, n, recs.data(), out);
 }
 
@@ -54,22 +54,27 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
   }
   void finish_accumulate(const float* acc, float* out) const override { core_.rotation().apply_transpose(1, acc, out); }
 
-  std::size_t key_block() const override {
+  std::size_t block_records() const override {
     return kernels::score_blocks_fast() && core_.scores_blocks() ? kBlockRecords : 1;
   }
-  void put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
-    if (key_block() == 1) return Quantizer::put_block_record(rec, block, r);
-    core_.put_block(rec, block, 0, r);
+  void put_block_record(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
+    if (block_records() == 1) return Quantizer::put_block_record(order, rec, block, r);
+    core_.put_block(order, rec, block, 0, r);
   }
-  void get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const override {
-    if (key_block() == 1) return Quantizer::get_block_record(block, r, rec);
-    core_.get_block(block, 0, r, rec);
+  void get_block_record(BlockOrder order, const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const override {
+    if (block_records() == 1) return Quantizer::get_block_record(order, block, r, rec);
+    core_.get_block(order, block, 0, r, rec);
   }
   void score_blocks(std::size_t nq, const float* prepared, std::size_t n_blocks, const std::uint8_t* blocks,
                     float* out) const override {
-    if (key_block() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
+    if (block_records() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
     if (!core_.int8_queries_ok(nq, prepared, dim())) return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
     core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, kBlockRecords * code_size(), 0, out);
+  }
+  void accumulate_blocks(std::size_t nq, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
+                         float* acc) const override {
+    if (block_records() == 1) return Quantizer::accumulate_blocks(nq, w, n_blocks, blocks, acc);
+    core_.accumulate_blocks(nq, w, n_blocks, blocks, kBlockRecords * code_size(), 0, acc, dim());
   }
 
  protected:
@@ -141,22 +146,22 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
   }
 
   // Blocks hold the two instances' records side by side as in a record: regions 0 and out_cs.
-  std::size_t key_block() const override {
+  std::size_t block_records() const override {
     return kernels::score_blocks_fast() && out_core_.scores_blocks() && in_core_.scores_blocks() ? kBlockRecords : 1;
   }
-  void put_block_record(const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
-    if (key_block() == 1) return Quantizer::put_block_record(rec, block, r);
-    out_core_.put_block(rec, block, 0, r);
-    in_core_.put_block(rec + out_core_.code_size(), block, out_core_.code_size(), r);
+  void put_block_record(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
+    if (block_records() == 1) return Quantizer::put_block_record(order, rec, block, r);
+    out_core_.put_block(order, rec, block, 0, r);
+    in_core_.put_block(order, rec + out_core_.code_size(), block, out_core_.code_size(), r);
   }
-  void get_block_record(const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const override {
-    if (key_block() == 1) return Quantizer::get_block_record(block, r, rec);
-    out_core_.get_block(block, 0, r, rec);
-    in_core_.get_block(block, out_core_.code_size(), r, rec + out_core_.code_size());
+  void get_block_record(BlockOrder order, const std::uint8_t* block, std::size_t r, std::uint8_t* rec) const override {
+    if (block_records() == 1) return Quantizer::get_block_record(order, block, r, rec);
+    out_core_.get_block(order, block, 0, r, rec);
+    in_core_.get_block(order, block, out_core_.code_size(), r, rec + out_core_.code_size());
   }
   void score_blocks(std::size_t nq, const float* prepared, std::size_t n_blocks, const std::uint8_t* blocks,
                     float* out) const override {
-    if (key_block() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
+    if (block_records() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
     if (!out_core_.int8_queries_ok(nq, prepared, dim()) || !in_core_.int8_queries_ok(nq, prepared + n_out(), dim()))
       return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
     const std::size_t n = kBlockRecords * n_blocks, block_bytes = kBlockRecords * code_size();
@@ -165,6 +170,13 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
     in_core_.score_blocks(nq, prepared + n_out(), dim(), n_blocks, blocks, block_bytes, out_core_.code_size(),
                           inlier_scores);
     for (std::size_t i = 0; i < nq * n; ++i) out[i] += inlier_scores[i];
+  }
+  void accumulate_blocks(std::size_t nq, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
+                         float* acc) const override {
+    if (block_records() == 1) return Quantizer::accumulate_blocks(nq, w, n_blocks, blocks, acc);
+    const std::size_t block_bytes = kBlockRecords * code_size();
+    out_core_.accumulate_blocks(nq, w, n_blocks, blocks, block_bytes, 0, acc, dim());
+    in_core_.accumulate_blocks(nq, w, n_blocks, blocks, block_bytes, out_core_.code_size(), acc + n_out(), dim());
   }
 
  protected:
