@@ -130,6 +130,22 @@ TEST(Gptq, IdentityMomentGivesPlainCodes) {
   }
 }
 
+// A row whose scale fp16 cannot hold fails as plain encoding does, and writes nothing.
+TEST(Gptq, RowsPastTheFp16RangeFailClearly) {
+  for (const char* format : {"q4", "tq4"}) {
+    SCOPED_TRACE(format);
+    const std::size_t dim = 64, cols = 128;
+    const auto q = make_quantizer(format, dim, 11);
+    const GptqEncoder gptq(*q, cols, identity(cols));
+    std::vector<float> row = test::gaussian(cols, 6);
+    row[70] = 1e7f;
+    std::vector<std::uint8_t> recs(cols / dim * q->code_size(), 0xAB);
+    EXPECT_THROW(gptq.encode_row(row.data(), recs.data(), q->code_size()), std::invalid_argument);
+    EXPECT_THROW(q->encode(1, row.data() + dim, recs.data()), std::invalid_argument);  // plain encoding agrees
+    EXPECT_EQ(recs, std::vector<std::uint8_t>(recs.size(), 0xAB));
+  }
+}
+
 // On correlated inputs the output error tr((W − Ŵ) H (W − Ŵ)ᵀ) drops well below plain rounding's.
 TEST(Gptq, CorrelatedMomentLowersOutputError) {
   for (const char* format : {"tq4", "tq3", "tq4:outliers=16/5", "q4"}) {

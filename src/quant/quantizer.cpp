@@ -2,6 +2,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "math/prng.h"
@@ -18,7 +19,12 @@ void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const
           throw std::invalid_argument(name() + " encode: non-finite value " + std::to_string(x[i * dim_ + j]) +
                                       " in vector " + std::to_string(i) + " at coordinate " + std::to_string(j));
   }
-  encode_checked(n, x, codes);
+  // A scale past the fp16 range is found only while encoding: stage the records so that a failure
+  // leaves `codes` as it was (the staging is the size of the output, a fraction of x).
+  thread_local std::vector<std::uint8_t> staged;
+  staged.resize(n * code_size());
+  encode_checked(n, x, staged.data());
+  if (!staged.empty()) std::memcpy(codes, staged.data(), staged.size());
 }
 
 // Plain records: a block is one record.

@@ -86,13 +86,16 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   return static_cast<float>(norm);
 }
 
-void TurboMseCore::store_scale(double value, std::uint8_t* rec) {
+bool TurboMseCore::scale_storable(double value) {
   const float scale = static_cast<float>(value);
-  const std::uint16_t h = float_to_half(scale);
-  if (std::isinf(half_to_float(h)) || !std::isfinite(scale))
+  return std::isfinite(scale) && !std::isinf(half_to_float(float_to_half(scale)));
+}
+
+void TurboMseCore::store_scale(double value, std::uint8_t* rec) {
+  if (!scale_storable(value))
     throw std::invalid_argument("TurboQuant encode: norm " + std::to_string(value) +
                                 " exceeds the fp16 scale range (max 65504)");
-  store_u16(rec, h);
+  store_u16(rec, float_to_half(static_cast<float>(value)));
 }
 
 void TurboMseCore::write(const float* y, float scale, std::uint8_t* rec) const {

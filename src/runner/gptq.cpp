@@ -129,7 +129,11 @@ void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_
   std::vector<double> y(n), step(n), c;
   std::vector<std::uint16_t> scales(n / g);
   for (std::size_t g0 = 0; g0 < n; g0 += g) {
-    scales[g0 / g] = float_to_half(kernels::q4_signed_max(row + g0, g) / -8.0f);
+    const float group_scale = kernels::q4_signed_max(row + g0, g) / -8.0f;
+    scales[g0 / g] = float_to_half(group_scale);
+    if (std::isinf(half_to_float(scales[g0 / g])))  // as plain q4: a clear error, nothing written
+      throw std::invalid_argument("GPTQ q4: scale " + std::to_string(group_scale) + " of the group at column " +
+                                  std::to_string(g0) + " exceeds the fp16 range (max 65504)");
     const float scale = half_to_float(scales[g0 / g]), inv = scale != 0.0f ? 1.0f / scale : 0.0f;
     for (std::size_t j = g0; j < g0 + g; ++j) {
       step[j] = scale;
@@ -179,6 +183,10 @@ void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t s
   for (std::size_t j = 0; j < n; ++j) w[j] = step[j] * yf[j];
   std::vector<double> scales(norms);
   if (groups[0].core->norm_correction()) refit_scales(w, c, group_of, scales);
+  for (std::size_t k = 0; k < scales.size(); ++k)  // every scale checked before any record is written
+    if (norms[k] != 0.0 && !TurboMseCore::scale_storable(scales[k]))
+      throw std::invalid_argument("GPTQ: scale " + std::to_string(scales[k]) + " of record " + std::to_string(k / ng) +
+                                  " exceeds the fp16 range (max 65504)");
   std::vector<float> cf(d);
   for (std::size_t b = 0; b < blocks; ++b) {
     std::uint8_t* rec = recs + b * stride;
