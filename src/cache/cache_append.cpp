@@ -101,12 +101,16 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
   const std::size_t total = layer.window_count + rest;
   const std::size_t keep = std::min(c.window, total);
   const std::size_t overflow = total - keep;
-  std::vector<std::uint8_t> record(es);
+  // Per-thread buffers: a decode step appends one token per call, so they are reused, not reallocated.
+  thread_local std::vector<std::uint8_t> record, key_records, value_records;
+  thread_local std::vector<float> keys, values;
+  record.resize(es);
   const Stream stream{impl, layer, k, v, rest, record};
   if (overflow > 0) {
-    std::vector<float> keys(std::min(kEncodeBatch, overflow) * d), values(keys.size());
-    std::vector<std::uint8_t> key_records(std::min(kEncodeBatch, overflow) * impl.key_code_size);
-    std::vector<std::uint8_t> value_records(std::min(kEncodeBatch, overflow) * impl.value_code_size);
+    keys.resize(std::min(kEncodeBatch, overflow) * d);
+    values.resize(keys.size());
+    key_records.resize(std::min(kEncodeBatch, overflow) * impl.key_code_size);
+    value_records.resize(std::min(kEncodeBatch, overflow) * impl.value_code_size);
     for (std::size_t h = 0; h < heads; ++h)
       if (!layer.heads[h].key_quantizer) build_quantizers(impl, stream, layer.heads[h], h);
     const std::size_t page_tokens = c.page_tokens, kcs = impl.key_code_size, vcs = impl.value_code_size;

@@ -1,5 +1,6 @@
 #include "pack/plane_blocks.h"
 
+#include <array>
 #include <bit>
 #include <cstring>
 
@@ -20,14 +21,22 @@ inline unsigned get_nibble(const std::uint8_t* half, std::size_t r) { return (ha
 // to 16c (spread) or to 45 + c (gather) and no two products share a bit, so nothing carries.
 constexpr std::uint64_t kTerms = 1 + (1ull << 15) + (1ull << 30) + (1ull << 45);
 constexpr std::uint64_t kLanes = 0x0001000100010001ull;
-inline std::uint64_t spread4(unsigned x) { return (x * kTerms) & kLanes; }
+constexpr std::uint64_t spread4(unsigned x) { return (x * kTerms) & kLanes; }
 inline unsigned gather4(std::uint64_t y) { return static_cast<unsigned>(((y & kLanes) * kTerms) >> 45) & 15u; }
+
+// spread4 of every nibble, looked up: appending puts every record, and a load is cheaper than the
+// multiply on the path.
+constexpr auto kSpread = [] {
+  std::array<std::uint64_t, 16> t{};
+  for (unsigned x = 0; x < 16; ++x) t[x] = spread4(x);
+  return t;
+}();
 
 // Record r's bits of 4 coordinates in one 64-bit half of a value chunk.
 inline void set_column(std::uint8_t* half, std::size_t r, unsigned nibble) {
   std::uint64_t w;
   std::memcpy(&w, half, 8);
-  w = (w & ~(kLanes << r)) | (spread4(nibble) << r);
+  w = (w & ~(kLanes << r)) | (kSpread[nibble] << r);
   std::memcpy(half, &w, 8);
 }
 inline unsigned get_column(const std::uint8_t* half, std::size_t r) {

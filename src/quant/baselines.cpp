@@ -47,13 +47,13 @@ class F32Quantizer final : public BlockDecodedQuantizer {
 // vectors may be written, as there). Checked on the halves (Inf = 0x7C00 after the sign), a
 // compare-and-or over 16-bit lanes that costs a fraction of the conversion.
 void check_half_range(std::size_t count, const float* x, const std::uint16_t* h, std::size_t dim,
-                      const std::string& format) {
+                      const FormatSpec& format) {  // named only when throwing: no string per call
   std::uint16_t inf = 0;
   for (std::size_t i = 0; i < count; ++i) inf |= static_cast<std::uint16_t>((h[i] & 0x7FFFu) == 0x7C00u);
   if (!inf) return;
   for (std::size_t i = 0; i < count; ++i)
     if ((h[i] & 0x7FFFu) == 0x7C00u)
-      throw std::invalid_argument(format + " encode: value " + std::to_string(x[i]) + " of vector " + std::to_string(i / dim) +
+      throw std::invalid_argument(format.name() + " encode: value " + std::to_string(x[i]) + " of vector " + std::to_string(i / dim) +
                                   " at coordinate " + std::to_string(i % dim) + " exceeds the fp16 range (max 65504)");
 }
 
@@ -72,7 +72,7 @@ class F16Quantizer final : public BlockDecodedQuantizer {
   // Records are 2-byte aligned wherever the library stores them (pages, windows, numpy arrays).
   void encode_checked(std::size_t n, const float* x, std::uint8_t* codes) const override {
     kernels::floats_to_halves(n * dim(), x, reinterpret_cast<std::uint16_t*>(codes));
-    check_half_range(n * dim(), x, reinterpret_cast<const std::uint16_t*>(codes), dim(), name());
+    check_half_range(n * dim(), x, reinterpret_cast<const std::uint16_t*>(codes), dim(), spec());
   }
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
     kernels::halves_to_floats(n * dim(), reinterpret_cast<const std::uint16_t*>(codes), out);
