@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/kernels.h"
 #include "kernels/planes_avx512.h"
@@ -24,6 +25,18 @@ namespace veloxquant::kernels::avx512 {
 #define VQ_AVX512_ICL __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni")))
 
 namespace {
+
+// Calls f(std::integral_constant<int, k>{}) with k = count for 1..3, else 4: the kernels are
+// templates over the bits per code (1..4) and over the query heads per pass (up to 4).
+template <class F>
+inline void with_count(std::size_t count, F&& f) {
+  switch (count) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    default: return f(std::integral_constant<int, 4>{});
+  }
+}
 
 // vpdpwssd / vpdpbusd updating the accumulator register in place. GCC 12 compiles the intrinsics
 // with a copy of every loop-carried accumulator per iteration (and spills when 16 are live),
@@ -217,19 +230,9 @@ VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, 
     std::int32_t* o = out + i0 * n;
     const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
     if (one_load) {
-      switch (g) {
-        case 1: score_u8_group<kBits, 1, true>(codes, tbl, n, q, o); break;
-        case 2: score_u8_group<kBits, 2, true>(codes, tbl, n, q, o); break;
-        case 3: score_u8_group<kBits, 3, true>(codes, tbl, n, q, o); break;
-        default: score_u8_group<kBits, 4, true>(codes, tbl, n, q, o); break;
-      }
+      with_count(g, [&](auto k) { score_u8_group<kBits, k, true>(codes, tbl, n, q, o); });
     } else {
-      switch (g) {
-        case 1: score_u8_group<kBits, 1, false>(codes, tbl, n, q, o); break;
-        case 2: score_u8_group<kBits, 2, false>(codes, tbl, n, q, o); break;
-        case 3: score_u8_group<kBits, 3, false>(codes, tbl, n, q, o); break;
-        default: score_u8_group<kBits, 4, false>(codes, tbl, n, q, o); break;
-      }
+      with_count(g, [&](auto k) { score_u8_group<kBits, k, false>(codes, tbl, n, q, o); });
     }
   }
 }
@@ -263,10 +266,10 @@ struct BlockDecoder {
   VQ_AVX512_ICL void decode(const std::uint8_t* seg, std::size_t j, __m512i table, __m512i& c0, __m512i& c1) const {
     const __m512i transpose = _mm512_set1_epi64(0x8040201008040201ll);
     const __m512i raw = _mm512_maskz_loadu_epi8(load, seg + 16 * kBits * j);
-    c0 = _mm512_shuffle_epi8(table,
-                             _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_low, raw), 0));
-    c1 = _mm512_shuffle_epi8(table,
-                             _mm512_gf2p8affine_epi64_epi8(transpose, _mm512_maskz_permutexvar_epi8(planes, gather_high, raw), 0));
+    const __m512i low = _mm512_maskz_permutexvar_epi8(planes, gather_low, raw);
+    const __m512i high = _mm512_maskz_permutexvar_epi8(planes, gather_high, raw);
+    c0 = _mm512_shuffle_epi8(table, _mm512_gf2p8affine_epi64_epi8(transpose, low, 0));
+    c1 = _mm512_shuffle_epi8(table, _mm512_gf2p8affine_epi64_epi8(transpose, high, 0));
   }
 };
 
@@ -307,12 +310,7 @@ VQ_AVX512_ICL void score_blocks(const PlaneBlocks& codes, const std::uint8_t* ta
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int8_t* q = q8 + i0 * q_row;
     std::int32_t* o = out + i0 * n;
-    switch (n_q - i0 < 4 ? n_q - i0 : 4) {
-      case 1: score_blocks_group<kBits, 1>(codes, tbl, n_blocks, q, q_row, o); break;
-      case 2: score_blocks_group<kBits, 2>(codes, tbl, n_blocks, q, q_row, o); break;
-      case 3: score_blocks_group<kBits, 3>(codes, tbl, n_blocks, q, q_row, o); break;
-      default: score_blocks_group<kBits, 4>(codes, tbl, n_blocks, q, q_row, o); break;
-    }
+    with_count(n_q - i0, [&](auto k) { score_blocks_group<kBits, k>(codes, tbl, n_blocks, q, q_row, o); });
   }
 }
 
@@ -431,12 +429,9 @@ VQ_AVX512_ICL void accumulate_blocks(const PlaneBlocks& codes, const std::int8_t
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int16_t* w = w16 + i0 * n;
     std::int32_t* a = acc + i0 * acc_stride;
-    switch (n_q - i0 < 4 ? n_q - i0 : 4) {
-      case 1: accumulate_blocks_group<kBits, 1>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
-      case 2: accumulate_blocks_group<kBits, 2>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
-      case 3: accumulate_blocks_group<kBits, 3>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
-      default: accumulate_blocks_group<kBits, 4>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride); break;
-    }
+    with_count(n_q - i0, [&](auto k) {
+      accumulate_blocks_group<kBits, k>(codes, dec, tbl, negated_tbl, n_blocks, w, a, acc_stride);
+    });
   }
 }
 
@@ -484,12 +479,7 @@ VQ_AVX512_ICL void accumulate(const PlaneCodes& codes, std::size_t n, std::size_
     for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
       const float* wi = w + i0 * n;
       float* ai = acc + i0 * acc_stride;
-      switch (n_q - i0 < 4 ? n_q - i0 : 4) {
-        case 1: accumulate_group<kBits, 1>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
-        case 2: accumulate_group<kBits, 2>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
-        case 3: accumulate_group<kBits, 3>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
-        default: accumulate_group<kBits, 4>(codes, dec, t0, t1, n, wi, ai, acc_stride); break;
-      }
+      with_count(n_q - i0, [&](auto k) { accumulate_group<kBits, k>(codes, dec, t0, t1, n, wi, ai, acc_stride); });
     }
   }
 }
@@ -591,12 +581,9 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
     for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
       const std::int16_t* wi = w16 + i0 * n2;
       std::int32_t* ai = acc + i0 * acc_stride;
-      switch (n_q - i0 < 4 ? n_q - i0 : 4) {
-        case 1: accumulate_i16_group<kBits, 1>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
-        case 2: accumulate_i16_group<kBits, 2>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
-        case 3: accumulate_i16_group<kBits, 3>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
-        default: accumulate_i16_group<kBits, 4>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); break;
-      }
+      with_count(n_q - i0, [&](auto k) {
+        accumulate_i16_group<kBits, k>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride);
+      });
     }
   }
 }
@@ -605,12 +592,9 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
 
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  switch (codes.bits) {
-    case 1: return accumulate_i16<1>(codes, table, n, n_q, w16, acc, acc_stride);
-    case 2: return accumulate_i16<2>(codes, table, n, n_q, w16, acc, acc_stride);
-    case 3: return accumulate_i16<3>(codes, table, n, n_q, w16, acc, acc_stride);
-    default: return accumulate_i16<4>(codes, table, n, n_q, w16, acc, acc_stride);
-  }
+  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
+    accumulate_i16<bits>(codes, table, n, n_q, w16, acc, acc_stride);
+  });
 }
 
 bool available() {
@@ -623,42 +607,28 @@ bool available() {
 
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  switch (codes.bits) {
-    case 1: return score_u8<1>(codes, table, n, n_q, q8, out);
-    case 2: return score_u8<2>(codes, table, n, n_q, q8, out);
-    case 3: return score_u8<3>(codes, table, n, n_q, q8, out);
-    default: return score_u8<4>(codes, table, n, n_q, q8, out);
-  }
+  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) { score_u8<bits>(codes, table, n, n_q, q8, out); });
 }
 
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  switch (codes.bits) {
-    case 1: return score_blocks<1>(codes, table, n_blocks, n_q, q8, out);
-    case 2: return score_blocks<2>(codes, table, n_blocks, n_q, q8, out);
-    case 3: return score_blocks<3>(codes, table, n_blocks, n_q, q8, out);
-    default: return score_blocks<4>(codes, table, n_blocks, n_q, q8, out);
-  }
+  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
+    score_blocks<bits>(codes, table, n_blocks, n_q, q8, out);
+  });
 }
 
 void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  switch (codes.bits) {
-    case 1: return accumulate_blocks<1>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-    case 2: return accumulate_blocks<2>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-    case 3: return accumulate_blocks<3>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-    default: return accumulate_blocks<4>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-  }
+  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
+    accumulate_blocks<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+  });
 }
 
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
-  switch (codes.bits) {
-    case 1: return accumulate<1>(codes, n, n_q, w, acc, acc_stride);
-    case 2: return accumulate<2>(codes, n, n_q, w, acc, acc_stride);
-    case 3: return accumulate<3>(codes, n, n_q, w, acc, acc_stride);
-    default: return accumulate<4>(codes, n, n_q, w, acc, acc_stride);
-  }
+  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
+    accumulate<bits>(codes, n, n_q, w, acc, acc_stride);
+  });
 }
 
 }  // namespace veloxquant::kernels::avx512
