@@ -130,7 +130,8 @@ TEST(Gptq, IdentityMomentGivesPlainCodes) {
   }
 }
 
-// A row whose scale fp16 cannot hold fails as plain encoding does, and writes nothing.
+// A row whose scale fp16 cannot hold fails as plain encoding does, and writes nothing (every scale
+// is checked before the first record is written).
 TEST(Gptq, RowsPastTheFp16RangeFailClearly) {
   for (const char* format : {"q4", "tq4"}) {
     SCOPED_TRACE(format);
@@ -141,8 +142,8 @@ TEST(Gptq, RowsPastTheFp16RangeFailClearly) {
     row[70] = 1e7f;
     std::vector<std::uint8_t> recs(cols / dim * q->code_size(), 0xAB);
     EXPECT_THROW(gptq.encode_row(row.data(), recs.data(), q->code_size()), std::invalid_argument);
-    EXPECT_THROW(q->encode(1, row.data() + dim, recs.data()), std::invalid_argument);  // plain encoding agrees
     EXPECT_EQ(recs, std::vector<std::uint8_t>(recs.size(), 0xAB));
+    EXPECT_THROW(q->encode(1, row.data() + dim, recs.data()), std::invalid_argument);  // plain encoding agrees
   }
 }
 

@@ -34,8 +34,9 @@ class Quantizer {
   double bits_per_coord() const { return 8.0 * static_cast<double>(code_size()) / static_cast<double>(dim_); }
 
   // Encodes n row vectors x[n][dim] into codes[n][code_size()]. Throws std::invalid_argument on a
-  // non-finite value (naming the vector and coordinate) or on a scale past the fp16 range, and
-  // then leaves codes unchanged.
+  // non-finite value (naming the vector and coordinate) before writing anything, and on a scale
+  // past the fp16 range when encoding meets it (the records of earlier vectors are written then;
+  // callers that must not lose their buffer check ranges first, as KVCache::append does).
   void encode(std::size_t n, const float* x, std::uint8_t* codes) const;
   // Decodes n records into x[n][dim].
   virtual void decode(std::size_t n, const std::uint8_t* codes, float* x) const = 0;

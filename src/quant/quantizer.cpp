@@ -19,15 +19,7 @@ void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const
           throw std::invalid_argument(name() + " encode: non-finite value " + std::to_string(x[i * dim_ + j]) +
                                       " in vector " + std::to_string(i) + " at coordinate " + std::to_string(j));
   }
-  // A scale past the fp16 range is found only while encoding: stage the records so that a failure
-  // leaves `codes` as it was (the staging is the size of the output, a fraction of x). Small
-  // outputs (a cache appends one token per call) stage on the stack.
-  const std::size_t bytes = n * code_size();
-  alignas(64) std::uint8_t small[1024];
-  std::vector<std::uint8_t> large(bytes > sizeof small ? bytes : 0);
-  std::uint8_t* staged = large.empty() ? small : large.data();
-  encode_checked(n, x, staged);
-  if (bytes > 0) std::memcpy(codes, staged, bytes);
+  encode_checked(n, x, codes);
 }
 
 // Plain records: a block is one record.
