@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "cache/cache_impl.h"
-#include "cache/page_records.h"
 #include "cache/outlier_channels.h"
+#include "cache/page_records.h"
 
 namespace veloxquant {
 

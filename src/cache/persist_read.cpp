@@ -10,8 +10,8 @@
 #include <string>
 
 #include "cache/cache_impl.h"
-#include "cache/page_records.h"
 #include "cache/input_check.h"
+#include "cache/page_records.h"
 #include "cache/persist.h"
 #include "cache/persist_format.h"
 #include "io/crc32.h"

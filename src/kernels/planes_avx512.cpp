@@ -2,7 +2,8 @@
 // instructions Highway 1.0.3 does not expose (VNNI dot products, byte permutes, GF(2) affine).
 // 64 coordinates are decoded at once into code bytes (ChunkDecoder); a 16-entry table then maps
 // codes to values (pshufb for int8 key centroids, vpermw for int16 value centroids, vpermps
-// for float centroids). Keys are scored with vpdpbusd, values accumulated with vpdpwssd.
+// for float centroids). Keys are scored with vpdpbusd; values are accumulated with vpdpwssd on
+// plain records and with vpdpbusd on record blocks (pack/plane_blocks.h).
 // GCC 12 reports -W(maybe-)uninitialized inside its own avx512fintrin.h for the undefined
 // pass-through operands of extract/convert/broadcast intrinsics (a known false positive).
 #pragma GCC diagnostic push

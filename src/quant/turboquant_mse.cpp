@@ -23,7 +23,8 @@ void score_unblocked(const Quantizer& q, std::size_t n_q, const float* prepared,
   const std::size_t cs = q.code_size(), n = kBlockRecords * n_blocks;
   recs.resize(n * cs);
   for (std::size_t t = 0; t < n; ++t)
-    q.get_block_record(BlockOrder::kKeys, blocks + t / kBlockRecords * kBlockRecords * cs, t % kBlockRecords, recs.data() + t * cs);
+    q.get_block_record(BlockOrder::kKeys, blocks + t / kBlockRecords * kBlockRecords * cs, t % kBlockRecords,
+                       recs.data() + t * cs);
   q.score(n_q, prepared, n, recs.data(), out);
 }
 
