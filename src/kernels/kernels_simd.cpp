@@ -193,7 +193,8 @@ struct IntTable {
 
   template <typename T>
   IntTable(const T* table, int bits) {
-    for (int k = 0; k < (1 << bits); ++k) wide[k] = table[k];
+    // T is std::int8_t or std::uint8_t: numbers whose sign is meant to carry over.
+    for (int k = 0; k < (1 << bits); ++k) wide[k] = table[k];  // NOLINT(bugprone-signed-char-misuse)
     vec = hn::Load(DI(), wide);
   }
   HWY_INLINE hn::Vec<DI> lookup(const PlaneDecoder& dec, const std::uint8_t* planes, std::size_t j) const {

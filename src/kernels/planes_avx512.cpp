@@ -28,7 +28,9 @@ namespace veloxquant::kernels::avx512 {
 namespace {
 
 // Calls f(std::integral_constant<int, k>{}) with k = count for 1..3, else 4: the kernels are
-// templates over the bits per code (1..4) and over the query heads per pass (up to 4).
+// templates over the bits per code (1..4) and over the query heads per pass (up to 4). f is a
+// lambda without the AVX-512 target, so vectors cross it by reference only: by value, their
+// calling convention differs between the two sides (it works only where everything inlines).
 template <class F>
 inline void with_count(std::size_t count, F&& f) {
   switch (count) {
@@ -180,7 +182,7 @@ VQ_AVX512 __attribute__((always_inline)) inline __m512i reduce16(const __m512i (
 // Integer scores of up to four queries (kGroup) against records four at a time: one decode of a
 // record chunk serves every query, and one reduction tree finishes 16 scores.
 template <int kBits, int kGroup, bool kOneLoad>
-VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, __m512i tbl, std::size_t n, const std::int8_t* q8,
+VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, const __m512i& tbl, std::size_t n, const std::int8_t* q8,
                                   std::int32_t* out) {
   const std::size_t dim = codes.dim;
   const ChunkDecoder<kBits> dec((dim + 7) / 8);
@@ -278,7 +280,7 @@ struct BlockDecoder {
 // sums one record's score and no reduction across lanes is needed (the record-major kernel above
 // spends as much on its reduction tree as on its dot products).
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, __m512i tbl, std::size_t n_blocks,
+VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, const __m512i& tbl, std::size_t n_blocks,
                                       const std::int8_t* q8, std::size_t q_row, std::int32_t* out) {
   const BlockDecoder<kBits> dec;
   const std::size_t plane_bytes = (codes.dim + 7) / 8, n = 16 * n_blocks;
@@ -403,15 +405,16 @@ VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const Block
 }
 
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void accumulate_blocks_group(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec, __m512i tbl,
-                                           __m512i negated_tbl, std::size_t n_blocks, const std::int16_t* w16,
-                                           std::int32_t* acc, std::size_t acc_stride) {
+VQ_AVX512_ICL void accumulate_blocks_group(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec,
+                                           const __m512i& tbl, const __m512i& negated_tbl, std::size_t n_blocks,
+                                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
   const std::size_t n = 16 * n_blocks;
   WeightBytes wb;
   for (std::size_t b0 = 0; b0 < n_blocks; b0 += kValueRange) {
     const std::size_t b1 = b0 + kValueRange < n_blocks ? b0 + kValueRange : n_blocks, m = 16 * (b1 - b0);
     bool negative = false;
-    for (int i = 0; i < kGroup; ++i) negative |= split_weights(w16 + i * n + 16 * b0, m, false, wb.low[i], wb.high[i]);
+    for (int i = 0; i < kGroup; ++i)
+      negative |= split_weights(w16 + i * n + 16 * b0, m, false, wb.low[i], wb.high[i]);
     accumulate_blocks_range<kBits, kGroup>(codes, dec, tbl, b0, b1, wb, acc, acc_stride);
     if (!negative) continue;
     // Σ w·v = Σ max(w, 0)·v + Σ max(−w, 0)·(−v)
@@ -547,7 +550,7 @@ VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec,
 // acc_i += Σ_t w_it·table[code(t, ·)] in int32 for up to four queries, 64 coordinates of
 // accumulators per query held in registers while a block of records streams through.
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDecoder<kBits>& dec, __m512i table16,
+VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDecoder<kBits>& dec, const __m512i& table16,
                                         std::size_t t0, std::size_t t1, std::size_t n2, const std::int16_t* w16,
                                         std::int32_t* acc, std::size_t acc_stride) {
   const std::size_t dim = codes.dim;
