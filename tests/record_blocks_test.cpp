@@ -113,6 +113,7 @@ TEST(RecordBlocks, KernelsMatchReferencesExactly) {
           for (std::size_t k = 0; k < w16.size(); ++k) {
             if ((k / 16) % 3 == 1) w16[k] = static_cast<std::int16_t>(w16[k] % 256);
             if ((k / 16) % 3 == 2) w16[k] = static_cast<std::int16_t>(std::abs(w16[k]));
+            if (n_blocks > 32) w16[k] = static_cast<std::int16_t>(w16[k] / 2);  // int32 sums stay exact past 512 records
           }
           const std::size_t acc_stride = dim + 3;
           std::vector<std::int32_t> acc_got(nq * acc_stride, 7), acc_want(acc_got);
