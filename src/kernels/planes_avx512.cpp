@@ -182,8 +182,9 @@ VQ_AVX512 __attribute__((always_inline)) inline __m512i reduce16(const __m512i (
 // Integer scores of up to four queries (kGroup) against records four at a time: one decode of a
 // record chunk serves every query, and one reduction tree finishes 16 scores.
 template <int kBits, int kGroup, bool kOneLoad>
-VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, const __m512i& tbl, std::size_t n, const std::int8_t* q8,
+VQ_AVX512_ICL void score_u8_group(const PlaneCodes& codes, const __m512i& table, std::size_t n, const std::int8_t* q8,
                                   std::int32_t* out) {
+  const __m512i tbl = table;  // a register copy: stores through `out` may alias the reference
   const std::size_t dim = codes.dim;
   const ChunkDecoder<kBits> dec((dim + 7) / 8);
   const std::uint8_t* base = codes.records + codes.offset;
@@ -280,8 +281,9 @@ struct BlockDecoder {
 // sums one record's score and no reduction across lanes is needed (the record-major kernel above
 // spends as much on its reduction tree as on its dot products).
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, const __m512i& tbl, std::size_t n_blocks,
+VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, const __m512i& table, std::size_t n_blocks,
                                       const std::int8_t* q8, std::size_t q_row, std::int32_t* out) {
+  const __m512i tbl = table;  // a register copy: stores through `out` may alias the reference
   const BlockDecoder<kBits> dec;
   const std::size_t plane_bytes = (codes.dim + 7) / 8, n = 16 * n_blocks;
   for (std::size_t b = 0; b < n_blocks; ++b) {
@@ -406,8 +408,9 @@ VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const Block
 
 template <int kBits, int kGroup>
 VQ_AVX512_ICL void accumulate_blocks_group(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec,
-                                           const __m512i& tbl, const __m512i& negated_tbl, std::size_t n_blocks,
+                                           const __m512i& table, const __m512i& negated_table, std::size_t n_blocks,
                                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+  const __m512i tbl = table, negated_tbl = negated_table;  // register copies (see score_blocks_group)
   const std::size_t n = 16 * n_blocks;
   WeightBytes wb;
   for (std::size_t b0 = 0; b0 < n_blocks; b0 += kValueRange) {
@@ -550,9 +553,10 @@ VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec,
 // acc_i += Σ_t w_it·table[code(t, ·)] in int32 for up to four queries, 64 coordinates of
 // accumulators per query held in registers while a block of records streams through.
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDecoder<kBits>& dec, const __m512i& table16,
+VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDecoder<kBits>& dec, const __m512i& table,
                                         std::size_t t0, std::size_t t1, std::size_t n2, const std::int16_t* w16,
                                         std::int32_t* acc, std::size_t acc_stride) {
+  const __m512i table16 = table;  // a register copy (see score_blocks_group)
   const std::size_t dim = codes.dim;
   const __m512i pairs[4] = {pair_index(0), pair_index(1), pair_index(2), pair_index(3)};
   for (std::size_t j = 0; j < dim; j += 64) {
