@@ -86,16 +86,20 @@ float TurboMseCore::encode(const float* x, std::uint8_t* rec, float* work, float
   return static_cast<float>(norm);
 }
 
-bool TurboMseCore::scale_storable(double value) {
+bool TurboMseCore::scale_to_half(double value, std::uint16_t& h) {
   const float scale = static_cast<float>(value);
-  return std::isfinite(scale) && !std::isinf(half_to_float(float_to_half(scale)));
+  const std::uint16_t bits = float_to_half(scale);
+  if (!std::isfinite(scale) || std::isinf(half_to_float(bits))) return false;
+  h = bits;
+  return true;
 }
 
 void TurboMseCore::store_scale(double value, std::uint8_t* rec) {
-  if (!scale_storable(value))
+  std::uint16_t h = 0;
+  if (!scale_to_half(value, h))
     throw std::invalid_argument("TurboQuant encode: norm " + std::to_string(value) +
                                 " exceeds the fp16 scale range (max 65504)");
-  store_u16(rec, float_to_half(static_cast<float>(value)));
+  store_u16(rec, h);
 }
 
 void TurboMseCore::write(const float* y, float scale, std::uint8_t* rec) const {

@@ -40,8 +40,9 @@ class TurboMseCore {
   // and a record of scale `scale` whose codes are the nearest centroids of the unit-domain y.
   const Codebook& codebook_at(std::size_t j) const { return *parts_[j < parts_[0].count ? 0 : 1].codebook; }
   void write(const float* y, float scale, std::uint8_t* rec) const;
-  // Whether a record scale fits fp16 (write and encode throw std::invalid_argument otherwise).
-  static bool scale_storable(double scale);
+  // The fp16 bits of a record scale; false (h untouched) when it is not finite or past the fp16
+  // range, where write and encode throw std::invalid_argument.
+  static bool scale_to_half(double scale, std::uint16_t& h);
   // Rotated-domain reconstruction s·c[idx] of n records at `stride` bytes.
   void decode_rotated(std::size_t n, const std::uint8_t* recs, std::size_t stride, float* out) const;
   // out[i·n + t] = s_t·⟨q_i, c_t⟩ for rotated queries q_i (q_stride apart).

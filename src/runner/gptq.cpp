@@ -183,8 +183,9 @@ void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t s
   for (std::size_t j = 0; j < n; ++j) w[j] = step[j] * yf[j];
   std::vector<double> scales(norms);
   if (groups[0].core->norm_correction()) refit_scales(w, c, group_of, scales);
+  std::uint16_t unused = 0;
   for (std::size_t k = 0; k < scales.size(); ++k)  // every scale checked before any record is written
-    if (norms[k] != 0.0 && !TurboMseCore::scale_storable(scales[k]))
+    if (norms[k] != 0.0 && !TurboMseCore::scale_to_half(scales[k], unused))
       throw std::invalid_argument("GPTQ: scale " + std::to_string(scales[k]) + " of record " + std::to_string(k / ng) +
                                   " exceeds the fp16 range (max 65504)");
   std::vector<float> cf(d);
