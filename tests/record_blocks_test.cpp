@@ -172,6 +172,35 @@ TEST(RecordBlocks, QuantizersReadBlocksAsRecords) {
     }
 }
 
+// Rounded queries are reused while their values stay the same (int8_score.cpp): a query buffer
+// rewritten in place between calls, one value at a time, must be rounded again each time.
+TEST(RecordBlocks, QueriesRewrittenInPlaceAreRoundedAgain) {
+  for (const char* format : {"tq3", "tq2.5"}) {
+    const std::size_t dim = 128, nq = 4;
+    const auto q = make_quantizer(format, dim, 5);
+    const std::size_t block = q->block_records(), cs = q->code_size(), n_blocks = 2, n = n_blocks * block;
+    std::vector<std::uint8_t> recs(n * cs), blocks(n * cs);
+    q->encode(n, test::gaussian(n * dim, 3).data(), recs.data());
+    for (std::size_t t = 0; t < n; ++t)
+      q->put_block_record(BlockOrder::kKeys, &recs[t * cs], &blocks[t / block * block * cs], t % block);
+    std::vector<float> prepared(nq * q->query_size());
+    const std::vector<float> queries = test::gaussian(nq * dim, 4);
+    for (std::size_t i = 0; i < nq; ++i) q->prepare_query(&queries[i * dim], &prepared[i * q->query_size()]);
+    std::vector<float> previous;
+    for (std::size_t change = 0; change < 4; ++change) {
+      if (change > 0) prepared[(change * 37) % prepared.size()] += 0.5f;  // one value of one query
+      if (change == 3) prepared[prepared.size() - 1] = std::numeric_limits<float>::infinity();  // the float path
+      std::vector<float> want(nq * n), got(nq * n);
+      q->score(nq, prepared.data(), n, recs.data(), want.data());
+      q->score_blocks(nq, prepared.data(), n_blocks, blocks.data(), got.data());
+      ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << format << " change " << change;
+      // score() shares the kept roundings, so also: the changed query's scores changed.
+      if (change > 0) ASSERT_NE(0, std::memcmp(got.data(), previous.data(), got.size() * sizeof(float))) << format;
+      previous = got;
+    }
+  }
+}
+
 // Caches whose pages hold blocks (pages of 16 and 48 tokens) against plain records (pages of 8):
 // the same attention to rounding, through eviction, truncation inside blocks and a save/load.
 TEST(RecordBlocks, CachePagesOfBlocksAttendAsPlainRecords) {

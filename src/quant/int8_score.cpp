@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <stdexcept>
 #include <vector>
 
 #include "pack/bitplane.h"
@@ -93,7 +92,7 @@ namespace {
 // Queries rounded to int8 rows: value j ≈ q_j·127/max|q|.
 struct Int8Queries {
   std::vector<std::int8_t> q8;       // [n_q][row], zero past dim
-  std::vector<float> scale;          // per query: max|q|/127 · the codebook's scale
+  std::vector<float> scale;          // per query: max|q|/127
   std::vector<std::int32_t> sum;     // per query: Σ_j q8_j (the table's +128 bias times this is removed)
   std::vector<std::size_t> float_rows;  // queries that cannot be rounded (scale 0, q8 zero)
 };
@@ -101,7 +100,7 @@ struct Int8Queries {
 bool roundable(float qmax) { return std::isfinite(qmax) && (qmax == 0.0f || std::isfinite(127.0f / qmax)); }
 
 void round_queries(std::size_t dim, std::size_t row, std::size_t n_q, const float* q, std::size_t q_stride,
-                   float codebook_scale, Int8Queries& out) {
+                   Int8Queries& out) {
   thread_local std::vector<std::int16_t> rounded;
   rounded.resize(dim);
   out.q8.assign(n_q * row, 0);
@@ -124,16 +123,46 @@ void round_queries(std::size_t dim, std::size_t row, std::size_t n_q, const floa
       qo[j] = static_cast<std::int8_t>(r16[j]);
       sum += r16[j];
     }
-    out.scale[i] = qmax / 127.0f * codebook_scale;
+    out.scale[i] = qmax / 127.0f;
     out.sum[i] = sum;
   }
 }
 
-// out[i·n + t] = record_scale[t]·scale_i·(raw[i·n + t] − 128·sum_i), in contiguous rows (vectorises).
-void finish_scores(const Int8Queries& queries, const std::int32_t* raw, const float* record_scales, std::size_t n,
-                   std::size_t n_q, float* out) {
+// Attention scores one set of queries against many runs of records in turn, so the last few
+// roundings on this thread are kept with the values they came from and reused when the values
+// match bit for bit (comparing costs a fraction of rounding again). Four entries: an outlier
+// split quantizer alternates between up to four (core, part) query slices.
+const Int8Queries& rounded_queries(std::size_t dim, std::size_t row, std::size_t n_q, const float* q,
+                                   std::size_t q_stride) {
+  struct Entry {
+    std::size_t dim = 0, row = 0, n_q = 0;
+    std::vector<float> source;  // [n_q][dim]
+    Int8Queries queries;
+  };
+  thread_local Entry entries[4];
+  thread_local std::size_t next = 0;
+  for (Entry& e : entries) {
+    if (e.dim != dim || e.row != row || e.n_q != n_q || e.source.empty()) continue;
+    std::size_t i = 0;
+    while (i < n_q && std::memcmp(e.source.data() + i * dim, q + i * q_stride, dim * sizeof(float)) == 0) ++i;
+    if (i == n_q) return e.queries;
+  }
+  Entry& e = entries[next];
+  next = (next + 1) % 4;
+  e.dim = dim;
+  e.row = row;
+  e.n_q = n_q;
+  e.source.resize(n_q * dim);
+  for (std::size_t i = 0; i < n_q; ++i) std::memcpy(e.source.data() + i * dim, q + i * q_stride, dim * sizeof(float));
+  round_queries(dim, row, n_q, q, q_stride, e.queries);
+  return e.queries;
+}
+
+// out[i·n + t] = record_scale[t]·scale_i·codebook_scale·(raw[i·n + t] − 128·sum_i), in contiguous rows (vectorises).
+void finish_scores(const Int8Queries& queries, float codebook_scale, const std::int32_t* raw,
+                   const float* record_scales, std::size_t n, std::size_t n_q, float* out) {
   for (std::size_t i = 0; i < n_q; ++i) {
-    const float qs = queries.scale[i];
+    const float qs = queries.scale[i] * codebook_scale;
     const std::int32_t offset = 128 * queries.sum[i];
     const std::int32_t* r = raw + i * n;
     float* o = out + i * n;
@@ -143,33 +172,30 @@ void finish_scores(const Int8Queries& queries, const std::int32_t* raw, const fl
 
 }  // namespace
 
-bool int8_query_ok(std::size_t dim, const float* q) { return roundable(kernels::max_abs(dim, q)); }
-
 void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
                        std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
-  thread_local Int8Queries queries;
   thread_local std::vector<std::int32_t> raw;
   thread_local std::vector<float> record_scales;
-  round_queries(codes.dim, codes.dim, n_q, q, q_stride, codebook.scale, queries);
+  const Int8Queries& queries = rounded_queries(codes.dim, codes.dim, n_q, q, q_stride);
   raw.resize(n_q * n);
   kernels::score_planes_u8(codes, codebook.table, n, n_q, queries.q8.data(), raw.data());
   record_scales_of(codes, n, record_scales);  // after the kernel, which streamed the records in
-  finish_scores(queries, raw.data(), record_scales.data(), n, n_q, out);
+  finish_scores(queries, codebook.scale, raw.data(), record_scales.data(), n, n_q, out);
   for (std::size_t i : queries.float_rows) kernels::score_planes(codes, n, 1, q + i * q_stride, q_stride, out + i * n);
 }
 
-void score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
+bool score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
                        std::size_t n_blocks, std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
-  thread_local Int8Queries queries;
   thread_local std::vector<std::int32_t> raw;
   thread_local std::vector<float> record_scales;
   const std::size_t n = kBlockRecords * n_blocks;
-  round_queries(codes.dim, 8 * plane_bytes(codes.dim), n_q, q, q_stride, codebook.scale, queries);
-  if (!queries.float_rows.empty()) throw std::logic_error("score_blocks_int8: a query fails int8_query_ok");
+  const Int8Queries& queries = rounded_queries(codes.dim, 8 * plane_bytes(codes.dim), n_q, q, q_stride);
+  if (!queries.float_rows.empty()) return false;
   raw.resize(n_q * n);
   kernels::score_blocks_u8(codes, codebook.table, n_blocks, n_q, queries.q8.data(), raw.data());
   block_scales_of(codes, scale_offset, n_blocks, record_scales);
-  finish_scores(queries, raw.data(), record_scales.data(), n, n_q, out);
+  finish_scores(queries, codebook.scale, raw.data(), record_scales.data(), n, n_q, out);
+  return true;
 }
 
 void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,

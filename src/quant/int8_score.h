@@ -23,11 +23,10 @@ Int8Codebook make_int8_codebook(const float* centroids, int bits);
 void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
                        std::size_t n_q, const float* q, std::size_t q_stride, float* out);
 
-// Whether a query can be rounded to int8: finite, and not so small that 127/max overflows.
-bool int8_query_ok(std::size_t dim, const float* q);
 // score_planes_int8 on key blocks (pack/plane_blocks.h, BlockOrder::kKeys), records' fp16 scales at scale_offset of
-// each block: out[i·16·n_blocks + t]. Every query must pass int8_query_ok (else std::logic_error).
-void score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
+// each block: out[i·16·n_blocks + t]. False, with out unspecified, where a query cannot be rounded
+// to int8 (not finite, or so small that 127/max overflows): the caller takes the float path.
+bool score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
                        std::size_t n_blocks, std::size_t n_q, const float* q, std::size_t q_stride, float* out);
 
 // acc[i·acc_stride + j] += ≈ Σ_t w[i·n + t]·record_scale(t)·centroid(t, j). Each query's scaled

@@ -166,21 +166,16 @@ void TurboMseCore::get_block(BlockOrder order, const std::uint8_t* block, std::s
                        rec + part.offset);
 }
 
-bool TurboMseCore::int8_queries_ok(std::size_t n_q, const float* q, std::size_t q_stride) const {
-  for (std::size_t i = 0; i < n_q; ++i)
-    for (const Part& part : parts_)
-      if (part.count > 0 && !int8_query_ok(part.count, q + i * q_stride + part.first)) return false;
-  return true;
-}
-
-void TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
+bool TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
                                 const std::uint8_t* blocks, std::size_t block_bytes, std::size_t region,
                                 float* out) const {
+  bool ok = true;
   sum_parts(n_q * kBlockRecords * n_blocks, out, [&](const Part& part, float* dst) {
     const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
                                      part.bits};
-    score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
+    ok = ok && score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
   });
+  return ok;
 }
 
 void TurboMseCore::accumulate_blocks(std::size_t n_q, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,

@@ -50,16 +50,15 @@ class TurboMseCore {
              std::size_t stride, float* out) const;
   // Record blocks (pack/plane_blocks.h) of records that hold this core's record at byte `region`:
   // whether every part can be read on blocks (≤ 4 bits), record r in and out of a block, score()
-  // on n_blocks blocks (keys order) of block_bytes — the same values, for queries that pass
-  // int8_queries_ok (others need the float path of score()) — and accumulate() on blocks in
-  // values order, the same values for any weights.
+  // on n_blocks blocks (keys order) of block_bytes — the same values; false, with out unspecified,
+  // for queries that cannot be rounded to int8 and need the float path of score() — and
+  // accumulate() on blocks in values order, the same values for any weights.
   bool scores_blocks() const;
   void put_block(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t region,
                  std::size_t r) const;
   void get_block(BlockOrder order, const std::uint8_t* block, std::size_t region, std::size_t r,
                  std::uint8_t* rec) const;
-  bool int8_queries_ok(std::size_t n_q, const float* q, std::size_t q_stride) const;
-  void score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
+  bool score_blocks(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n_blocks,
                     const std::uint8_t* blocks, std::size_t block_bytes, std::size_t region, float* out) const;
   void accumulate_blocks(std::size_t n_q, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
                          std::size_t block_bytes, std::size_t region, float* acc, std::size_t acc_stride) const;

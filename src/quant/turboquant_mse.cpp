@@ -69,8 +69,8 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
   void score_blocks(std::size_t nq, const float* prepared, std::size_t n_blocks, const std::uint8_t* blocks,
                     float* out) const override {
     if (block_records() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
-    if (!core_.int8_queries_ok(nq, prepared, dim())) return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
-    core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, kBlockRecords * code_size(), 0, out);
+    if (!core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, kBlockRecords * code_size(), 0, out))
+      score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
   }
   void accumulate_blocks(std::size_t nq, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
                          float* acc) const override {
@@ -163,13 +163,12 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
   void score_blocks(std::size_t nq, const float* prepared, std::size_t n_blocks, const std::uint8_t* blocks,
                     float* out) const override {
     if (block_records() == 1) return Quantizer::score_blocks(nq, prepared, n_blocks, blocks, out);
-    if (!out_core_.int8_queries_ok(nq, prepared, dim()) || !in_core_.int8_queries_ok(nq, prepared + n_out(), dim()))
-      return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
     const std::size_t n = kBlockRecords * n_blocks, block_bytes = kBlockRecords * code_size();
     float* inlier_scores = scratch_floats(1, nq * n);
-    out_core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, block_bytes, 0, out);
-    in_core_.score_blocks(nq, prepared + n_out(), dim(), n_blocks, blocks, block_bytes, out_core_.code_size(),
-                          inlier_scores);
+    if (!out_core_.score_blocks(nq, prepared, dim(), n_blocks, blocks, block_bytes, 0, out) ||
+        !in_core_.score_blocks(nq, prepared + n_out(), dim(), n_blocks, blocks, block_bytes, out_core_.code_size(),
+                               inlier_scores))
+      return score_unblocked(*this, nq, prepared, n_blocks, blocks, out);
     for (std::size_t i = 0; i < nq * n; ++i) out[i] += inlier_scores[i];
   }
   void accumulate_blocks(std::size_t nq, const float* w, std::size_t n_blocks, const std::uint8_t* blocks,
