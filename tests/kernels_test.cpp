@@ -160,6 +160,10 @@ TEST_P(KernelsOnEveryTarget, WeightRoundingMatchesReference) {
     kernels::add_scaled_ints(n, ints.data(), 1.5e-5f, acc.data());
     kernels::ref::add_scaled_ints(n, ints.data(), 1.5e-5f, acc_ref.data());
     EXPECT_EQ(acc, acc_ref);
+    std::vector<float> scaled(n, -1.0f), scaled_ref(n, -2.0f);
+    kernels::scale_ints(n, ints.data(), -12345, x.data(), 3.7e-4f, scaled.data());
+    kernels::ref::scale_ints(n, ints.data(), -12345, x.data(), 3.7e-4f, scaled_ref.data());
+    EXPECT_EQ(scaled, scaled_ref);
   }
 }
 

@@ -195,7 +195,9 @@ TEST(RecordBlocks, QueriesRewrittenInPlaceAreRoundedAgain) {
       q->score_blocks(nq, prepared.data(), n_blocks, blocks.data(), got.data());
       ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << format << " change " << change;
       // score() shares the kept roundings, so also: the changed query's scores changed.
-      if (change > 0) ASSERT_NE(0, std::memcmp(got.data(), previous.data(), got.size() * sizeof(float))) << format;
+      if (change > 0) {
+        ASSERT_NE(0, std::memcmp(got.data(), previous.data(), got.size() * sizeof(float))) << format;
+      }
       previous = got;
     }
   }

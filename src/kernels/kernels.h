@@ -86,6 +86,8 @@ float max_abs(std::size_t n, const float* x);
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out);
 // acc[j] += f·x[j] (product rounded, then the sum).
 void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc);
+// out[t] = (s[t]·f)·(x[t] − offset), each product rounded; x[t] − offset must fit in int32.
+void scale_ints(std::size_t n, const std::int32_t* x, std::int32_t offset, const float* s, float f, float* out);
 // out[t] = x[t]·factor rounded half away from zero, for |x[t]·factor| ≤ 32767.
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
 
@@ -131,6 +133,7 @@ float exp_row(float* s, std::size_t n, float scale, float shift);
 float max_abs(std::size_t n, const float* x);
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out);
 void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc);
+void scale_ints(std::size_t n, const std::int32_t* x, std::int32_t offset, const float* s, float f, float* out);
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out);
 void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* q, std::size_t q_stride,
                   float* out);

@@ -351,6 +351,17 @@ void AddScaledInts(std::size_t n, const std::int32_t* x, float f, float* acc) {
   ref::add_scaled_ints(n - j, x + j, f, acc + j);
 }
 
+void ScaleInts(std::size_t n, const std::int32_t* x, std::int32_t offset, const float* s, float f, float* out) {
+  const DF df;
+  const DI di;
+  std::size_t t = 0;
+  for (; t + kLanes <= n; t += kLanes) {
+    const VF ints = hn::ConvertTo(df, hn::Sub(hn::LoadU(di, x + t), hn::Set(di, offset)));
+    hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, s + t), hn::Set(df, f)), ints), df, out + t);
+  }
+  ref::scale_ints(n - t, x + t, offset, s + t, f, out + t);
+}
+
 void RoundToI16(std::size_t n, const float* x, float factor, std::int16_t* out) {
   const DF df;
   const DI di;
@@ -634,6 +645,7 @@ HWY_EXPORT(AccumulatePlanesI16);
 HWY_EXPORT(MaxAbs);
 HWY_EXPORT(ScaleMaxAbs);
 HWY_EXPORT(AddScaledInts);
+HWY_EXPORT(ScaleInts);
 HWY_EXPORT(RowMax);
 HWY_EXPORT(ExpRow);
 HWY_EXPORT(RoundToI16);
@@ -682,6 +694,9 @@ float scale_max_abs(std::size_t n, const float* w, const float* s, float* out) {
 }
 void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc) {
   HWY_DYNAMIC_DISPATCH(AddScaledInts)(n, x, f, acc);
+}
+void scale_ints(std::size_t n, const std::int32_t* x, std::int32_t offset, const float* s, float f, float* out) {
+  HWY_DYNAMIC_DISPATCH(ScaleInts)(n, x, offset, s, f, out);
 }
 float row_max(const float* s, std::size_t n) { return HWY_DYNAMIC_DISPATCH(RowMax)(s, n); }
 float exp_row(float* s, std::size_t n, float scale, float shift) {

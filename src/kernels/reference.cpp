@@ -120,6 +120,10 @@ void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc) 
   for (std::size_t j = 0; j < n; ++j) acc[j] += f * static_cast<float>(x[j]);
 }
 
+void scale_ints(std::size_t n, const std::int32_t* x, std::int32_t offset, const float* s, float f, float* out) {
+  for (std::size_t t = 0; t < n; ++t) out[t] = s[t] * f * static_cast<float>(x[t] - offset);
+}
+
 void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out) {
   for (std::size_t t = 0; t < n; ++t) {
     const float v = x[t] * factor;

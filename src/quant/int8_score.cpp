@@ -158,15 +158,12 @@ const Int8Queries& rounded_queries(std::size_t dim, std::size_t row, std::size_t
   return e.queries;
 }
 
-// out[i·n + t] = record_scale[t]·scale_i·codebook_scale·(raw[i·n + t] − 128·sum_i), in contiguous rows (vectorises).
+// out[i·n + t] = record_scale[t]·scale_i·codebook_scale·(raw[i·n + t] − 128·sum_i).
 void finish_scores(const Int8Queries& queries, float codebook_scale, const std::int32_t* raw,
                    const float* record_scales, std::size_t n, std::size_t n_q, float* out) {
   for (std::size_t i = 0; i < n_q; ++i) {
-    const float qs = queries.scale[i] * codebook_scale;
-    const std::int32_t offset = 128 * queries.sum[i];
-    const std::int32_t* r = raw + i * n;
-    float* o = out + i * n;
-    for (std::size_t t = 0; t < n; ++t) o[t] = record_scales[t] * qs * static_cast<float>(r[t] - offset);
+    kernels::scale_ints(n, raw + i * n, 128 * queries.sum[i], record_scales, queries.scale[i] * codebook_scale,
+                        out + i * n);
   }
 }
 
