@@ -11,6 +11,7 @@
 #include "cache/page_records.h"
 #include "cache/worker_pool.h"
 #include "kernels/kernels.h"
+#include "kernels/prefetch_stream.h"
 
 namespace veloxquant {
 
@@ -89,6 +90,7 @@ class HeadPass {
       }
       score_page_keys(impl_, *kq, rows_, s_.prepared_key.data(), page, slot, n, s_.scores.data());
       weigh(pos, n);
+      const kernels::ScopedPrefetchStream next_block = next_records(i + n, end, n);
       accumulate_page_values(impl_, *vq, rows_, s_.scores.data(), page, slot, n, s_.acc_value.data());
       pos += n;
       i += n;
@@ -118,6 +120,19 @@ class HeadPass {
   }
 
  private:
+  // Keys and values of up to n paged records from page index `next` (none at `end`): streamed into
+  // L2 while this block's values are accumulated (the block kernel takes them in parts), so that
+  // the next key pass, which reads faster than memory delivers, finds them there.
+  kernels::ScopedPrefetchStream next_records(std::size_t next, std::size_t end, std::size_t n) const {
+    if (next >= end) return kernels::ScopedPrefetchStream({}, {});
+    const std::size_t page_tokens = impl_.config.page_tokens, slot = next % page_tokens;
+    const std::size_t count = std::min({n, end - next, page_tokens - slot});
+    const CachePage& page = head_.pages[next / page_tokens];
+    return kernels::ScopedPrefetchStream({page.keys.data() + slot * impl_.key_code_size, count * impl_.key_code_size},
+                                         {page.values.data() + slot * impl_.value_code_size,
+                                          count * impl_.value_code_size});
+  }
+
   // Records at positions [pos, pos + n) whose keys the caller scored into s_.scores: online
   // softmax, leaving in s_.scores the weights with which the caller accumulates their values.
   void weigh(std::size_t pos, std::size_t n) {

@@ -18,6 +18,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/planes_avx512.h"
+#include "kernels/prefetch_stream.h"
 
 namespace veloxquant::kernels::avx512 {
 
@@ -383,6 +384,7 @@ VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const Block
   const __m512i gather_coords = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
   const std::size_t plane_bytes = (codes.dim + 7) / 8;
   for (std::size_t j = 0; j < plane_bytes; ++j) {
+    prefetch_stream_part(j, plane_bytes);  // the caller's next reads, spread over this compute-bound pass
     __m512i a_lo[kGroup][2], a_hi[kGroup][2];
 #pragma GCC unroll 4
     for (int i = 0; i < kGroup; ++i)
