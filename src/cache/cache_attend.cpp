@@ -77,11 +77,14 @@ class HeadPass {
       pos += n;
     }
     const std::size_t page_tokens = impl_.config.page_tokens;
+    // Value blocks: their kernel streams in the next records (next_records); others: the heads
+    // of the next records are requested up front.
+    const bool streams = vq && page_block(impl_, *vq) > 1;
     for (std::size_t i = layer_.page_skip, end = layer_.page_skip + layer_.paged; i < end && pos <= last_visible_;) {
       const std::size_t slot = i % page_tokens;
       const std::size_t n = std::min({kBlock, end - i, page_tokens - slot});
       const CachePage& page = head_.pages[i / page_tokens];
-      if (i + n < end) {  // the next block's keys and values, while this one is worked on
+      if (!streams && i + n < end) {  // the next block's keys and values, while this one is worked on
         const std::size_t next = i + n, next_slot = next % page_tokens;
         const CachePage& next_page = head_.pages[next / page_tokens];
         prefetch_head(next_page.keys.data() + next_slot * impl_.key_code_size, (end - next) * impl_.key_code_size);
