@@ -299,7 +299,22 @@ float ExpRow(float* s, std::size_t n, float scale, float shift) {
   VF sum[kNV];
   for (VF& v : sum) v = hn::Zero(df);
   HWY_ALIGN float pad[kSumLanes];
-  for (std::size_t t = 0; t < n; t += kSumLanes) {
+  std::size_t t0 = 0;
+  if constexpr (kNV == 1) {
+    // Four chunks per step: each exp is a chain of dependent multiply-adds, and four independent
+    // chains keep the FMA units busy. Adding them to the lane sums in chunk order keeps the
+    // canonical sums.
+    for (; t0 + 4 * kSumLanes <= n; t0 += 4 * kSumLanes) {
+      VF e[4];
+      for (std::size_t c = 0; c < 4; ++c)
+        e[c] = ExpNonpositive(hn::Sub(hn::Mul(hn::LoadU(df, s + t0 + c * kLanes), vscale), vshift));
+      for (std::size_t c = 0; c < 4; ++c) {
+        hn::StoreU(e[c], df, s + t0 + c * kLanes);
+        sum[0] = hn::Add(sum[0], e[c]);
+      }
+    }
+  }
+  for (std::size_t t = t0; t < n; t += kSumLanes) {
     const bool whole = t + kSumLanes <= n;
     float* chunk = whole ? s + t : pad;
     if (!whole)
