@@ -15,6 +15,9 @@ add_test(NAME cli_bench_attend_json COMMAND ${VQ} bench attend --ctx 300 --dim 6
   --formats f16,tq3 --reps 2 --json)
 set_tests_properties(cli_bench_attend_json PROPERTIES PASS_REGULAR_EXPRESSION
   "\"read_gb_per_s\".*\"results\": \\[.*\"format\": \"f16\".*\"format\": \"tq3\", \"key_format\": \"tq3\", \"value_format\": \"tq3\", \"ctx\": 300, \"us_per_step\": [0-9.e+-]+, .*\"kv_bytes_per_token\": [0-9.e+-]+, \"bits_per_coord\": [0-9.e+-]+, .*\"speedup_vs_f16\": [0-9.e+-]+, \"rel_err\": 0\\.[0-9]+, \"gb_per_s\": [0-9.e+-]+")
+add_test(NAME cli_bench_attend_warm COMMAND ${VQ} bench attend --ctx 300 --dim 64 --kv-heads 2 --formats tq3 --reps 2
+  --warm --json)
+set_tests_properties(cli_bench_attend_warm PROPERTIES PASS_REGULAR_EXPRESSION "\"warm\": true}.*\"format\": \"tq3\"")
 add_test(NAME cli_bench_append_json COMMAND ${VQ} bench append --tokens 300 --dim 64 --kv-heads 2 --formats tq3 --reps 1 --json)
 set_tests_properties(cli_bench_append_json PROPERTIES PASS_REGULAR_EXPRESSION "\"format\": \"tq3\", \"token_heads_per_s\": [0-9.e+]+")
 add_test(NAME cli_bench_bad_format COMMAND ${VQ} bench attend --ctx 10 --formats tq3,zz7)

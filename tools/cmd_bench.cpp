@@ -167,14 +167,15 @@ std::set<std::string> with(std::set<std::string> base, std::initializer_list<con
 }
 
 int bench_attend(int argc, char** argv) {
-  const Args args(argc, argv, {"json", "help"}, with(kShapeOptions, {"ctx"}));
+  const Args args(argc, argv, {"json", "help", "warm"}, with(kShapeOptions, {"ctx"}));
   if (args.has("help")) {
     std::printf(
         "usage: veloxquant bench attend [--ctx 1024,8192,32768] [--dim 128] [--q-per-kv 4] [--kv-heads 8]\n"
         "         [--formats %s] [--threads 1] [--reps 5] [--window 128] [--sinks 4] [--page-tokens 256]\n"
-        "         [--json]\n"
+        "         [--json] [--warm]\n"
         "One decode step (all KV heads of one layer, one query per query head) per format and context;\n"
-        "median (and minimum) of --reps runs, the CPU caches flushed before each; the runs of the\n"
+        "median (and minimum) of --reps runs, the CPU caches flushed before each (not with --warm:\n"
+        "then a step whose data fits the caches shows its arithmetic alone); the runs of the\n"
         "formats are interleaved (rep 1 of every format, then rep 2, ...).\n",
         kDefaultFormats);
     return 0;
@@ -187,7 +188,7 @@ int bench_attend(int argc, char** argv) {
     if (ctx < 1) throw std::invalid_argument("option --ctx: " + std::to_string(ctx) + " is not ≥ 1");
     contexts.push_back(static_cast<std::size_t>(ctx));
   }
-  const bool json = args.has("json");
+  const bool json = args.has("json"), warm = args.has("warm");
   MemoryProbe probe;
   const double bandwidth = probe.read_gb_per_s();
   std::fprintf(stderr, "read bandwidth (one core): %.1f GB/s\n", bandwidth);
@@ -219,7 +220,7 @@ int bench_attend(int argc, char** argv) {
     std::vector<std::vector<double>> times(formats.size());
     for (std::size_t r = 0; r < reps; ++r)
       for (std::size_t f = 0; f < formats.size(); ++f) {
-        probe.flush();
+        if (!warm) probe.flush();
         const auto start = std::chrono::steady_clock::now();
         caches[f].attend(0, 1, q.data(), outs[f].data());
         times[f].push_back(seconds_since(start));
@@ -245,9 +246,9 @@ int bench_attend(int argc, char** argv) {
   if (json) {
     std::printf("{\"command\": \"bench attend\", \"read_gb_per_s\": %s,\n", json_number(bandwidth).c_str());
     std::printf(" \"config\": {\"dim\": %zu, \"kv_heads\": %zu, \"q_per_kv\": %zu, \"window\": %zu, \"sinks\": %zu, "
-                "\"page_tokens\": %zu, \"threads\": %zu, \"reps\": %zu},\n \"results\": [\n",
+                "\"page_tokens\": %zu, \"threads\": %zu, \"reps\": %zu, \"warm\": %s},\n \"results\": [\n",
                 shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads,
-                reps);
+                reps, warm ? "true" : "false");
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       std::printf("  {\"format\": \"%s\", \"key_format\": \"%s\", \"value_format\": \"%s\", \"ctx\": %zu, "
@@ -263,9 +264,9 @@ int bench_attend(int argc, char** argv) {
     return 0;
   }
   std::printf("read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
-              "pages of %zu, %zu thread(s), median of %zu\n\n",
+              "pages of %zu, %zu thread(s), median of %zu%s\n\n",
               bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens,
-              shape.threads, reps);
+              shape.threads, reps, warm ? ", warm (caches not flushed)" : "");
   std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token", "bits/crd",
               "vs f16", "rel.err", "GB/s", "x floor");
   for (const Row& r : rows) {
