@@ -270,8 +270,10 @@ int bench_attend(int argc, char** argv) {
   std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token", "bits/crd",
               "vs f16", "rel.err", "GB/s", "x floor");
   for (const Row& r : rows) {
-    std::printf("%-8s %7zu %10.1f %10.1f %11.1f %9.3f %9.2fx %9.4f %8.1f %9.2f\n", r.format.c_str(), r.ctx, r.us, r.us_min,
-                r.bytes_per_token, r.bits, r.speedup.value_or(NAN), r.rel_err, r.gb_per_s, r.us / r.floor_us);
+    char speedup[16] = "        -";  // without f16 in --formats
+    if (r.speedup) std::snprintf(speedup, sizeof speedup, "%9.2fx", *r.speedup);
+    std::printf("%-8s %7zu %10.1f %10.1f %11.1f %9.3f %10s %9.4f %8.1f %9.2f\n", r.format.c_str(), r.ctx, r.us, r.us_min,
+                r.bytes_per_token, r.bits, speedup, r.rel_err, r.gb_per_s, r.us / r.floor_us);
   }
   return 0;
 }
