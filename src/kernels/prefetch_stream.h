@@ -24,7 +24,8 @@ class ScopedPrefetchStream {
   ScopedPrefetchStream& operator=(const ScopedPrefetchStream&) = delete;
 };
 
-// Prefetches into L2 part k of `parts` equal parts of each range of this thread's stream.
+// Prefetches into L2 each range of this thread's stream up to the end of part k of `parts` equal
+// parts, skipping what earlier calls requested.
 void prefetch_stream_part(std::size_t k, std::size_t parts);
 
 }  // namespace veloxquant::kernels
