@@ -120,6 +120,42 @@ TEST_P(KernelsOnEveryTarget, SoftmaxKernelsMatchReferenceExactly) {
   }
 }
 
+TEST_P(KernelsOnEveryTarget, DotAndMultiplyMatchReferenceExactly) {
+  for (std::size_t n : {0u, 1u, 3u, 15u, 16u, 17u, 31u, 96u, 128u, 129u, 300u}) {
+    const std::vector<float> a = test::gaussian(n, n + 21), b = test::gaussian(n, n + 22);
+    const float got = kernels::dot(n, a.data(), b.data());
+    EXPECT_EQ(got, kernels::ref::dot(n, a.data(), b.data())) << n;
+    float scored = -1.0f;
+    if (n > 0) kernels::score_f32(a.data(), n, n, 1, 1, b.data(), n, &scored);
+    EXPECT_EQ(got, n > 0 ? scored : 0.0f) << n;
+    std::vector<float> prod(n), prod_ref(n);
+    kernels::multiply(n, a.data(), 0.37f, prod.data());
+    kernels::ref::multiply(n, a.data(), 0.37f, prod_ref.data());
+    EXPECT_EQ(prod, prod_ref) << n;
+  }
+}
+
+TEST_P(KernelsOnEveryTarget, AnyAbsAboveFindsEveryOutOfRangeValue) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const float big = std::numeric_limits<float>::max();
+  for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 40u}) {
+    std::vector<float> x = test::gaussian(n, n + 31);
+    EXPECT_FALSE(kernels::any_abs_above(n, x.data(), big)) << n;
+    EXPECT_FALSE(kernels::any_abs_above(n, x.data(), 100.0f)) << n;
+    for (std::size_t at = 0; at < n; ++at)  // every position: whole vectors and the tail
+      for (const float bad : {inf, -inf, nan, -nan, 7.5f, -7.5f}) {
+        std::vector<float> y = x;
+        y[at] = bad;
+        const bool want = kernels::ref::any_abs_above(n, y.data(), 7.0f);
+        EXPECT_TRUE(want);
+        EXPECT_EQ(kernels::any_abs_above(n, y.data(), 7.0f), want) << n << " " << at << " " << bad;
+        EXPECT_EQ(kernels::any_abs_above(n, y.data(), big), !std::isfinite(bad)) << n << " " << at << " " << bad;
+        y[at] = bad > 0 ? 7.0f : -7.0f;  // equal to the bound: not above
+        EXPECT_EQ(kernels::any_abs_above(n, y.data(), 7.0f), kernels::ref::any_abs_above(n, y.data(), 7.0f));
+      }
+  }
+}
+
 TEST(CanonicalExp, IsWithinTwoUlpsOfLibm) {
   for (float x = -87.0f; x <= 0.0f; x += 0.0137f) {
     const double want = std::exp(static_cast<double>(x));
@@ -209,6 +245,20 @@ TEST_P(KernelsOnEveryTarget, FloatAndHalfRowsMatchReference) {
   }
 }
 
+// The kernels score only the query rows there are (1, 2, 3 or 4 per pass): every count gives the
+// canonical bits of the reference.
+TEST_P(KernelsOnEveryTarget, ScoresAreCanonicalForEveryQueryCount) {
+  for (std::size_t dim : kDims)
+    for (std::size_t nq = 1; nq <= 6; ++nq) {
+      const std::size_t n = 5;
+      const std::vector<float> x = test::gaussian(n * dim, dim + 40), q = test::gaussian(nq * dim, nq + 41);
+      std::vector<float> got(nq * n), want(nq * n);
+      kernels::score_f32(x.data(), dim, dim, n, nq, q.data(), dim, got.data());
+      kernels::ref::score_f32(x.data(), dim, dim, n, nq, q.data(), dim, want.data());
+      ASSERT_EQ(got, want) << "dim=" << dim << " nq=" << nq;
+    }
+}
+
 TEST_P(KernelsOnEveryTarget, QuantizeToPlanesGivesIdenticalCodes) {
   for (int bits = 1; bits <= 8; ++bits)
     for (std::size_t dim : kDims) {
@@ -246,13 +296,18 @@ TEST_P(KernelsOnEveryTarget, RotationsMatchReference) {
     expect_close(got, want, 1e-5f, "hadamard transpose");
   }
   for (std::size_t rows : {1u, 5u, 96u})
-    for (std::size_t cols : {1u, 17u, 128u}) {
+    for (std::size_t cols : {1u, 17u, 96u, 128u}) {
       const std::vector<float> m = test::gaussian(rows * cols, 4), x = test::gaussian(2 * cols, 5),
                                xt = test::gaussian(2 * rows, 6);
       std::vector<float> got(2 * rows), want(2 * rows);
       kernels::matmul_rows(2, rows, cols, m.data(), x.data(), got.data());
       kernels::ref::matmul_rows(2, rows, cols, m.data(), x.data(), want.data());
-      expect_close(got, want, 1e-4f, "matmul");
+      EXPECT_EQ(got, want) << "matmul " << rows << "x" << cols;  // canonical dot products
+      if (rows == cols) {  // in place, as a rotation applies itself
+        std::vector<float> inplace = x;
+        kernels::matmul_rows(2, rows, cols, m.data(), inplace.data(), inplace.data());
+        EXPECT_EQ(inplace, want) << "matmul in place " << rows;
+      }
       std::vector<float> got_t(2 * cols), want_t(2 * cols);
       kernels::matmul_rows_transposed(2, rows, cols, m.data(), xt.data(), got_t.data());
       kernels::ref::matmul_rows_transposed(2, rows, cols, m.data(), xt.data(), want_t.data());

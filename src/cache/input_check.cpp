@@ -2,20 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
-#include "util/finite.h"
+#include "kernels/kernels.h"
 
 namespace veloxquant {
 
-// Throws naming the first non-finite element of x[n][heads][dim]. The scan tests exponent bits
-// with integer operations, which the compiler vectorises (std::isfinite in a loop it does not).
+// Throws naming the first non-finite element of x[n][heads][dim]; a SIMD scan first, so that
+// the search for the element runs only when there is one.
 void check_finite(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim) {
   const std::size_t total = n * heads * dim;
-  if (!any_non_finite(x, total)) return;
+  if (!kernels::any_abs_above(total, x, std::numeric_limits<float>::max())) return;
   for (std::size_t i = 0; i < total; ++i) {
     if (std::isfinite(x[i])) continue;
     const std::size_t t = i / (heads * dim), h = (i / dim) % heads, c = i % dim;
@@ -50,20 +49,6 @@ RangeLimit tighter(RangeLimit a, RangeLimit b) {
   return {min_limit(a.max_abs, b.max_abs), min_limit(a.max_norm, b.max_norm)};
 }
 
-// True when some |x_i| is above `limit` (as float bits; NaN and ±Inf are above any finite limit).
-// A compare-and-or over integer bits like any_non_finite, so the compiler vectorises it; signed,
-// as the magnitude bits and the limit are below 2^31 (SSE2 has no unsigned 32-bit compare).
-bool any_above(const float* x, std::size_t count, std::uint32_t limit) {
-  const auto bound = static_cast<std::int32_t>(limit & 0x7FFFFFFFu);
-  std::int32_t above = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    std::int32_t bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    above |= static_cast<std::int32_t>((bits & 0x7FFFFFFF) > bound);
-  }
-  return above != 0;
-}
-
 void check_range(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim,
                  const RangeLimit& limit) {
   // One pass with a per-value bound: no value above min(max_abs, max_norm / √dim) means every
@@ -71,10 +56,7 @@ void check_range(const char* what, const float* x, std::size_t n, std::size_t he
   double bound = 3.0e38;
   if (limit.max_abs != 0.0) bound = std::min(bound, limit.max_abs);
   if (limit.max_norm != 0.0) bound = std::min(bound, limit.max_norm / std::sqrt(static_cast<double>(dim)));
-  const float bound_f = static_cast<float>(bound);
-  std::uint32_t bound_bits;
-  std::memcpy(&bound_bits, &bound_f, sizeof bound_bits);
-  if (!any_above(x, n * heads * dim, bound_bits)) return;
+  if (!kernels::any_abs_above(n * heads * dim, x, static_cast<float>(bound))) return;
   check_finite(what, x, n, heads, dim);
   for (std::size_t i = 0; i < n * heads; ++i) {
     const float* row = x + i * dim;

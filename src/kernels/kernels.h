@@ -82,6 +82,12 @@ float exp_row(float* s, std::size_t n, float scale, float shift);
 
 // max_t |x[t]| (0 for n = 0); NaN inputs are the caller's to exclude.
 float max_abs(std::size_t n, const float* x);
+// Σ_t a[t]·b[t], the canonical dot product (canonical.h): bit-identical to score_f32 of one row.
+float dot(std::size_t n, const float* a, const float* b);
+// out[t] = x[t]·f (out may be x).
+void multiply(std::size_t n, const float* x, float f, float* out);
+// Whether some |x[t]| > bound or x[t] is NaN (bound ≥ 0; FLT_MAX: whether any x[t] is not finite).
+bool any_abs_above(std::size_t n, const float* x, float bound);
 // out[t] = w[t]·s[t]; returns max_t |out[t]|, or +∞ when any out[t] is not finite.
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out);
 // acc[j] += f·x[j] (product rounded, then the sum).
@@ -131,6 +137,9 @@ void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, st
 float row_max(const float* s, std::size_t n);
 float exp_row(float* s, std::size_t n, float scale, float shift);
 float max_abs(std::size_t n, const float* x);
+float dot(std::size_t n, const float* a, const float* b);
+void multiply(std::size_t n, const float* x, float f, float* out);
+bool any_abs_above(std::size_t n, const float* x, float bound);
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out);
 void add_scaled_ints(std::size_t n, const std::int32_t* x, float f, float* acc);
 void scale_ints(std::size_t n, const std::int32_t* x, std::int32_t offset, const float* s, float f, float* out);

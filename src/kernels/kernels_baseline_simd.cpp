@@ -93,17 +93,18 @@ float* BlockScales(const std::uint8_t* records, std::size_t stride, std::size_t 
     bits.resize(padded);
     scales.resize(padded);
   }
+  std::uint16_t* b = bits.data();  // local pointers: no thread-local lookup per element
+  float* out = scales.data();
   std::size_t i = 0;
   for (std::size_t t = t0; t < t1; ++t) {
     PrefetchAhead(records + t * stride, stride);  // the block's first touch of each record
-    for (std::size_t s = 0; s < per; ++s) bits[i++] = load_u16(records + t * stride + Chunk::scale_offset(s));
+    for (std::size_t s = 0; s < per; ++s) b[i++] = load_u16(records + t * stride + Chunk::scale_offset(s));
   }
   const DF df;
   const hn::Rebind<hwy::float16_t, DF> dh;
   for (i = 0; i < padded; i += kLanes)
-    hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(bits.data() + i))), df,
-               scales.data() + i);
-  return scales.data();
+    hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(b + i))), df, out + i);
+  return out;
 }
 
 // G ≤ 4 query rows per pass over records [t0, t1) (a GQA group shares each decoded chunk);

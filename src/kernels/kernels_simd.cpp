@@ -87,44 +87,62 @@ struct RowDecoder {
   }
 };
 
+// G query rows (qk, their zero-padded tails in q_tail) against records [0, n); out[k·n + t].
+template <std::size_t G, class Decoder, class RowAt>
+HWY_INLINE void score_rows_group(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n,
+                                 const float* const (&qk)[4], const float (&q_tail)[4][kSumLanes], float* out) {
+  const DF df;
+  const std::size_t full = dim / kSumLanes * kSumLanes, rest = dim - full;
+  HWY_ALIGN float x_tail[kSumLanes];
+  for (std::size_t t = 0; t < n; ++t) {
+    const auto* row = row_at(t);
+    VF a[4][kNV];
+    for (std::size_t k = 0; k < G; ++k)
+      for (VF& v : a[k]) v = hn::Zero(df);
+    for (std::size_t j = 0; j < full; j += kSumLanes)
+      for (std::size_t v = 0; v < kNV; ++v) {
+        const VF c = dec.decode(row, j + v * kLanes);
+        for (std::size_t k = 0; k < G; ++k) a[k][v] = hn::MulAdd(c, hn::LoadU(df, qk[k] + j + v * kLanes), a[k][v]);
+      }
+    if (rest > 0) {
+      for (std::size_t l = 0; l < kSumLanes; ++l) x_tail[l] = l < rest ? dec.scalar(row, full + l) : 0.0f;
+      for (std::size_t v = 0; v < kNV; ++v) {
+        const VF c = hn::Load(df, x_tail + v * kLanes);
+        for (std::size_t k = 0; k < G; ++k) a[k][v] = hn::MulAdd(c, hn::Load(df, q_tail[k] + v * kLanes), a[k][v]);
+      }
+    }
+    const float scale = dec.record_scale(t);
+    float sums[4];
+    if constexpr (G == 4) {
+      Sum16x4(a, sums);
+    } else {
+      for (std::size_t k = 0; k < G; ++k) sums[k] = Sum16(a[k]);
+    }
+    for (std::size_t k = 0; k < G; ++k) out[k * n + t] = sums[k] * scale;
+  }
+}
+
 // Scores up to four queries per pass over the records, so the GQA group shares the decoding.
 // Canonical dot products (canonical.h): 16 lanes of fused multiply-adds, the last partial chunk
 // zero-padded, the lanes added as the fixed tree, then the record's scale.
 template <class Decoder, class RowAt>
 void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                 std::size_t q_stride, float* out) {
-  const DF df;
   const std::size_t full = dim / kSumLanes * kSumLanes, rest = dim - full;
   HWY_ALIGN float q_tail[4][kSumLanes];
-  HWY_ALIGN float x_tail[kSumLanes];
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::size_t g = n_q - i0 < 4 ? n_q - i0 : 4;
     const float* qk[4];
     for (std::size_t k = 0; k < 4; ++k) {
       qk[k] = q + (i0 + (k < g ? k : 0)) * q_stride;
-      for (std::size_t l = 0; l < kSumLanes; ++l) q_tail[k][l] = l < rest ? qk[k][full + l] : 0.0f;
+      for (std::size_t l = 0; l < kSumLanes && rest > 0; ++l) q_tail[k][l] = l < rest ? qk[k][full + l] : 0.0f;
     }
-    for (std::size_t t = 0; t < n; ++t) {
-      const auto* row = row_at(t);
-      VF a[4][kNV];
-      for (auto& ak : a)
-        for (VF& v : ak) v = hn::Zero(df);
-      for (std::size_t j = 0; j < full; j += kSumLanes)
-        for (std::size_t v = 0; v < kNV; ++v) {
-          const VF c = dec.decode(row, j + v * kLanes);
-          for (std::size_t k = 0; k < 4; ++k) a[k][v] = hn::MulAdd(c, hn::LoadU(df, qk[k] + j + v * kLanes), a[k][v]);
-        }
-      if (rest > 0) {
-        for (std::size_t l = 0; l < kSumLanes; ++l) x_tail[l] = l < rest ? dec.scalar(row, full + l) : 0.0f;
-        for (std::size_t v = 0; v < kNV; ++v) {
-          const VF c = hn::Load(df, x_tail + v * kLanes);
-          for (std::size_t k = 0; k < 4; ++k) a[k][v] = hn::MulAdd(c, hn::Load(df, q_tail[k] + v * kLanes), a[k][v]);
-        }
-      }
-      const float scale = dec.record_scale(t);
-      float sums[4];
-      Sum16x4(a, sums);
-      for (std::size_t k = 0; k < g; ++k) out[(i0 + k) * n + t] = sums[k] * scale;
+    float* o = out + i0 * n;
+    switch (g) {  // only the rows there are: a single query (a matrix row, a norm) costs one chain
+      case 1: score_rows_group<1>(dec, row_at, dim, n, qk, q_tail, o); break;
+      case 2: score_rows_group<2>(dec, row_at, dim, n, qk, q_tail, o); break;
+      case 3: score_rows_group<3>(dec, row_at, dim, n, qk, q_tail, o); break;
+      default: score_rows_group<4>(dec, row_at, dim, n, qk, q_tail, o); break;
     }
   }
 }
@@ -340,6 +358,54 @@ float MaxAbs(std::size_t n, const float* x) {
   return r;
 }
 
+// One row of score_rows: the 16 canonical lanes, the tail chunk zero-padded.
+float Dot(std::size_t n, const float* a, const float* b) {
+  if constexpr (!kWide) return ref::dot(n, a, b);
+  const DF df;
+  VF sum[kNV];
+  for (VF& v : sum) v = hn::Zero(df);
+  HWY_ALIGN float a_tail[kSumLanes], b_tail[kSumLanes];
+  for (std::size_t t = 0; t < n; t += kSumLanes) {
+    const bool whole = t + kSumLanes <= n;
+    const float* ac = a + t;
+    const float* bc = b + t;
+    if (!whole) {
+      for (std::size_t l = 0; l < kSumLanes; ++l) {
+        a_tail[l] = t + l < n ? a[t + l] : 0.0f;
+        b_tail[l] = t + l < n ? b[t + l] : 0.0f;
+      }
+      ac = a_tail;
+      bc = b_tail;
+    }
+    for (std::size_t v = 0; v < kNV; ++v)
+      sum[v] = hn::MulAdd(hn::LoadU(df, ac + v * kLanes), hn::LoadU(df, bc + v * kLanes), sum[v]);
+  }
+  return Sum16(sum);
+}
+
+void Multiply(std::size_t n, const float* x, float f, float* out) {
+  const DF df;
+  std::size_t t = 0;
+  for (; t + kLanes <= n; t += kLanes) hn::StoreU(hn::Mul(hn::LoadU(df, x + t), hn::Set(df, f)), df, out + t);
+  ref::multiply(n - t, x + t, f, out + t);
+}
+
+// On the bits: |x| as an integer orders like |x|, and NaN lies above +∞ (bound ≥ 0 and finite).
+bool AnyAbsAbove(std::size_t n, const float* x, float bound) {
+  const DF df;
+  const DI di;
+  std::uint32_t bound_bits;
+  std::memcpy(&bound_bits, &bound, sizeof bound_bits);
+  const auto limit = hn::Set(di, static_cast<std::int32_t>(bound_bits)), magnitude = hn::Set(di, 0x7FFFFFFF);
+  auto above = hn::Zero(di);
+  std::size_t t = 0;
+  for (; t + kLanes <= n; t += kLanes) {
+    const auto bits = hn::And(hn::BitCast(di, hn::LoadU(df, x + t)), magnitude);
+    above = hn::Or(above, hn::VecFromMask(di, hn::Gt(bits, limit)));
+  }
+  return !hn::AllTrue(di, hn::Eq(above, hn::Zero(di))) || ref::any_abs_above(n - t, x + t, bound);
+}
+
 float ScaleMaxAbs(std::size_t n, const float* w, const float* s, float* out) {
   const DF df;
   std::size_t t = 0;
@@ -434,8 +500,9 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
   const int n_boundaries = (1 << bits) - 1;
   const std::size_t full = dim / kLanes * kLanes;
   // The chosen centroids, for the two canonical dot products at the end.
-  thread_local std::vector<float> chosen;
-  if (centroids) chosen.resize(dim);
+  thread_local std::vector<float> chosen_buffer;
+  if (centroids) chosen_buffer.resize(dim);
+  float* chosen = chosen_buffer.data();  // a local pointer: no thread-local lookup per vector
   // Centroid lookup by an in-register permute where the codebook fits one vector (gathers are slow).
   const bool in_register = (std::size_t{1} << bits) <= kLanes;
   HWY_ALIGN float padded[kLanes] = {};
@@ -453,7 +520,7 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
     if (centroids) {
       const VF c = in_register ? hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx))
                                : hn::GatherIndex(df, centroids, idx);
-      hn::StoreU(c, df, chosen.data() + j);
+      hn::StoreU(c, df, chosen + j);
     }
   }
   if (full < dim) {
@@ -473,10 +540,8 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
       for (std::size_t j = 0; j < rest; ++j) chosen[full + j] = centroids[plane_code(tail, rest, bits, j)];
   }
   if (centroids) {
-    const RowDecoder<float> rows;
-    auto row = [&](std::size_t) { return chosen.data(); };
-    score_rows(rows, row, dim, 1, 1, y, dim, &dots[0]);
-    score_rows(rows, row, dim, 1, 1, chosen.data(), dim, &dots[1]);
+    dots[0] = Dot(dim, chosen, y);
+    dots[1] = Dot(dim, chosen, chosen);
   }
 }
 
@@ -622,14 +687,15 @@ void HadamardRotateTranspose(std::size_t n, std::size_t dim, const float* signs,
 
 void MatmulRows(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y) {
   if constexpr (!kWide) return ref::matmul_rows(n, rows, cols, m, x, y);
-  // y_t[r] = ⟨M_r, x_t⟩: the score kernel with the matrix rows as records and x_t as query.
+  // y_t[r] = ⟨M_r, x_t⟩: the score kernel with x_t as the one record and the matrix rows as
+  // queries, four rows per pass (independent chains, one shared reduction tree). Through tmp: y
+  // may be x.
   HWY_ALIGN float tmp[4096];
+  if (rows > 4096) return ref::matmul_rows(n, rows, cols, m, x, y);
   const RowDecoder<float> dec;
   for (std::size_t t = 0; t < n; ++t) {
-    float* dst = rows <= 4096 ? tmp : nullptr;
-    if (!dst) return ref::matmul_rows(n, rows, cols, m, x, y);
-    score_rows(dec, [&](std::size_t r) { return m + r * cols; }, cols, rows, 1, x + t * cols, cols, dst);
-    std::memcpy(y + t * rows, dst, rows * sizeof(float));
+    score_rows(dec, [&](std::size_t) { return x + t * cols; }, cols, 1, rows, m, cols, tmp);
+    std::memcpy(y + t * rows, tmp, rows * sizeof(float));
   }
 }
 
@@ -658,6 +724,9 @@ HWY_EXPORT(AccumulatePlanes);
 HWY_EXPORT(ScorePlanesU8);
 HWY_EXPORT(AccumulatePlanesI16);
 HWY_EXPORT(MaxAbs);
+HWY_EXPORT(Dot);
+HWY_EXPORT(Multiply);
+HWY_EXPORT(AnyAbsAbove);
 HWY_EXPORT(ScaleMaxAbs);
 HWY_EXPORT(AddScaledInts);
 HWY_EXPORT(ScaleInts);
@@ -704,6 +773,9 @@ void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, s
 }
 bool score_blocks_fast() { return avx512::available(); }
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
+float dot(std::size_t n, const float* a, const float* b) { return HWY_DYNAMIC_DISPATCH(Dot)(n, a, b); }
+void multiply(std::size_t n, const float* x, float f, float* out) { HWY_DYNAMIC_DISPATCH(Multiply)(n, x, f, out); }
+bool any_abs_above(std::size_t n, const float* x, float bound) { return HWY_DYNAMIC_DISPATCH(AnyAbsAbove)(n, x, bound); }
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out) {
   return HWY_DYNAMIC_DISPATCH(ScaleMaxAbs)(n, w, s, out);
 }

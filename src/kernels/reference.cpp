@@ -106,6 +106,20 @@ float max_abs(std::size_t n, const float* x) {
   return m;
 }
 
+float dot(std::size_t n, const float* a, const float* b) {
+  return lane_dot(n, [a](std::size_t j) { return a[j]; }, [b](std::size_t j) { return b[j]; });
+}
+
+void multiply(std::size_t n, const float* x, float f, float* out) {
+  for (std::size_t t = 0; t < n; ++t) out[t] = x[t] * f;
+}
+
+bool any_abs_above(std::size_t n, const float* x, float bound) {
+  for (std::size_t t = 0; t < n; ++t)
+    if (!(std::fabs(x[t]) <= bound)) return true;  // NaN compares false
+  return false;
+}
+
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out) {
   float m = 0.0f;
   for (std::size_t t = 0; t < n; ++t) {

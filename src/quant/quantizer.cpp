@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -7,12 +8,11 @@
 #include "kernels/kernels.h"
 #include "math/prng.h"
 #include "quant/quantizers.h"
-#include "util/finite.h"
 
 namespace veloxquant {
 
 void Quantizer::encode(std::size_t n, const float* x, std::uint8_t* codes) const {
-  if (any_non_finite(x, n * dim_)) {
+  if (kernels::any_abs_above(n * dim_, x, std::numeric_limits<float>::max())) {
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t j = 0; j < dim_; ++j)
         if (!std::isfinite(x[i * dim_ + j]))

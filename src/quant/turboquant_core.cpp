@@ -39,15 +39,14 @@ kernels::PlaneCodes TurboMseCore::planes(const Part& part, const std::uint8_t* r
 }
 
 double TurboMseCore::normalize_rotate(const float* x, float* y) const {
-  float sum_sq = 0.0f;  // SIMD sum of squares; an overflow to Inf is caught by the scale check
-  kernels::score_f32(x, dim_, dim_, 1, 1, x, dim_, &sum_sq);
+  const float sum_sq = kernels::dot(dim_, x, x);  // an overflow to Inf is caught by the scale check
   const double norm = std::sqrt(static_cast<double>(sum_sq));
   if (norm == 0.0) {
     std::fill(y, y + dim_, 0.0f);
     return 0.0;
   }
-  const float inv = static_cast<float>(1.0 / norm);
-  for (std::size_t j = 0; j < dim_; ++j) y[j] = x[j] * inv;
+  // Vector stores: the rotation reads y back in whole vectors, which narrower stores would not forward.
+  kernels::multiply(dim_, x, static_cast<float>(1.0 / norm), y);
   rotation_.apply(1, y, y);
   return norm;
 }
