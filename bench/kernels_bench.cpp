@@ -30,8 +30,7 @@ void attend(benchmark::State& state, const char* format) {
   const std::vector<float> x = random_floats(tokens * kDim, 2), queries = random_floats(kHeads * kDim, 3);
   std::vector<std::uint8_t> codes(tokens * q->code_size());
   q->encode(tokens, x.data(), codes.data());
-  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens),
-      acc(kHeads * q->accumulator_size());
+  std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens), acc(kHeads * q->accumulator_size());
   for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
   for (auto _ : state) {
     q->score(kHeads, prepared.data(), tokens, codes.data(), scores.data());
@@ -39,9 +38,8 @@ void attend(benchmark::State& state, const char* format) {
     benchmark::DoNotOptimize(acc.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * codes.size() * 2));
-  state.counters["ns_per_token"] =
-      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
-                                                          benchmark::Counter::kInvert);
+  state.counters["ns_per_token"] = benchmark::Counter(
+      static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 // Softmax weights of 4 heads' scores over `tokens` records (scale 1/√d, each row's maximum 1), as
@@ -69,8 +67,8 @@ void pass(benchmark::State& state, const char* format, bool keys, bool blocked) 
   std::vector<std::uint8_t> codes(tokens * cs), blocks(tokens * cs);
   q->encode(tokens, x.data(), codes.data());
   for (std::size_t t = 0; t < tokens && blocked; ++t)
-    q->put_block_record(keys ? BlockOrder::kKeys : BlockOrder::kValues, &codes[t * cs],
-                        &blocks[t / block * block * cs], t % block);
+    q->put_block_record(keys ? BlockOrder::kKeys : BlockOrder::kValues, &codes[t * cs], &blocks[t / block * block * cs],
+                        t % block);
   std::vector<float> prepared(kHeads * q->query_size()), scores(kHeads * tokens), acc(kHeads * q->accumulator_size());
   for (std::size_t h = 0; h < kHeads; ++h) q->prepare_query(&queries[h * kDim], &prepared[h * q->query_size()]);
   const std::vector<float> weights = softmax_weights(*q, tokens, codes.data(), prepared.data());
@@ -81,9 +79,8 @@ void pass(benchmark::State& state, const char* format, bool keys, bool blocked) 
     if (!keys && !blocked) q->accumulate(kHeads, weights.data(), tokens, codes.data(), acc.data());
     benchmark::DoNotOptimize(keys ? scores.data() : acc.data());
   }
-  state.counters["ns_per_token"] =
-      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate |
-                                                          benchmark::Counter::kInvert);
+  state.counters["ns_per_token"] = benchmark::Counter(
+      static_cast<double>(tokens), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 void score_pass(benchmark::State& state, const char* format) { pass(state, format, true, false); }
 void accumulate_pass(benchmark::State& state, const char* format) { pass(state, format, false, false); }
@@ -121,8 +118,7 @@ void encode(benchmark::State& state, const char* format) {
 }
 
 // 262 144 tokens = 8 KV heads × 32 768 (the long-context step), one head's group here.
-#define ATTEND(name) \
-  BENCHMARK_CAPTURE(attend, name, #name)->Arg(4096)->Arg(262144)->Unit(benchmark::kMicrosecond)
+#define ATTEND(name) BENCHMARK_CAPTURE(attend, name, #name)->Arg(4096)->Arg(262144)->Unit(benchmark::kMicrosecond)
 ATTEND(f32);
 ATTEND(f16);
 ATTEND(q8);

@@ -53,8 +53,7 @@ inline int fuzz_cache_file(const std::uint8_t* data, std::size_t size) {
     std::memcpy(&layers, image.data() + conf, 8);
     std::memcpy(&heads, image.data() + conf + 8, 8);
     std::memcpy(&dim, image.data() + conf + 24, 8);
-    if (dim > 256 || (layers < 1024 && heads < 1024 && layers * heads * dim > (1u << 16)))
-      return 0;
+    if (dim > 256 || (layers < 1024 && heads < 1024 && layers * heads * dim > (1u << 16))) return 0;
   }
   try {
     KVCache cache = parse_cache(image);

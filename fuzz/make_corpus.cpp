@@ -84,7 +84,8 @@ void npy_seeds() {
 void cache_seed(const std::string& name, CacheConfig c, std::size_t tokens, std::size_t truncate_to = 0) {
   KVCache cache(c);
   for (std::size_t l = 0; l < c.layers; ++l) {
-    const std::vector<float> k = normal(tokens * c.kv_heads * c.head_dim, 10 + l), v = normal(tokens * c.kv_heads * c.head_dim, 20 + l);
+    const std::vector<float> k = normal(tokens * c.kv_heads * c.head_dim, 10 + l),
+                             v = normal(tokens * c.kv_heads * c.head_dim, 20 + l);
     cache.append(l, tokens, k.data(), v.data());
   }
   if (truncate_to) cache.truncate(truncate_to);

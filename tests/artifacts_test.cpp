@@ -22,8 +22,8 @@ namespace fs = std::filesystem;
 class ArtifactsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vq_artifacts_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("vq_artifacts_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     ArtifactOptions o;
     o.dim = 64;
@@ -87,7 +87,8 @@ TEST_F(ArtifactsTest, PrecomputeThenLoadGivesTheLibrarysArrays) {
   // The manifest read back equals the one written.
   EXPECT_EQ(artifact_manifest_to_json(read_artifact_manifest(dir_.string())).dump(),
             artifact_manifest_to_json(manifest_).dump());
-  for (const ArtifactCheck& c : check_artifact_files(dir_.string(), a.manifest)) EXPECT_TRUE(c.ok) << c.file << c.problem;
+  for (const ArtifactCheck& c : check_artifact_files(dir_.string(), a.manifest))
+    EXPECT_TRUE(c.ok) << c.file << c.problem;
 }
 
 TEST_F(ArtifactsTest, LoadInstallsTheCodebooksItRead) {
@@ -101,8 +102,8 @@ TEST_F(ArtifactsTest, LoadInstallsTheCodebooksItRead) {
   std::vector<float> edited = original.centroids;
   for (float& c : edited) c *= 1.001f;
   const std::vector<std::size_t> shape = {edited.size()};
-  const auto image = serialize_npy(NpyDtype::kF32, shape,
-                                   {reinterpret_cast<const std::uint8_t*>(edited.data()), edited.size() * 4});
+  const auto image =
+      serialize_npy(NpyDtype::kF32, shape, {reinterpret_cast<const std::uint8_t*>(edited.data()), edited.size() * 4});
   const std::string old_crc = [&] {
     for (const ArtifactFile& f : manifest_.files)
       if (f.name == entry->centroids_file) {

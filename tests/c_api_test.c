@@ -11,21 +11,21 @@
 
 static int failures = 0;
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                            \
-    }                                                                        \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
-#define CHECK_OK(call)                                                                         \
-  do {                                                                                         \
-    vq_status s_ = (call);                                                                     \
-    if (s_ != VQ_OK) {                                                                         \
+#define CHECK_OK(call)                                                                                          \
+  do {                                                                                                          \
+    vq_status s_ = (call);                                                                                      \
+    if (s_ != VQ_OK) {                                                                                          \
       fprintf(stderr, "%s:%d: %s -> %s: %s\n", __FILE__, __LINE__, #call, vq_status_name(s_), vq_last_error()); \
-      ++failures;                                                                              \
-    }                                                                                          \
+      ++failures;                                                                                               \
+    }                                                                                                           \
   } while (0)
 
 /* Deterministic standard normals (xorshift + Box-Muller). */
@@ -240,7 +240,9 @@ int main(void) {
   CHECK(strcmp(vq_status_name(VQ_CORRUPT_FILE), "VQ_CORRUPT_FILE") == 0);
   test_quantizer();
   test_cache();
-  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-  else printf("c_api_test: all checks passed\n");
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  else
+    printf("c_api_test: all checks passed\n");
   return failures ? 1 : 0;
 }

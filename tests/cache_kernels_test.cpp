@@ -1,8 +1,8 @@
 // The cache's own helpers: the choice of outlier channels and the worker pool.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -36,9 +36,10 @@ TEST(CacheWorkerPool, RunsEveryWorkerOnceAndRethrows) {
     run_on_workers(workers, [&](std::size_t w) { runs[w]++; });
     for (std::size_t w = 0; w < workers; ++w) EXPECT_EQ(runs[w].load(), 1) << workers << " workers, worker " << w;
   }
-  EXPECT_THROW(run_on_workers(3, [](std::size_t w) {
-                 if (w == 2) throw std::runtime_error("worker 2");
-               }),
+  EXPECT_THROW(run_on_workers(3,
+                              [](std::size_t w) {
+                                if (w == 2) throw std::runtime_error("worker 2");
+                              }),
                std::runtime_error);
   // Calls from several threads at once (the pool serves one; the others start their own threads).
   std::atomic<int> total{0};

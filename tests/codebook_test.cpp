@@ -22,11 +22,10 @@ TEST(Codebook, MseMatchesTheoryExactColumns) {
 // Lloyd–Max conditions (its MSE is higher than ours by 1e-8, see docs/formats.md), so the
 // tolerance is 1e-3 on the √d scale: three decimals.
 TEST(Codebook, CentroidsMatchTheoryList) {
-  const std::vector<std::vector<double>> expected = {
-      {0.7994},
-      {0.4525, 1.5052},
-      {0.2444, 0.7532, 1.3365, 2.1313},
-      {0.1277, 0.3860, 0.6530, 0.9364, 1.2470, 1.6035, 2.0452, 2.6882}};
+  const std::vector<std::vector<double>> expected = {{0.7994},
+                                                     {0.4525, 1.5052},
+                                                     {0.2444, 0.7532, 1.3365, 2.1313},
+                                                     {0.1277, 0.3860, 0.6530, 0.9364, 1.2470, 1.6035, 2.0452, 2.6882}};
   for (int b = 1; b <= 4; ++b) {
     const Codebook& cb = sphere_codebook(128, b);
     const std::size_t half = cb.centroids.size() / 2;

@@ -64,7 +64,8 @@ TEST(Determinism, EveryTargetGivesIdenticalCodesAndOutputs) {
         hwy::SetSupportedTargetsForTest(targets[i]);
         const Outputs other = run_on_current_target(info.name, d);
         EXPECT_EQ(first.codes, other.codes) << info.name << " d=" << d << " on " << hwy::TargetName(targets[i]);
-        EXPECT_EQ(0, std::memcmp(first.attention.data(), other.attention.data(), first.attention.size() * sizeof(float)))
+        EXPECT_EQ(0,
+                  std::memcmp(first.attention.data(), other.attention.data(), first.attention.size() * sizeof(float)))
             << info.name << " d=" << d << " on " << hwy::TargetName(targets[i]) << " vs "
             << hwy::TargetName(targets.front());
         // The cache saved on the first target, loaded and attended on this one.

@@ -81,7 +81,8 @@ TEST(Gguf, ReadsMetadataAndTensors) {
 TEST(Gguf, MemoryMappedFileMatchesBuffer) {
   const auto bytes = small_file();
   const std::string path = (std::filesystem::temp_directory_path() / "veloxquant_gguf_test.gguf").string();
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<long>(bytes.size()));
   {
     const GgufFile f = GgufFile::open(path);
     EXPECT_EQ(f.get_uint("answer"), 42u);
@@ -131,7 +132,8 @@ TEST(Gguf, CorruptCountsAndBytesNeverCrash) {
   std::vector<std::pair<std::string, std::vector<float>>> weights;
   const auto bytes = testing::write_tiny_llama(testing::TinyLlama{}, 5, weights);
   const std::size_t header = 4096;  // the tiny model's header and metadata fit in this
-  const std::uint64_t huge[] = {0xFFFFFFFFFFFFFFFFull, 0x8000000000000000ull, 0x100000000ull, 0xFFFFFFFFull, 1ull << 40};
+  const std::uint64_t huge[] = {0xFFFFFFFFFFFFFFFFull, 0x8000000000000000ull, 0x100000000ull, 0xFFFFFFFFull,
+                                1ull << 40};
   for (std::size_t pos = 4; pos + 8 <= header; ++pos) {
     for (std::uint64_t value : huge) {
       auto bad = bytes;

@@ -30,7 +30,8 @@ std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) { re
 void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i)
-    ASSERT_EQ(0, std::memcmp(&got[i], &want[i], sizeof(float))) << what << " at " << i << ": " << got[i] << " vs " << want[i];
+    ASSERT_EQ(0, std::memcmp(&got[i], &want[i], sizeof(float)))
+        << what << " at " << i << ": " << got[i] << " vs " << want[i];
 }
 
 // n random records of `stride` bytes at an odd address, with finite fp16 scales at `scale_at`.
@@ -118,9 +119,10 @@ TEST_P(BaselineKernelsOnEveryTarget, PolarDecodeMatchesReferenceBitForBit) {
       std::vector<float> got(n * blocks * 16, -1.0f), want(n * blocks * 16, -2.0f);
       kernels::decode_polar(c, n, got.data());
       kernels::ref::decode_polar(c, n, want.data());
-      expect_same_bits(got, want, "polar bits=" + std::to_string(bits[0]) + "/" + std::to_string(bits[1]) + "/" +
-                                      std::to_string(bits[2]) + "/" + std::to_string(bits[3]) +
-                                      " blocks=" + std::to_string(blocks));
+      expect_same_bits(got, want,
+                       "polar bits=" + std::to_string(bits[0]) + "/" + std::to_string(bits[1]) + "/" +
+                           std::to_string(bits[2]) + "/" + std::to_string(bits[3]) +
+                           " blocks=" + std::to_string(blocks));
     }
 }
 

@@ -22,9 +22,7 @@ class KernelsOnEveryTarget : public ::testing::TestWithParam<std::int64_t> {
   void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
 };
 
-std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) {
-  return hwy::TargetName(info.param);
-}
+std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) { return hwy::TargetName(info.param); }
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, float tol, const std::string& what) {
   ASSERT_EQ(a.size(), b.size());
@@ -56,7 +54,8 @@ TEST_P(KernelsOnEveryTarget, PlaneScoreAndAccumulateMatchReference) {
         std::vector<float> acc_got(nq * (dim + 1), 0.5f), acc_want(nq * (dim + 1), 0.5f);
         kernels::accumulate_planes(codes, n, nq, w.data(), acc_got.data(), dim + 1);
         kernels::ref::accumulate_planes(codes, n, nq, w.data(), acc_want.data(), dim + 1);
-        expect_close(acc_got, acc_want, 1e-4f, "accumulate bits=" + std::to_string(bits) + " dim=" + std::to_string(dim));
+        expect_close(acc_got, acc_want, 1e-4f,
+                     "accumulate bits=" + std::to_string(bits) + " dim=" + std::to_string(dim));
       }
 }
 
@@ -205,11 +204,11 @@ TEST_P(KernelsOnEveryTarget, WeightRoundingMatchesReference) {
 
 TEST_P(KernelsOnEveryTarget, HalfConversionsMatchTheScalarOnes) {
   std::vector<float> x = test::gaussian(1000, 8);
-  x[0] = 65504.0f;                  // largest half
-  x[1] = 6e-8f;                     // subnormal half
+  x[0] = 65504.0f;  // largest half
+  x[1] = 6e-8f;     // subnormal half
   x[2] = -0.0f;
-  x[3] = 1.0f + 1.0f / 2048.0f;     // a tie: rounds to even
-  x[4] = 70000.0f;                  // overflows to Inf
+  x[3] = 1.0f + 1.0f / 2048.0f;                         // a tie: rounds to even
+  x[4] = 70000.0f;                                      // overflows to Inf
   for (std::size_t i = 5; i < 200; ++i) x[i] *= 1e-5f;  // subnormal range
   std::vector<std::uint16_t> h(x.size());
   kernels::floats_to_halves(x.size(), x.data(), h.data());
@@ -303,7 +302,7 @@ TEST_P(KernelsOnEveryTarget, RotationsMatchReference) {
       kernels::matmul_rows(2, rows, cols, m.data(), x.data(), got.data());
       kernels::ref::matmul_rows(2, rows, cols, m.data(), x.data(), want.data());
       EXPECT_EQ(got, want) << "matmul " << rows << "x" << cols;  // canonical dot products
-      if (rows == cols) {  // in place, as a rotation applies itself
+      if (rows == cols) {                                        // in place, as a rotation applies itself
         std::vector<float> inplace = x;
         kernels::matmul_rows(2, rows, cols, m.data(), inplace.data(), inplace.data());
         EXPECT_EQ(inplace, want) << "matmul in place " << rows;

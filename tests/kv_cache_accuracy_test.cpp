@@ -142,7 +142,8 @@ TEST(KVCacheAccuracy, TruncateInWindowThenReappendOnCodes) {
     std::vector<float> k2(k.begin(), k.begin() + cut * 2 * d), v2(v.begin(), v.begin() + cut * 2 * d);
     k2.insert(k2.end(), k.begin() + n * 2 * d, k.end());
     v2.insert(v2.end(), v.begin() + n * 2 * d, v.end());
-    for (std::size_t t = cut; t < cut + added; t += 10) cache.append(0, 10, k2.data() + t * 2 * d, v2.data() + t * 2 * d);
+    for (std::size_t t = cut; t < cut + added; t += 10)
+      cache.append(0, 10, k2.data() + t * 2 * d, v2.data() + t * 2 * d);
     std::vector<float> out(4 * 8 * d);
     cache.attend(0, 4, q.data(), out.data());
     EXPECT_LT(max_abs_diff(out, run_attend(c, k2, v2, cut + added, 4, q)), 1e-5) << format;
@@ -216,7 +217,8 @@ TEST(KVCacheAccuracy, OutlierFormatsCalibrateAndMeasureBits) {
     ASSERT_EQ(heads[0].value_outliers.size(), outliers);
     if (outliers >= 32) {
       for (std::uint32_t j = 0; j < 32; ++j) {
-        EXPECT_NE(std::find(heads[0].key_outliers.begin(), heads[0].key_outliers.end(), 3 * j), heads[0].key_outliers.end());
+        EXPECT_NE(std::find(heads[0].key_outliers.begin(), heads[0].key_outliers.end(), 3 * j),
+                  heads[0].key_outliers.end());
         EXPECT_NE(std::find(heads[1].key_outliers.begin(), heads[1].key_outliers.end(), 127 - 2 * j),
                   heads[1].key_outliers.end());
       }
@@ -257,7 +259,8 @@ TEST(KVCacheAccuracy, CompressionAt32kTokens) {
     KVCache cache(c);
     cache.append(0, n, k.data(), v.data());
     const double ratio = f16_bytes / static_cast<double>(cache.memory_bytes());
-    std::printf("  %-6s window %s: %zu bytes, %.3fx smaller than f16\n", format, window_format, cache.memory_bytes(), ratio);
+    std::printf("  %-6s window %s: %zu bytes, %.3fx smaller than f16\n", format, window_format, cache.memory_bytes(),
+                ratio);
     EXPECT_GE(ratio, target) << format;
   }
 }
@@ -283,8 +286,8 @@ TEST(KVCacheAccuracy, RealKeysAndValues) {
         std::memcpy(&y[(t * heads + h) * d], &x[((l * heads + h) * n + t) * d], d * sizeof(float));
     return y;
   };
-  const std::vector<const char*> formats = {"f32", "f16", "q8", "q4", "tq4", "tq3", "tq2", "tq3.5", "tq2.5",
-                                            "tqp4", "tqp3", "qjl", "polar"};
+  const std::vector<const char*> formats = {"f32",   "f16",   "q8",   "q4",   "tq4", "tq3",  "tq2",
+                                            "tq3.5", "tq2.5", "tqp4", "tqp3", "qjl", "polar"};
   std::map<std::string, double> error;
   for (std::size_t window : {std::size_t{0}, std::size_t{128}}) {
     std::printf("  window %zu, sinks %d:\n", window, window ? 4 : 0);

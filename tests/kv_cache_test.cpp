@@ -22,8 +22,11 @@ struct Tokens {
   std::size_t kv_heads, q_heads, d;
   std::vector<float> k, v;
   Tokens(std::size_t n, std::size_t kv_heads_, std::size_t q_heads_, std::size_t d_, std::uint64_t seed)
-      : kv_heads(kv_heads_), q_heads(q_heads_), d(d_),
-        k(random_normal(n * kv_heads_ * d_, seed)), v(random_normal(n * kv_heads_ * d_, seed + 1)) {}
+      : kv_heads(kv_heads_),
+        q_heads(q_heads_),
+        d(d_),
+        k(random_normal(n * kv_heads_ * d_, seed)),
+        v(random_normal(n * kv_heads_ * d_, seed + 1)) {}
   const float* key(std::size_t t) const { return k.data() + t * kv_heads * d; }
   const float* value(std::size_t t) const { return v.data() + t * kv_heads * d; }
   std::vector<float> queries(std::size_t nq, std::uint64_t seed) const {

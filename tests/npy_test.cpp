@@ -64,8 +64,8 @@ TEST(Npy, RoundTripsEveryDtypeAndShape) {
 TEST(Npy, WritesTheHeaderNumpyWrites) {
   const std::vector<std::size_t> shape = {3};
   const std::vector<float> v = {1.0f, -2.5f, 3.25f};
-  const auto image = serialize_npy(NpyDtype::kF32, shape,
-                                   {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * 4});
+  const auto image =
+      serialize_npy(NpyDtype::kF32, shape, {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * 4});
   const std::size_t offset = parse_npy_header(image).data_offset;
   EXPECT_EQ(offset, 128u);  // numpy pads this header to 128 bytes as well
   const std::string head(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(offset));
@@ -118,8 +118,8 @@ TEST(Npy, TruncationAtEveryOffsetIsRejected) {
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "t.npy").string();
   for (std::size_t len = 0; len < image.size(); ++len) {
-    std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(image.data()),
-                                                                  static_cast<std::streamsize>(len));
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(len));
     EXPECT_THROW(read_npy(path), std::runtime_error) << "length " << len;
   }
   std::filesystem::remove_all(dir);
@@ -133,13 +133,15 @@ TEST(Npy, TrailingBytesAreRejected) {
 
 TEST(Npy, AbsurdShapesAreRejectedBeforeAllocating) {
   // Product overflows 64 bits.
-  EXPECT_NE(error_of(image_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8))
-                .find("overflows"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(image_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8))
+          .find("overflows"),
+      std::string::npos);
   // A single dimension beyond 64 bits.
-  EXPECT_NE(error_of(image_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", 8))
-                .find("overflows"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(image_with_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999999,), }", 8))
+          .find("overflows"),
+      std::string::npos);
   // Element count × element size overflows.
   EXPECT_NE(error_of(image_with_dict("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,), }", 8))
                 .find("overflows"),
@@ -204,7 +206,8 @@ TEST(Npy, SerializeRejectsWrongDataSize) {
 }
 
 TEST(Npy, ToF32RejectsOtherDtypes) {
-  const NpyArray a = parse_npy(serialize_npy(NpyDtype::kF64, std::vector<std::size_t>{1}, std::vector<std::uint8_t>(8)));
+  const NpyArray a =
+      parse_npy(serialize_npy(NpyDtype::kF64, std::vector<std::size_t>{1}, std::vector<std::uint8_t>(8)));
   EXPECT_THROW(a.to_f32(), std::runtime_error);
 }
 

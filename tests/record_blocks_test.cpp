@@ -57,7 +57,8 @@ TEST(RecordBlocks, PlanesRoundTripAndReadAsTheRecordLayout) {
           get_block_planes(order, block.data(), bits, pb, r, back.data());
           ASSERT_EQ(0, std::memcmp(back.data(), &recs[r * rec_bytes], rec_bytes)) << "bits=" << bits << " dim=" << dim;
           for (std::size_t j = 0; j < dim; ++j)
-            ASSERT_EQ(block_plane_code(order, block.data(), bits, r, j), plane_code(&recs[r * rec_bytes], dim, bits, j));
+            ASSERT_EQ(block_plane_code(order, block.data(), bits, r, j),
+                      plane_code(&recs[r * rec_bytes], dim, bits, j));
         }
         const std::vector<std::uint8_t> table = random_bytes(16, rng);
         const kernels::PlaneCodes codes{recs.data(), rec_bytes, 0, dim, bits, nullptr};
@@ -81,7 +82,8 @@ TEST(RecordBlocks, PlanesRoundTripAndReadAsTheRecordLayout) {
           const std::vector<std::int8_t> values = random_q8(16, rng);
           const std::vector<std::int16_t> w16 = random_w16(nq * kBlockRecords, rng);
           std::vector<std::int32_t> from_records(nq * dim, 5), from_block(nq * dim, 5);
-          kernels::ref::accumulate_planes_i16(codes, values.data(), kBlockRecords, nq, w16.data(), from_records.data(), dim);
+          kernels::ref::accumulate_planes_i16(codes, values.data(), kBlockRecords, nq, w16.data(), from_records.data(),
+                                              dim);
           kernels::ref::accumulate_blocks_i16(blocks, values.data(), 1, nq, w16.data(), from_block.data(), dim);
           ASSERT_EQ(from_records, from_block) << "bits=" << bits << " dim=" << dim;
         }
@@ -95,8 +97,10 @@ TEST(RecordBlocks, KernelsMatchReferencesExactly) {
     for (std::size_t dim : kDims)
       for (std::size_t nq : {1u, 2u, 3u, 4u, 5u, 9u})
         for (std::size_t n_blocks : {1u, 3u, 40u}) {  // 40: more than one range of the value kernel
-          const std::size_t offset = 32 + 5, block_bytes = offset + 16 * packed_bytes(dim, bits) + 3;  // odd: misaligned
-          const std::vector<std::uint8_t> blocks = random_bytes(n_blocks * block_bytes, rng), table = random_bytes(16, rng);
+          const std::size_t offset = 32 + 5,
+                            block_bytes = offset + 16 * packed_bytes(dim, bits) + 3;  // odd: misaligned
+          const std::vector<std::uint8_t> blocks = random_bytes(n_blocks * block_bytes, rng),
+                                          table = random_bytes(16, rng);
           const std::size_t q_row = 8 * plane_bytes(dim);
           std::vector<std::int8_t> q8 = random_q8(nq * q_row, rng);
           for (std::size_t i = 0; i < nq; ++i)
@@ -113,12 +117,14 @@ TEST(RecordBlocks, KernelsMatchReferencesExactly) {
           for (std::size_t k = 0; k < w16.size(); ++k) {
             if ((k / 16) % 3 == 1) w16[k] = static_cast<std::int16_t>(w16[k] % 256);
             if ((k / 16) % 3 == 2) w16[k] = static_cast<std::int16_t>(std::abs(w16[k]));
-            if (n_blocks > 32) w16[k] = static_cast<std::int16_t>(w16[k] / 2);  // int32 sums stay exact past 512 records
+            if (n_blocks > 32)
+              w16[k] = static_cast<std::int16_t>(w16[k] / 2);  // int32 sums stay exact past 512 records
           }
           const std::size_t acc_stride = dim + 3;
           std::vector<std::int32_t> acc_got(nq * acc_stride, 7), acc_want(acc_got);
           kernels::accumulate_blocks_i16(codes, values.data(), n_blocks, nq, w16.data(), acc_got.data(), acc_stride);
-          kernels::ref::accumulate_blocks_i16(codes, values.data(), n_blocks, nq, w16.data(), acc_want.data(), acc_stride);
+          kernels::ref::accumulate_blocks_i16(codes, values.data(), n_blocks, nq, w16.data(), acc_want.data(),
+                                              acc_stride);
           ASSERT_EQ(acc_got, acc_want) << "values: bits=" << bits << " dim=" << dim << " nq=" << nq;
         }
 }
@@ -130,8 +136,8 @@ TEST(RecordBlocks, QuantizersReadBlocksAsRecords) {
     for (std::size_t dim : {64u, 96u, 100u, 128u}) {
       const auto q = make_quantizer(format, dim, 9);
       const std::size_t block = q->block_records(), cs = q->code_size();
-      const bool int8_format = std::string(format).rfind("tq", 0) == 0 && std::string(format) != "tq5" &&
-                               std::string(format) != "tqp3";
+      const bool int8_format =
+          std::string(format).rfind("tq", 0) == 0 && std::string(format) != "tq5" && std::string(format) != "tqp3";
       EXPECT_EQ(block, int8_format && kernels::score_blocks_fast() ? kBlockRecords : 1u) << format;
       const std::size_t n_blocks = 3, n = n_blocks * block;
       std::vector<std::uint8_t> recs(n * cs), key_blocks(n * cs), value_blocks(n * cs), back(cs);
@@ -162,7 +168,8 @@ TEST(RecordBlocks, QuantizersReadBlocksAsRecords) {
         std::vector<float> want(nq * n), got(nq * n, -1.0f);
         q->score(nq, prepared.data(), n, recs.data(), want.data());
         q->score_blocks(nq, prepared.data(), n_blocks, key_blocks.data(), got.data());
-        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << format << " dim=" << dim << " nq=" << nq;
+        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+            << format << " dim=" << dim << " nq=" << nq;
         std::vector<float> acc_want(nq * q->accumulator_size(), 0.5f), acc_got(acc_want);
         q->accumulate(nq, weights.data(), n, recs.data(), acc_want.data());
         q->accumulate_blocks(nq, weights.data(), n_blocks, value_blocks.data(), acc_got.data());
@@ -224,7 +231,8 @@ TEST(RecordBlocks, CachePagesOfBlocksAttendAsPlainRecords) {
       c.calibration_tokens = 16;
       c.seed = 21;
       KVCache cache(c);
-      const std::vector<float> k = test::gaussian(tokens * kv_heads * d, 1), v = test::gaussian(tokens * kv_heads * d, 2);
+      const std::vector<float> k = test::gaussian(tokens * kv_heads * d, 1),
+                               v = test::gaussian(tokens * kv_heads * d, 2);
       for (std::size_t t = 0; t < tokens; t += 7) {
         const std::size_t n = std::min<std::size_t>(7, tokens - t);
         cache.append(0, n, &k[t * kv_heads * d], &v[t * kv_heads * d]);

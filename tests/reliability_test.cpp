@@ -33,8 +33,8 @@ namespace veloxquant {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using test::random_normal;
+using ::testing::HasSubstr;
 
 bool all_finite(const std::vector<float>& x) {
   for (float v : x)
@@ -147,8 +147,8 @@ TEST(Reliability, SavingAConfigurationTheFileFormatCannotHoldIsRefused) {
 }
 
 TEST(Reliability, BitWidthsZeroAndNineAreRefusedNamingTheValue) {
-  for (const char* name : {"tq0", "tq9", "tqp1", "tqp9", "polar:bits=0/2/2/2", "polar:bits=4/2/2/9",
-                           "tq3:outliers=4/0", "tq3:outliers=4/9"}) {
+  for (const char* name : {"tq0", "tq9", "tqp1", "tqp9", "polar:bits=0/2/2/2", "polar:bits=4/2/2/9", "tq3:outliers=4/0",
+                           "tq3:outliers=4/9"}) {
     try {
       (void)parse_format(name);
       FAIL() << name << " was accepted";
@@ -254,12 +254,14 @@ TEST(Reliability, HeaderSizesLargerThanTheFileAreRefused) {
   EXPECT_THAT(cache_error(section), HasSubstr("only"));
 
   // .npy: a header length of 65535 in a 100-byte file.
-  std::vector<std::uint8_t> npy = serialize_npy(NpyDtype::kF32, std::vector<std::size_t>{2}, std::vector<std::uint8_t>(8, 0));
+  std::vector<std::uint8_t> npy =
+      serialize_npy(NpyDtype::kF32, std::vector<std::size_t>{2}, std::vector<std::uint8_t>(8, 0));
   npy[8] = npy[9] = 0xFF;
   EXPECT_THROW(parse_npy(npy), std::runtime_error);
   // .npy: a shape whose data would be 2^60 bytes.
   const std::vector<std::size_t> huge = {std::size_t{1} << 58};
-  std::vector<std::uint8_t> h = serialize_npy(NpyDtype::kF32, std::vector<std::size_t>{1}, std::vector<std::uint8_t>(4, 0));
+  std::vector<std::uint8_t> h =
+      serialize_npy(NpyDtype::kF32, std::vector<std::size_t>{1}, std::vector<std::uint8_t>(4, 0));
   h.resize(h.size() - 4);
   const std::string header(h.begin(), h.end());
   std::string bigger = header;
@@ -280,7 +282,7 @@ TEST(Reliability, HeaderSizesLargerThanTheFileAreRefused) {
 TEST(Reliability, ConfigurationBuffersOutOfProportionToTheFileAreRefused) {
   std::vector<std::uint8_t> image = small_cache_image(10);
   const std::size_t conf = persist::kHeaderBytes + persist::kSectionHeaderBytes;
-  std::size_t at = conf + 32;  // after layers, kv_heads, q_heads, head_dim
+  std::size_t at = conf + 32;    // after layers, kv_heads, q_heads, head_dim
   for (int s = 0; s < 3; ++s) {  // key, value, exact format names
     std::uint32_t len;
     std::memcpy(&len, image.data() + at, 4);
@@ -290,7 +292,9 @@ TEST(Reliability, ConfigurationBuffersOutOfProportionToTheFileAreRefused) {
   std::memcpy(&conf_bytes, image.data() + persist::kHeaderBytes + 8, 8);
   put_u64(image, at, persist::kMaxTokensPerPart);  // window
   const std::size_t crc_at = conf + conf_bytes;
-  put_u32(image, crc_at, crc32(image.data() + conf, conf_bytes, crc32(image.data() + persist::kHeaderBytes, persist::kSectionHeaderBytes)));
+  put_u32(image, crc_at,
+          crc32(image.data() + conf, conf_bytes,
+                crc32(image.data() + persist::kHeaderBytes, persist::kSectionHeaderBytes)));
   EXPECT_THAT(cache_error(image), HasSubstr("implausible for a file of"));
 }
 
@@ -405,7 +409,7 @@ TEST(Reliability, AppendRefusesValuesTheFormatsCannotHoldAndStaysUsable) {
   std::vector<float> long_v = random_normal(16, 19);
   for (float& x : long_v) x = 5000.0f;  // every value fits f16, the norm (20000) the tq3 scale does not
   EXPECT_THROW(cache.append(0, 1, k.data(), long_v.data()), std::invalid_argument);
-  EXPECT_EQ(serialize_cache(cache), before);  // unchanged
+  EXPECT_EQ(serialize_cache(cache), before);                           // unchanged
   for (int i = 0; i < 5; ++i) cache.append(0, 3, k.data(), v.data());  // still takes tokens
   EXPECT_EQ(cache.size(0), 18u);
 

@@ -20,8 +20,8 @@ struct CacheRun {
 };
 
 // Prefill of `prefill` tokens, then one token at a time (both paths of the runner).
-CacheRun run_tokens(const LlamaModel& model, const KvStoreOptions& options, const std::vector<std::int32_t>& ids, std::size_t prefill,
-        std::size_t threads) {
+CacheRun run_tokens(const LlamaModel& model, const KvStoreOptions& options, const std::vector<std::int32_t>& ids,
+                    std::size_t prefill, std::size_t threads) {
   ThreadPool pool(threads);
   const LlamaConfig& c = model.config();
   const std::unique_ptr<KvStore> store = make_kv_store(options, {c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
@@ -29,7 +29,8 @@ CacheRun run_tokens(const LlamaModel& model, const KvStoreOptions& options, cons
   CacheRun r;
   r.logits.resize(ids.size() * c.vocab);
   session.forward(ids.data(), prefill, r.logits.data(), true);
-  for (std::size_t t = prefill; t < ids.size(); ++t) session.forward(ids.data() + t, 1, r.logits.data() + t * c.vocab, false);
+  for (std::size_t t = prefill; t < ids.size(); ++t)
+    session.forward(ids.data() + t, 1, r.logits.data() + t * c.vocab, false);
   EXPECT_EQ(store->size(), ids.size());
   r.bits = store->bits_per_coord();
   return r;
@@ -42,13 +43,15 @@ class RunnerCache : public ::testing::Test {
     m.dim = 128;  // head_dim 32
     m.ffn = 128;
     std::vector<std::pair<std::string, std::vector<float>>> weights;
-    model_ = std::make_unique<LlamaModel>(LlamaModel::from_gguf(GgufFile::from_bytes(testing::write_tiny_llama(m, 11, weights))));
+    model_ = std::make_unique<LlamaModel>(
+        LlamaModel::from_gguf(GgufFile::from_bytes(testing::write_tiny_llama(m, 11, weights))));
     for (int i = 0; i < 40; ++i) ids_.push_back((i * 29 + 3) % static_cast<int>(m.vocab));
     exact_ = run_tokens(*model_, KvStoreOptions{}, ids_, 25, 1);
   }
   double max_diff(const CacheRun& r) const {
     double worst = 0.0;
-    for (std::size_t i = 0; i < r.logits.size(); ++i) worst = std::max(worst, double{std::abs(r.logits[i] - exact_.logits[i])});
+    for (std::size_t i = 0; i < r.logits.size(); ++i)
+      worst = std::max(worst, double{std::abs(r.logits[i] - exact_.logits[i])});
     return worst;
   }
   double scale() const {
@@ -86,7 +89,8 @@ TEST_F(RunnerCache, ErrorGrowsAsBitsFall) {
     o.sinks = 0;
     const CacheRun r = run_tokens(*model_, o, ids_, 25, 1);
     const double err = max_diff(r);
-    std::printf("%s: max |logit diff| %.4g (logit scale %.3g), bits K %.3f V %.3f\n", f, err, scale(), r.bits.key, r.bits.value);
+    std::printf("%s: max |logit diff| %.4g (logit scale %.3g), bits K %.3f V %.3f\n", f, err, scale(), r.bits.key,
+                r.bits.value);
     for (float v : r.logits) ASSERT_TRUE(std::isfinite(v)) << f;
     EXPECT_GT(err, previous_err) << f;
     EXPECT_LT(r.bits.key, previous_bits) << f;

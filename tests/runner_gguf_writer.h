@@ -15,10 +15,22 @@ namespace veloxquant::testing {
 
 class GgufWriter {
  public:
-  void kv_u32(const std::string& key, std::uint32_t v) { key_(key, 4); put(v); }
-  void kv_f32(const std::string& key, float v) { key_(key, 6); put(v); }
-  void kv_bool(const std::string& key, bool v) { key_(key, 7); put(static_cast<std::uint8_t>(v)); }
-  void kv_string(const std::string& key, const std::string& v) { key_(key, 8); str(v); }
+  void kv_u32(const std::string& key, std::uint32_t v) {
+    key_(key, 4);
+    put(v);
+  }
+  void kv_f32(const std::string& key, float v) {
+    key_(key, 6);
+    put(v);
+  }
+  void kv_bool(const std::string& key, bool v) {
+    key_(key, 7);
+    put(static_cast<std::uint8_t>(v));
+  }
+  void kv_string(const std::string& key, const std::string& v) {
+    key_(key, 8);
+    str(v);
+  }
   void kv_strings(const std::string& key, const std::vector<std::string>& v) {
     key_(key, 9);
     put(std::uint32_t{8});
@@ -119,7 +131,8 @@ class GgufWriter {
       std::memcpy(b.data(), v.data(), b.size());
     } else if (type == 1 || type == 30) {
       b.resize(v.size() * 2);
-      for (std::size_t i = 0; i < v.size(); ++i) store_u16(b.data() + 2 * i, type == 1 ? float_to_half(v[i]) : float_to_bf16(v[i]));
+      for (std::size_t i = 0; i < v.size(); ++i)
+        store_u16(b.data() + 2 * i, type == 1 ? float_to_half(v[i]) : float_to_bf16(v[i]));
     } else if (type == 8) {
       b.resize(v.size() / 32 * 34);
       for (std::size_t blk = 0; blk < v.size() / 32; ++blk) {
@@ -167,7 +180,8 @@ inline std::vector<std::uint8_t> write_tiny_llama(const TinyLlama& m, std::uint6
                  float offset) {
     std::vector<float> v(rows * cols);
     for (float& x : v) x = offset + scale * static_cast<float>(rng.normal());
-    std::vector<std::uint64_t> dims = rows == 1 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
+    std::vector<std::uint64_t> dims =
+        rows == 1 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
     w.tensor(name, dims, type, v);
     weights.emplace_back(name, GgufWriter::roundtrip(type, v));
   };

@@ -51,22 +51,25 @@ std::vector<std::uint8_t> encode_rows(const Quantizer& q, const std::vector<floa
   const std::size_t rows = w.size() / cols, blocks = cols / q.dim(), cs = q.code_size();
   std::vector<std::uint8_t> recs(rows * blocks * cs);
   for (std::size_t r = 0; r < rows; ++r) {
-    if (gptq) gptq->encode_row(w.data() + r * cols, recs.data() + r * blocks * cs, cs);
-    else q.encode(blocks, w.data() + r * cols, recs.data() + r * blocks * cs);
+    if (gptq)
+      gptq->encode_row(w.data() + r * cols, recs.data() + r * blocks * cs, cs);
+    else
+      q.encode(blocks, w.data() + r * cols, recs.data() + r * blocks * cs);
   }
   return recs;
 }
 
 // tr((W − Ŵ) H (W − Ŵ)ᵀ).
-double output_error(const Quantizer& q, const std::vector<float>& w, std::size_t cols, const std::vector<std::uint8_t>& recs,
-                    const std::vector<double>& h) {
+double output_error(const Quantizer& q, const std::vector<float>& w, std::size_t cols,
+                    const std::vector<std::uint8_t>& recs, const std::vector<double>& h) {
   std::vector<float> back(w.size());
   q.decode(w.size() / q.dim(), recs.data(), back.data());
   double total = 0.0;
   for (std::size_t r = 0; r < w.size() / cols; ++r)
     for (std::size_t i = 0; i < cols; ++i) {
       const double ei = static_cast<double>(w[r * cols + i]) - back[r * cols + i];
-      for (std::size_t j = 0; j < cols; ++j) total += ei * h[i * cols + j] * (static_cast<double>(w[r * cols + j]) - back[r * cols + j]);
+      for (std::size_t j = 0; j < cols; ++j)
+        total += ei * h[i * cols + j] * (static_cast<double>(w[r * cols + j]) - back[r * cols + j]);
     }
   return total;
 }
@@ -111,7 +114,8 @@ TEST(Gptq, IdentityMomentGivesPlainCodes) {
     }
     const std::size_t cs = q->code_size();
     std::vector<bool> is_scale(cs, false);  // the bytes of each group's fp16 scale
-    for (const RotatedRecords::Group& g : rotated_records(*q)->groups()) is_scale[g.offset] = is_scale[g.offset + 1] = true;
+    for (const RotatedRecords::Group& g : rotated_records(*q)->groups())
+      is_scale[g.offset] = is_scale[g.offset + 1] = true;
     std::size_t scales_off_by_one = 0, scales = 0;
     for (std::size_t i = 0; i < plain.size(); ++i) {
       if (!is_scale[i % cs]) {
@@ -175,7 +179,6 @@ TEST(Gptq, RejectsFormatsWithoutRotatedRecordsAndBadMoments) {
 }
 
 // ---- whole models ----
-
 
 std::vector<std::int32_t> calibration_tokens(std::size_t n) {
   SplitMix64 rng(17);

@@ -23,7 +23,6 @@
 namespace veloxquant {
 namespace {
 
-
 LlamaModel quantized_tiny(const std::string& scheme) {
   LlamaModel model = LlamaModel::from_gguf(GgufFile::from_bytes(testing::tiny_llama_gguf()));
   model.quantize_weights(scheme, 5);
@@ -108,7 +107,7 @@ TEST(ModelFile, SaveIsAtomicAndLoadDetectsTheMagic) {
   const std::string path = (dir.path / "m.vqm").string();
   const LlamaModel model = quantized_tiny("tq4");
   save_quantized_model(model, path);
-  save_quantized_model(model, path);  // replaces the file
+  save_quantized_model(model, path);                                               // replaces the file
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path), {}), 1);  // no temporary left
   EXPECT_TRUE(is_quantized_model_file(path));
   const LlamaModel loaded = LlamaModel::load(path);
@@ -194,12 +193,12 @@ TEST(ModelFile, AbsurdSizesWithValidChecksumsAreRefused) {
   };
   EXPECT_NE(with(rows_at, std::uint64_t{1} << 60, 8).find("does not fit"), std::string::npos);
   EXPECT_NE(with(rows_at + 8, std::uint64_t{1} << 62, 8).find("does not fit"), std::string::npos);  // cols
-  EXPECT_NE(with(q0, std::uint64_t{1} << 40, 8).find("out of range"), std::string::npos);  // record width
-  EXPECT_NE(with(q0 + 8, std::uint64_t{1} << 50, 8).find("does not fit"), std::string::npos);  // record size
+  EXPECT_NE(with(q0, std::uint64_t{1} << 40, 8).find("out of range"), std::string::npos);           // record width
+  EXPECT_NE(with(q0 + 8, std::uint64_t{1} << 50, 8).find("does not fit"), std::string::npos);       // record size
   EXPECT_NE(with(nq_at, 0xFFFFFFFFu, 4).find("does not fit"), std::string::npos);
   EXPECT_NE(with(nm_at, 0xFFFFFFFFu, 4), "");
   EXPECT_NE(with(64, 0xFFFFFFF0u, 4).find("bytes long"), std::string::npos);  // scheme string length
-  EXPECT_NE(with(rows_at, 1, 8).find("record bytes"), std::string::npos);  // rows disagree with the records
+  EXPECT_NE(with(rows_at, 1, 8).find("record bytes"), std::string::npos);     // rows disagree with the records
   // A section size of 2^62 in a section header (checked before the checksum).
   std::vector<std::uint8_t> img = image;
   const std::uint64_t huge = std::uint64_t{1} << 62;

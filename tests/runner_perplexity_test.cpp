@@ -87,15 +87,17 @@ TEST(Perplexity, MatchesReferenceWindowsOfSharedModel) {
   ExactKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
   LlamaSession session(model, store, pool);
   std::vector<float> logits(ctx * c.vocab);
-  const std::pair<const char*, Scoring> scorings[] = {
-      {"windows_full", Scoring::kFull}, {"windows_full_minus_last", Scoring::kFullMinusLast}, {"windows_half", Scoring::kHalf}};
+  const std::pair<const char*, Scoring> scorings[] = {{"windows_full", Scoring::kFull},
+                                                      {"windows_full_minus_last", Scoring::kFullMinusLast},
+                                                      {"windows_half", Scoring::kHalf}};
   std::vector<PerplexityTotals> totals(3);
   for (std::size_t w = 0; w < windows; ++w) {
     store.clear();
     session.forward(tokens.data() + w * ctx, ctx, logits.data(), true);
     for (std::size_t s = 0; s < 3; ++s) {
       PerplexityTotals one;
-      score_window(logits.data(), logits.data(), tokens.data() + w * ctx + 1, c.vocab, scored_range(scorings[s].second, ctx), one);
+      score_window(logits.data(), logits.data(), tokens.data() + w * ctx + 1, c.vocab,
+                   scored_range(scorings[s].second, ctx), one);
       const auto ref = reference_windows(json, scorings[s].first);
       ASSERT_GT(ref.size(), w) << scorings[s].first;
       EXPECT_EQ(one.count, ref[w].second) << scorings[s].first << " window " << w;

@@ -65,7 +65,8 @@ TEST(QuantizedWeights, ModelWithTq8WeightsStaysCloseToF32) {
   const LlamaConfig& c = original.config();
   const std::int32_t tokens[] = {1, 5, 9, 2, 33, 17};
   std::vector<float> want(6 * c.vocab), got(6 * c.vocab);
-  ExactKvStore a({c.layers, c.heads, c.kv_heads, c.head_dim}, pool), b2({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  ExactKvStore a({c.layers, c.heads, c.kv_heads, c.head_dim}, pool),
+      b2({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
   LlamaSession(original, a, pool).forward(tokens, 6, want.data(), true);
   LlamaSession(quantized, b2, pool).forward(tokens, 6, got.data(), true);
   double err = 0.0, ref = 0.0;

@@ -24,9 +24,16 @@ Tokenizer tiny_tokenizer(bool space_prefix) {
     types.push_back(6);
   }
   // Normal pieces; "ab" outscores "bc", so "abc" → "ab" "c" even though "bc" is also a piece.
-  const std::vector<std::pair<std::string, float>> normal = {
-      {"a", -1}, {"b", -1}, {"c", -1}, {"\xE2\x96\x81", -1}, {"ab", -2}, {"bc", -3}, {"\xE2\x96\x81" "ab", -4},
-      {"\xC3\xA9", -1}};
+  const std::vector<std::pair<std::string, float>> normal = {{"a", -1},
+                                                             {"b", -1},
+                                                             {"c", -1},
+                                                             {"\xE2\x96\x81", -1},
+                                                             {"ab", -2},
+                                                             {"bc", -3},
+                                                             {"\xE2\x96\x81"
+                                                              "ab",
+                                                              -4},
+                                                             {"\xC3\xA9", -1}};
   for (const auto& [p, s] : normal) {
     tokens.push_back(p);
     types.push_back(1);
@@ -50,8 +57,7 @@ TEST(Tokenizer, MergesByScoreWithByteFallback) {
   EXPECT_EQ(t.encode("abc", false), (std::vector<std::int32_t>{kSpaceAB, kC}));
   EXPECT_EQ(t.encode("bc", true), (std::vector<std::int32_t>{1, kSpace, kBC}));
   // "x" is no piece: its byte; "é" is a piece; "ü" (C3 BC) falls back to two bytes.
-  EXPECT_EQ(t.encode("x\xC3\xA9\xC3\xBC", false),
-            (std::vector<std::int32_t>{kSpace, 3 + 'x', kE, 3 + 0xC3, 3 + 0xBC}));
+  EXPECT_EQ(t.encode("x\xC3\xA9\xC3\xBC", false), (std::vector<std::int32_t>{kSpace, 3 + 'x', kE, 3 + 0xC3, 3 + 0xBC}));
   EXPECT_EQ(t.encode("a b", false), (std::vector<std::int32_t>{kSpace, kA, kSpace, kB}));
   EXPECT_EQ(t.encode("", false), std::vector<std::int32_t>{});
   const std::string text = "abc bc x\xC3\xBC\n";

@@ -91,7 +91,8 @@ std::vector<long long> Args::int_list(const std::string& name, const std::string
 
 std::size_t thread_count(const Args& args) {
   const long long threads = args.integer("threads", std::max(1u, std::thread::hardware_concurrency()));
-  if (threads < 1 || threads > 1024) throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
+  if (threads < 1 || threads > 1024)
+    throw std::invalid_argument("--threads " + std::to_string(threads) + " is out of range");
   return static_cast<std::size_t>(threads);
 }
 

@@ -17,10 +17,12 @@ std::optional<Calibration> calibration_args(const Args& args) {
   if (!args.has("weights")) throw std::invalid_argument("--calibrate needs --weights F (a tq format or q4)");
   const long long skip = args.integer("calib-skip", 0), windows = args.integer("calib-windows", 16);
   const long long ctx = args.integer("calib-ctx", 512);
-  if (skip < 0 || skip > (1LL << 30)) throw std::invalid_argument("--calib-skip " + std::to_string(skip) + " is out of range");
+  if (skip < 0 || skip > (1LL << 30))
+    throw std::invalid_argument("--calib-skip " + std::to_string(skip) + " is out of range");
   if (windows < 1 || windows > (1LL << 20))
     throw std::invalid_argument("--calib-windows " + std::to_string(windows) + " is out of range (1 .. 2^20)");
-  if (ctx < 1 || ctx > (1LL << 20)) throw std::invalid_argument("--calib-ctx " + std::to_string(ctx) + " is out of range (1 .. 2^20)");
+  if (ctx < 1 || ctx > (1LL << 20))
+    throw std::invalid_argument("--calib-ctx " + std::to_string(ctx) + " is out of range (1 .. 2^20)");
   return Calibration{args.str("calibrate", ""), static_cast<std::size_t>(skip), static_cast<std::size_t>(windows),
                      static_cast<std::size_t>(ctx)};
 }
@@ -45,9 +47,9 @@ InputMoments calibrate(const LlamaModel& model, const Calibration& calibration, 
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument("--calibrate '" + calibration.file + "': " + e.what());
   }
-  std::fprintf(stderr, "calibration: tokens %zu .. %zu of %s (%zu windows of %zu) in %.1f s\n", calibration.first_token(),
-               calibration.end_token(), calibration.file.c_str(), calibration.windows, calibration.ctx,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::fprintf(stderr, "calibration: tokens %zu .. %zu of %s (%zu windows of %zu) in %.1f s\n",
+               calibration.first_token(), calibration.end_token(), calibration.file.c_str(), calibration.windows,
+               calibration.ctx, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return moments;
 }
 

@@ -15,7 +15,8 @@
 
 namespace veloxquant::cli {
 
-inline constexpr const char* kCalibrationHelp = R"(  --calibrate FILE     with --weights (tq formats, q4): choose the codes by GPTQ from the input
+inline constexpr const char* kCalibrationHelp =
+    R"(  --calibrate FILE     with --weights (tq formats, q4): choose the codes by GPTQ from the input
                        statistics of every matrix over windows of these tokens (uint16 ids
                        like test.u16), run through the model as loaded; same record format
   --calib-skip N       first calibration window (default 0); --calib-windows M windows

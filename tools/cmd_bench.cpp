@@ -157,9 +157,8 @@ void append_all(KVCache& cache, const std::vector<float>& k, const std::vector<f
   }
 }
 
-
-const std::set<std::string> kShapeOptions = {"dim", "kv-heads", "q-per-kv", "window", "sinks", "threads", "seed",
-                                             "page-tokens", "formats", "reps"};
+const std::set<std::string> kShapeOptions = {"dim",     "kv-heads", "q-per-kv",    "window",  "sinks",
+                                             "threads", "seed",     "page-tokens", "formats", "reps"};
 
 std::set<std::string> with(std::set<std::string> base, std::initializer_list<const char*> extra) {
   for (const char* e : extra) base.insert(e);
@@ -234,8 +233,7 @@ int bench_attend(int argc, char** argv) {
       const CacheStats stats = cache.stats();
       if (formats[f] == "f16") f16_us = us;
       rows.push_back(Row{formats[f], ctx, us, *std::min_element(times[f].begin(), times[f].end()) * 1e6,
-                         bytes / static_cast<double>(ctx),
-                         8.0 * bytes / static_cast<double>(ctx * token_floats * 2),
+                         bytes / static_cast<double>(ctx), 8.0 * bytes / static_cast<double>(ctx * token_floats * 2),
                          0.5 * (stats.key_bits_per_coord + stats.value_bits_per_coord), relative_error(outs[f], exact),
                          bytes / (us * 1e-6) * 1e-9, bytes / (bandwidth * 1e9) * 1e6, std::nullopt});
     }
@@ -245,35 +243,39 @@ int bench_attend(int argc, char** argv) {
 
   if (json) {
     std::printf("{\"command\": \"bench attend\", \"read_gb_per_s\": %s,\n", json_number(bandwidth).c_str());
-    std::printf(" \"config\": {\"dim\": %zu, \"kv_heads\": %zu, \"q_per_kv\": %zu, \"window\": %zu, \"sinks\": %zu, "
-                "\"page_tokens\": %zu, \"threads\": %zu, \"reps\": %zu, \"warm\": %s},\n \"results\": [\n",
-                shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads,
-                reps, warm ? "true" : "false");
+    std::printf(
+        " \"config\": {\"dim\": %zu, \"kv_heads\": %zu, \"q_per_kv\": %zu, \"window\": %zu, \"sinks\": %zu, "
+        "\"page_tokens\": %zu, \"threads\": %zu, \"reps\": %zu, \"warm\": %s},\n \"results\": [\n",
+        shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads, reps,
+        warm ? "true" : "false");
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      std::printf("  {\"format\": \"%s\", \"key_format\": \"%s\", \"value_format\": \"%s\", \"ctx\": %zu, "
-                  "\"us_per_step\": %s, \"us_min\": %s, \"kv_bytes_per_token\": %s, \"bits_per_coord\": %s, "
-                  "\"code_bits_per_coord\": %s, \"speedup_vs_f16\": %s, \"rel_err\": %s, \"gb_per_s\": %s, "
-                  "\"floor_us\": %s}%s\n",
-                  r.format.c_str(), r.format.c_str(), r.format.c_str(), r.ctx, json_number(r.us).c_str(), json_number(r.us_min).c_str(),
-                  json_number(r.bytes_per_token).c_str(), json_number(r.bits).c_str(), json_number(r.code_bits).c_str(),
-                  r.speedup ? json_number(*r.speedup).c_str() : "null", json_number(r.rel_err).c_str(),
-                  json_number(r.gb_per_s).c_str(), json_number(r.floor_us).c_str(), i + 1 < rows.size() ? "," : "");
+      std::printf(
+          "  {\"format\": \"%s\", \"key_format\": \"%s\", \"value_format\": \"%s\", \"ctx\": %zu, "
+          "\"us_per_step\": %s, \"us_min\": %s, \"kv_bytes_per_token\": %s, \"bits_per_coord\": %s, "
+          "\"code_bits_per_coord\": %s, \"speedup_vs_f16\": %s, \"rel_err\": %s, \"gb_per_s\": %s, "
+          "\"floor_us\": %s}%s\n",
+          r.format.c_str(), r.format.c_str(), r.format.c_str(), r.ctx, json_number(r.us).c_str(),
+          json_number(r.us_min).c_str(), json_number(r.bytes_per_token).c_str(), json_number(r.bits).c_str(),
+          json_number(r.code_bits).c_str(), r.speedup ? json_number(*r.speedup).c_str() : "null",
+          json_number(r.rel_err).c_str(), json_number(r.gb_per_s).c_str(), json_number(r.floor_us).c_str(),
+          i + 1 < rows.size() ? "," : "");
     }
     std::printf(" ]\n}\n");
     return 0;
   }
-  std::printf("read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
-              "pages of %zu, %zu thread(s), median of %zu%s\n\n",
-              bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens,
-              shape.threads, reps, warm ? ", warm (caches not flushed)" : "");
-  std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token", "bits/crd",
-              "vs f16", "rel.err", "GB/s", "x floor");
+  std::printf(
+      "read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
+      "pages of %zu, %zu thread(s), median of %zu%s\n\n",
+      bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads,
+      reps, warm ? ", warm (caches not flushed)" : "");
+  std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token",
+              "bits/crd", "vs f16", "rel.err", "GB/s", "x floor");
   for (const Row& r : rows) {
     char speedup[16] = "        -";  // without f16 in --formats
     if (r.speedup) std::snprintf(speedup, sizeof speedup, "%9.2fx", *r.speedup);
-    std::printf("%-8s %7zu %10.1f %10.1f %11.1f %9.3f %10s %9.4f %8.1f %9.2f\n", r.format.c_str(), r.ctx, r.us, r.us_min,
-                r.bytes_per_token, r.bits, speedup, r.rel_err, r.gb_per_s, r.us / r.floor_us);
+    std::printf("%-8s %7zu %10.1f %10.1f %11.1f %9.3f %10s %9.4f %8.1f %9.2f\n", r.format.c_str(), r.ctx, r.us,
+                r.us_min, r.bytes_per_token, r.bits, speedup, r.rel_err, r.gb_per_s, r.us / r.floor_us);
   }
   return 0;
 }
@@ -307,9 +309,10 @@ int bench_append(int argc, char** argv) {
     rows.emplace_back(format, static_cast<double>(tokens * shape.kv_heads) / median(times));
   }
   if (args.has("json")) {
-    std::printf("{\"command\": \"bench append\", \"tokens\": %zu, \"chunk\": %zu, \"dim\": %zu, \"kv_heads\": %zu, "
-                "\"window\": %zu, \"sinks\": %zu,\n \"results\": [\n",
-                tokens, chunk, shape.dim, shape.kv_heads, shape.window, shape.sinks);
+    std::printf(
+        "{\"command\": \"bench append\", \"tokens\": %zu, \"chunk\": %zu, \"dim\": %zu, \"kv_heads\": %zu, "
+        "\"window\": %zu, \"sinks\": %zu,\n \"results\": [\n",
+        tokens, chunk, shape.dim, shape.kv_heads, shape.window, shape.sinks);
     for (std::size_t i = 0; i < rows.size(); ++i)
       std::printf("  {\"format\": \"%s\", \"token_heads_per_s\": %s}%s\n", rows[i].first.c_str(),
                   json_number(rows[i].second).c_str(), i + 1 < rows.size() ? "," : "");
@@ -326,8 +329,9 @@ int bench_append(int argc, char** argv) {
 int bench_encode(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"}, {"n", "dim", "formats", "reps", "seed"});
   if (args.has("help")) {
-    std::printf("usage: veloxquant bench encode [--n 65536] [--dim 128] [--formats ...] [--reps 5] [--json]\n"
-                "Quantizer::encode of --n random vectors; vectors per second (median of --reps).\n");
+    std::printf(
+        "usage: veloxquant bench encode [--n 65536] [--dim 128] [--formats ...] [--reps 5] [--json]\n"
+        "Quantizer::encode of --n random vectors; vectors per second (median of --reps).\n");
     return 0;
   }
   const std::size_t n = positive(args, "n", 65536), dim = positive(args, "dim", 128);

@@ -40,8 +40,10 @@ void cache_demo(std::size_t dim, std::uint64_t seed) {
     return out;
   };
   const std::vector<float> exact = attend_with("f32", nullptr, nullptr);
-  std::printf("\nKV cache: d=%zu, %zu KV heads, %zu query heads, %zu tokens streamed one by one,\n"
-              "window 16 + 4 sinks exact, the rest compressed; one decode query:\n\n", dim, kv_heads, q_heads, tokens);
+  std::printf(
+      "\nKV cache: d=%zu, %zu KV heads, %zu query heads, %zu tokens streamed one by one,\n"
+      "window 16 + 4 sinks exact, the rest compressed; one decode query:\n\n",
+      dim, kv_heads, q_heads, tokens);
   std::printf("%-8s %12s %10s %10s %12s\n", "format", "memory_B", "K_bits", "V_bits", "rel_err");
   for (const char* format : {"f32", "f16", "q4", "tq4", "tq3", "tq2.5", "tqp3", "polar"}) {
     CacheStats stats;
@@ -71,13 +73,14 @@ int cmd_demo(int argc, char** argv) {
   const auto seed = static_cast<std::uint64_t>(args.integer("seed", 42));
   std::printf("veloxquant demo: %zu random unit vectors of dimension %zu, every method\n\n", samples, dim);
   std::vector<FormatMeasurement> rows;
-  for (const char* f : {"f16", "q8", "q4", "tq1", "tq2", "tq2.5", "tq3", "tq3.5", "tq4", "tqp2", "tqp3", "tqp4", "qjl",
-                        "polar"})
+  for (const char* f :
+       {"f16", "q8", "q4", "tq1", "tq2", "tq2.5", "tq3", "tq3.5", "tq4", "tqp2", "tqp3", "tqp4", "qjl", "polar"})
     rows.push_back(measure_format(f, dim, samples, seed));
   print_measurement_table(rows);
-  std::printf("\nmse: mean |u - decode(encode(u))|^2 for unit u; mse_theory: d*C(f_d,b), the Lloyd-Max MSE of the\n"
-              "exact coordinate density (tq stores the least-squares scale, so it lands at or below theory).\n"
-              "ip_*: error of <y,u> estimated on the codes for random unit queries y.\n");
+  std::printf(
+      "\nmse: mean |u - decode(encode(u))|^2 for unit u; mse_theory: d*C(f_d,b), the Lloyd-Max MSE of the\n"
+      "exact coordinate density (tq stores the least-squares scale, so it lands at or below theory).\n"
+      "ip_*: error of <y,u> estimated on the codes for random unit queries y.\n");
   cache_demo(dim, seed);
   return 0;
 }

@@ -48,8 +48,10 @@ void print_measurement_table(const std::vector<FormatMeasurement>& rows) {
   for (const FormatMeasurement& m : rows) {
     auto opt = [](const std::optional<double>& v) {
       char buf[32];
-      if (v) std::snprintf(buf, sizeof buf, "%10.5f", *v);
-      else std::snprintf(buf, sizeof buf, "%10s", "-");
+      if (v)
+        std::snprintf(buf, sizeof buf, "%10.5f", *v);
+      else
+        std::snprintf(buf, sizeof buf, "%10s", "-");
       return std::string(buf);
     };
     std::printf("%-18s %5zu %9.3f %6zu %10.5f %s %10.2e %10.2e %s %8.4f %10.1f\n", m.format.c_str(), m.dim,

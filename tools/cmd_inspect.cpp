@@ -66,14 +66,17 @@ int inspect_artifacts(const std::string& dir, bool json) {
               m.qjl_file.c_str());
   std::printf("  codebooks:\n");
   for (const ArtifactCodebook& c : m.codebooks) {
-    if (c.level == 0) std::printf("    sphere      b=%d  mse/coord %.6g  d*mse %.6f\n", c.bits, c.mse, c.mse * static_cast<double>(m.dim));
-    else std::printf("    polar l=%d   b=%d  mse %.6g\n", c.level, c.bits, c.mse);
+    if (c.level == 0)
+      std::printf("    sphere      b=%d  mse/coord %.6g  d*mse %.6f\n", c.bits, c.mse,
+                  c.mse * static_cast<double>(m.dim));
+    else
+      std::printf("    polar l=%d   b=%d  mse %.6g\n", c.level, c.bits, c.mse);
   }
   std::printf("  files:\n");
   for (std::size_t i = 0; i < m.files.size(); ++i) {
     const ArtifactFile& f = m.files[i];
-    std::printf("    %-30s %s %-9s %8zu bytes  crc32 %08x  %s\n", f.name.c_str(), f.dtype.c_str(), shape_text(f.shape).c_str(),
-                f.bytes, f.crc32, checks[i].ok ? "ok" : checks[i].problem.c_str());
+    std::printf("    %-30s %s %-9s %8zu bytes  crc32 %08x  %s\n", f.name.c_str(), f.dtype.c_str(),
+                shape_text(f.shape).c_str(), f.bytes, f.crc32, checks[i].ok ? "ok" : checks[i].problem.c_str());
   }
   std::printf("%s\n", all_ok ? "all files ok" : "CHECK FAILED");
   return all_ok ? 0 : 1;

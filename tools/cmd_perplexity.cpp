@@ -87,9 +87,9 @@ struct Tested {
 
 int cmd_perplexity(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"},
-                  {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window", "sinks",
-                   "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1], kCalibrationOptions[2],
-                   kCalibrationOptions[3]},
+                  {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window",
+                   "sinks", "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1],
+                   kCalibrationOptions[2], kCalibrationOptions[3]},
                   {{"-m", "model"}, {"-f", "file"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -99,12 +99,14 @@ int cmd_perplexity(int argc, char** argv) {
   }
   if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
   if (!args.has("model")) throw std::invalid_argument("missing -m model.gguf");
-  if (args.has("file") == args.has("tokens")) throw std::invalid_argument("give exactly one of -f text.txt or --tokens file.u16");
+  if (args.has("file") == args.has("tokens"))
+    throw std::invalid_argument("give exactly one of -f text.txt or --tokens file.u16");
   const long long ctx = args.integer("ctx", 512), chunks = args.integer("chunks", 0);
   const long long skip = args.integer("skip-chunks", 0);
   const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
   const std::size_t threads = thread_count(args);
-  if (ctx < 2 || ctx > (1 << 20)) throw std::invalid_argument("--ctx " + std::to_string(ctx) + " is out of range (2 .. 2^20)");
+  if (ctx < 2 || ctx > (1 << 20))
+    throw std::invalid_argument("--ctx " + std::to_string(ctx) + " is out of range (2 .. 2^20)");
   if (chunks < 0) throw std::invalid_argument("--chunks " + std::to_string(chunks) + " is negative");
   if (skip < 0) throw std::invalid_argument("--skip-chunks " + std::to_string(skip) + " is negative");
   if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
@@ -123,14 +125,15 @@ int cmd_perplexity(int argc, char** argv) {
   const std::optional<Calibration> calibration = calibration_args(args);
   const LlamaModel model = LlamaModel::load(args.str("model", ""));
   const LlamaConfig& c = model.config();
-  std::vector<std::int32_t> tokens = args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
-                                                        : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
+  std::vector<std::int32_t> tokens =
+      args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
+                         : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
   const std::size_t n_ctx = static_cast<std::size_t>(ctx);
   const std::size_t first = static_cast<std::size_t>(skip), available = window_count(tokens.size(), n_ctx);
   if (first >= available)
     throw std::invalid_argument(std::to_string(tokens.size()) + " tokens hold " + std::to_string(available) +
-                                " windows of --ctx " + std::to_string(ctx) + " (ctx + 1 tokens each), none after skipping " +
-                                std::to_string(first));
+                                " windows of --ctx " + std::to_string(ctx) +
+                                " (ctx + 1 tokens each), none after skipping " + std::to_string(first));
   std::size_t windows = available - first;
   if (chunks > 0) windows = std::min(windows, static_cast<std::size_t>(chunks));
   if (n_ctx > c.context)
@@ -159,7 +162,8 @@ int cmd_perplexity(int argc, char** argv) {
     const LlamaModel::WeightBytes b = quantized->quantize_weights(
         weights, static_cast<std::uint64_t>(args.integer("seed", 0)), false, moments ? &*moments : nullptr);
     std::fprintf(stderr, "weights %s%s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", weights.c_str(),
-                 moments ? " (GPTQ)" : "", b.before, b.after, 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
+                 moments ? " (GPTQ)" : "", b.before, b.after,
+                 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
   }
   const LlamaModel& tested_model = quantized ? *quantized : model;
   const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
@@ -215,7 +219,8 @@ int cmd_perplexity(int argc, char** argv) {
     const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(n_ctx);
     if (json) {
       std::printf(
-          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"first_window\": %zu, \"windows\": %zu, \"tokens\": %zu, \"cache_k\": %s, "
+          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"first_window\": %zu, \"windows\": %zu, \"tokens\": "
+          "%zu, \"cache_k\": %s, "
           "\"cache_v\": %s, \"window\": %lld, \"sinks\": %lld, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
           "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"key_bits\": %.4f, "
           "\"value_bits\": %.4f, \"seconds\": %.2f}\n",
@@ -224,9 +229,11 @@ int cmd_perplexity(int argc, char** argv) {
           r.ppl(), r.ppl_base(), r.mean_kld(), r.top1_rate(), bytes_per_token, f32_bytes_per_token, t.bits.key,
           t.bits.value, seconds);
     } else {
-      std::printf("K %-8s V %-8s ppl %.4f (exact %.4f)  kld %.6f  top1 %.4f  bits K %.3f V %.3f  kv bytes/token %.1f (f32 %.0f)\n",
-                  t.options.key_format.c_str(), t.options.value_format.c_str(), r.ppl(), r.ppl_base(), r.mean_kld(),
-                  r.top1_rate(), t.bits.key, t.bits.value, bytes_per_token, f32_bytes_per_token);
+      std::printf(
+          "K %-8s V %-8s ppl %.4f (exact %.4f)  kld %.6f  top1 %.4f  bits K %.3f V %.3f  kv bytes/token %.1f (f32 "
+          "%.0f)\n",
+          t.options.key_format.c_str(), t.options.value_format.c_str(), r.ppl(), r.ppl_base(), r.mean_kld(),
+          r.top1_rate(), t.bits.key, t.bits.value, bytes_per_token, f32_bytes_per_token);
     }
   }
   return 0;

@@ -73,21 +73,23 @@ int cmd_quantize_model(int argc, char** argv) {
     ThreadPool pool(threads);
     moments = calibrate(model, *calibration, pool);
   }
-  const LlamaModel::WeightBytes b = model.quantize_weights(scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), report,
-                                                           moments ? &*moments : nullptr);
+  const LlamaModel::WeightBytes b = model.quantize_weights(scheme, static_cast<std::uint64_t>(args.integer("seed", 0)),
+                                                           report, moments ? &*moments : nullptr);
   const double quantize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   save_quantized_model(model, out);
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!report) {
-    std::fprintf(stderr, "%s: matrices %zu -> %zu bytes (%.3f bits per weight%s), %.2f s\n", out.c_str(), b.before, b.after,
-                 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count), moments ? ", GPTQ codes" : "", total_s);
+    std::fprintf(stderr, "%s: matrices %zu -> %zu bytes (%.3f bits per weight%s), %.2f s\n", out.c_str(), b.before,
+                 b.after, 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count),
+                 moments ? ", GPTQ codes" : "", total_s);
     return 0;
   }
 
   // How the codes were chosen (the .vqm does not say: its records have the same format either way).
-  const std::string codes = calibration ? "GPTQ codes from tokens " + std::to_string(calibration->first_token()) + ".." +
-                                              std::to_string(calibration->end_token()) + " of " + calibration->file
-                                        : "plain codes";
+  const std::string codes = calibration
+                                ? "GPTQ codes from tokens " + std::to_string(calibration->first_token()) + ".." +
+                                      std::to_string(calibration->end_token()) + " of " + calibration->file
+                                : "plain codes";
   // Every tensor of the input in file order; the quantized ones with their measurements.
   std::map<std::string, const MatrixReport*> measured;
   for (const MatrixReport& m : b.matrices) measured[m.name] = &m;
@@ -95,7 +97,16 @@ int cmd_quantize_model(int argc, char** argv) {
   Row total{"total", "", "", "", 0, 0, 0, 0.0, 0.0, false}, total_q = total;
   total_q.name = "quantized matrices";
   for (const GgufTensor& t : model.file().tensors()) {
-    Row r{t.name, tensor_shape_text(t.dims), ggml_type_name(t.type), ggml_type_name(t.type), t.elements(), t.bytes, t.bytes, 0.0, 0.0, false};
+    Row r{t.name,
+          tensor_shape_text(t.dims),
+          ggml_type_name(t.type),
+          ggml_type_name(t.type),
+          t.elements(),
+          t.bytes,
+          t.bytes,
+          0.0,
+          0.0,
+          false};
     if (auto it = measured.find(t.name); it != measured.end()) {
       r.stored_as = model.weight_scheme().name();
       r.after = it->second->bytes_after;
@@ -149,8 +160,8 @@ int cmd_quantize_model(int argc, char** argv) {
   std::printf("%-26s %-10s %-6s %-14s %11s %11s %8s %9s\n", "tensor", "shape", "type", "stored as", "bytes", "after",
               "bits/w", "rel err");
   const auto print = [](const Row& r) {
-    std::printf("%-26s %-10s %-6s %-14s %11zu %11zu %8.3f %9.5f\n", r.name.c_str(), r.shape.c_str(), r.type_before.c_str(),
-                r.stored_as.c_str(), r.before, r.after, r.bits(), r.rel_error());
+    std::printf("%-26s %-10s %-6s %-14s %11zu %11zu %8.3f %9.5f\n", r.name.c_str(), r.shape.c_str(),
+                r.type_before.c_str(), r.stored_as.c_str(), r.before, r.after, r.bits(), r.rel_error());
   };
   for (const Row& r : rows) print(r);
   print(total_q);

@@ -67,9 +67,9 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 int cmd_run(int argc, char** argv) {
   const Args args(argc, argv, {"help"},
-                  {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks", "temp",
-                   "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1], kCalibrationOptions[2],
-                   kCalibrationOptions[3]},
+                  {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks",
+                   "temp", "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1],
+                   kCalibrationOptions[2], kCalibrationOptions[3]},
                   {{"-m", "model"}, {"-p", "prompt"}, {"-f", "file"}, {"-n", "n-predict"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -86,7 +86,8 @@ int cmd_run(int argc, char** argv) {
   if (n_predict < 0) throw std::invalid_argument("-n " + std::to_string(n_predict) + " is negative");
   if (max_prompt < 0) throw std::invalid_argument("--max-prompt " + std::to_string(max_prompt) + " is negative");
   if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
-  if (!(temp >= 0.0) || !std::isfinite(temp)) throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
+  if (!(temp >= 0.0) || !std::isfinite(temp))
+    throw std::invalid_argument("--temp " + args.str("temp", "") + " must be ≥ 0");
 
   const std::optional<Calibration> calibration = calibration_args(args);
   ThreadPool pool(threads);
@@ -95,8 +96,9 @@ int cmd_run(int argc, char** argv) {
   if (args.has("weights")) {  // products on TurboQuant (or other) codes of the weight rows
     std::optional<InputMoments> moments;
     if (calibration) moments = calibrate(model, *calibration, pool);  // on the weights as loaded
-    const LlamaModel::WeightBytes b = model.quantize_weights(
-        args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)), false, moments ? &*moments : nullptr);
+    const LlamaModel::WeightBytes b =
+        model.quantize_weights(args.str("weights", ""), static_cast<std::uint64_t>(args.integer("seed", 0)), false,
+                               moments ? &*moments : nullptr);
     std::fprintf(stderr, "weights %s%s: matrices %zu -> %zu bytes\n", args.str("weights", "").c_str(),
                  moments ? " (GPTQ)" : "", b.before, b.after);
   }
@@ -111,7 +113,8 @@ int cmd_run(int argc, char** argv) {
     prompt.assign(std::istreambuf_iterator<char>(in), {});
   }
   std::vector<std::int32_t> tokens = tokenizer.encode(prompt, tokenizer.add_bos());
-  if (max_prompt > 0 && tokens.size() > static_cast<std::size_t>(max_prompt)) tokens.resize(static_cast<std::size_t>(max_prompt));
+  if (max_prompt > 0 && tokens.size() > static_cast<std::size_t>(max_prompt))
+    tokens.resize(static_cast<std::size_t>(max_prompt));
   if (tokens.empty()) throw std::invalid_argument("the prompt is empty");
   if (tokens.size() >= c.context)
     throw std::invalid_argument("prompt of " + std::to_string(tokens.size()) + " tokens does not fit the context of " +

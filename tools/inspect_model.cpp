@@ -105,7 +105,9 @@ int inspect_model(const std::string& path, bool json) {
     }
     out.set("tensors", list);
     out.set("tensor_bytes", Json::unsigned_integer(bytes));
-    if (vqm) out.set("quantized_bits_per_weight", Json::number(8.0 * static_cast<double>(q_bytes) / static_cast<double>(q_weights)));
+    if (vqm)
+      out.set("quantized_bits_per_weight",
+              Json::number(8.0 * static_cast<double>(q_bytes) / static_cast<double>(q_weights)));
     std::puts(out.dump(2).c_str());
     return 0;
   }
@@ -116,15 +118,17 @@ int inspect_model(const std::string& path, bool json) {
   else
     std::printf("GGUF file %s: version %u, %llu bytes, %zu metadata keys\n", path.c_str(), model.file().version(),
                 static_cast<unsigned long long>(file_bytes), model.file().metadata().size());
-  std::printf("  llama: vocab %zu, dim %zu, layers %zu, ffn %zu, heads %zu, kv_heads %zu, head_dim %zu, context %zu\n", c.vocab,
-              c.dim, c.layers, c.ffn, c.heads, c.kv_heads, c.head_dim, c.context);
+  std::printf("  llama: vocab %zu, dim %zu, layers %zu, ffn %zu, heads %zu, kv_heads %zu, head_dim %zu, context %zu\n",
+              c.vocab, c.dim, c.layers, c.ffn, c.heads, c.kv_heads, c.head_dim, c.context);
   std::printf("  %-26s %-10s %-14s %11s %8s\n", "tensor", "shape", "stored as", "bytes", "bits/w");
   for (const TensorRow& r : rows)
     std::printf("  %-26s %-10s %-14s %11llu %8.3f\n", r.name.c_str(), r.shape.c_str(), r.stored_as.c_str(),
                 static_cast<unsigned long long>(r.bytes), r.bits());
-  std::printf("  %llu weights in %llu bytes", static_cast<unsigned long long>(weights), static_cast<unsigned long long>(bytes));
+  std::printf("  %llu weights in %llu bytes", static_cast<unsigned long long>(weights),
+              static_cast<unsigned long long>(bytes));
   if (vqm)
-    std::printf("; quantized matrices %.3f bits per weight", 8.0 * static_cast<double>(q_bytes) / static_cast<double>(q_weights));
+    std::printf("; quantized matrices %.3f bits per weight",
+                8.0 * static_cast<double>(q_bytes) / static_cast<double>(q_weights));
   std::printf("\n%s\n", vqm ? "all sections ok (sizes, CRCs and quantizer fingerprints checked)" : "all tensors ok");
   return 0;
 }

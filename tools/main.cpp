@@ -20,7 +20,8 @@ constexpr Command kCommands[] = {
     {"precompute", veloxquant::cli::cmd_precompute, "write codebooks, rotation and QJL matrix as .npy + manifest.json"},
     {"inspect", veloxquant::cli::cmd_inspect, "show what an artifact directory or .npy file holds, with checks"},
     {"run", veloxquant::cli::cmd_run, "generate text with a GGUF Llama model, attention on a compressed KV cache"},
-    {"perplexity", veloxquant::cli::cmd_perplexity, "perplexity, KL divergence and top-1 agreement of a KV cache format"},
+    {"perplexity", veloxquant::cli::cmd_perplexity,
+     "perplexity, KL divergence and top-1 agreement of a KV cache format"},
     {"quantize-model", veloxquant::cli::cmd_quantize_model, "quantize a GGUF model's matrices once into a .vqm file"},
 };
 

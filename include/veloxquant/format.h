@@ -10,30 +10,30 @@
 namespace veloxquant {
 
 enum class Method {
-  kF32,         // "f32": 32-bit floats
-  kF16,         // "f16": IEEE half
-  kBF16,        // "bf16": bfloat16
-  kQ8,          // "q8": int8 per vector with an fp16 scale
-  kQ4,          // "q4": 4-bit symmetric in groups of 32 with an fp16 scale (llama.cpp q4_0)
-  kTurboMse,    // "tqB": TurboQuant-MSE, B bits; "tqB.5"-style names add outlier channels
-  kTurboProd,   // "tqpB": TurboQuant-Prod, (B−1)-bit MSE + 1-bit QJL of the residual
-  kQjl,         // "qjl": m sign bits of a Gaussian sketch + the norm
-  kPolar,       // "polar": PolarQuant, 4 levels of angles per 16 coordinates
+  kF32,        // "f32": 32-bit floats
+  kF16,        // "f16": IEEE half
+  kBF16,       // "bf16": bfloat16
+  kQ8,         // "q8": int8 per vector with an fp16 scale
+  kQ4,         // "q4": 4-bit symmetric in groups of 32 with an fp16 scale (llama.cpp q4_0)
+  kTurboMse,   // "tqB": TurboQuant-MSE, B bits; "tqB.5"-style names add outlier channels
+  kTurboProd,  // "tqpB": TurboQuant-Prod, (B−1)-bit MSE + 1-bit QJL of the residual
+  kQjl,        // "qjl": m sign bits of a Gaussian sketch + the norm
+  kPolar,      // "polar": PolarQuant, 4 levels of angles per 16 coordinates
 };
 
 // A parsed format name with its options. Parse with parse_format(); the name round-trips.
 struct FormatSpec {
   Method method = Method::kF32;
-  int bits = 0;                       // tq / tqp bits per coordinate (inlier bits for tq with outliers)
-  int outlier_bits = 0;               // tq with outlier channels: bits of the outlier instance
-  std::size_t outlier_channels = 0;   // how many channels (0 = none)
-  double outlier_fraction = 0.0;      // outliers as a fraction of d when given by a fractional name
-  std::size_t qjl_dim = 0;            // qjl: sketch rows m (0 = d)
+  int bits = 0;                               // tq / tqp bits per coordinate (inlier bits for tq with outliers)
+  int outlier_bits = 0;                       // tq with outlier channels: bits of the outlier instance
+  std::size_t outlier_channels = 0;           // how many channels (0 = none)
+  double outlier_fraction = 0.0;              // outliers as a fraction of d when given by a fractional name
+  std::size_t qjl_dim = 0;                    // qjl: sketch rows m (0 = d)
   std::array<int, 4> polar_bits{4, 2, 2, 2};  // polar: bits of levels 1..4
-  bool norm_correction = true;        // tq: store the optimal scale instead of ‖x‖
-  std::size_t extra_coords = 0;       // tq: rotated coordinates coded with bits + 1 (fractional rate)
+  bool norm_correction = true;                // tq: store the optimal scale instead of ‖x‖
+  std::size_t extra_coords = 0;               // tq: rotated coordinates coded with bits + 1 (fractional rate)
 
-  std::string name() const;           // canonical name, e.g. "tq3", "tq2.5", "polar", "qjl"
+  std::string name() const;  // canonical name, e.g. "tq3", "tq2.5", "polar", "qjl"
   // Number of outlier channels for head dimension d (explicit count or fraction of d).
   std::size_t outliers_for_dim(std::size_t dim) const;
 };
@@ -46,7 +46,7 @@ struct FormatSpec {
 FormatSpec parse_format(std::string_view name);
 
 struct FormatInfo {
-  const char* name;         // canonical name of the default variant
+  const char* name;  // canonical name of the default variant
   Method method;
   const char* description;
 };

@@ -19,33 +19,33 @@ namespace veloxquant {
 struct CacheConfig {
   std::size_t layers = 1;
   std::size_t kv_heads = 1;
-  std::size_t q_heads = 1;            // multiple of kv_heads
+  std::size_t q_heads = 1;  // multiple of kv_heads
   std::size_t head_dim = 128;
-  std::string key_format = "tq3";     // any name parse_format() accepts
+  std::string key_format = "tq3";  // any name parse_format() accepts
   std::string value_format = "tq3";
-  std::size_t window = 128;           // exact recent tokens (0 allowed)
-  std::size_t sinks = 4;              // exact first tokens (0 allowed)
+  std::size_t window = 128;  // exact recent tokens (0 allowed)
+  std::size_t sinks = 4;     // exact first tokens (0 allowed)
   // Storage of sinks and window: f32, f16, bf16, or "auto" = f32 when the key or value format is
   // f32 (an exact cache stays exact), else f16 (the precision of the f16 baseline; an f32 window
   // would cost as much as 1 311 tq3 records per head).
   std::string exact_format = "auto";
-  std::size_t max_tokens = 0;         // 0: unbounded; else evict the oldest non-sink tokens
+  std::size_t max_tokens = 0;            // 0: unbounded; else evict the oldest non-sink tokens
   std::size_t calibration_tokens = 128;  // tokens that choose the outlier channels
   std::size_t page_tokens = 256;
   std::uint64_t seed = 0;
-  float scale = 0.0f;                 // attention scale; 0 means 1/√head_dim
+  float scale = 0.0f;  // attention scale; 0 means 1/√head_dim
   std::size_t threads = 1;
 };
 
 struct CacheStats {
-  std::size_t tokens = 0;             // tokens of layer 0
-  std::size_t code_bytes = 0;         // compressed records, keys + values
+  std::size_t tokens = 0;      // tokens of layer 0
+  std::size_t code_bytes = 0;  // compressed records, keys + values
   std::size_t key_code_bytes = 0;
   std::size_t value_code_bytes = 0;
   std::size_t window_bytes = 0;
   std::size_t sink_bytes = 0;
-  std::size_t outlier_bytes = 0;      // outlier channel lists
-  double key_bits_per_coord = 0.0;    // measured over compressed tokens
+  std::size_t outlier_bytes = 0;    // outlier channel lists
+  double key_bits_per_coord = 0.0;  // measured over compressed tokens
   double value_bits_per_coord = 0.0;
   double encode_seconds = 0.0;
   double attend_seconds = 0.0;
@@ -74,7 +74,7 @@ class KVCache {
   void truncate(std::size_t n_tokens);  // keep the first n_tokens of every layer
   void clear();
 
-  std::size_t memory_bytes() const;     // payload bytes actually allocated
+  std::size_t memory_bytes() const;  // payload bytes actually allocated
   CacheStats stats() const;
 
   // The stored pages, windows, outlier lists and seeds (defined in src/cache/cache_impl.h) for

@@ -47,11 +47,11 @@ class Quantizer {
   // prepared[query_size()] from q[dim].
   virtual void prepare_query(const float* q, float* prepared) const = 0;
   // out[i·n + t] = estimate of ⟨q_i, x_t⟩ for n_queries prepared queries and n records.
-  virtual void score(std::size_t n_queries, const float* prepared, std::size_t n,
-                     const std::uint8_t* codes, float* out) const = 0;
+  virtual void score(std::size_t n_queries, const float* prepared, std::size_t n, const std::uint8_t* codes,
+                     float* out) const = 0;
   // acc[i][accumulator_size()] += Σ_t weights[i·n + t] · x_t (in the work domain).
-  virtual void accumulate(std::size_t n_queries, const float* weights, std::size_t n,
-                          const std::uint8_t* codes, float* acc) const = 0;
+  virtual void accumulate(std::size_t n_queries, const float* weights, std::size_t n, const std::uint8_t* codes,
+                          float* acc) const = 0;
   // out[dim] = the accumulator mapped back to the original domain.
   virtual void finish_accumulate(const float* acc, float* out) const = 0;
 

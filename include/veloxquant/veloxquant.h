@@ -53,22 +53,23 @@ typedef struct vq_cache vq_cache;
 
 typedef struct vq_cache_config {
   size_t layers, kv_heads, q_heads, head_dim;
-  const char* key_format;   /* e.g. "tq3"; copied at creation */
+  const char* key_format; /* e.g. "tq3"; copied at creation */
   const char* value_format;
-  const char* exact_format; /* sinks and recent window: "f32", "f16", "bf16" or "auto" (f32 if a format is f32, else f16) */
-  size_t window;             /* newest tokens kept exact */
-  size_t sinks;              /* first tokens kept exact */
-  size_t max_tokens;         /* 0: unbounded; else the oldest non-sink tokens are evicted */
+  const char*
+      exact_format;  /* sinks and recent window: "f32", "f16", "bf16" or "auto" (f32 if a format is f32, else f16) */
+  size_t window;     /* newest tokens kept exact */
+  size_t sinks;      /* first tokens kept exact */
+  size_t max_tokens; /* 0: unbounded; else the oldest non-sink tokens are evicted */
   size_t calibration_tokens; /* tokens that choose outlier channels */
   size_t page_tokens;
   uint64_t seed;
-  float scale;               /* attention scale; 0 means 1/sqrt(head_dim) */
+  float scale; /* attention scale; 0 means 1/sqrt(head_dim) */
   size_t threads;
 } vq_cache_config;
 
 typedef struct vq_cache_stats {
-  size_t tokens;           /* tokens of layer 0 */
-  size_t memory_bytes;     /* payload bytes allocated */
+  size_t tokens;       /* tokens of layer 0 */
+  size_t memory_bytes; /* payload bytes allocated */
   size_t code_bytes, key_code_bytes, value_code_bytes, window_bytes, sink_bytes, outlier_bytes;
   double key_bits_per_coord, value_bits_per_coord;
   double encode_seconds, attend_seconds;

@@ -20,7 +20,9 @@ FloatArray as_float_array(const py::handle& obj, const char* name) {
   if (kind != 'f' && kind != 'i' && kind != 'u')
     throw py::type_error(std::string(name) + " must hold real numbers, got dtype " + std::string(py::str(a.dtype())));
   FloatArray out = FloatArray::ensure(a);  // converts the dtype and makes it C-contiguous when needed
-  if (!out) throw py::type_error(std::string(name) + ": cannot convert dtype " + std::string(py::str(a.dtype())) + " to float32");
+  if (!out)
+    throw py::type_error(std::string(name) + ": cannot convert dtype " + std::string(py::str(a.dtype())) +
+                         " to float32");
   return out;
 }
 

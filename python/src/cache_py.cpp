@@ -23,7 +23,8 @@ std::size_t token_rows(const py::array& a, std::size_t heads, std::size_t dim, c
 
 void check_layer(const KVCache& c, std::size_t layer) {
   if (layer >= c.config().layers)
-    throw py::index_error("layer " + std::to_string(layer) + " out of range (layers = " + std::to_string(c.config().layers) + ")");
+    throw py::index_error("layer " + std::to_string(layer) +
+                          " out of range (layers = " + std::to_string(c.config().layers) + ")");
 }
 
 void append(KVCache& cache, const py::handle& k_obj, const py::handle& v_obj, std::size_t layer) {
@@ -96,8 +97,9 @@ py::dict stats_dict(const CacheStats& s, std::size_t memory) {
 
 void bind_cache(py::module_& m) {
   const CacheConfig kDefaults;  // Python's defaults are the C++ ones
-  py::class_<KVCache>(m, "KVCache",
-                      "Compressed multi-layer KV cache; k, v: (tokens, kv_heads, head_dim), q: (queries, q_heads, head_dim).")
+  py::class_<KVCache>(
+      m, "KVCache",
+      "Compressed multi-layer KV cache; k, v: (tokens, kv_heads, head_dim), q: (queries, q_heads, head_dim).")
       .def(py::init([](std::size_t layers, std::size_t kv_heads, std::size_t q_heads, std::size_t head_dim,
                        const std::string& key_format, const std::string& value_format, const std::string& exact_format,
                        std::size_t window, std::size_t sinks, std::size_t max_tokens, std::size_t calibration_tokens,
@@ -120,19 +122,27 @@ void bind_cache(py::module_& m) {
              c.threads = threads;
              return KVCache(c);
            }),
-           py::arg("layers") = 1, py::arg("kv_heads") = 1, py::arg("q_heads") = 0, py::arg("head_dim") = kDefaults.head_dim,
-           py::arg("key_format") = kDefaults.key_format, py::arg("value_format") = "",
-           py::arg("exact_format") = kDefaults.exact_format, py::arg("window") = kDefaults.window,
-           py::arg("sinks") = kDefaults.sinks, py::arg("max_tokens") = kDefaults.max_tokens,
-           py::arg("calibration_tokens") = kDefaults.calibration_tokens, py::arg("page_tokens") = kDefaults.page_tokens,
-           py::arg("seed") = kDefaults.seed, py::arg("scale") = kDefaults.scale, py::arg("threads") = kDefaults.threads,
+           py::arg("layers") = 1, py::arg("kv_heads") = 1, py::arg("q_heads") = 0,
+           py::arg("head_dim") = kDefaults.head_dim, py::arg("key_format") = kDefaults.key_format,
+           py::arg("value_format") = "", py::arg("exact_format") = kDefaults.exact_format,
+           py::arg("window") = kDefaults.window, py::arg("sinks") = kDefaults.sinks,
+           py::arg("max_tokens") = kDefaults.max_tokens, py::arg("calibration_tokens") = kDefaults.calibration_tokens,
+           py::arg("page_tokens") = kDefaults.page_tokens, py::arg("seed") = kDefaults.seed,
+           py::arg("scale") = kDefaults.scale, py::arg("threads") = kDefaults.threads,
            "q_heads 0 means kv_heads; value_format '' means key_format; scale 0 means 1/sqrt(head_dim); exact_format "
            "'auto' keeps sinks and window in f32 when a format is f32, else in f16.")
       .def("append", &append, py::arg("k"), py::arg("v"), py::arg("layer") = 0,
-           "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or (head_dim,).")
+           "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or "
+           "(head_dim,).")
       .def("attend", &attend, py::arg("q"), py::arg("layer") = 0,
            "Causal attention of the newest len(q) positions of the layer; the output has q's shape.")
-      .def("size", [](const KVCache& c, std::size_t layer) { check_layer(c, layer); return c.size(layer); }, py::arg("layer") = 0)
+      .def(
+          "size",
+          [](const KVCache& c, std::size_t layer) {
+            check_layer(c, layer);
+            return c.size(layer);
+          },
+          py::arg("layer") = 0)
       .def("__len__", [](const KVCache& c) { return c.size(0); })
       .def("memory_bytes", &KVCache::memory_bytes)
       .def("stats", [](const KVCache& c) { return stats_dict(c.stats(), c.memory_bytes()); })
@@ -146,13 +156,16 @@ void bind_cache(py::module_& m) {
             const bool prefix = !n_tokens.is_none();
             const std::size_t n = prefix ? n_tokens.cast<std::size_t>() : 0;
             py::gil_scoped_release release;
-            if (prefix) save_cache_prefix(c, path, n);
-            else save_cache(c, path);
+            if (prefix)
+              save_cache_prefix(c, path, n);
+            else
+              save_cache(c, path);
           },
           py::arg("path"), py::arg("n_tokens") = py::none(),
           "Saves the cache (or its first n_tokens per layer) to one file, atomically.")
       .def("__repr__", [](const KVCache& c) {
-        return "KVCache(layers=" + std::to_string(c.config().layers) + ", kv_heads=" + std::to_string(c.config().kv_heads) +
+        return "KVCache(layers=" + std::to_string(c.config().layers) +
+               ", kv_heads=" + std::to_string(c.config().kv_heads) +
                ", head_dim=" + std::to_string(c.config().head_dim) + ", key_format='" + c.config().key_format +
                "', value_format='" + c.config().value_format + "', tokens=" + std::to_string(c.size(0)) + ")";
       });

@@ -10,8 +10,8 @@
 
 #include "arrays.h"
 #include "bindings.h"
-#include "veloxquant/format.h"
 #include "quant/quantizers.h"
+#include "veloxquant/format.h"
 #include "veloxquant/quantizer.h"
 #include "veloxquant/rotation.h"
 
@@ -21,8 +21,7 @@ namespace {
 
 class PyQuantizer {
  public:
-  PyQuantizer(const std::string& format, std::size_t dim, std::uint64_t seed)
-      : q_(make_quantizer(format, dim, seed)) {}
+  PyQuantizer(const std::string& format, std::size_t dim, std::uint64_t seed) : q_(make_quantizer(format, dim, seed)) {}
 
   const Quantizer& q() const { return *q_; }
 
@@ -30,7 +29,8 @@ class PyQuantizer {
     const FloatArray x = as_float_array(x_obj, "x");
     const std::size_t n = rows_of(x, q_->dim(), "x");
     const auto cs = static_cast<py::ssize_t>(q_->code_size());
-    ByteArray codes(x.ndim() == 1 ? std::vector<py::ssize_t>{cs} : std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), cs});
+    ByteArray codes(x.ndim() == 1 ? std::vector<py::ssize_t>{cs}
+                                  : std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), cs});
     const float* src = x.data();
     std::uint8_t* dst = codes.mutable_data();
     {
@@ -44,7 +44,8 @@ class PyQuantizer {
     const ByteArray codes = as_code_array(codes_obj, "codes");
     const std::size_t n = rows_of(codes, q_->code_size(), "codes");
     const auto d = static_cast<py::ssize_t>(q_->dim());
-    FloatArray x(codes.ndim() == 1 ? std::vector<py::ssize_t>{d} : std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), d});
+    FloatArray x(codes.ndim() == 1 ? std::vector<py::ssize_t>{d}
+                                   : std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), d});
     const std::uint8_t* src = codes.data();
     float* dst = x.mutable_data();
     {
@@ -102,7 +103,8 @@ void bind_quantizer(py::module_& m) {
            py::arg("seed") = 0)
       .def("encode", &PyQuantizer::encode, py::arg("x"),
            "Encodes float vectors [n, dim] (or [dim]) into uint8 records [n, code_size].")
-      .def("decode", &PyQuantizer::decode, py::arg("codes"), "Decodes uint8 records [n, code_size] into float32 [n, dim].")
+      .def("decode", &PyQuantizer::decode, py::arg("codes"),
+           "Decodes uint8 records [n, code_size] into float32 [n, dim].")
       .def("inner_products", &PyQuantizer::inner_products, py::arg("q"), py::arg("codes"),
            "Estimates <q_i, x_t> on the codes: q [m, dim], codes [n, code_size] -> float32 [m, n].")
       .def("rotation_matrix", &PyQuantizer::rotation_matrix,

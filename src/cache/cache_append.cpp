@@ -123,15 +123,15 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
         CacheHead& head = layer.heads[h];
         for (std::size_t j = 0; j < n; ++j) stream.window_token(head, h, done + j, &keys[j * d], &values[j * d]);
         if (index / page_tokens == head.pages.size()) {
-          head.pages.push_back(CachePage{std::vector<std::uint8_t>(page_tokens * kcs),
-                                         std::vector<std::uint8_t>(page_tokens * vcs)});
+          head.pages.push_back(
+              CachePage{std::vector<std::uint8_t>(page_tokens * kcs), std::vector<std::uint8_t>(page_tokens * vcs)});
         }
         CachePage& page = head.pages[index / page_tokens];
         // Encoded as records, then put into the pages' layouts.
         head.key_quantizer->encode(n, keys.data(), key_records.data());
         for (std::size_t j = 0; j < n; ++j)
-          put_page_record(impl, *head.key_quantizer, BlockOrder::kKeys, key_records.data() + j * kcs,
-                          page.keys.data(), slot + j);
+          put_page_record(impl, *head.key_quantizer, BlockOrder::kKeys, key_records.data() + j * kcs, page.keys.data(),
+                          slot + j);
         head.value_quantizer->encode(n, values.data(), value_records.data());
         for (std::size_t j = 0; j < n; ++j)
           put_page_record(impl, *head.value_quantizer, BlockOrder::kValues, value_records.data() + j * vcs,
@@ -213,4 +213,3 @@ void cache_truncate(KVCache::Impl& impl, CacheLayer& layer, std::size_t n_tokens
 }
 
 }  // namespace veloxquant
-

@@ -17,8 +17,8 @@ namespace veloxquant {
 
 namespace {
 
-constexpr std::size_t kBlock = 256;      // records per score / accumulate call
-constexpr std::size_t kQueryTile = 64;   // queries per pass (bounds the scratch of a long prefill)
+constexpr std::size_t kBlock = 256;           // records per score / accumulate call
+constexpr std::size_t kQueryTile = 64;        // queries per pass (bounds the scratch of a long prefill)
 constexpr std::size_t kPrefetchBytes = 4096;  // the head of the next block of records
 
 // Pages are separate allocations, so the kernels' own prefetching (a fixed distance past the
@@ -41,8 +41,7 @@ struct Scratch {
 // One KV head and one tile of queries.
 class HeadPass {
  public:
-  HeadPass(const KVCache::Impl& impl, const CacheLayer& layer, std::size_t h, std::size_t n_queries,
-           Scratch& s)
+  HeadPass(const KVCache::Impl& impl, const CacheLayer& layer, std::size_t h, std::size_t n_queries, Scratch& s)
       : impl_(impl), layer_(layer), head_(layer.heads[h]), h_(h), n_queries_(n_queries), s_(s) {
     group_ = impl.config.q_heads / impl.config.kv_heads;
   }
@@ -131,9 +130,9 @@ class HeadPass {
     const std::size_t page_tokens = impl_.config.page_tokens, slot = next % page_tokens;
     const std::size_t count = std::min({n, end - next, page_tokens - slot});
     const CachePage& page = head_.pages[next / page_tokens];
-    return kernels::ScopedPrefetchStream({page.keys.data() + slot * impl_.key_code_size, count * impl_.key_code_size},
-                                         {page.values.data() + slot * impl_.value_code_size,
-                                          count * impl_.value_code_size});
+    return kernels::ScopedPrefetchStream(
+        {page.keys.data() + slot * impl_.key_code_size, count * impl_.key_code_size},
+        {page.values.data() + slot * impl_.value_code_size, count * impl_.value_code_size});
   }
 
   // Records at positions [pos, pos + n) whose keys the caller scored into s_.scores: online
@@ -196,7 +195,8 @@ Scratch make_scratch(const KVCache::Impl& impl, const CacheLayer& layer, std::si
 
 }  // namespace
 
-void cache_attend(const KVCache::Impl& impl, std::size_t layer_index, std::size_t n_queries, const float* q, float* out) {
+void cache_attend(const KVCache::Impl& impl, std::size_t layer_index, std::size_t n_queries, const float* q,
+                  float* out) {
   const CacheLayer& layer = impl.layers[layer_index];
   const std::size_t heads = impl.config.kv_heads;
   const std::size_t group = impl.config.q_heads / heads;
@@ -209,7 +209,8 @@ void cache_attend(const KVCache::Impl& impl, std::size_t layer_index, std::size_
     Scratch scratch = make_scratch(impl, layer, max_rows);
     for (std::size_t h = w; h < heads; h += workers) {
       HeadPass pass(impl, layer, h, n_queries, scratch);
-      for (std::size_t q0 = 0; q0 < n_queries; q0 += kQueryTile) pass.run(q0, std::min(n_queries, q0 + kQueryTile), q, out);
+      for (std::size_t q0 = 0; q0 < n_queries; q0 += kQueryTile)
+        pass.run(q0, std::min(n_queries, q0 + kQueryTile), q, out);
     }
   };
   run_on_workers(workers, work);

@@ -40,12 +40,12 @@ struct CacheHead {
 };
 
 struct CacheLayer {
-  std::size_t sinks = 0;          // tokens held as sinks
-  std::size_t page_skip = 0;      // evicted records at the front of pages[0]
-  std::size_t paged = 0;          // records held in pages after page_skip
-  std::size_t window_start = 0;   // ring slot of the oldest window token
-  std::size_t window_count = 0;   // tokens held in the window
-  std::vector<CacheHead> heads;   // [kv_heads]
+  std::size_t sinks = 0;         // tokens held as sinks
+  std::size_t page_skip = 0;     // evicted records at the front of pages[0]
+  std::size_t paged = 0;         // records held in pages after page_skip
+  std::size_t window_start = 0;  // ring slot of the oldest window token
+  std::size_t window_count = 0;  // tokens held in the window
+  std::vector<CacheHead> heads;  // [kv_heads]
 
   std::size_t size() const { return sinks + paged + window_count; }
 };
@@ -68,8 +68,8 @@ struct KVCache::Impl {
   FormatSpec key_spec, value_spec, exact_spec;
   std::size_t key_outlier_count = 0, value_outlier_count = 0;  // spec.outliers_for_dim(head_dim)
   std::size_t key_code_size = 0, value_code_size = 0, exact_code_size = 0;
-  float scale = 0.0f;                           // resolved attention scale
-  std::shared_ptr<const Quantizer> exact;       // format of sinks and window (seed-independent)
+  float scale = 0.0f;                      // resolved attention scale
+  std::shared_ptr<const Quantizer> exact;  // format of sinks and window (seed-independent)
   std::vector<CacheLayer> layers;
   TimeCounter encode_time, attend_time;
 

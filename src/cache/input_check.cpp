@@ -36,11 +36,16 @@ constexpr double kHalfMax = 65504.0;
 RangeLimit range_limit(const FormatSpec& s) {
   switch (s.method) {
     case Method::kF32:
-    case Method::kBF16: return {};
-    case Method::kF16: return {kHalfMax, 0.0};
-    case Method::kQ8: return {kHalfMax * 127.0, 0.0};
-    case Method::kQ4: return {kHalfMax * 8.0, 0.0};
-    default: return {0.0, kHalfMax / 4.0};
+    case Method::kBF16:
+      return {};
+    case Method::kF16:
+      return {kHalfMax, 0.0};
+    case Method::kQ8:
+      return {kHalfMax * 127.0, 0.0};
+    case Method::kQ4:
+      return {kHalfMax * 8.0, 0.0};
+    default:
+      return {0.0, kHalfMax / 4.0};
   }
 }
 
@@ -69,11 +74,13 @@ void check_range(const char* what, const float* x, std::size_t n, std::size_t he
       return std::string(what) + "[token " + std::to_string(i / heads) + "][head " + std::to_string(i % heads) + "]";
     };
     if (limit.max_abs != 0.0 && amax > limit.max_abs)
-      throw std::invalid_argument(where() + " holds " + std::to_string(amax) + ", above " + std::to_string(limit.max_abs) +
+      throw std::invalid_argument(where() + " holds " + std::to_string(amax) + ", above " +
+                                  std::to_string(limit.max_abs) +
                                   ", the largest value this cache's formats store (fp16 range)");
     if (limit.max_norm != 0.0 && std::sqrt(sum) > limit.max_norm)
       throw std::invalid_argument(where() + " has norm " + std::to_string(std::sqrt(sum)) + ", above " +
-                                  std::to_string(limit.max_norm) + ", the largest this cache's formats store (fp16 scale)");
+                                  std::to_string(limit.max_norm) +
+                                  ", the largest this cache's formats store (fp16 scale)");
   }
 }
 

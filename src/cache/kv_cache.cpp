@@ -21,8 +21,8 @@ void require(bool ok, const std::string& message) {
 
 void check_layer(const CacheConfig& c, std::size_t layer) {
   if (layer >= c.layers)
-    throw std::invalid_argument("layer " + std::to_string(layer) + " out of range (layers = " +
-                                std::to_string(c.layers) + ")");
+    throw std::invalid_argument("layer " + std::to_string(layer) +
+                                " out of range (layers = " + std::to_string(c.layers) + ")");
 }
 
 std::size_t vector_bytes(const std::vector<std::uint8_t>& v) { return v.capacity(); }
@@ -32,14 +32,15 @@ std::size_t vector_bytes(const std::vector<std::uint8_t>& v) { return v.capacity
 KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
   require(c.layers >= 1, "layers must be ≥ 1, got " + std::to_string(c.layers));
   require(c.kv_heads >= 1, "kv_heads must be ≥ 1, got " + std::to_string(c.kv_heads));
-  require(c.q_heads >= c.kv_heads && c.q_heads % c.kv_heads == 0,
-          "q_heads (" + std::to_string(c.q_heads) + ") must be a positive multiple of kv_heads (" +
-              std::to_string(c.kv_heads) + ")");
+  require(c.q_heads >= c.kv_heads && c.q_heads % c.kv_heads == 0, "q_heads (" + std::to_string(c.q_heads) +
+                                                                      ") must be a positive multiple of kv_heads (" +
+                                                                      std::to_string(c.kv_heads) + ")");
   require(c.head_dim >= 1, "head_dim must be ≥ 1, got " + std::to_string(c.head_dim));
   require(c.page_tokens >= 1, "page_tokens must be ≥ 1, got " + std::to_string(c.page_tokens));
   require(c.threads >= 1, "threads must be ≥ 1, got " + std::to_string(c.threads));
-  require(c.max_tokens == 0 || c.max_tokens > c.sinks,
-          "max_tokens (" + std::to_string(c.max_tokens) + ") must be 0 or exceed sinks (" + std::to_string(c.sinks) + ")");
+  require(
+      c.max_tokens == 0 || c.max_tokens > c.sinks,
+      "max_tokens (" + std::to_string(c.max_tokens) + ") must be 0 or exceed sinks (" + std::to_string(c.sinks) + ")");
   require(std::isfinite(c.scale) && c.scale >= 0.0f, "scale must be finite and ≥ 0, got " + std::to_string(c.scale));
 
   key_spec = parse_format(c.key_format);
@@ -98,7 +99,8 @@ void KVCache::append(std::size_t layer, std::size_t n_tokens, const float* k, co
   check_storable(*impl_, "v", v, n_tokens, c.kv_heads, false);
   const auto start = std::chrono::steady_clock::now();
   cache_append(*impl_, layer, n_tokens, k, v);
-  impl_->encode_time.add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  impl_->encode_time.add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
 }
 
 void KVCache::attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) const {
@@ -113,7 +115,8 @@ void KVCache::attend(std::size_t layer, std::size_t n_queries, const float* q, f
   check_finite("q", q, n_queries, c.q_heads, c.head_dim);
   const auto start = std::chrono::steady_clock::now();
   cache_attend(*impl_, layer, n_queries, q, out);
-  impl_->attend_time.add(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  impl_->attend_time.add(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
 }
 
 void KVCache::truncate(std::size_t n_tokens) {

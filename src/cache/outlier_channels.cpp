@@ -7,8 +7,7 @@
 
 namespace veloxquant {
 
-std::vector<std::uint32_t> choose_outlier_channels(std::size_t n, std::size_t dim, const float* x,
-                                                   std::size_t count) {
+std::vector<std::uint32_t> choose_outlier_channels(std::size_t n, std::size_t dim, const float* x, std::size_t count) {
   if (count > dim)
     throw std::invalid_argument("outlier count " + std::to_string(count) + " exceeds head_dim " + std::to_string(dim));
   // Double sums: the ranking must not depend on float rounding of long sums.

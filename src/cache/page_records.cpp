@@ -59,8 +59,8 @@ void score_page_keys(const KVCache::Impl& impl, const Quantizer& kq, std::size_t
     std::memcpy(scores + i * n, whole.data() + i * m + span.skip, n * sizeof(float));
 }
 
-void accumulate_page_values(const KVCache::Impl& impl, const Quantizer& vq, std::size_t n_queries,
-                            const float* weights, const CachePage& page, std::size_t slot, std::size_t n, float* acc) {
+void accumulate_page_values(const KVCache::Impl& impl, const Quantizer& vq, std::size_t n_queries, const float* weights,
+                            const CachePage& page, std::size_t slot, std::size_t n, float* acc) {
   const std::size_t block = page_block(impl, vq), cs = vq.code_size();
   if (block == 1) return vq.accumulate(n_queries, weights, n, page.values.data() + slot * cs, acc);
   const BlockSpan span(block, slot, n);

@@ -25,7 +25,7 @@ void get_page_record(const KVCache::Impl& impl, const Quantizer& q, BlockOrder o
 void score_page_keys(const KVCache::Impl& impl, const Quantizer& kq, std::size_t n_queries, const float* prepared,
                      const CachePage& page, std::size_t slot, std::size_t n, float* scores);
 // vq.accumulate of weights[i·n + t] times value record slot + t of the page (t < n) into acc.
-void accumulate_page_values(const KVCache::Impl& impl, const Quantizer& vq, std::size_t n_queries,
-                            const float* weights, const CachePage& page, std::size_t slot, std::size_t n, float* acc);
+void accumulate_page_values(const KVCache::Impl& impl, const Quantizer& vq, std::size_t n_queries, const float* weights,
+                            const CachePage& page, std::size_t slot, std::size_t n, float* acc);
 
 }  // namespace veloxquant

@@ -36,7 +36,9 @@ class Source {
   // Callers stay within size() (checked before every call).
   std::span<const std::uint8_t> bytes(std::uint64_t offset, std::size_t n) const { return bytes_.subspan(offset, n); }
   const std::string& name() const { return name_; }
-  [[noreturn]] void fail(const std::string& what) const { throw FileFormatError("cache file '" + name_ + "': " + what); }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw FileFormatError("cache file '" + name_ + "': " + what);
+  }
 
  protected:
   void set_bytes(std::span<const std::uint8_t> bytes) { bytes_ = bytes; }
@@ -48,8 +50,7 @@ class Source {
 
 class MappedSource : public Source {
  public:
-  explicit MappedSource(const std::string& path)
-      : Source(path, {}), file_(MappedFile::open(path, "cache file")) {
+  explicit MappedSource(const std::string& path) : Source(path, {}), file_(MappedFile::open(path, "cache file")) {
     set_bytes({file_->data(), file_->size()});
   }
 
@@ -98,7 +99,8 @@ struct Section {
 // Reads the section at `offset` (sizes checked against the file before allocating).
 Section read_section(const Source& src, std::uint64_t offset) {
   const std::uint64_t min_section = persist::kSectionHeaderBytes + persist::kSectionTrailerBytes;
-  if (src.size() - offset < min_section) src.fail("truncated: no room for a section at offset " + std::to_string(offset));
+  if (src.size() - offset < min_section)
+    src.fail("truncated: no room for a section at offset " + std::to_string(offset));
   const std::uint8_t* h = src.bytes(offset, persist::kSectionHeaderBytes).data();
   Reader r(h, persist::kSectionHeaderBytes, "cache file '" + src.name() + "'");
   Section s;
@@ -162,15 +164,18 @@ StoredConfig parse_config(const Source& src, const Section& s) {
 void check_config_limits(const Source& src, const Header& h, const CacheConfig& c) {
   const auto bad = [&](const std::string& what) { src.fail("configuration: " + what); };
   if (c.layers != h.section_count - 2)
-    bad("layers = " + std::to_string(c.layers) + " but the file has " + std::to_string(h.section_count - 2) + " layer sections");
+    bad("layers = " + std::to_string(c.layers) + " but the file has " + std::to_string(h.section_count - 2) +
+        " layer sections");
   if (c.head_dim == 0 || c.head_dim > persist::kMaxHeadDim)
     bad("head_dim = " + std::to_string(c.head_dim) + " is outside [1, " + std::to_string(persist::kMaxHeadDim) + "]");
   // Every KV head takes at least 28 bytes in every layer section.
   if (c.kv_heads == 0 || c.kv_heads > h.file_bytes / 28 / std::max<std::size_t>(c.layers, 1))
     bad("kv_heads = " + std::to_string(c.kv_heads) + " does not fit the file size");
   if (c.q_heads > c.kv_heads * 1024) bad("q_heads = " + std::to_string(c.q_heads) + " is implausible");
-  for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window}, {"sinks", c.sinks},
-                                {"page_tokens", c.page_tokens}, {"calibration_tokens", c.calibration_tokens}})
+  for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window},
+                                {"sinks", c.sinks},
+                                {"page_tokens", c.page_tokens},
+                                {"calibration_tokens", c.calibration_tokens}})
     if (v > persist::kMaxTokensPerPart) bad(std::string(name) + " = " + std::to_string(v) + " is implausibly large");
   if (c.threads > persist::kMaxThreads) bad("threads = " + std::to_string(c.threads) + " is implausibly large");
 }
@@ -198,13 +203,17 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
   CacheLayer& layer = impl.layers[index];
   const std::uint64_t sinks = r.u64("sinks"), page_skip = r.u64("page_skip"), paged = r.u64("paged");
   const std::uint64_t window_start = r.u64("window_start"), window_count = r.u64("window_count");
-  if (sinks > c.sinks) r.fail("holds " + std::to_string(sinks) + " sinks, the configuration allows " + std::to_string(c.sinks));
-  if (window_count > c.window) r.fail("window holds " + std::to_string(window_count) + " tokens, window = " + std::to_string(c.window));
-  if (c.window == 0 ? window_start != 0 : window_start >= c.window) r.fail("window_start " + std::to_string(window_start) + " is out of range");
+  if (sinks > c.sinks)
+    r.fail("holds " + std::to_string(sinks) + " sinks, the configuration allows " + std::to_string(c.sinks));
+  if (window_count > c.window)
+    r.fail("window holds " + std::to_string(window_count) + " tokens, window = " + std::to_string(c.window));
+  if (c.window == 0 ? window_start != 0 : window_start >= c.window)
+    r.fail("window_start " + std::to_string(window_start) + " is out of range");
   if (page_skip >= c.page_tokens) r.fail("page_skip " + std::to_string(page_skip) + " is not below page_tokens");
   const std::size_t es = impl.exact_code_size, kcs = impl.key_code_size, vcs = impl.value_code_size;
   // paged records must be present: bound paged by the payload before any multiplication.
-  if (paged > s.payload.size() / std::max<std::size_t>(kcs + vcs, 1)) r.fail("paged = " + std::to_string(paged) + " does not fit the section");
+  if (paged > s.payload.size() / std::max<std::size_t>(kcs + vcs, 1))
+    r.fail("paged = " + std::to_string(paged) + " does not fit the section");
   if (c.max_tokens > 0 && sinks + paged + window_count > c.max_tokens)
     r.fail("holds more than max_tokens = " + std::to_string(c.max_tokens) + " tokens");
   layer.sinks = sinks;
@@ -234,7 +243,8 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
       list.resize(part == 0 ? nk : nv);
       r.get(list.data(), list.size() * 4, "outlier channels");
       for (std::size_t i = 0; i < list.size(); ++i)
-        if (list[i] >= c.head_dim || (i > 0 && list[i] <= list[i - 1])) r.fail("outlier channels are not ascending channels of head_dim");
+        if (list[i] >= c.head_dim || (i > 0 && list[i] <= list[i - 1]))
+          r.fail("outlier channels are not ascending channels of head_dim");
     }
     const std::uint8_t* sink_k = r.take(sinks * es, "sink keys");
     const std::uint8_t* sink_v = r.take(sinks * es, "sink values");
@@ -310,8 +320,8 @@ KVCache load_from(const Source& src) {
   KVCache::Impl& impl = cache->internals();
   const auto check_size = [&](const char* what, std::uint64_t file, std::size_t build) {
     if (file != build)
-      src.fail(std::string(what) + " records are " + std::to_string(file) + " bytes in the file, " + std::to_string(build) +
-               " in this build");
+      src.fail(std::string(what) + " records are " + std::to_string(file) + " bytes in the file, " +
+               std::to_string(build) + " in this build");
   };
   check_size("key", stored.key_code_size, impl.key_code_size);
   check_size("value", stored.value_code_size, impl.value_code_size);
@@ -324,7 +334,8 @@ KVCache load_from(const Source& src) {
   for (const FormatSpec* format : {&impl.key_spec, &impl.value_spec, &impl.exact_spec}) {
     const std::uint32_t in_file = r.u32("format fingerprint");
     if (in_file != persist::format_fingerprint(*format, c.head_dim))
-      src.fail("format '" + format->name() + "' encodes differently in this build (other codebooks, rotation or layout)");
+      src.fail("format '" + format->name() +
+               "' encodes differently in this build (other codebooks, rotation or layout)");
   }
   r.expect_end();
 

@@ -109,7 +109,8 @@ void layer_payload(const KVCache::Impl& impl, std::size_t index, Writer& w) {
     }
     for (int part = 0; part < 2; ++part) {
       const std::vector<std::uint8_t>& ring = part == 0 ? head.window_keys : head.window_values;
-      for (std::size_t j = 0; j < layer.window_count; ++j) w.put(ring.data() + ((layer.window_start + j) % window) * es, es);
+      for (std::size_t j = 0; j < layer.window_count; ++j)
+        w.put(ring.data() + ((layer.window_start + j) % window) * es, es);
     }
   }
 }
@@ -143,8 +144,10 @@ void check_savable(const CacheConfig& c) {
   };
   if (c.head_dim > persist::kMaxHeadDim)
     refuse("head_dim = " + std::to_string(c.head_dim) + " is above " + std::to_string(persist::kMaxHeadDim));
-  for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window}, {"sinks", c.sinks},
-                                {"page_tokens", c.page_tokens}, {"calibration_tokens", c.calibration_tokens}})
+  for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window},
+                                {"sinks", c.sinks},
+                                {"page_tokens", c.page_tokens},
+                                {"calibration_tokens", c.calibration_tokens}})
     if (v > persist::kMaxTokensPerPart)
       refuse(std::string(name) + " = " + std::to_string(v) + " is above " + std::to_string(persist::kMaxTokensPerPart));
   if (c.threads > persist::kMaxThreads)
@@ -152,7 +155,8 @@ void check_savable(const CacheConfig& c) {
   if (c.q_heads > c.kv_heads * 1024) refuse("q_heads = " + std::to_string(c.q_heads) + " is above 1024 × kv_heads");
   for (const std::string* name : {&c.key_format, &c.value_format, &c.exact_format})
     if (name->size() > persist::kMaxStringBytes)
-      refuse("a format name of " + std::to_string(name->size()) + " bytes is above " + std::to_string(persist::kMaxStringBytes));
+      refuse("a format name of " + std::to_string(name->size()) + " bytes is above " +
+             std::to_string(persist::kMaxStringBytes));
 }
 
 // Calls emit(bytes) for consecutive pieces of the image; builds one layer in memory at a time.
@@ -192,7 +196,8 @@ void write_image(const KVCache::Impl& impl, Emit&& emit) {
 std::vector<std::uint8_t> serialize_cache(const KVCache& cache) {
   check_savable(cache.config());
   std::vector<std::uint8_t> image;
-  write_image(cache.internals(), [&](const std::vector<std::uint8_t>& b) { image.insert(image.end(), b.begin(), b.end()); });
+  write_image(cache.internals(),
+              [&](const std::vector<std::uint8_t>& b) { image.insert(image.end(), b.begin(), b.end()); });
   return image;
 }
 

@@ -55,7 +55,8 @@ vq_status vq_quantizer_inner_products(const vq_quantizer* quantizer, size_t n_qu
   return guarded([&] {
     const veloxquant::Quantizer& qz = *quantizer->q;
     std::vector<float> prepared(n_queries * qz.query_size());
-    for (std::size_t i = 0; i < n_queries; ++i) qz.prepare_query(q + i * qz.dim(), prepared.data() + i * qz.query_size());
+    for (std::size_t i = 0; i < n_queries; ++i)
+      qz.prepare_query(q + i * qz.dim(), prepared.data() + i * qz.query_size());
     if (n_queries > 0 && n > 0) qz.score(n_queries, prepared.data(), n, codes, out);
   });
 }

@@ -58,12 +58,18 @@ const char* vq_last_error(void) { return veloxquant::capi::last_error().c_str();
 
 const char* vq_status_name(vq_status status) {
   switch (status) {
-    case VQ_OK: return "VQ_OK";
-    case VQ_INVALID_ARGUMENT: return "VQ_INVALID_ARGUMENT";
-    case VQ_IO_ERROR: return "VQ_IO_ERROR";
-    case VQ_CORRUPT_FILE: return "VQ_CORRUPT_FILE";
-    case VQ_OUT_OF_MEMORY: return "VQ_OUT_OF_MEMORY";
-    case VQ_INTERNAL_ERROR: return "VQ_INTERNAL_ERROR";
+    case VQ_OK:
+      return "VQ_OK";
+    case VQ_INVALID_ARGUMENT:
+      return "VQ_INVALID_ARGUMENT";
+    case VQ_IO_ERROR:
+      return "VQ_IO_ERROR";
+    case VQ_CORRUPT_FILE:
+      return "VQ_CORRUPT_FILE";
+    case VQ_OUT_OF_MEMORY:
+      return "VQ_OUT_OF_MEMORY";
+    case VQ_INTERNAL_ERROR:
+      return "VQ_INTERNAL_ERROR";
   }
   return "VQ_UNKNOWN_STATUS";
 }

@@ -72,9 +72,10 @@ const char* rotation_kind_name(RotationKind kind) { return kind == RotationKind:
 // Writes one float32 array and records it in the manifest.
 std::string add_f32(const fs::path& dir, ArtifactManifest& m, const std::string& name, std::vector<std::size_t> shape,
                     const std::vector<float>& values) {
-  const std::vector<std::uint8_t> image = serialize_npy(
-      NpyDtype::kF32, shape,
-      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(values.data()), values.size() * sizeof(float)));
+  const std::vector<std::uint8_t> image =
+      serialize_npy(NpyDtype::kF32, shape,
+                    std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(values.data()),
+                                                  values.size() * sizeof(float)));
   write_bytes(dir / name, image.data(), image.size());
   m.files.push_back({name, "<f4", std::move(shape), image.size(), crc32(image.data(), image.size())});
   return name;
@@ -144,7 +145,8 @@ namespace {
 
 int checked_int(const Json& j, const std::string& what, int lo, int hi) {
   const std::int64_t v = j.as_int(what);
-  if (v < lo || v > hi) fail(what + " = " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (v < lo || v > hi)
+    fail(what + " = " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return static_cast<int>(v);
 }
 
@@ -168,20 +170,24 @@ ArtifactManifest manifest_from_json(const Json& j) {
     fail("rotation.kind '" + m.rotation_kind + "' is neither 'hadamard' nor 'haar'");
   m.rotation_seed = rot.at("seed").as_u64("rotation.seed");
   if (m.rotation_seed != purpose_seed(m.seed, SeedPurpose::kRotation))
-    fail("rotation.seed " + std::to_string(m.rotation_seed) + " is not the rotation seed derived from seed " + std::to_string(m.seed));
+    fail("rotation.seed " + std::to_string(m.rotation_seed) + " is not the rotation seed derived from seed " +
+         std::to_string(m.seed));
   m.rotation_file = rot.at("file").as_string("rotation.file");
   const Json& qjl = j.at("qjl");
   m.qjl_dim = qjl.at("rows").as_u64("qjl.rows");
   if (m.qjl_dim < 1 || m.qjl_dim > 65536) fail("qjl.rows = " + std::to_string(m.qjl_dim) + " is outside [1, 65536]");
   m.qjl_seed = qjl.at("seed").as_u64("qjl.seed");
   if (m.qjl_seed != purpose_seed(m.seed, SeedPurpose::kSketch))
-    fail("qjl.seed " + std::to_string(m.qjl_seed) + " is not the sketch seed derived from seed " + std::to_string(m.seed));
+    fail("qjl.seed " + std::to_string(m.qjl_seed) + " is not the sketch seed derived from seed " +
+         std::to_string(m.seed));
   m.qjl_file = qjl.at("file").as_string("qjl.file");
   for (const Json& e : j.at("codebooks").as_array("codebooks")) {
     ArtifactCodebook c;
     const std::string& kind = e.at("kind").as_string("codebook kind");
-    if (kind == "polar_angle") c.level = checked_int(e.at("level"), "polar codebook level", 1, kPolarLevels);
-    else if (kind != "sphere") fail("unknown codebook kind '" + kind + "'");
+    if (kind == "polar_angle")
+      c.level = checked_int(e.at("level"), "polar codebook level", 1, kPolarLevels);
+    else if (kind != "sphere")
+      fail("unknown codebook kind '" + kind + "'");
     c.bits = checked_int(e.at("bits"), "codebook bits", 1, 8);
     c.mse = e.at("mse").as_double("codebook mse");
     c.centroids_file = e.at("centroids").as_string("codebook centroids");
@@ -195,7 +201,8 @@ ArtifactManifest manifest_from_json(const Json& j) {
     for (const ArtifactFile& g : m.files)
       if (g.name == f.name) fail("file '" + f.name + "' is listed twice");
     f.dtype = e.at("dtype").as_string("dtype of " + f.name);
-    for (const Json& d : e.at("shape").as_array("shape of " + f.name)) f.shape.push_back(d.as_u64("shape of " + f.name));
+    for (const Json& d : e.at("shape").as_array("shape of " + f.name))
+      f.shape.push_back(d.as_u64("shape of " + f.name));
     f.bytes = e.at("bytes").as_u64("bytes of " + f.name);
     f.crc32 = parse_hex32(e.at("crc32").as_string("crc32 of " + f.name), "crc32 of " + f.name);
     m.files.push_back(std::move(f));
@@ -213,7 +220,8 @@ ArtifactManifest manifest_from_json(const Json& j) {
     listed(c.boundaries_file, "codebook boundaries");
   }
   for (int b : m.bits)
-    if (std::none_of(m.codebooks.begin(), m.codebooks.end(), [&](const ArtifactCodebook& c) { return c.level == 0 && c.bits == b; }))
+    if (std::none_of(m.codebooks.begin(), m.codebooks.end(),
+                     [&](const ArtifactCodebook& c) { return c.level == 0 && c.bits == b; }))
       fail("no sphere codebook for bits " + std::to_string(b));
   return m;
 }
@@ -241,7 +249,8 @@ NpyArray read_checked(const fs::path& dir, const ArtifactFile& f) {
   } catch (const std::runtime_error& e) {
     fail("'" + f.name + "': " + e.what());
   }
-  if (npy_dtype_descr(a.dtype) != f.dtype) fail("'" + f.name + "' has dtype " + npy_dtype_descr(a.dtype) + ", the manifest says " + f.dtype);
+  if (npy_dtype_descr(a.dtype) != f.dtype)
+    fail("'" + f.name + "' has dtype " + npy_dtype_descr(a.dtype) + ", the manifest says " + f.dtype);
   if (a.shape != f.shape) fail("'" + f.name + "' has a shape other than the manifest's");
   return a;
 }
@@ -267,7 +276,8 @@ Codebook read_codebook(const fs::path& dir, const ArtifactManifest& m, const Art
   cb.boundaries = read_f32(dir, m, c.boundaries_file, {levels - 1});
   for (std::size_t i = 0; i < levels; ++i) {
     if (!std::isfinite(cb.centroids[i]) || (i && !(cb.centroids[i - 1] < cb.centroids[i])))
-      fail("centroids in '" + c.centroids_file + "' are not finite and strictly ascending at index " + std::to_string(i));
+      fail("centroids in '" + c.centroids_file + "' are not finite and strictly ascending at index " +
+           std::to_string(i));
   }
   for (std::size_t i = 0; i + 1 < levels; ++i) {
     if (!(cb.centroids[i] <= cb.boundaries[i] && cb.boundaries[i] <= cb.centroids[i + 1]))
@@ -297,10 +307,12 @@ ArtifactManifest write_artifacts(const std::string& dir_name, const ArtifactOpti
   m.bits = bits;
   m.seed = options.seed;
   m.qjl_dim = options.qjl_dim ? options.qjl_dim : options.dim;
-  for (int b : bits) add_codebook(dir, m, "sphere_d" + std::to_string(m.dim) + "_b" + std::to_string(b), 0, sphere_codebook(m.dim, b));
+  for (int b : bits)
+    add_codebook(dir, m, "sphere_d" + std::to_string(m.dim) + "_b" + std::to_string(b), 0, sphere_codebook(m.dim, b));
   for (int level = 1; level <= kPolarLevels; ++level)
     for (int b : bits)
-      add_codebook(dir, m, "polar_l" + std::to_string(level) + "_b" + std::to_string(b), level, polar_angle_codebook(level, b));
+      add_codebook(dir, m, "polar_l" + std::to_string(level) + "_b" + std::to_string(b), level,
+                   polar_angle_codebook(level, b));
 
   // The rotation and sketch a quantizer created with this seed uses (make_quantizer derives them).
   m.rotation_seed = purpose_seed(m.seed, SeedPurpose::kRotation);
@@ -309,8 +321,10 @@ ArtifactManifest write_artifacts(const std::string& dir_name, const ArtifactOpti
   m.rotation_file = add_f32(dir, m, "rotation_d" + std::to_string(m.dim) + "_s" + std::to_string(m.seed) + ".npy",
                             {m.dim, m.dim}, rotation.matrix());
   m.qjl_seed = purpose_seed(m.seed, SeedPurpose::kSketch);
-  m.qjl_file = add_f32(dir, m, "qjl_d" + std::to_string(m.dim) + "_m" + std::to_string(m.qjl_dim) + "_s" + std::to_string(m.seed) + ".npy",
-                       {m.qjl_dim, m.dim}, gaussian_matrix(m.qjl_dim, m.dim, m.qjl_seed));
+  m.qjl_file = add_f32(
+      dir, m,
+      "qjl_d" + std::to_string(m.dim) + "_m" + std::to_string(m.qjl_dim) + "_s" + std::to_string(m.seed) + ".npy",
+      {m.qjl_dim, m.dim}, gaussian_matrix(m.qjl_dim, m.dim, m.qjl_seed));
 
   // The manifest goes last and atomically, so a directory with a manifest is complete.
   const std::string text = artifact_manifest_to_json(m).dump(2) + "\n";
@@ -327,7 +341,7 @@ ArtifactManifest read_artifact_manifest(const std::string& dir) {
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
     throw std::runtime_error(what.rfind("artifacts: ", 0) == 0 ? what + " (" + path.string() + ")"
-                                                              : "artifacts: " + what + " in '" + path.string() + "'");
+                                                               : "artifacts: " + what + " in '" + path.string() + "'");
   }
 }
 

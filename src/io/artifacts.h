@@ -35,8 +35,8 @@ struct ArtifactFile {
   std::string name;   // plain file name inside the directory
   std::string dtype;  // npy descr, e.g. "<f4"
   std::vector<std::size_t> shape;
-  std::size_t bytes = 0;      // whole .npy file
-  std::uint32_t crc32 = 0;    // of the whole .npy file (zlib.crc32)
+  std::size_t bytes = 0;    // whole .npy file
+  std::uint32_t crc32 = 0;  // of the whole .npy file (zlib.crc32)
 };
 
 struct ArtifactCodebook {
@@ -51,8 +51,8 @@ struct ArtifactManifest {
   std::string library_version;
   std::size_t dim = 0;
   std::vector<int> bits;
-  std::uint64_t seed = 0;            // the quantizer seed
-  std::string rotation_kind;  // "hadamard" or "haar"
+  std::uint64_t seed = 0;           // the quantizer seed
+  std::string rotation_kind;        // "hadamard" or "haar"
   std::uint64_t rotation_seed = 0;  // Rotation(dim, rotation_seed)
   std::string rotation_file;
   std::size_t qjl_dim = 0;
@@ -82,10 +82,10 @@ std::vector<ArtifactCheck> check_artifact_files(const std::string& dir, const Ar
 
 struct LoadedArtifacts {
   ArtifactManifest manifest;
-  std::vector<Codebook> sphere_codebooks;  // one per manifest bit width, in manifest order
+  std::vector<Codebook> sphere_codebooks;                 // one per manifest bit width, in manifest order
   std::vector<std::pair<int, Codebook>> polar_codebooks;  // (level, codebook), in manifest order
-  std::vector<float> rotation;             // [dim, dim]
-  std::vector<float> qjl_matrix;           // [qjl_dim, dim]
+  std::vector<float> rotation;                            // [dim, dim]
+  std::vector<float> qjl_matrix;                          // [qjl_dim, dim]
 };
 
 // Validates the manifest and every file (throws std::runtime_error naming the file and the

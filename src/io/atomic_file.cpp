@@ -51,7 +51,8 @@ void write_file_atomically(const std::string& path, const std::string& what,
   }
   // Make the rename itself durable.
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const int dfd = ::open((parent.empty() ? std::filesystem::path(".") : parent).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dfd =
+      ::open((parent.empty() ? std::filesystem::path(".") : parent).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);

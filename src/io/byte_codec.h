@@ -53,8 +53,7 @@ class ByteWriter {
 // Reads a payload; every read is bounds-checked and throws FileFormatError in `context`.
 class ByteReader {
  public:
-  ByteReader(const std::uint8_t* p, std::size_t n, std::string context)
-      : p_(p), n_(n), context_(std::move(context)) {}
+  ByteReader(const std::uint8_t* p, std::size_t n, std::string context) : p_(p), n_(n), context_(std::move(context)) {}
   std::uint32_t u32(const char* what) {
     std::uint32_t v;
     get(&v, 4, what);

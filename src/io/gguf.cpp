@@ -11,7 +11,7 @@ namespace veloxquant {
 
 namespace {
 
-constexpr std::uint32_t kMaxDims = 4;       // GGML_MAX_DIMS
+constexpr std::uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 constexpr std::size_t kMaxKeyLength = 1 << 16;
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) {
@@ -60,13 +60,26 @@ class Cursor {
 
 std::size_t scalar_size(GgufType t) {
   switch (t) {
-    case GgufType::kUint8: case GgufType::kInt8: case GgufType::kBool: return 1;
-    case GgufType::kUint16: case GgufType::kInt16: return 2;
-    case GgufType::kUint32: case GgufType::kInt32: case GgufType::kFloat32: return 4;
+    case GgufType::kUint8:
+    case GgufType::kInt8:
+    case GgufType::kBool:
+      return 1;
+    case GgufType::kUint16:
+    case GgufType::kInt16:
+      return 2;
+    case GgufType::kUint32:
+    case GgufType::kInt32:
+    case GgufType::kFloat32:
+      return 4;
     // NOLINTNEXTLINE(bugprone-branch-clone): a string is at least its u64 length, not a u64
-    case GgufType::kUint64: case GgufType::kInt64: case GgufType::kFloat64: return 8;
-    case GgufType::kString: return 8;  // at least its length field
-    case GgufType::kArray: return 12;  // at least element type + count
+    case GgufType::kUint64:
+    case GgufType::kInt64:
+    case GgufType::kFloat64:
+      return 8;
+    case GgufType::kString:
+      return 8;  // at least its length field
+    case GgufType::kArray:
+      return 12;  // at least element type + count
   }
   return 0;
 }
@@ -76,23 +89,35 @@ bool valid_value_type(std::uint32_t t) { return t <= static_cast<std::uint32_t>(
 // Reads one scalar as a number (integers exactly as u64/i64, floats as double).
 std::variant<std::uint64_t, std::int64_t, double, bool, std::string> read_scalar(Cursor& c, GgufType t) {
   switch (t) {
-    case GgufType::kUint8: return std::uint64_t{c.read<std::uint8_t>("u8 value")};
-    case GgufType::kInt8: return std::int64_t{c.read<std::int8_t>("i8 value")};
-    case GgufType::kUint16: return std::uint64_t{c.read<std::uint16_t>("u16 value")};
-    case GgufType::kInt16: return std::int64_t{c.read<std::int16_t>("i16 value")};
-    case GgufType::kUint32: return std::uint64_t{c.read<std::uint32_t>("u32 value")};
-    case GgufType::kInt32: return std::int64_t{c.read<std::int32_t>("i32 value")};
-    case GgufType::kFloat32: return double{c.read<float>("f32 value")};
+    case GgufType::kUint8:
+      return std::uint64_t{c.read<std::uint8_t>("u8 value")};
+    case GgufType::kInt8:
+      return std::int64_t{c.read<std::int8_t>("i8 value")};
+    case GgufType::kUint16:
+      return std::uint64_t{c.read<std::uint16_t>("u16 value")};
+    case GgufType::kInt16:
+      return std::int64_t{c.read<std::int16_t>("i16 value")};
+    case GgufType::kUint32:
+      return std::uint64_t{c.read<std::uint32_t>("u32 value")};
+    case GgufType::kInt32:
+      return std::int64_t{c.read<std::int32_t>("i32 value")};
+    case GgufType::kFloat32:
+      return double{c.read<float>("f32 value")};
     case GgufType::kBool: {
       const std::uint8_t b = c.read<std::uint8_t>("bool value");
       if (b > 1) c.error("bool value " + std::to_string(b) + " is neither 0 nor 1");
       return b == 1;
     }
-    case GgufType::kString: return c.read_string("string value");
-    case GgufType::kUint64: return c.read<std::uint64_t>("u64 value");
-    case GgufType::kInt64: return c.read<std::int64_t>("i64 value");
-    case GgufType::kFloat64: return c.read<double>("f64 value");
-    case GgufType::kArray: break;
+    case GgufType::kString:
+      return c.read_string("string value");
+    case GgufType::kUint64:
+      return c.read<std::uint64_t>("u64 value");
+    case GgufType::kInt64:
+      return c.read<std::int64_t>("i64 value");
+    case GgufType::kFloat64:
+      return c.read<double>("f64 value");
+    case GgufType::kArray:
+      break;
   }
   c.error("unexpected value type");
 }
@@ -131,7 +156,7 @@ GgufValue read_value(Cursor& c, std::uint32_t raw_type, const std::string& key) 
 }
 
 const char* value_type_name(GgufType t) {
-  static const char* const kNames[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+  static const char* const kNames[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                        "bool", "string", "array", "u64", "i64", "f64"};
   return kNames[static_cast<std::uint32_t>(t)];
 }
@@ -140,19 +165,25 @@ const char* value_type_name(GgufType t) {
 
 const char* ggml_type_name(GgmlType type) {
   switch (type) {
-    case GgmlType::kF32: return "f32";
-    case GgmlType::kF16: return "f16";
-    case GgmlType::kQ8_0: return "q8_0";
-    case GgmlType::kBF16: return "bf16";
+    case GgmlType::kF32:
+      return "f32";
+    case GgmlType::kF16:
+      return "f16";
+    case GgmlType::kQ8_0:
+      return "q8_0";
+    case GgmlType::kBF16:
+      return "bf16";
   }
   return "unknown";
 }
 
 std::size_t ggml_row_bytes(GgmlType type, std::uint64_t n) {
   switch (type) {
-    case GgmlType::kF32: return static_cast<std::size_t>(n * 4);
+    case GgmlType::kF32:
+      return static_cast<std::size_t>(n * 4);
     case GgmlType::kF16:
-    case GgmlType::kBF16: return static_cast<std::size_t>(n * 2);
+    case GgmlType::kBF16:
+      return static_cast<std::size_t>(n * 2);
     case GgmlType::kQ8_0:
       if (n % 32 != 0) throw std::invalid_argument("q8_0 row length " + std::to_string(n) + " is not a multiple of 32");
       return static_cast<std::size_t>(n / 32 * 34);
@@ -197,7 +228,7 @@ GgufFile GgufFile::from_bytes(std::vector<std::uint8_t> bytes) {
 }
 
 GgufFile GgufFile::from_memory(std::shared_ptr<const void> owner, const std::uint8_t* data, std::size_t size,
-                              const std::string& source) {
+                               const std::string& source) {
   auto storage = std::make_shared<Storage>();
   storage->owner = std::move(owner);
   storage->data = data;
@@ -260,7 +291,8 @@ void GgufFile::parse(const std::string& source) {
       c.error("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " +
               std::to_string(alignment_));
     // Sizes: elements < 2^64 and each element ≤ 4 bytes; check before multiplying.
-    if (elements > storage_->size) c.error("tensor '" + t.name + "' (" + std::to_string(elements) + " elements) exceeds the file of " +
+    if (elements > storage_->size)
+      c.error("tensor '" + t.name + "' (" + std::to_string(elements) + " elements) exceeds the file of " +
               std::to_string(storage_->size) + " bytes");
     try {
       t.bytes = ggml_row_bytes(t.type, t.dims[0]) * static_cast<std::size_t>(elements / t.dims[0]);

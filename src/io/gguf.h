@@ -22,8 +22,19 @@
 namespace veloxquant {
 
 enum class GgufType : std::uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 // The ggml tensor types this reader accepts (values as in ggml.h).
@@ -38,15 +49,15 @@ struct GgufValue {
   GgufType type = GgufType::kUint8;
   GgufType elem_type = GgufType::kUint8;  // arrays only
   std::variant<std::uint64_t, std::int64_t, double, bool, std::string> scalar;
-  std::vector<std::string> strings;       // array of strings
-  std::vector<double> numbers;            // array of numbers or bools
+  std::vector<std::string> strings;  // array of strings
+  std::vector<double> numbers;       // array of numbers or bools
 };
 
 struct GgufTensor {
   std::string name;
   std::vector<std::uint64_t> dims;  // ne[0] first
   GgmlType type = GgmlType::kF32;
-  std::uint64_t offset = 0;         // relative to the data section
+  std::uint64_t offset = 0;  // relative to the data section
   const std::uint8_t* data = nullptr;
   std::size_t bytes = 0;
   std::uint64_t elements() const;

@@ -36,19 +36,31 @@ std::uint64_t as_u64(const GgufValue& v) {
 // One number of type t (the reader's double holds every 8-to-32-bit integer and float exactly).
 void put_number(Out& o, GgufType t, double x) {
   switch (t) {
-    case GgufType::kUint8: return o.put(static_cast<std::uint8_t>(x));
-    case GgufType::kInt8: return o.put(static_cast<std::int8_t>(x));
-    case GgufType::kUint16: return o.put(static_cast<std::uint16_t>(x));
-    case GgufType::kInt16: return o.put(static_cast<std::int16_t>(x));
-    case GgufType::kUint32: return o.put(static_cast<std::uint32_t>(x));
-    case GgufType::kInt32: return o.put(static_cast<std::int32_t>(x));
-    case GgufType::kFloat32: return o.put(static_cast<float>(x));
-    case GgufType::kBool: return o.put(static_cast<std::uint8_t>(x != 0.0));
-    case GgufType::kUint64: return o.put(static_cast<std::uint64_t>(x));
-    case GgufType::kInt64: return o.put(static_cast<std::int64_t>(x));
-    case GgufType::kFloat64: return o.put(x);
+    case GgufType::kUint8:
+      return o.put(static_cast<std::uint8_t>(x));
+    case GgufType::kInt8:
+      return o.put(static_cast<std::int8_t>(x));
+    case GgufType::kUint16:
+      return o.put(static_cast<std::uint16_t>(x));
+    case GgufType::kInt16:
+      return o.put(static_cast<std::int16_t>(x));
+    case GgufType::kUint32:
+      return o.put(static_cast<std::uint32_t>(x));
+    case GgufType::kInt32:
+      return o.put(static_cast<std::int32_t>(x));
+    case GgufType::kFloat32:
+      return o.put(static_cast<float>(x));
+    case GgufType::kBool:
+      return o.put(static_cast<std::uint8_t>(x != 0.0));
+    case GgufType::kUint64:
+      return o.put(static_cast<std::uint64_t>(x));
+    case GgufType::kInt64:
+      return o.put(static_cast<std::int64_t>(x));
+    case GgufType::kFloat64:
+      return o.put(x);
     case GgufType::kString:
-    case GgufType::kArray: break;
+    case GgufType::kArray:
+      break;
   }
   throw std::logic_error("GGUF writer: not a number type");
 }
@@ -56,11 +68,15 @@ void put_number(Out& o, GgufType t, double x) {
 void put_value(Out& o, const GgufValue& v) {
   o.put(static_cast<std::uint32_t>(v.type));
   switch (v.type) {
-    case GgufType::kString: return o.str(std::get<std::string>(v.scalar));
-    case GgufType::kFloat32: return o.put(static_cast<float>(std::get<double>(v.scalar)));
-    case GgufType::kFloat64: return o.put(std::get<double>(v.scalar));
+    case GgufType::kString:
+      return o.str(std::get<std::string>(v.scalar));
+    case GgufType::kFloat32:
+      return o.put(static_cast<float>(std::get<double>(v.scalar)));
+    case GgufType::kFloat64:
+      return o.put(std::get<double>(v.scalar));
     case GgufType::kUint64:
-    case GgufType::kInt64: return o.put(as_u64(v));  // same bits
+    case GgufType::kInt64:
+      return o.put(as_u64(v));  // same bits
     case GgufType::kArray: {
       o.put(static_cast<std::uint32_t>(v.elem_type));
       if (v.elem_type == GgufType::kString) {
@@ -77,8 +93,8 @@ void put_value(Out& o, const GgufValue& v) {
       std::uint8_t b[8];
       std::memcpy(b, &u, 8);
       const std::size_t n = v.type == GgufType::kUint8 || v.type == GgufType::kInt8 || v.type == GgufType::kBool ? 1
-                            : v.type == GgufType::kUint16 || v.type == GgufType::kInt16                        ? 2
-                                                                                                               : 4;
+                            : v.type == GgufType::kUint16 || v.type == GgufType::kInt16                          ? 2
+                                                                                                                 : 4;
       o.put_bytes(b, n);  // little-endian
     }
   }
@@ -88,7 +104,8 @@ void put_value(Out& o, const GgufValue& v) {
 
 std::vector<std::uint8_t> write_gguf(const std::map<std::string, GgufValue>& metadata,
                                      const std::vector<GgufTensorOut>& tensors, std::size_t alignment) {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0) throw std::invalid_argument("GGUF alignment must be a power of two");
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+    throw std::invalid_argument("GGUF alignment must be a power of two");
   Out o;
   o.put(std::uint32_t{0x46554747u});  // "GGUF"
   o.put(std::uint32_t{3});

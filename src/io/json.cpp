@@ -16,12 +16,18 @@ constexpr int kMaxDepth = 64;
 
 const char* type_name(Json::Type t) {
   switch (t) {
-    case Json::Type::kNull: return "null";
-    case Json::Type::kBool: return "a boolean";
-    case Json::Type::kNumber: return "a number";
-    case Json::Type::kString: return "a string";
-    case Json::Type::kArray: return "an array";
-    case Json::Type::kObject: return "an object";
+    case Json::Type::kNull:
+      return "null";
+    case Json::Type::kBool:
+      return "a boolean";
+    case Json::Type::kNumber:
+      return "a number";
+    case Json::Type::kString:
+      return "a string";
+    case Json::Type::kArray:
+      return "an array";
+    case Json::Type::kObject:
+      return "an object";
   }
   return "?";
 }
@@ -30,11 +36,21 @@ void escape_to(std::string& out, const std::string& s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -156,24 +172,44 @@ class JsonParser {
       if (pos_ >= s_.size()) error("unterminated escape");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
         case 'u': {
           if (pos_ + 4 > s_.size()) error("short \\u escape");
           unsigned v = 0;
           for (int i = 0; i < 4; ++i) {
             const char h = s_[pos_++];
             v <<= 4;
-            if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
-            else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
-            else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
-            else error("bad hex digit in \\u escape");
+            if (h >= '0' && h <= '9')
+              v |= static_cast<unsigned>(h - '0');
+            else if (h >= 'a' && h <= 'f')
+              v |= static_cast<unsigned>(h - 'a' + 10);
+            else if (h >= 'A' && h <= 'F')
+              v |= static_cast<unsigned>(h - 'A' + 10);
+            else
+              error("bad hex digit in \\u escape");
           }
           // Manifests are ASCII; encode BMP code points as UTF-8 (surrogate pairs unsupported).
           if (v >= 0xD800 && v <= 0xDFFF) error("surrogate \\u escapes are not supported");
@@ -189,7 +225,8 @@ class JsonParser {
           }
           break;
         }
-        default: error(std::string("bad escape '\\") + e + "'");
+        default:
+          error(std::string("bad escape '\\") + e + "'");
       }
     }
   }
@@ -349,10 +386,18 @@ void Json::dump_to(std::string& out, int indent, int depth) const {
     out.append(static_cast<std::size_t>(indent) * static_cast<std::size_t>(d), ' ');
   };
   switch (type_) {
-    case Type::kNull: out += "null"; break;
-    case Type::kBool: out += bool_ ? "true" : "false"; break;
-    case Type::kNumber: out += text_; break;
-    case Type::kString: escape_to(out, text_); break;
+    case Type::kNull:
+      out += "null";
+      break;
+    case Type::kBool:
+      out += bool_ ? "true" : "false";
+      break;
+    case Type::kNumber:
+      out += text_;
+      break;
+    case Type::kString:
+      escape_to(out, text_);
+      break;
     case Type::kArray:
       out.push_back('[');
       for (std::size_t i = 0; i < array_.size(); ++i) {

@@ -17,7 +17,7 @@ class Json {
 
   Json() = default;
   static Json boolean(bool v);
-  static Json number(double v);          // written with 17 significant digits
+  static Json number(double v);  // written with 17 significant digits
   static Json integer(std::int64_t v);
   static Json unsigned_integer(std::uint64_t v);
   static Json string(std::string v);
@@ -43,7 +43,7 @@ class Json {
 
   Json& push(Json value);  // arrays
 
-  std::string dump(int indent = 2) const;  // indent 0: one line
+  std::string dump(int indent = 2) const;    // indent 0: one line
   static Json parse(std::string_view text);  // throws std::runtime_error with the offset
 
  private:

@@ -27,9 +27,8 @@ struct DtypeName {
 };
 // One-byte types have no byte order; numpy writes '|' but '<' and '=' also mean the same data.
 constexpr DtypeName kDtypes[] = {
-    {NpyDtype::kF16, "<f2", 2}, {NpyDtype::kF32, "<f4", 4}, {NpyDtype::kF64, "<f8", 8},
-    {NpyDtype::kU8, "|u1", 1},  {NpyDtype::kI8, "|i1", 1},  {NpyDtype::kU16, "<u2", 2},
-    {NpyDtype::kU32, "<u4", 4},
+    {NpyDtype::kF16, "<f2", 2}, {NpyDtype::kF32, "<f4", 4}, {NpyDtype::kF64, "<f8", 8}, {NpyDtype::kU8, "|u1", 1},
+    {NpyDtype::kI8, "|i1", 1},  {NpyDtype::kU16, "<u2", 2}, {NpyDtype::kU32, "<u4", 4},
 };
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("npy: " + what); }
@@ -122,7 +121,8 @@ class HeaderParser {
     fail("expected True or False in header at offset " + std::to_string(pos_));
   }
   std::size_t parse_dim() {
-    if (peek() < '0' || peek() > '9') fail("expected a non-negative integer in shape at offset " + std::to_string(pos_));
+    if (peek() < '0' || peek() > '9')
+      fail("expected a non-negative integer in shape at offset " + std::to_string(pos_));
     std::size_t v = 0;
     while (peek() >= '0' && peek() <= '9') {
       const std::size_t digit = static_cast<std::size_t>(peek() - '0');
@@ -180,11 +180,13 @@ std::uint32_t load_le(const std::uint8_t* p, std::size_t bytes) {
 
 // Bytes before the header text: magic, version, then the header length field.
 std::size_t prefix_size(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() < kMagicSize + 2) fail("file too short for the magic and version (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < kMagicSize + 2)
+    fail("file too short for the magic and version (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, kMagicSize) != 0) fail("bad magic (not a .npy file)");
   const int major = bytes[kMagicSize], minor = bytes[kMagicSize + 1];
   if ((major != 1 && major != 2) || minor != 0)
-    fail("unsupported format version " + std::to_string(major) + "." + std::to_string(minor) + " (supported: 1.0, 2.0)");
+    fail("unsupported format version " + std::to_string(major) + "." + std::to_string(minor) +
+         " (supported: 1.0, 2.0)");
   return major == 1 ? 10 : 12;
 }
 
@@ -265,7 +267,8 @@ std::vector<std::uint8_t> serialize_npy(NpyDtype dtype, std::span<const std::siz
   out[kMagicSize] = 1;
   out[kMagicSize + 1] = 0;
   const std::size_t header_len = dict.size();
-  for (std::size_t i = 0; i < prefix - kMagicSize - 2; ++i) out[kMagicSize + 2 + i] = static_cast<std::uint8_t>(header_len >> (8 * i));
+  for (std::size_t i = 0; i < prefix - kMagicSize - 2; ++i)
+    out[kMagicSize + 2 + i] = static_cast<std::uint8_t>(header_len >> (8 * i));
   std::memcpy(out.data() + prefix, dict.data(), dict.size());
   if (!data.empty()) std::memcpy(out.data() + total, data.data(), data.size());
   return out;

@@ -32,7 +32,7 @@ float lane_dot(std::size_t dim, A a, B b) {
 // bits. Relative error below 2·10⁻⁷; 0 for x < −87 (and for −∞ or NaN).
 constexpr float kExpFloor = -87.0f;
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693359375f;            // ln 2 split so k·kLn2Hi is exact
+constexpr float kLn2Hi = 0.693359375f;  // ln 2 split so k·kLn2Hi is exact
 constexpr float kLn2Lo = -2.12194440e-4f;
 constexpr float kExpPoly[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
 float exp_nonpositive(float x);

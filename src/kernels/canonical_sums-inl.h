@@ -59,16 +59,16 @@ HWY_INLINE void Sum16x4(VF (&a)[4][kNV], float (&out)[4]) {
   const __m512 A = a[0][0].raw, B = a[1][0].raw, C = a[2][0].raw, D = a[3][0].raw;
   // [A8 | B8] and [C8 | D8]: lane l of each 256-bit half is x[l] + x[l+8].
   const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(3, 2, 3, 2)));
+                                  _mm512_shuffle_f32x4(A, B, _MM_SHUFFLE(3, 2, 3, 2)));
   const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(3, 2, 3, 2)));
+                                  _mm512_shuffle_f32x4(C, D, _MM_SHUFFLE(3, 2, 3, 2)));
   // [A4 | B4 | C4 | D4]: + l+4, then + l+2 and + l+1 inside each 128-bit block.
   __m512 z = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
                            _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
   z = _mm512_add_ps(z, _mm512_permute_ps(z, _MM_SHUFFLE(1, 0, 3, 2)));
   z = _mm512_add_ps(z, _mm512_permute_ps(z, _MM_SHUFFLE(2, 3, 0, 1)));
-  const __m128 sums = _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0,
-                                                                                    0, 0, 0, 0, 0, 0), z));
+  const __m128 sums = _mm512_castps512_ps128(
+      _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), z));
   _mm_storeu_ps(out, sums);
 #else
   for (std::size_t k = 0; k < 4; ++k) out[k] = Sum16(a[k]);

@@ -18,10 +18,10 @@ namespace veloxquant::kernels {
 // Codes of n records that each hold one bit-plane block at `offset` bytes from the record start.
 struct PlaneCodes {
   const std::uint8_t* records = nullptr;
-  std::size_t stride = 0;       // bytes per record
-  std::size_t offset = 0;       // bytes from record start to plane 0
-  std::size_t dim = 0;          // coordinates
-  int bits = 0;                 // planes
+  std::size_t stride = 0;            // bytes per record
+  std::size_t offset = 0;            // bytes from record start to plane 0
+  std::size_t dim = 0;               // coordinates
+  int bits = 0;                      // planes
   const float* centroids = nullptr;  // 2^bits values
   // ≥ 0: every value of a record is multiplied by the fp16 scale at this byte offset of the record.
   std::ptrdiff_t scale_offset = -1;
@@ -100,8 +100,8 @@ void round_to_i16(std::size_t n, const float* x, float factor, std::int16_t* out
 // Plain float / half rows (x_t at x + t·stride elements), same contracts as above.
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out);
-void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
-                    const float* w, float* acc, std::size_t acc_stride);
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                    float* acc, std::size_t acc_stride);
 void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                const float* q, std::size_t q_stride, float* out);
 void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
@@ -150,8 +150,8 @@ void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, 
                        std::size_t acc_stride);
 void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                std::size_t q_stride, float* out);
-void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
-                    const float* w, float* acc, std::size_t acc_stride);
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                    float* acc, std::size_t acc_stride);
 void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
                const float* q, std::size_t q_stride, float* out);
 void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
@@ -199,12 +199,12 @@ inline int q4_nibble(float x_over_d) { return std::clamp(static_cast<int>(x_over
 // Records of `stride` bytes; the same contracts as score_f32 / accumulate_f32 on their values.
 void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
               const float* q, std::size_t q_stride, float* out);
-void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride);
 void score_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
               const float* q, std::size_t q_stride, float* out);
-void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride);
 
 // PolarQuant records (src/quant/polar.cpp): an fp16 radius per block of 16 coordinates, then the
 // angle codes of levels 1..4 (8, 4, 2, 1 per block) as bit planes of all blocks per level.
@@ -224,12 +224,12 @@ void decode_polar(const PolarCodes& codes, std::size_t n, float* out);
 namespace ref {
 void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
               const float* q, std::size_t q_stride, float* out);
-void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride);
 void score_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
               const float* q, std::size_t q_stride, float* out);
-void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride);
+void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride);
 void decode_polar(const PolarCodes& codes, std::size_t n, float* out);
 }  // namespace ref
 

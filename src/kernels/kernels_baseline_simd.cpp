@@ -4,8 +4,8 @@
 // so every target gives the bits of the reference; targets under 8 float lanes run the reference.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/kernels_baseline_simd.cpp"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/cache_control.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/canonical_sums-inl.h"
 
@@ -154,9 +154,8 @@ void ScoreGroup(const std::uint8_t* records, std::size_t stride, std::size_t dim
 // acc_j) record after record. Each chunk of the G accumulator rows stays in registers across the
 // block of records.
 template <class Chunk, std::size_t G>
-void AccumulateGroup(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t t0,
-                     std::size_t t1, std::size_t n, const float* scales, const float* w, float* acc,
-                     std::size_t acc_stride) {
+void AccumulateGroup(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t t0, std::size_t t1,
+                     std::size_t n, const float* scales, const float* w, float* acc, std::size_t acc_stride) {
   const DF df;
   const std::size_t full = dim / kSumLanes * kSumLanes, per = Chunk::scales(dim);
   for (std::size_t j = 0; j < full; j += kSumLanes) {
@@ -204,10 +203,14 @@ void RunRecords(const std::uint8_t* records, std::size_t stride, std::size_t dim
           AccumulateGroup<Chunk, G>(records, stride, dim, t0, t1, n, scales, in_i, out_i, out_stride);
         }
       };
-      if (g == 1) run(std::integral_constant<std::size_t, 1>());
-      else if (g == 2) run(std::integral_constant<std::size_t, 2>());
-      else if (g == 3) run(std::integral_constant<std::size_t, 3>());
-      else run(std::integral_constant<std::size_t, 4>());
+      if (g == 1)
+        run(std::integral_constant<std::size_t, 1>());
+      else if (g == 2)
+        run(std::integral_constant<std::size_t, 2>());
+      else if (g == 3)
+        run(std::integral_constant<std::size_t, 3>());
+      else
+        run(std::integral_constant<std::size_t, 4>());
     }
   }
 }
@@ -220,8 +223,8 @@ void ScoreRecords(const std::uint8_t* records, std::size_t stride, std::size_t d
   RunRecords<Chunk, true>(records, stride, dim, n, n_q, q, q_stride, out, n);
 }
 template <class Chunk>
-void AccumulateRecords(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                       std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+void AccumulateRecords(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                       const float* w, float* acc, std::size_t acc_stride) {
   RunRecords<Chunk, false>(records, stride, dim, n, n_q, w, n, acc, acc_stride);
 }
 
@@ -266,16 +269,16 @@ void score_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, 
               const float* q, std::size_t q_stride, float* out) {
   HWY_DYNAMIC_DISPATCH(ScoreQ8)(records, stride, dim, n, n_q, q, q_stride, out);
 }
-void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+void accumulate_q8(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulateQ8)(records, stride, dim, n, n_q, w, acc, acc_stride);
 }
 void score_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
               const float* q, std::size_t q_stride, float* out) {
   HWY_DYNAMIC_DISPATCH(ScoreQ4)(records, stride, dim, n, n_q, q, q_stride, out);
 }
-void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n,
-                   std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+void accumulate_q4(const std::uint8_t* records, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
+                   const float* w, float* acc, std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulateQ4)(records, stride, dim, n, n_q, w, acc, acc_stride);
 }
 

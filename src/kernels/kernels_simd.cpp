@@ -139,10 +139,18 @@ void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n
     }
     float* o = out + i0 * n;
     switch (g) {  // only the rows there are: a single query (a matrix row, a norm) costs one chain
-      case 1: score_rows_group<1>(dec, row_at, dim, n, qk, q_tail, o); break;
-      case 2: score_rows_group<2>(dec, row_at, dim, n, qk, q_tail, o); break;
-      case 3: score_rows_group<3>(dec, row_at, dim, n, qk, q_tail, o); break;
-      default: score_rows_group<4>(dec, row_at, dim, n, qk, q_tail, o); break;
+      case 1:
+        score_rows_group<1>(dec, row_at, dim, n, qk, q_tail, o);
+        break;
+      case 2:
+        score_rows_group<2>(dec, row_at, dim, n, qk, q_tail, o);
+        break;
+      case 3:
+        score_rows_group<3>(dec, row_at, dim, n, qk, q_tail, o);
+        break;
+      default:
+        score_rows_group<4>(dec, row_at, dim, n, qk, q_tail, o);
+        break;
     }
   }
 }
@@ -151,8 +159,8 @@ void score_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n
 // records (blocks keep the records in L1 while the chunks of d are swept). Canonical:
 // acc_j = fma(x_j, w·scale, acc_j) record after record.
 template <class Decoder, class RowAt>
-void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q,
-                     const float* w, float* acc, std::size_t acc_stride) {
+void accumulate_rows(const Decoder& dec, RowAt row_at, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                     float* acc, std::size_t acc_stride) {
   constexpr std::size_t kRecordBlock = 32;
   const DF df;
   const std::size_t full = dim / kLanes * kLanes;
@@ -217,7 +225,8 @@ struct IntTable {
   }
   HWY_INLINE hn::Vec<DI> lookup(const PlaneDecoder& dec, const std::uint8_t* planes, std::size_t j) const {
     const auto idx = dec.indices(planes, j);
-    return dec.in_register ? hn::TableLookupLanes(vec, hn::IndicesFromVec(DI(), idx)) : hn::GatherIndex(DI(), wide, idx);
+    return dec.in_register ? hn::TableLookupLanes(vec, hn::IndicesFromVec(DI(), idx))
+                           : hn::GatherIndex(DI(), wide, idx);
   }
 };
 
@@ -336,7 +345,8 @@ float ExpRow(float* s, std::size_t n, float scale, float shift) {
     const bool whole = t + kSumLanes <= n;
     float* chunk = whole ? s + t : pad;
     if (!whole)
-      for (std::size_t l = 0; l < kSumLanes; ++l) pad[l] = t + l < n ? s[t + l] : -std::numeric_limits<float>::infinity();
+      for (std::size_t l = 0; l < kSumLanes; ++l)
+        pad[l] = t + l < n ? s[t + l] : -std::numeric_limits<float>::infinity();
     for (std::size_t v = 0; v < kNV; ++v) {
       const VF e = ExpNonpositive(hn::Sub(hn::Mul(hn::LoadU(df, chunk + v * kLanes), vscale), vshift));
       hn::StoreU(e, df, chunk + v * kLanes);
@@ -462,14 +472,16 @@ template <typename T>
 void ScoreRowsT(const T* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
                 std::size_t q_stride, float* out) {
   const RowDecoder<T> dec;
-  score_rows(dec, [&](std::size_t t) { return x + t * stride; }, dim, n, n_q, q, q_stride, out);
+  score_rows(
+      dec, [&](std::size_t t) { return x + t * stride; }, dim, n, n_q, q, q_stride, out);
 }
 
 template <typename T>
 void AccumulateRowsT(const T* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
                      float* acc, std::size_t acc_stride) {
   const RowDecoder<T> dec;
-  accumulate_rows(dec, [&](std::size_t t) { return x + t * stride; }, dim, n, n_q, w, acc, acc_stride);
+  accumulate_rows(
+      dec, [&](std::size_t t) { return x + t * stride; }, dim, n, n_q, w, acc, acc_stride);
 }
 
 void ScoreF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* q,
@@ -477,8 +489,8 @@ void ScoreF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n
   if constexpr (!kWide) return ref::score_f32(x, stride, dim, n, n_q, q, q_stride, out);
   ScoreRowsT(x, stride, dim, n, n_q, q, q_stride, out);
 }
-void AccumulateF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
-                   const float* w, float* acc, std::size_t acc_stride) {
+void AccumulateF32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                   float* acc, std::size_t acc_stride) {
   if constexpr (!kWide) return ref::accumulate_f32(x, stride, dim, n, n_q, w, acc, acc_stride);
   AccumulateRowsT(x, stride, dim, n, n_q, w, acc, acc_stride);
 }
@@ -520,8 +532,8 @@ void QuantizeToPlanes(std::size_t dim, const float* y, const float* boundaries, 
       hn::StoreMaskBits(di, bit, planes + p * pb + j / 8);
     }
     if (centroids) {
-      const VF c = in_register ? hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx))
-                               : hn::GatherIndex(df, centroids, idx);
+      const VF c =
+          in_register ? hn::TableLookupLanes(table, hn::IndicesFromVec(df, idx)) : hn::GatherIndex(df, centroids, idx);
       hn::StoreU(c, df, chosen + j);
     }
   }
@@ -657,12 +669,23 @@ HWY_INLINE void FwhtInRegisters(const float* in, float* out, const float* pre, c
 bool FwhtFast(std::size_t dim, const float* in, float* out, const float* pre, const float* post, float scale) {
   if (!kWide || dim % kLanes != 0) return false;
   switch (dim / kLanes) {
-    case 1: FwhtInRegisters<1>(in, out, pre, post, scale); return true;
-    case 2: FwhtInRegisters<2>(in, out, pre, post, scale); return true;
-    case 4: FwhtInRegisters<4>(in, out, pre, post, scale); return true;
-    case 8: FwhtInRegisters<8>(in, out, pre, post, scale); return true;
-    case 16: FwhtInRegisters<16>(in, out, pre, post, scale); return true;
-    default: return false;
+    case 1:
+      FwhtInRegisters<1>(in, out, pre, post, scale);
+      return true;
+    case 2:
+      FwhtInRegisters<2>(in, out, pre, post, scale);
+      return true;
+    case 4:
+      FwhtInRegisters<4>(in, out, pre, post, scale);
+      return true;
+    case 8:
+      FwhtInRegisters<8>(in, out, pre, post, scale);
+      return true;
+    case 16:
+      FwhtInRegisters<16>(in, out, pre, post, scale);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -696,13 +719,13 @@ void MatmulRows(std::size_t n, std::size_t rows, std::size_t cols, const float* 
   if (rows > 4096) return ref::matmul_rows(n, rows, cols, m, x, y);
   const RowDecoder<float> dec;
   for (std::size_t t = 0; t < n; ++t) {
-    score_rows(dec, [&](std::size_t) { return x + t * cols; }, cols, 1, rows, m, cols, tmp);
+    score_rows(
+        dec, [&](std::size_t) { return x + t * cols; }, cols, 1, rows, m, cols, tmp);
     std::memcpy(y + t * rows, tmp, rows * sizeof(float));
   }
 }
 
-void MatmulRowsTransposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x,
-                          float* y) {
+void MatmulRowsTransposed(std::size_t n, std::size_t rows, std::size_t cols, const float* m, const float* x, float* y) {
   if constexpr (!kWide) return ref::matmul_rows_transposed(n, rows, cols, m, x, y);
   // y_t = Σ_r x_t[r] · M_r: the accumulate kernel with the matrix rows as records.
   HWY_ALIGN float tmp[4096];
@@ -710,7 +733,8 @@ void MatmulRowsTransposed(std::size_t n, std::size_t rows, std::size_t cols, con
   if (cols > 4096) return ref::matmul_rows_transposed(n, rows, cols, m, x, y);
   for (std::size_t t = 0; t < n; ++t) {
     std::memset(tmp, 0, cols * sizeof(float));
-    accumulate_rows(dec, [&](std::size_t r) { return m + r * cols; }, cols, rows, 1, x + t * rows, tmp, cols);
+    accumulate_rows(
+        dec, [&](std::size_t r) { return m + r * cols; }, cols, rows, 1, x + t * rows, tmp, cols);
     std::memcpy(y + t * cols, tmp, cols * sizeof(float));
   }
 }
@@ -777,7 +801,9 @@ bool score_blocks_fast() { return avx512::available(); }
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
 float dot(std::size_t n, const float* a, const float* b) { return HWY_DYNAMIC_DISPATCH(Dot)(n, a, b); }
 void multiply(std::size_t n, const float* x, float f, float* out) { HWY_DYNAMIC_DISPATCH(Multiply)(n, x, f, out); }
-bool any_abs_above(std::size_t n, const float* x, float bound) { return HWY_DYNAMIC_DISPATCH(AnyAbsAbove)(n, x, bound); }
+bool any_abs_above(std::size_t n, const float* x, float bound) {
+  return HWY_DYNAMIC_DISPATCH(AnyAbsAbove)(n, x, bound);
+}
 float scale_max_abs(std::size_t n, const float* w, const float* s, float* out) {
   return HWY_DYNAMIC_DISPATCH(ScaleMaxAbs)(n, w, s, out);
 }
@@ -798,8 +824,8 @@ void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t 
                std::size_t q_stride, float* out) {
   HWY_DYNAMIC_DISPATCH(ScoreF32)(x, stride, dim, n, n_q, q, q_stride, out);
 }
-void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
-                    const float* w, float* acc, std::size_t acc_stride) {
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                    float* acc, std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulateF32)(x, stride, dim, n, n_q, w, acc, acc_stride);
 }
 void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,

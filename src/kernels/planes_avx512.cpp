@@ -35,10 +35,14 @@ namespace {
 template <class F>
 inline void with_count(std::size_t count, F&& f) {
   switch (count) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    default: return f(std::integral_constant<int, 4>{});
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
   }
 }
 
@@ -158,8 +162,10 @@ inline void quarter_masks(std::size_t valid, __mmask16 (&m)[4]) {
 // (docs/kv_cache.md): about 6 % faster than one T0 prefetch 4 KB ahead.
 constexpr std::size_t kPrefetchL1 = 1024, kPrefetchL2 = 8192;
 VQ_AVX512 inline void prefetch_ahead(const std::uint8_t* from, std::size_t bytes) {
-  for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchL1 + b), _MM_HINT_T0);
-  for (std::size_t b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchL2 + b), _MM_HINT_T1);
+  for (std::size_t b = 0; b < bytes; b += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchL1 + b), _MM_HINT_T0);
+  for (std::size_t b = 0; b < bytes; b += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(from + kPrefetchL2 + b), _MM_HINT_T1);
 }
 
 // x[i][r] summed over its lanes, for 4 queries i × 4 records r: lane 4i + r of the result (so the
@@ -168,8 +174,10 @@ VQ_AVX512 inline void prefetch_ahead(const std::uint8_t* from, std::size_t bytes
 VQ_AVX512 __attribute__((always_inline)) inline __m512i reduce16(const __m512i (&x)[4][4]) {
   __m512i b[4];
   for (int i = 0; i < 4; ++i) {
-    const __m512i a01 = _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][0], x[i][1]), _mm512_unpackhi_epi32(x[i][0], x[i][1]));
-    const __m512i a23 = _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][2], x[i][3]), _mm512_unpackhi_epi32(x[i][2], x[i][3]));
+    const __m512i a01 =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][0], x[i][1]), _mm512_unpackhi_epi32(x[i][0], x[i][1]));
+    const __m512i a23 =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(x[i][2], x[i][3]), _mm512_unpackhi_epi32(x[i][2], x[i][3]));
     b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a01, a23), _mm512_unpackhi_epi64(a01, a23));  // lane L: [r0..r3]
   }
   const __m512i r01 = _mm512_add_epi32(_mm512_shuffle_i32x4(b[0], b[1], _MM_SHUFFLE(1, 0, 1, 0)),
@@ -283,7 +291,8 @@ template <int kBits, int kGroup>
 VQ_AVX512_ICL inline __attribute__((always_inline)) void score_plane_byte(const BlockDecoder<kBits>& dec,
                                                                           const std::uint8_t* seg, std::size_t j,
                                                                           __m512i tbl, const std::int8_t* q8,
-                                                                          std::size_t q_row, __m512i (&acc)[kGroup][2]) {
+                                                                          std::size_t q_row,
+                                                                          __m512i (&acc)[kGroup][2]) {
   __m512i c0, c1;
   dec.decode(seg, j, tbl, c0, c1);
 #pragma GCC unroll 4
@@ -436,8 +445,7 @@ VQ_AVX512_ICL void accumulate_blocks_group(const PlaneBlocks& codes, const Block
   for (std::size_t b0 = 0; b0 < n_blocks; b0 += kValueRange) {
     const std::size_t b1 = b0 + kValueRange < n_blocks ? b0 + kValueRange : n_blocks, m = 16 * (b1 - b0);
     bool negative = false;
-    for (int i = 0; i < kGroup; ++i)
-      negative |= split_weights(w16 + i * n + 16 * b0, m, false, wb.low[i], wb.high[i]);
+    for (int i = 0; i < kGroup; ++i) negative |= split_weights(w16 + i * n + 16 * b0, m, false, wb.low[i], wb.high[i]);
     accumulate_blocks_range<kBits, kGroup>(codes, dec, tbl, b0, b1, wb, acc, acc_stride);
     if (!negative) continue;
     // Σ w·v = Σ max(w, 0)·v + Σ max(−w, 0)·(−v)
@@ -550,10 +558,10 @@ VQ_AVX512_ICL inline void add_pair(__m512i ca, __m512i cb, const __m512i (&pairs
 }
 
 template <int kBits, int kGroup, bool kOneLoad>
-VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec, const PlaneCodes& codes,
-                                                 std::size_t j, std::size_t valid, std::size_t t0, std::size_t t1,
-                                                 std::size_t n2, const std::int16_t* w16, __m512i table16,
-                                                 const __m512i (&pairs)[4], __m512i (&a)[kGroup][4]) {
+VQ_AVX512_ICL inline void accumulate_i16_records(const ChunkDecoder<kBits>& dec, const PlaneCodes& codes, std::size_t j,
+                                                 std::size_t valid, std::size_t t0, std::size_t t1, std::size_t n2,
+                                                 const std::int16_t* w16, __m512i table16, const __m512i (&pairs)[4],
+                                                 __m512i (&a)[kGroup][4]) {
   const std::uint8_t* base = codes.records + codes.offset;
   const __mmask64 load = kOneLoad ? dec.load_mask(j) : 0;
   std::size_t t = t0;
@@ -597,7 +605,7 @@ VQ_AVX512_ICL void accumulate_i16_group(const PlaneCodes& codes, const ChunkDeco
 
 template <int kBits>
 VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
-                                   const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
+                                  const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
   constexpr std::size_t kRecordBlock = 32;  // even: pairs never straddle blocks
   alignas(64) std::int16_t words[32] = {};
   for (int k = 0; k < (1 << kBits); ++k) words[k] = table[k];
@@ -609,9 +617,8 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
     for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
       const std::int16_t* wi = w16 + i0 * n2;
       std::int32_t* ai = acc + i0 * acc_stride;
-      with_count(n_q - i0, [&](auto k) {
-        accumulate_i16_group<kBits, k>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride);
-      });
+      with_count(n_q - i0,
+                 [&](auto k) { accumulate_i16_group<kBits, k>(codes, dec, table16, t0, t1, n2, wi, ai, acc_stride); });
     }
   }
 }
@@ -620,9 +627,8 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
 
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
-    accumulate_i16<bits>(codes, table, n, n_q, w16, acc, acc_stride);
-  });
+  with_count(static_cast<std::size_t>(codes.bits),
+             [&](auto bits) { accumulate_i16<bits>(codes, table, n, n_q, w16, acc, acc_stride); });
 }
 
 bool available() {
@@ -640,23 +646,20 @@ void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::si
 
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
-    score_blocks<bits>(codes, table, n_blocks, n_q, q8, out);
-  });
+  with_count(static_cast<std::size_t>(codes.bits),
+             [&](auto bits) { score_blocks<bits>(codes, table, n_blocks, n_q, q8, out); });
 }
 
 void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
-    accumulate_blocks<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-  });
+  with_count(static_cast<std::size_t>(codes.bits),
+             [&](auto bits) { accumulate_blocks<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride); });
 }
 
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
-  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) {
-    accumulate<bits>(codes, n, n_q, w, acc, acc_stride);
-  });
+  with_count(static_cast<std::size_t>(codes.bits),
+             [&](auto bits) { accumulate<bits>(codes, n, n_q, w, acc, acc_stride); });
 }
 
 }  // namespace veloxquant::kernels::avx512

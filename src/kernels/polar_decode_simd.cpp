@@ -94,10 +94,10 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
   if (radii.size() < padded_blocks) radii.resize(padded_blocks);
   const std::uint8_t* codes = code_buffer.data();
   std::uint8_t* copy = record_buffer.data();
-  const AngleTable<kInRegister> cos_tab[kLevels] = {{c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]},
-                                                    {c.cos[2], c.bits[2]}, {c.cos[3], c.bits[3]}};
-  const AngleTable<kInRegister> sin_tab[kLevels] = {{c.sin[0], c.bits[0]}, {c.sin[1], c.bits[1]},
-                                                    {c.sin[2], c.bits[2]}, {c.sin[3], c.bits[3]}};
+  const AngleTable<kInRegister> cos_tab[kLevels] = {
+      {c.cos[0], c.bits[0]}, {c.cos[1], c.bits[1]}, {c.cos[2], c.bits[2]}, {c.cos[3], c.bits[3]}};
+  const AngleTable<kInRegister> sin_tab[kLevels] = {
+      {c.sin[0], c.bits[0]}, {c.sin[1], c.bits[1]}, {c.sin[2], c.bits[2]}, {c.sin[3], c.bits[3]}};
   Idx pos[kLevels];
   MaskF use_sin[kLevels][kNV];
   for (int l = 0; l < kLevels; ++l) {
@@ -133,7 +133,8 @@ void DecodePolarT(D df, const PolarCodes& c, std::size_t n, float* out) {
         VF y = r;
         for (int l = kLevels - 1; l >= 0; --l) {
           const std::size_t s = static_cast<std::size_t>(l) + 1, first = b * (8u >> l) + ((v * kLanes) >> s);
-          const auto code = hn::PromoteTo(di, hn::LoadU(hn::Rebind<std::uint8_t, decltype(di)>(), codes + base[l] + first));
+          const auto code =
+              hn::PromoteTo(di, hn::LoadU(hn::Rebind<std::uint8_t, decltype(di)>(), codes + base[l] + first));
           const auto idx = hn::TableLookupLanes(code, pos[l]);
           y = hn::Mul(y, hn::IfThenElse(use_sin[l][v], sin_tab[l].lookup(idx), cos_tab[l].lookup(idx)));
         }

@@ -46,8 +46,9 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
                   float* out) {
   for (std::size_t i = 0; i < n_q; ++i)
     for (std::size_t t = 0; t < n; ++t)
-      out[i * n + t] = lane_dot(codes.dim, [&](std::size_t j) { return q[i * q_stride + j]; },
-                                [&](std::size_t j) { return raw_centroid(codes, t, j); }) *
+      out[i * n + t] = lane_dot(
+                           codes.dim, [&](std::size_t j) { return q[i * q_stride + j]; },
+                           [&](std::size_t j) { return raw_centroid(codes, t, j); }) *
                        record_scale(codes, t);
 }
 
@@ -71,7 +72,8 @@ void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::s
       const std::uint8_t* planes = codes.blocks + t / kBlockRecords * codes.block_bytes + codes.offset;
       std::int32_t s = 0;
       for (std::size_t j = 0; j < codes.dim; ++j)
-        s += table[block_plane_code(BlockOrder::kKeys, planes, codes.bits, t % kBlockRecords, j)] * static_cast<std::int32_t>(q8[i * q_row + j]);
+        s += table[block_plane_code(BlockOrder::kKeys, planes, codes.bits, t % kBlockRecords, j)] *
+             static_cast<std::int32_t>(q8[i * q_row + j]);
       out[i * n + t] = s;
     }
 }
@@ -84,7 +86,8 @@ void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, s
       const std::uint8_t* planes = codes.blocks + t / kBlockRecords * codes.block_bytes + codes.offset;
       const std::int32_t w = w16[i * n + t];
       for (std::size_t j = 0; j < codes.dim; ++j)
-        acc[i * acc_stride + j] += w * table[block_plane_code(BlockOrder::kValues, planes, codes.bits, t % kBlockRecords, j)];
+        acc[i * acc_stride + j] +=
+            w * table[block_plane_code(BlockOrder::kValues, planes, codes.bits, t % kBlockRecords, j)];
     }
 }
 
@@ -107,7 +110,8 @@ float max_abs(std::size_t n, const float* x) {
 }
 
 float dot(std::size_t n, const float* a, const float* b) {
-  return lane_dot(n, [a](std::size_t j) { return a[j]; }, [b](std::size_t j) { return b[j]; });
+  return lane_dot(
+      n, [a](std::size_t j) { return a[j]; }, [b](std::size_t j) { return b[j]; });
 }
 
 void multiply(std::size_t n, const float* x, float f, float* out) {
@@ -159,12 +163,12 @@ void score_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t 
                std::size_t q_stride, float* out) {
   for (std::size_t i = 0; i < n_q; ++i)
     for (std::size_t t = 0; t < n; ++t)
-      out[i * n + t] = lane_dot(dim, [&](std::size_t j) { return q[i * q_stride + j]; },
-                                [&](std::size_t j) { return x[t * stride + j]; });
+      out[i * n + t] = lane_dot(
+          dim, [&](std::size_t j) { return q[i * q_stride + j]; }, [&](std::size_t j) { return x[t * stride + j]; });
 }
 
-void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
-                    const float* w, float* acc, std::size_t acc_stride) {
+void accumulate_f32(const float* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q, const float* w,
+                    float* acc, std::size_t acc_stride) {
   for (std::size_t i = 0; i < n_q; ++i)
     for (std::size_t t = 0; t < n; ++t)
       for (std::size_t j = 0; j < dim; ++j)
@@ -175,8 +179,9 @@ void score_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std:
                const float* q, std::size_t q_stride, float* out) {
   for (std::size_t i = 0; i < n_q; ++i)
     for (std::size_t t = 0; t < n; ++t)
-      out[i * n + t] = lane_dot(dim, [&](std::size_t j) { return q[i * q_stride + j]; },
-                                [&](std::size_t j) { return half_to_float(x[t * stride + j]); });
+      out[i * n + t] = lane_dot(
+          dim, [&](std::size_t j) { return q[i * q_stride + j]; },
+          [&](std::size_t j) { return half_to_float(x[t * stride + j]); });
 }
 
 void accumulate_f16(const std::uint16_t* x, std::size_t stride, std::size_t dim, std::size_t n, std::size_t n_q,
@@ -199,7 +204,8 @@ void quantize_to_planes(std::size_t dim, const float* y, const float* boundaries
   pack_planes(dim, codes.data(), bits, planes);
   if (centroids) {
     auto c = [&](std::size_t j) { return centroids[codes[j]]; };
-    dots[0] = lane_dot(dim, [&](std::size_t j) { return y[j]; }, c);
+    dots[0] = lane_dot(
+        dim, [&](std::size_t j) { return y[j]; }, c);
     dots[1] = lane_dot(dim, c, c);
   }
 }
@@ -240,8 +246,8 @@ void matmul_rows(std::size_t n, std::size_t rows, std::size_t cols, const float*
   std::vector<float> tmp(rows);  // x and y may alias
   for (std::size_t t = 0; t < n; ++t) {
     for (std::size_t r = 0; r < rows; ++r)
-      tmp[r] = lane_dot(cols, [&](std::size_t c) { return x[t * cols + c]; },
-                        [&](std::size_t c) { return m[r * cols + c]; });
+      tmp[r] = lane_dot(
+          cols, [&](std::size_t c) { return x[t * cols + c]; }, [&](std::size_t c) { return m[r * cols + c]; });
     for (std::size_t r = 0; r < rows; ++r) y[t * rows + r] = tmp[r];
   }
 }

@@ -135,7 +135,6 @@ double log_sphere_constant(std::size_t dim) {
   return log_gamma(d / 2.0) - 0.5 * std::log(kPi) - log_gamma((d - 1.0) / 2.0);
 }
 
-
 Codebook solve_sphere_codebook(std::size_t dim, int bits) {
   const double d = static_cast<double>(dim);
   const double log_c = log_sphere_constant(dim);
@@ -151,7 +150,8 @@ Codebook solve_sphere_codebook(std::size_t dim, int bits) {
       for (std::size_t i = 0; i < rule.nodes.size(); ++i) {
         const double th = mid + half * rule.nodes[i];
         const double cs = std::cos(th);
-        const double w = rule.weights[i] * half * (cs > 0 ? std::exp(log_c + (d - 2.0) * std::log(cs)) : (d == 2 ? std::exp(log_c) : 0.0));
+        const double w = rule.weights[i] * half *
+                         (cs > 0 ? std::exp(log_c + (d - 2.0) * std::log(cs)) : (d == 2 ? std::exp(log_c) : 0.0));
         const double t = std::sin(th);
         m.m0 += w;
         m.m1 += w * t;

@@ -18,8 +18,8 @@ namespace {
 std::uint16_t checked_half(float v, const std::string& format, std::size_t vector) {
   const std::uint16_t h = float_to_half(v);
   if (std::isinf(half_to_float(h)))
-    throw std::invalid_argument(format + " encode: scale " + std::to_string(v) + " of vector " + std::to_string(vector) +
-                                " exceeds the fp16 range (max 65504)");
+    throw std::invalid_argument(format + " encode: scale " + std::to_string(v) + " of vector " +
+                                std::to_string(vector) + " exceeds the fp16 range (max 65504)");
   return h;
 }
 
@@ -53,8 +53,9 @@ void check_half_range(std::size_t count, const float* x, const std::uint16_t* h,
   if (!inf) return;
   for (std::size_t i = 0; i < count; ++i)
     if ((h[i] & 0x7FFFu) == 0x7C00u)
-      throw std::invalid_argument(format.name() + " encode: value " + std::to_string(x[i]) + " of vector " + std::to_string(i / dim) +
-                                  " at coordinate " + std::to_string(i % dim) + " exceeds the fp16 range (max 65504)");
+      throw std::invalid_argument(format.name() + " encode: value " + std::to_string(x[i]) + " of vector " +
+                                  std::to_string(i / dim) + " at coordinate " + std::to_string(i % dim) +
+                                  " exceeds the fp16 range (max 65504)");
 }
 
 class F16Quantizer final : public BlockDecodedQuantizer {
@@ -117,7 +118,8 @@ class Q8Quantizer final : public BlockDecodedQuantizer {
       store_u16(rec, h);
       const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
       for (std::size_t j = 0; j < dim(); ++j)
-        rec[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::clamp(std::lround(v[j] * inv), -127L, 127L)));
+        rec[2 + j] =
+            static_cast<std::uint8_t>(static_cast<std::int8_t>(std::clamp(std::lround(v[j] * inv), -127L, 127L)));
     }
   }
   void decode_work(std::size_t n, const std::uint8_t* codes, float* out) const override {
@@ -171,12 +173,18 @@ class Q4Quantizer final : public BlockDecodedQuantizer {
 
 std::unique_ptr<Quantizer> make_baseline_quantizer(const FormatSpec& spec, std::size_t dim) {
   switch (spec.method) {
-    case Method::kF32: return std::make_unique<F32Quantizer>(spec, dim);
-    case Method::kF16: return std::make_unique<F16Quantizer>(spec, dim);
-    case Method::kBF16: return std::make_unique<BF16Quantizer>(spec, dim);
-    case Method::kQ8: return std::make_unique<Q8Quantizer>(spec, dim);
-    case Method::kQ4: return std::make_unique<Q4Quantizer>(spec, dim);
-    default: throw std::invalid_argument("not a baseline format: " + spec.name());
+    case Method::kF32:
+      return std::make_unique<F32Quantizer>(spec, dim);
+    case Method::kF16:
+      return std::make_unique<F16Quantizer>(spec, dim);
+    case Method::kBF16:
+      return std::make_unique<BF16Quantizer>(spec, dim);
+    case Method::kQ8:
+      return std::make_unique<Q8Quantizer>(spec, dim);
+    case Method::kQ4:
+      return std::make_unique<Q4Quantizer>(spec, dim);
+    default:
+      throw std::invalid_argument("not a baseline format: " + spec.name());
   }
 }
 

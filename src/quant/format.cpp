@@ -55,9 +55,12 @@ void parse_option(std::string_view name, FormatSpec& spec, std::string_view opti
     spec.extra_coords = static_cast<std::size_t>(parse_int(name, value, 1, 1 << 16, "extra-bit coordinates"));
     if (spec.bits >= 8) bad(name, "extra coordinates need bits < 8");
   } else if (key == "scale" && (spec.method == Method::kTurboMse || spec.method == Method::kTurboProd)) {
-    if (value == "norm") spec.norm_correction = false;
-    else if (value == "optimal") spec.norm_correction = true;
-    else bad(name, "scale must be 'norm' or 'optimal', got '" + std::string(value) + "'");
+    if (value == "norm")
+      spec.norm_correction = false;
+    else if (value == "optimal")
+      spec.norm_correction = true;
+    else
+      bad(name, "scale must be 'norm' or 'optimal', got '" + std::string(value) + "'");
   } else {
     bad(name, "unknown option '" + std::string(key) + "' for this method");
   }
@@ -69,13 +72,20 @@ FormatSpec parse_format(std::string_view name) {
   const std::size_t colon = name.find(':');
   const std::string_view base = name.substr(0, colon);
   FormatSpec spec;
-  if (base == "f32") spec.method = Method::kF32;
-  else if (base == "f16") spec.method = Method::kF16;
-  else if (base == "bf16") spec.method = Method::kBF16;
-  else if (base == "q8") spec.method = Method::kQ8;
-  else if (base == "q4") spec.method = Method::kQ4;
-  else if (base == "qjl") spec.method = Method::kQjl;
-  else if (base == "polar") spec.method = Method::kPolar;
+  if (base == "f32")
+    spec.method = Method::kF32;
+  else if (base == "f16")
+    spec.method = Method::kF16;
+  else if (base == "bf16")
+    spec.method = Method::kBF16;
+  else if (base == "q8")
+    spec.method = Method::kQ8;
+  else if (base == "q4")
+    spec.method = Method::kQ4;
+  else if (base == "qjl")
+    spec.method = Method::kQjl;
+  else if (base == "polar")
+    spec.method = Method::kPolar;
   else if (base == "tq2.5" || base == "tq3.5") {
     // TurboQuant paper §4: 2.5 = 32/128 channels at 3 bits + the rest at 2; 3.5 = 64/128 at 4 + 64 at 3.
     spec.method = Method::kTurboMse;
@@ -101,11 +111,16 @@ std::string FormatSpec::name() const {
   std::string n;
   std::vector<std::string> options;
   switch (method) {
-    case Method::kF32: return "f32";
-    case Method::kF16: return "f16";
-    case Method::kBF16: return "bf16";
-    case Method::kQ8: return "q8";
-    case Method::kQ4: return "q4";
+    case Method::kF32:
+      return "f32";
+    case Method::kF16:
+      return "f16";
+    case Method::kBF16:
+      return "bf16";
+    case Method::kQ8:
+      return "q8";
+    case Method::kQ4:
+      return "q4";
     case Method::kQjl:
       n = "qjl";
       if (qjl_dim) options.push_back("m=" + std::to_string(qjl_dim));

@@ -91,9 +91,9 @@ namespace {
 
 // Queries rounded to int8 rows: value j ≈ q_j·127/max|q|.
 struct Int8Queries {
-  std::vector<std::int8_t> q8;       // [n_q][row], zero past dim
-  std::vector<float> scale;          // per query: max|q|/127
-  std::vector<std::int32_t> sum;     // per query: Σ_j q8_j (the table's +128 bias times this is removed)
+  std::vector<std::int8_t> q8;          // [n_q][row], zero past dim
+  std::vector<float> scale;             // per query: max|q|/127
+  std::vector<std::int32_t> sum;        // per query: Σ_j q8_j (the table's +128 bias times this is removed)
   std::vector<std::size_t> float_rows;  // queries that cannot be rounded (scale 0, q8 zero)
 };
 
@@ -169,8 +169,8 @@ void finish_scores(const Int8Queries& queries, float codebook_scale, const std::
 
 }  // namespace
 
-void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
-                       std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
+void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n, std::size_t n_q,
+                       const float* q, std::size_t q_stride, float* out) {
   thread_local std::vector<std::int32_t> raw;
   thread_local std::vector<float> record_scales;
   const Int8Queries& queries = rounded_queries(codes.dim, codes.dim, n_q, q, q_stride);

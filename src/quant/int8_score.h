@@ -20,8 +20,8 @@ struct Int8Codebook {
 Int8Codebook make_int8_codebook(const float* centroids, int bits);
 
 // out[i·n + t] ≈ ⟨q_i, centroid(t, ·)⟩·record_scale(t) for queries q_i (q_stride floats apart).
-void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
-                       std::size_t n_q, const float* q, std::size_t q_stride, float* out);
+void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n, std::size_t n_q,
+                       const float* q, std::size_t q_stride, float* out);
 
 // score_planes_int8 on key blocks (pack/plane_blocks.h, BlockOrder::kKeys), records' fp16 scales at scale_offset of
 // each block: out[i·16·n_blocks + t]. False, with out unspecified, where a query cannot be rounded

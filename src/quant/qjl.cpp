@@ -41,7 +41,8 @@ class QjlQuantizer final : public Quantizer {
     kernels::matmul_rows(1, m_, dim(), sketch_.data(), q, prepared);
     for (std::size_t i = 0; i < m_; ++i) prepared[i] *= scale_;
   }
-  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
+  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes,
+             float* out) const override {
     score_planes_int8(planes(codes), SignSketch::int8(), n, nq, prepared, m_, out);
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
@@ -61,7 +62,8 @@ class QjlQuantizer final : public Quantizer {
       for (std::size_t j = 0; j < dim(); ++j) sum += static_cast<double>(x[t * dim() + j]) * x[t * dim() + j];
       const std::uint16_t h = float_to_half(static_cast<float>(std::sqrt(sum)));
       if (std::isinf(half_to_float(h)))
-        throw std::invalid_argument("qjl encode: norm of vector " + std::to_string(t) + " exceeds the fp16 range (max 65504)");
+        throw std::invalid_argument("qjl encode: norm of vector " + std::to_string(t) +
+                                    " exceeds the fp16 range (max 65504)");
       store_u16(rec, h);
       kernels::matmul_rows(1, m_, dim(), sketch_.data(), x + t * dim(), projected);
       SignSketch::encode(m_, projected, rec + 2);

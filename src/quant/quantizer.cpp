@@ -40,7 +40,8 @@ void Quantizer::accumulate_blocks(std::size_t n_queries, const float* weights, s
 
 std::unique_ptr<Quantizer> make_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
                                           std::span<const std::uint32_t> outlier_channels) {
-  if (dim == 0 || dim > 65536) throw std::invalid_argument("head dimension must be in 1..65536, got " + std::to_string(dim));
+  if (dim == 0 || dim > 65536)
+    throw std::invalid_argument("head dimension must be in 1..65536, got " + std::to_string(dim));
   if (!outlier_channels.empty() && spec.outliers_for_dim(dim) == 0)
     throw std::invalid_argument("format " + spec.name() + " takes no outlier channels");
   switch (spec.method) {
@@ -48,11 +49,16 @@ std::unique_ptr<Quantizer> make_quantizer(const FormatSpec& spec, std::size_t di
     case Method::kF16:
     case Method::kBF16:
     case Method::kQ8:
-    case Method::kQ4: return make_baseline_quantizer(spec, dim);
-    case Method::kTurboMse: return make_turbo_mse_quantizer(spec, dim, seed, outlier_channels);
-    case Method::kTurboProd: return make_turbo_prod_quantizer(spec, dim, seed);
-    case Method::kQjl: return make_qjl_quantizer(spec, dim, seed);
-    case Method::kPolar: return make_polar_quantizer(spec, dim, seed);
+    case Method::kQ4:
+      return make_baseline_quantizer(spec, dim);
+    case Method::kTurboMse:
+      return make_turbo_mse_quantizer(spec, dim, seed, outlier_channels);
+    case Method::kTurboProd:
+      return make_turbo_prod_quantizer(spec, dim, seed);
+    case Method::kQjl:
+      return make_qjl_quantizer(spec, dim, seed);
+    case Method::kPolar:
+      return make_polar_quantizer(spec, dim, seed);
   }
   throw std::invalid_argument("unknown method");
 }
@@ -78,13 +84,9 @@ namespace {
 constexpr std::size_t kBlock = 64;  // records decoded at a time (stays in L1)
 }
 
-void BlockDecodedQuantizer::to_work(const float* x, float* out) const {
-  std::copy(x, x + dim(), out);
-}
+void BlockDecodedQuantizer::to_work(const float* x, float* out) const { std::copy(x, x + dim(), out); }
 
-void BlockDecodedQuantizer::from_work(const float* w, float* out) const {
-  std::copy(w, w + dim(), out);
-}
+void BlockDecodedQuantizer::from_work(const float* w, float* out) const { std::copy(w, w + dim(), out); }
 
 void BlockDecodedQuantizer::decode(std::size_t n, const std::uint8_t* codes, float* x) const {
   const std::size_t wd = work_dim();

@@ -18,8 +18,8 @@ namespace veloxquant {
 class RotatedRecords {
  public:
   struct Group {
-    std::size_t first = 0;               // work-domain coordinates [first, first + core->dim())
-    std::size_t offset = 0;              // record bytes of this group's core from here
+    std::size_t first = 0;   // work-domain coordinates [first, first + core->dim())
+    std::size_t offset = 0;  // record bytes of this group's core from here
     const TurboMseCore* core = nullptr;
   };
   virtual ~RotatedRecords() = default;

@@ -115,7 +115,8 @@ void TurboMseCore::decode_rotated(std::size_t n, const std::uint8_t* recs, std::
     float* o = out + t * dim_;
     std::fill(o, o + dim_, 0.0f);
     for (const Part& part : parts_)
-      if (part.count > 0) kernels::accumulate_planes(planes(part, recs + t * stride, stride), 1, 1, &one, o + part.first, dim_);
+      if (part.count > 0)
+        kernels::accumulate_planes(planes(part, recs + t * stride, stride), 1, 1, &one, o + part.first, dim_);
   }
 }
 
@@ -130,8 +131,8 @@ void TurboMseCore::sum_parts(std::size_t count, float* out, PartScore&& part_sco
     for (std::size_t i = 0; i < count; ++i) out[i] += part_scores[i];
 }
 
-void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n,
-                         const std::uint8_t* recs, std::size_t stride, float* out) const {
+void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n, const std::uint8_t* recs,
+                         std::size_t stride, float* out) const {
   sum_parts(n_q * n, out, [&](const Part& part, float* dst) {
     if (part.bits <= 4) {
       score_planes_int8(planes(part, recs, stride), part.int8, n, n_q, q + part.first, q_stride, dst);
@@ -172,7 +173,8 @@ bool TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_s
   sum_parts(n_q * kBlockRecords * n_blocks, out, [&](const Part& part, float* dst) {
     const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
                                      part.bits};
-    ok = ok && score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
+    ok =
+        ok && score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
   });
   return ok;
 }
@@ -184,8 +186,8 @@ void TurboMseCore::accumulate_blocks(std::size_t n_q, const float* w, std::size_
     if (part.count == 0) continue;
     const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
                                      part.bits};
-    accumulate_blocks_int16(codes, kBlockRecords * region, part.codebook->centroids.data(), part.int8, n_blocks, n_q,
-                            w, acc + part.first, acc_stride);
+    accumulate_blocks_int16(codes, kBlockRecords * region, part.codebook->centroids.data(), part.int8, n_blocks, n_q, w,
+                            acc + part.first, acc_stride);
   }
 }
 

@@ -36,7 +36,9 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
         group_{0, 0, &core_} {}
 
   std::span<const Group> groups() const override { return {&group_, 1}; }
-  void normalize_rotate(const float* x, float* y, double* norms) const override { norms[0] = core_.normalize_rotate(x, y); }
+  void normalize_rotate(const float* x, float* y, double* norms) const override {
+    norms[0] = core_.normalize_rotate(x, y);
+  }
 
   std::size_t code_size() const override { return core_.code_size(); }
   std::size_t query_size() const override { return dim(); }
@@ -47,7 +49,8 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
     core_.rotation().apply_transpose(n, x, x);
   }
   void prepare_query(const float* q, float* prepared) const override { core_.rotation().apply(1, q, prepared); }
-  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
+  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes,
+             float* out) const override {
     core_.score(nq, prepared, dim(), n, codes, code_size(), out);
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
@@ -92,7 +95,8 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
 // Work domain: [Π_out·x_outliers, Π_in·x_inliers]; record: [outlier record][inlier record].
 class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
  public:
-  OutlierSplitQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed, std::vector<std::uint32_t> outliers)
+  OutlierSplitQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
+                        std::vector<std::uint32_t> outliers)
       : Quantizer(spec, dim, seed),
         outliers_(std::move(outliers)),
         inliers_(complement(outliers_, dim)),
@@ -128,7 +132,8 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
     out_core_.rotation().apply(1, prepared, prepared);
     in_core_.rotation().apply(1, prepared + n_out(), prepared + n_out());
   }
-  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
+  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes,
+             float* out) const override {
     float* inlier_scores = scratch_floats(1, nq * n);
     out_core_.score(nq, prepared, dim(), n, codes, code_size(), out);
     in_core_.score(nq, prepared + n_out(), dim(), n, codes + out_core_.code_size(), code_size(), inlier_scores);
@@ -230,11 +235,12 @@ std::unique_ptr<Quantizer> make_turbo_mse_quantizer(const FormatSpec& spec, std:
     for (std::uint32_t j = 0; j < n_out; ++j) channels.push_back(j);
   }
   if (channels.size() != n_out)
-    throw std::invalid_argument("format " + spec.name() + " needs " + std::to_string(n_out) + " outlier channels, got " +
-                                std::to_string(channels.size()));
+    throw std::invalid_argument("format " + spec.name() + " needs " + std::to_string(n_out) +
+                                " outlier channels, got " + std::to_string(channels.size()));
   std::vector<bool> seen(dim, false);
   for (std::uint32_t c : channels) {
-    if (c >= dim) throw std::invalid_argument("outlier channel " + std::to_string(c) + " >= dim " + std::to_string(dim));
+    if (c >= dim)
+      throw std::invalid_argument("outlier channel " + std::to_string(c) + " >= dim " + std::to_string(dim));
     if (seen[c]) throw std::invalid_argument("outlier channel " + std::to_string(c) + " listed twice");
     seen[c] = true;
   }

@@ -43,7 +43,8 @@ class TurboProdQuantizer final : public Quantizer {
     kernels::matmul_rows(1, dim(), dim(), sketch_.data(), prepared, prepared + dim());
     for (std::size_t j = 0; j < dim(); ++j) prepared[dim() + j] *= qjl_scale_;
   }
-  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes, float* out) const override {
+  void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes,
+             float* out) const override {
     core_.score(nq, prepared, 2 * dim(), n, codes, code_size(), out);
     float* qjl = scratch_floats(1, nq * n);
     score_planes_int8(sign_planes(codes), SignSketch::int8(), n, nq, prepared + dim(), 2 * dim(), qjl);
@@ -79,7 +80,8 @@ class TurboProdQuantizer final : public Quantizer {
  private:
   kernels::PlaneCodes sign_planes(const std::uint8_t* codes) const {
     const auto gamma_offset = static_cast<std::ptrdiff_t>(core_.code_size());
-    return kernels::PlaneCodes{codes, code_size(), core_.code_size() + 2, dim(), 1, SignSketch::kPlusMinus, gamma_offset};
+    return kernels::PlaneCodes{codes,       code_size(), core_.code_size() + 2, dim(), 1, SignSketch::kPlusMinus,
+                               gamma_offset};
   }
 
   TurboMseCore core_;

@@ -12,10 +12,10 @@ InputMoments collect_input_moments(const LlamaModel& model, const std::vector<st
   if (ctx == 0 || windows == 0) throw std::invalid_argument("calibration needs at least one window of one token");
   const std::size_t available = tokens.size() / ctx;
   if (first_window > available || windows > available - first_window)
-    throw std::invalid_argument(std::to_string(tokens.size()) + " calibration tokens hold " + std::to_string(available) +
-                                " windows of " + std::to_string(ctx) + ", fewer than the " +
-                                std::to_string(first_window + windows) + " asked (skip " + std::to_string(first_window) +
-                                " + " + std::to_string(windows) + ")");
+    throw std::invalid_argument(std::to_string(tokens.size()) + " calibration tokens hold " +
+                                std::to_string(available) + " windows of " + std::to_string(ctx) + ", fewer than the " +
+                                std::to_string(first_window + windows) + " asked (skip " +
+                                std::to_string(first_window) + " + " + std::to_string(windows) + ")");
   std::map<const WeightView*, std::string> names;
   InputMoments sums;
   for (const auto& [name, view] : model.matrices()) {

@@ -80,12 +80,14 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
       records_([&]() -> const RotatedRecords* {
         const RotatedRecords* r = rotated_records(q);
         if (!r && q.spec().method != Method::kQ4)
-          throw std::invalid_argument("GPTQ needs a TurboQuant-MSE format (tqB, tqB:outliers=...) or q4, not " + q.name());
+          throw std::invalid_argument("GPTQ needs a TurboQuant-MSE format (tqB, tqB:outliers=...) or q4, not " +
+                                      q.name());
         return r;
       }()),
       cols_(cols) {
   if (cols == 0 || cols % q.dim() != 0 || q.query_size() != q.dim() || (!records_ && q.dim() % kernels::kQ4Group != 0))
-    throw std::invalid_argument("GPTQ: " + std::to_string(cols) + " columns are not records of " + std::to_string(q.dim()));
+    throw std::invalid_argument("GPTQ: " + std::to_string(cols) + " columns are not records of " +
+                                std::to_string(q.dim()));
   if (h.size() != cols * cols)
     throw std::invalid_argument("GPTQ: second moment of " + std::to_string(h.size()) + " entries for " +
                                 std::to_string(cols) + " columns");
@@ -95,7 +97,8 @@ GptqEncoder::GptqEncoder(const Quantizer& q, std::size_t cols, const std::vector
   double mean_diag = 0.0;
   for (std::size_t i = 0; i < cols; ++i) mean_diag += h_[i * cols + i] / static_cast<double>(cols);
   for (std::size_t i = 0; i < cols; ++i)
-    for (std::size_t j = 0; j < i; ++j) h_[i * cols + j] = h_[j * cols + i] = 0.5 * (h_[i * cols + j] + h_[j * cols + i]);
+    for (std::size_t j = 0; j < i; ++j)
+      h_[i * cols + j] = h_[j * cols + i] = 0.5 * (h_[i * cols + j] + h_[j * cols + i]);
   for (std::size_t i = 0; i < cols; ++i) h_[i * cols + i] += damp * mean_diag;
   try {
     u_ = inverse_upper_cholesky(h_, cols);
@@ -141,12 +144,14 @@ void GptqEncoder::encode_row_q4(const float* row, std::uint8_t* recs, std::size_
     }
   }
   // Plain q4's rounding, in float as there: nibble = clamp(trunc(y + 8.5), 0, 15).
-  sweep(y, step, [](std::size_t, double v) { return kernels::q4_nibble(static_cast<float>(v)) - 8.0; }, c);
+  sweep(
+      y, step, [](std::size_t, double v) { return kernels::q4_nibble(static_cast<float>(v)) - 8.0; }, c);
   for (std::size_t g0 = 0; g0 < n; g0 += g) {  // group g0/g of block g0/d
     std::uint8_t* block = recs + g0 / d * stride + g0 % d / g * kernels::kQ4GroupBytes;
     store_u16(block, scales[g0 / g]);
     for (std::size_t j = 0; j < g / 2; ++j)
-      block[2 + j] = static_cast<std::uint8_t>((static_cast<int>(c[g0 + j]) + 8) | (static_cast<int>(c[g0 + j + g / 2]) + 8) << 4);
+      block[2 + j] =
+          static_cast<std::uint8_t>((static_cast<int>(c[g0 + j]) + 8) | (static_cast<int>(c[g0 + j + g / 2]) + 8) << 4);
   }
 }
 
@@ -159,7 +164,8 @@ void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t s
   const std::size_t ng = groups.size();
   std::vector<float> yf(n);
   std::vector<double> norms(blocks * ng);
-  for (std::size_t b = 0; b < blocks; ++b) records_->normalize_rotate(row + b * d, yf.data() + b * d, norms.data() + b * ng);
+  for (std::size_t b = 0; b < blocks; ++b)
+    records_->normalize_rotate(row + b * d, yf.data() + b * d, norms.data() + b * ng);
   // Per coordinate: its group (block-major), its index inside the group's core, its grid step.
   std::vector<std::size_t> group_of(n), local(n);
   std::vector<double> step(n);
@@ -173,12 +179,15 @@ void GptqEncoder::encode_row(const float* row, std::uint8_t* recs, std::size_t s
       }
   // y in units of each group's norm (exactly plain encoding's values).
   std::vector<double> y(yf.begin(), yf.end()), c;
-  sweep(y, step, [&](std::size_t j, double v) {
-    const Codebook& cb = groups[group_of[j] % ng].core->codebook_at(local[j]);
-    // Plain encoding's rule: the index is the number of boundaries below y.
-    return cb.centroids[static_cast<std::size_t>(
-        std::count_if(cb.boundaries.begin(), cb.boundaries.end(), [&](float bd) { return v > static_cast<double>(bd); }))];
-  }, c);
+  sweep(
+      y, step,
+      [&](std::size_t j, double v) {
+        const Codebook& cb = groups[group_of[j] % ng].core->codebook_at(local[j]);
+        // Plain encoding's rule: the index is the number of boundaries below y.
+        return cb.centroids[static_cast<std::size_t>(std::count_if(
+            cb.boundaries.begin(), cb.boundaries.end(), [&](float bd) { return v > static_cast<double>(bd); }))];
+      },
+      c);
   std::vector<double> w(n);  // w̃ = T·w, the target
   for (std::size_t j = 0; j < n; ++j) w[j] = step[j] * yf[j];
   std::vector<double> scales(norms);

@@ -36,8 +36,8 @@ class GptqEncoder {
   void encode_row(const float* row, std::uint8_t* recs, std::size_t stride) const;
 
  private:
-  void refit_scales(const std::vector<double>& w, const std::vector<double>& c, const std::vector<std::size_t>& group_of,
-                    std::vector<double>& scales) const;
+  void refit_scales(const std::vector<double>& w, const std::vector<double>& c,
+                    const std::vector<std::size_t>& group_of, std::vector<double>& scales) const;
 
   const Quantizer& q_;
   // GPTQ's loop: y[j] in units of step[j] (0: a zero group, left at 0); c[j] = round(j, y[j]) is

@@ -16,7 +16,8 @@ ExactKvStore::ExactKvStore(const KvShape& shape, ThreadPool& pool)
 }
 
 void ExactKvStore::append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) {
-  if (layer >= shape_.layers) throw std::invalid_argument("ExactKvStore: layer " + std::to_string(layer) + " out of range");
+  if (layer >= shape_.layers)
+    throw std::invalid_argument("ExactKvStore: layer " + std::to_string(layer) + " out of range");
   const std::size_t row = shape_.kv_heads * shape_.head_dim;
   k_[layer].insert(k_[layer].end(), k, k + n_tokens * row);
   v_[layer].insert(v_[layer].end(), v, v + n_tokens * row);

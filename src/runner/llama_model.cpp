@@ -27,8 +27,8 @@ WeightView matrix(const GgufFile& f, const Quantized& quantized, const std::stri
   const GgufTensor& t = f.tensor(name);
   if (t.dims.size() != 2 || t.dims[0] != cols || t.dims[1] != rows)
     throw std::runtime_error("tensor '" + name + "' has shape [" + std::to_string(t.dims[0]) +
-                             (t.dims.size() > 1 ? ", " + std::to_string(t.dims[1]) : std::string()) +
-                             "], expected [" + std::to_string(cols) + ", " + std::to_string(rows) + "]");
+                             (t.dims.size() > 1 ? ", " + std::to_string(t.dims[1]) : std::string()) + "], expected [" +
+                             std::to_string(cols) + ", " + std::to_string(rows) + "]");
   WeightView w;
   w.type = t.type;
   w.rows = rows;
@@ -77,19 +77,20 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   c.layers = positive(file, "llama.block_count", 4096);
   c.ffn = positive(file, "llama.feed_forward_length", kLimit);
   c.heads = positive(file, "llama.attention.head_count", 4096);
-  c.kv_heads = file.has("llama.attention.head_count_kv") ? positive(file, "llama.attention.head_count_kv", 4096)
-                                                          : c.heads;
+  c.kv_heads =
+      file.has("llama.attention.head_count_kv") ? positive(file, "llama.attention.head_count_kv", 4096) : c.heads;
   c.context = positive(file, "llama.context_length", kLimit);
   c.rope_base = file.get_float("llama.rope.freq_base", 10000.0);
   c.rms_eps = file.get_float("llama.attention.layer_norm_rms_epsilon", 1e-5);
-  if (c.dim % c.heads != 0) throw std::runtime_error("embedding_length " + std::to_string(c.dim) +
-                                                     " is not a multiple of head_count " + std::to_string(c.heads));
+  if (c.dim % c.heads != 0)
+    throw std::runtime_error("embedding_length " + std::to_string(c.dim) + " is not a multiple of head_count " +
+                             std::to_string(c.heads));
   if (c.heads % c.kv_heads != 0)
     throw std::runtime_error("head_count " + std::to_string(c.heads) + " is not a multiple of head_count_kv " +
                              std::to_string(c.kv_heads));
   c.head_dim = c.dim / c.heads;
-  c.rope_dim = file.has("llama.rope.dimension_count") ? positive(file, "llama.rope.dimension_count", c.head_dim)
-                                                       : c.head_dim;
+  c.rope_dim =
+      file.has("llama.rope.dimension_count") ? positive(file, "llama.rope.dimension_count", c.head_dim) : c.head_dim;
   if (c.rope_dim % 2 != 0) throw std::runtime_error("rope dimension_count " + std::to_string(c.rope_dim) + " is odd");
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
 
@@ -138,9 +139,13 @@ std::vector<std::pair<std::string, View*>> LlamaModel::matrix_slots(Model& m) {
   for (std::size_t l = 0; l < m.layers_.size(); ++l) {
     auto& L = m.layers_[l];
     const std::string p = "blk." + std::to_string(l) + ".";
-    out.insert(out.end(), {{p + "attn_q.weight", &L.wq}, {p + "attn_k.weight", &L.wk}, {p + "attn_v.weight", &L.wv},
-                           {p + "attn_output.weight", &L.wo}, {p + "ffn_gate.weight", &L.w_gate},
-                           {p + "ffn_up.weight", &L.w_up}, {p + "ffn_down.weight", &L.w_down}});
+    out.insert(out.end(), {{p + "attn_q.weight", &L.wq},
+                           {p + "attn_k.weight", &L.wk},
+                           {p + "attn_v.weight", &L.wv},
+                           {p + "attn_output.weight", &L.wo},
+                           {p + "ffn_gate.weight", &L.w_gate},
+                           {p + "ffn_up.weight", &L.w_up},
+                           {p + "ffn_down.weight", &L.w_down}});
   }
   if (m.output_.data != m.token_embd_.data) out.emplace_back("output.weight", &m.output_);
   return out;
@@ -156,7 +161,8 @@ LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, 
   if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
   const Method method = parse_format(parsed.format).method;
   if (moments && method != Method::kTurboMse && method != Method::kQ4)
-    throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...) or q4, not " + parsed.format);
+    throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...) or q4, not " +
+                                parsed.format);
   for (const auto& [name, view] : matrices()) {
     parsed.record_dim(view->cols);  // every block divides its row
     if (!moments) continue;

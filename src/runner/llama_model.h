@@ -20,16 +20,16 @@ namespace veloxquant {
 
 struct LlamaConfig {
   std::size_t vocab = 0;
-  std::size_t dim = 0;          // llama.embedding_length
-  std::size_t layers = 0;       // llama.block_count
-  std::size_t ffn = 0;          // llama.feed_forward_length
-  std::size_t heads = 0;        // llama.attention.head_count
-  std::size_t kv_heads = 0;     // llama.attention.head_count_kv (default: heads)
-  std::size_t head_dim = 0;     // dim / heads
-  std::size_t rope_dim = 0;     // llama.rope.dimension_count (default: head_dim)
-  std::size_t context = 0;      // llama.context_length
-  double rope_base = 10000.0;   // llama.rope.freq_base
-  double rms_eps = 1e-5;        // llama.attention.layer_norm_rms_epsilon
+  std::size_t dim = 0;         // llama.embedding_length
+  std::size_t layers = 0;      // llama.block_count
+  std::size_t ffn = 0;         // llama.feed_forward_length
+  std::size_t heads = 0;       // llama.attention.head_count
+  std::size_t kv_heads = 0;    // llama.attention.head_count_kv (default: heads)
+  std::size_t head_dim = 0;    // dim / heads
+  std::size_t rope_dim = 0;    // llama.rope.dimension_count (default: head_dim)
+  std::size_t context = 0;     // llama.context_length
+  double rope_base = 10000.0;  // llama.rope.freq_base
+  double rms_eps = 1e-5;       // llama.attention.layer_norm_rms_epsilon
 };
 
 struct LlamaLayer {
@@ -100,8 +100,8 @@ class LlamaModel {
   std::vector<LlamaLayer> layers_;
   WeightScheme scheme_;
   std::uint64_t seed_ = 0;
-  std::vector<std::unique_ptr<Quantizer>> quantizers_;      // one per record width, for quantized weights
-  std::vector<std::vector<std::uint8_t>> quantized_rows_;   // storage of quantized matrices
+  std::vector<std::unique_ptr<Quantizer>> quantizers_;     // one per record width, for quantized weights
+  std::vector<std::vector<std::uint8_t>> quantized_rows_;  // storage of quantized matrices
 };
 
 }  // namespace veloxquant

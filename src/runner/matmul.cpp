@@ -120,11 +120,19 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   }
   const std::uint8_t* row = w.data + r * w.row_bytes;
   switch (w.type) {
-    case GgmlType::kF32: std::copy_n(reinterpret_cast<const float*>(row), w.cols, out); return;
+    case GgmlType::kF32:
+      std::copy_n(reinterpret_cast<const float*>(row), w.cols, out);
+      return;
     // f16 rows: the library's conversion kernel (hardware F16C where present, exact elsewhere).
-    case GgmlType::kF16: kernels::halves_to_floats(w.cols, reinterpret_cast<const std::uint16_t*>(row), out); return;
-    case GgmlType::kBF16: HWY_DYNAMIC_DISPATCH(WidenBF16)(row, w.cols, out); return;
-    case GgmlType::kQ8_0: HWY_DYNAMIC_DISPATCH(DequantQ8_0)(row, w.cols, out); return;
+    case GgmlType::kF16:
+      kernels::halves_to_floats(w.cols, reinterpret_cast<const std::uint16_t*>(row), out);
+      return;
+    case GgmlType::kBF16:
+      HWY_DYNAMIC_DISPATCH(WidenBF16)(row, w.cols, out);
+      return;
+    case GgmlType::kQ8_0:
+      HWY_DYNAMIC_DISPATCH(DequantQ8_0)(row, w.cols, out);
+      return;
   }
 }
 
@@ -144,7 +152,8 @@ void init_dispatch() {
 void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out) {
   init_dispatch();
   const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
-  for (std::size_t t = 0; t < k; t += 4) dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
+  for (std::size_t t = 0; t < k; t += 4)
+    dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
 }
 
 // Rows stored as quantizer records: prepare each input block of each token once, then score
@@ -163,13 +172,13 @@ void matmul_on_codes(const WeightView& w, const float* x, std::size_t n_tokens, 
     for (std::size_t b = 0; b < blocks; ++b) {
       q.score(n_tokens, prepared.data() + b * n_tokens * qs, n, w.data + (b * w.rows + begin) * cs, part.data());
       if (blocks == 1) break;
-      if (b == 0) sum = part;
+      if (b == 0)
+        sum = part;
       else
         for (std::size_t i = 0; i < part.size(); ++i) sum[i] += part[i];
     }
     const std::vector<float>& out = blocks == 1 ? part : sum;
-    for (std::size_t t = 0; t < n_tokens; ++t)
-      std::copy_n(out.data() + t * n, n, y + t * w.rows + begin);
+    for (std::size_t t = 0; t < n_tokens; ++t) std::copy_n(out.data() + t * n, n, y + t * w.rows + begin);
   });
 }
 
@@ -182,19 +191,19 @@ void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y,
   pool.parallel_for(w.rows, [&](std::size_t begin, std::size_t end) {
     std::vector<float> buffer(w.type == GgmlType::kF32 ? 0 : w.cols);
     for (std::size_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
-    const std::size_t t1 = std::min(n_tokens, t0 + kTokenBlock);
-    for (std::size_t r = begin; r < end; ++r) {
-      const float* row;
-      if (w.type == GgmlType::kF32) {
-        // f32 rows in the mapped file are 4-byte aligned (GGUF data is 32-byte aligned).
-        row = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
-      } else {
-        dequantize_row(w, r, buffer.data());
-        row = buffer.data();
+      const std::size_t t1 = std::min(n_tokens, t0 + kTokenBlock);
+      for (std::size_t r = begin; r < end; ++r) {
+        const float* row;
+        if (w.type == GgmlType::kF32) {
+          // f32 rows in the mapped file are 4-byte aligned (GGUF data is 32-byte aligned).
+          row = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
+        } else {
+          dequantize_row(w, r, buffer.data());
+          row = buffer.data();
+        }
+        for (std::size_t t = t0; t < t1; t += 4)
+          dot(row, x + t * w.cols, w.cols, w.cols, std::min<std::size_t>(4, t1 - t), y + t * w.rows + r, w.rows);
       }
-      for (std::size_t t = t0; t < t1; t += 4)
-        dot(row, x + t * w.cols, w.cols, w.cols, std::min<std::size_t>(4, t1 - t), y + t * w.rows + r, w.rows);
-    }
     }
   });
 }

@@ -57,7 +57,8 @@ void write_image(const LlamaModel& model, const std::function<void(const void*, 
   dir.str(model.weight_scheme().name());
   dir.u64(model.weight_seed());
   for (const auto& [name, w] : matrices)
-    if (std::find(quantizers.begin(), quantizers.end(), w->quantizer) == quantizers.end()) quantizers.push_back(w->quantizer);
+    if (std::find(quantizers.begin(), quantizers.end(), w->quantizer) == quantizers.end())
+      quantizers.push_back(w->quantizer);
   dir.u32(static_cast<std::uint32_t>(quantizers.size()));
   for (const Quantizer* q : quantizers) {
     dir.u64(q->dim());
@@ -70,7 +71,8 @@ void write_image(const LlamaModel& model, const std::function<void(const void*, 
     dir.str(name);
     dir.u64(w->rows);
     dir.u64(w->cols);
-    dir.u32(static_cast<std::uint32_t>(std::find(quantizers.begin(), quantizers.end(), w->quantizer) - quantizers.begin()));
+    dir.u32(
+        static_cast<std::uint32_t>(std::find(quantizers.begin(), quantizers.end(), w->quantizer) - quantizers.begin()));
     quantized_names.insert(name);
   }
   // Metadata and every tensor the matrices do not replace, as loaded.
@@ -81,7 +83,9 @@ void write_image(const LlamaModel& model, const std::function<void(const void*, 
 
   std::vector<OutSection> sections{{kTagDir, dir.bytes.data(), dir.bytes.size()}, {kTagGguf, gguf.data(), gguf.size()}};
   for (const auto& [name, w] : matrices) sections.push_back({kTagMatrix, w->data, w->rows * w->row_bytes});
-  const auto pad_at = [](std::uint64_t offset) { return (kPayloadAlign - (offset + kSectionHeaderBytes) % kPayloadAlign) % kPayloadAlign; };
+  const auto pad_at = [](std::uint64_t offset) {
+    return (kPayloadAlign - (offset + kSectionHeaderBytes) % kPayloadAlign) % kPayloadAlign;
+  };
   std::uint64_t total = kHeaderBytes;
   for (const OutSection& s : sections) total += kSectionHeaderBytes + pad_at(total) + s.bytes + kTrailerBytes;
 
@@ -140,13 +144,14 @@ Section read_section(const Source& src, std::uint64_t& offset, std::uint32_t wan
   if (pad >= kPayloadAlign) src.fail(where + " has padding " + std::to_string(pad) + " (at most 63)");
   const std::uint64_t room = src.size - offset - kSectionHeaderBytes - kTrailerBytes;
   if (pad > room || s.bytes > room - pad)
-    src.fail(where + " claims " + std::to_string(s.bytes) + " bytes, only " + std::to_string(room - std::min<std::uint64_t>(pad, room)) +
-             " remain (truncated?)");
+    src.fail(where + " claims " + std::to_string(s.bytes) + " bytes, only " +
+             std::to_string(room - std::min<std::uint64_t>(pad, room)) + " remain (truncated?)");
   const std::uint8_t* head = src.data + offset;
   s.payload = head + kSectionHeaderBytes + pad;
   std::uint32_t stored;
   std::memcpy(&stored, s.payload + s.bytes, 4);
-  if (stored != crc32(s.payload, s.bytes, crc32(head, kSectionHeaderBytes + pad))) src.fail(where + ": checksum mismatch (corrupted)");
+  if (stored != crc32(s.payload, s.bytes, crc32(head, kSectionHeaderBytes + pad)))
+    src.fail(where + ": checksum mismatch (corrupted)");
   for (std::size_t i = 0; i < pad; ++i)
     if (head[kSectionHeaderBytes + i] != 0) src.fail(where + ": non-zero padding");
   offset += kSectionHeaderBytes + pad + s.bytes + kTrailerBytes;
@@ -195,7 +200,8 @@ LlamaModel load_from(const Source& src) {
   }
   const std::uint64_t seed = r.u64("seed");
   const std::uint32_t n_quantizers = r.u32("quantizer count");
-  if (n_quantizers == 0 || n_quantizers > r.remaining() / 20) r.fail("quantizer count " + std::to_string(n_quantizers) + " does not fit");
+  if (n_quantizers == 0 || n_quantizers > r.remaining() / 20)
+    r.fail("quantizer count " + std::to_string(n_quantizers) + " does not fit");
   std::vector<StoredQuantizer> stored_q(n_quantizers);
   for (StoredQuantizer& q : stored_q) {
     q.dim = r.u64("quantizer dim");
@@ -203,12 +209,14 @@ LlamaModel load_from(const Source& src) {
     q.fingerprint = r.u32("fingerprint");
     if (q.dim == 0 || q.dim > kMaxWeightBlock || ((q.dim & (q.dim - 1)) != 0 && q.dim > kMaxDenseRecordDim))
       r.fail("record width " + std::to_string(q.dim) + " is out of range");
-    if (q.code_size == 0 || q.code_size > src.size) r.fail("record size " + std::to_string(q.code_size) + " does not fit the file");
+    if (q.code_size == 0 || q.code_size > src.size)
+      r.fail("record size " + std::to_string(q.code_size) + " does not fit the file");
     for (const StoredQuantizer& other : stored_q)
       if (&other != &q && other.dim == q.dim) r.fail("two quantizers of width " + std::to_string(q.dim));
   }
   const std::uint32_t n_matrices = r.u32("matrix count");
-  if (n_matrices != section_count - 2) r.fail(std::to_string(n_matrices) + " matrices but " + std::to_string(section_count - 2) + " matrix sections");
+  if (n_matrices != section_count - 2)
+    r.fail(std::to_string(n_matrices) + " matrices but " + std::to_string(section_count - 2) + " matrix sections");
   if (n_matrices > r.remaining() / 24) r.fail("matrix count " + std::to_string(n_matrices) + " does not fit");
   std::vector<StoredMatrix> stored_m(n_matrices);
   std::set<std::string> names;
@@ -228,17 +236,21 @@ LlamaModel load_from(const Source& src) {
              std::to_string(q.dim));
     // Bound each factor by the file before multiplying: row_bytes ≤ size, rows · row_bytes ≤ size.
     const std::uint64_t blocks = m.cols / q.dim;
-    if (blocks > src.size / q.code_size) r.fail("matrix '" + m.name + "' (" + std::to_string(m.cols) + " columns) does not fit the file");
+    if (blocks > src.size / q.code_size)
+      r.fail("matrix '" + m.name + "' (" + std::to_string(m.cols) + " columns) does not fit the file");
     const std::uint64_t row_bytes = blocks * q.code_size;
     if (m.rows == 0 || m.rows > src.size / row_bytes)
-      r.fail("matrix '" + m.name + "' (" + std::to_string(m.rows) + " x " + std::to_string(m.cols) + ") does not fit the file");
+      r.fail("matrix '" + m.name + "' (" + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
+             ") does not fit the file");
     std::size_t want_dim = 0;
     try {
       want_dim = scheme.record_dim(static_cast<std::size_t>(m.cols));
     } catch (const std::invalid_argument& e) {
       r.fail("matrix '" + m.name + "': " + e.what());
     }
-    if (want_dim != q.dim) r.fail("matrix '" + m.name + "' has records of width " + std::to_string(q.dim) + ", its scheme says " + std::to_string(want_dim));
+    if (want_dim != q.dim)
+      r.fail("matrix '" + m.name + "' has records of width " + std::to_string(q.dim) + ", its scheme says " +
+             std::to_string(want_dim));
   }
   r.expect_end();
   for (std::size_t i = 0; i < used.size(); ++i)
@@ -247,7 +259,8 @@ LlamaModel load_from(const Source& src) {
   const Section gguf_section = read_section(src, offset, kTagGguf);
   GgufFile gguf = [&] {
     try {
-      return GgufFile::from_memory(src.owner, gguf_section.payload, gguf_section.bytes, "image in model file " + src.name);
+      return GgufFile::from_memory(src.owner, gguf_section.payload, gguf_section.bytes,
+                                   "image in model file " + src.name);
     } catch (const std::runtime_error& e) {
       src.fail(std::string("section GGUF: ") + e.what());
     }
@@ -259,7 +272,8 @@ LlamaModel load_from(const Source& src) {
     const Section s = read_section(src, offset, kTagMatrix);
     const std::uint64_t want = m.rows * (m.cols / stored_q[m.quantizer].dim) * stored_q[m.quantizer].code_size;
     if (s.bytes != want)
-      src.fail("matrix '" + m.name + "' has " + std::to_string(s.bytes) + " record bytes, its shape needs " + std::to_string(want));
+      src.fail("matrix '" + m.name + "' has " + std::to_string(s.bytes) + " record bytes, its shape needs " +
+               std::to_string(want));
     records[i] = s.payload;
   }
   if (offset != src.size) src.fail(std::to_string(src.size - offset) + " unexpected bytes after the last section");
@@ -282,8 +296,12 @@ LlamaModel load_from(const Source& src) {
   for (std::size_t i = 0; i < n_matrices; ++i) {
     const StoredMatrix& m = stored_m[i];
     const Quantizer* q = quantizers[m.quantizer].get();
-    views[m.name] = WeightView{GgmlType::kF32, static_cast<std::size_t>(m.rows), static_cast<std::size_t>(m.cols),
-                               static_cast<std::size_t>(m.cols / q->dim() * q->code_size()), records[i], q};
+    views[m.name] = WeightView{GgmlType::kF32,
+                               static_cast<std::size_t>(m.rows),
+                               static_cast<std::size_t>(m.cols),
+                               static_cast<std::size_t>(m.cols / q->dim() * q->code_size()),
+                               records[i],
+                               q};
   }
   try {
     return LlamaModel::from_parts(std::move(gguf), views, std::move(quantizers), scheme, seed);

@@ -15,9 +15,12 @@ Scoring parse_scoring(std::string_view name) {
 
 const char* scoring_name(Scoring scoring) {
   switch (scoring) {
-    case Scoring::kFull: return "full";
-    case Scoring::kFullMinusLast: return "full-minus-last";
-    case Scoring::kHalf: return "half";
+    case Scoring::kFull:
+      return "full";
+    case Scoring::kFullMinusLast:
+      return "full-minus-last";
+    case Scoring::kHalf:
+      return "half";
   }
   return "?";
 }
@@ -25,9 +28,12 @@ const char* scoring_name(Scoring scoring) {
 std::pair<std::size_t, std::size_t> scored_range(Scoring scoring, std::size_t ctx) {
   if (ctx < 2) throw std::invalid_argument("context " + std::to_string(ctx) + " is too short to score (need ≥ 2)");
   switch (scoring) {
-    case Scoring::kFull: return {0, ctx};
-    case Scoring::kFullMinusLast: return {0, ctx - 1};
-    case Scoring::kHalf: return {ctx / 2, ctx - 1};
+    case Scoring::kFull:
+      return {0, ctx};
+    case Scoring::kFullMinusLast:
+      return {0, ctx - 1};
+    case Scoring::kHalf:
+      return {ctx / 2, ctx - 1};
   }
   return {0, 0};
 }
@@ -39,7 +45,9 @@ std::size_t window_count(std::size_t n_tokens, std::size_t ctx) {
 double PerplexityTotals::ppl() const { return count ? std::exp(nll / static_cast<double>(count)) : 0.0; }
 double PerplexityTotals::ppl_base() const { return count ? std::exp(nll_base / static_cast<double>(count)) : 0.0; }
 double PerplexityTotals::mean_kld() const { return count ? kld / static_cast<double>(count) : 0.0; }
-double PerplexityTotals::top1_rate() const { return count ? static_cast<double>(top1) / static_cast<double>(count) : 0.0; }
+double PerplexityTotals::top1_rate() const {
+  return count ? static_cast<double>(top1) / static_cast<double>(count) : 0.0;
+}
 
 void log_softmax(const float* logits, std::size_t n, std::vector<double>& out) {
   out.resize(n);

@@ -26,11 +26,11 @@ std::pair<std::size_t, std::size_t> scored_range(Scoring scoring, std::size_t ct
 std::size_t window_count(std::size_t n_tokens, std::size_t ctx);
 
 struct PerplexityTotals {
-  double nll = 0.0;        // Σ −log p(target) with the tested cache
-  double nll_base = 0.0;   // the same with the uncompressed cache
-  double kld = 0.0;        // Σ KL(p_base ‖ p_tested)
-  std::size_t top1 = 0;    // positions where both argmaxes agree
-  std::size_t count = 0;   // scored positions
+  double nll = 0.0;       // Σ −log p(target) with the tested cache
+  double nll_base = 0.0;  // the same with the uncompressed cache
+  double kld = 0.0;       // Σ KL(p_base ‖ p_tested)
+  std::size_t top1 = 0;   // positions where both argmaxes agree
+  std::size_t count = 0;  // scored positions
 
   double ppl() const;
   double ppl_base() const;

@@ -34,8 +34,9 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& f) {
   const std::size_t n = t.pieces_.size();
   if (n == 0 || n > (std::size_t{1} << 31)) throw std::runtime_error("tokenizer.ggml.tokens is empty or too long");
   const std::vector<double>& scores = f.get_number_array("tokenizer.ggml.scores");
-  if (scores.size() != n) throw std::runtime_error("tokenizer.ggml.scores has " + std::to_string(scores.size()) +
-                                                   " entries for " + std::to_string(n) + " tokens");
+  if (scores.size() != n)
+    throw std::runtime_error("tokenizer.ggml.scores has " + std::to_string(scores.size()) + " entries for " +
+                             std::to_string(n) + " tokens");
   t.scores_.assign(scores.begin(), scores.end());
   if (f.has("tokenizer.ggml.token_type")) {
     const std::vector<double>& types = f.get_number_array("tokenizer.ggml.token_type");
@@ -98,7 +99,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_bos)
   struct Bigram {
     int left, right;
     float score;
-    std::size_t len;  // merged length when queued: stale entries are skipped
+    std::size_t len;                         // merged length when queued: stale entries are skipped
     bool operator<(const Bigram& o) const {  // max-heap: higher score, then leftmost
       return score < o.score || (score == o.score && left > o.left);
     }

@@ -19,8 +19,9 @@ std::size_t WeightScheme::record_dim(std::size_t cols) const {
                                 std::to_string(cols) + " columns");
   const std::size_t d = block == 0 ? cols : block;
   if ((d & (d - 1)) != 0 && d > kMaxDenseRecordDim)
-    throw std::invalid_argument("records of " + std::to_string(d) + " columns (not a power of two) would need a dense " +
-                                "rotation; give a block, e.g. " + format + ":block=128");
+    throw std::invalid_argument("records of " + std::to_string(d) +
+                                " columns (not a power of two) would need a dense " + "rotation; give a block, e.g. " +
+                                format + ":block=128");
   return d;
 }
 

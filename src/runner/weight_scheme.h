@@ -11,8 +11,8 @@
 namespace veloxquant {
 
 struct WeightScheme {
-  std::string format;     // a quantizer format name with its options, e.g. "tq4" or "tq4:scale=norm"
-  std::size_t block = 0;  // columns per record; 0 = the whole row
+  std::string format;        // a quantizer format name with its options, e.g. "tq4" or "tq4:scale=norm"
+  std::size_t block = 0;     // columns per record; 0 = the whole row
   std::string name() const;  // round-trips through parse_weight_scheme
   // Columns per record for a matrix of `cols` columns; throws std::invalid_argument when the
   // block does not divide the row, or a record width that is not a power of two exceeds

@@ -15,7 +15,7 @@ inline std::uint16_t float_to_half(float f) {
     return static_cast<std::uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0u));
   }
   if (abs >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // overflow → Inf
-  if (abs < 0x38800000u) {  // subnormal half (or zero)
+  if (abs < 0x38800000u) {                                                    // subnormal half (or zero)
     // Add 0.5 in the half's subnormal units and let float rounding do the work.
     const float magic = std::bit_cast<float>(0x3F000000u);  // 0.5
     const float v = std::bit_cast<float>(abs) + magic;
