@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "math/quadrature.h"
 
@@ -21,12 +22,10 @@ struct Moments {
   double m0 = 0, m1 = 0, m2 = 0;
 };
 
-// Solves Lloyd–Max given a cell-moment function on [lo, hi]. Starts from the asymptotically
-// optimal point density ∝ f^(1/3) (Panter–Dite), which leaves few Lloyd iterations to do.
-template <class CellMoments, class Density>
-Codebook solve_lloyd_max(const CellMoments& moments, const Density& density, double lo, double hi, int bits) {
-  const int levels = 1 << bits;
-  // Initial centroids: quantiles of f^(1/3) on a fine grid.
+// Initial centroids: quantiles of f^(1/3) on a fine grid, the asymptotically optimal point
+// density (Panter–Dite), which leaves few iterations to do.
+template <class Density>
+std::vector<double> initial_centroids(const Density& density, double lo, double hi, int levels) {
   constexpr int kGrid = 1 << 14;
   std::vector<double> cdf(kGrid + 1, 0.0);
   const double step = (hi - lo) / kGrid;
@@ -42,12 +41,39 @@ Codebook solve_lloyd_max(const CellMoments& moments, const Density& density, dou
     const double frac = (target - cdf[k - 1]) / std::max(cdf[k] - cdf[k - 1], 1e-300);
     c[i] = lo + (k - 1 + frac) * step;
   }
-  std::vector<double> edges(levels + 1);
-  edges[0] = lo;
-  edges[levels] = hi;
-  std::vector<Moments> m(levels);
-  // Residual g_i = c_i − E[t | cell i]; the fixed point is the Lloyd–Max quantizer.
-  auto residual = [&](const std::vector<double>& cs, std::vector<double>& g) {
+  return c;
+}
+
+// Solves the tridiagonal system (lower, diag, upper)·x = rhs in place (Thomas algorithm; diag and
+// rhs are overwritten, x is left in rhs).
+void solve_tridiagonal(const std::vector<double>& lower, std::vector<double>& diag, const std::vector<double>& upper,
+                       std::vector<double>& rhs) {
+  const std::size_t n = rhs.size();
+  for (std::size_t i = 1; i < n; ++i) {
+    const double w = lower[i] / diag[i - 1];
+    diag[i] -= w * upper[i - 1];
+    rhs[i] -= w * rhs[i - 1];
+  }
+  rhs[n - 1] /= diag[n - 1];
+  for (std::size_t i = n - 1; i-- > 0;) rhs[i] = (rhs[i] - upper[i] * rhs[i + 1]) / diag[i];
+}
+
+// The cells of a set of centroids: edges at the midpoints, each cell's moments, and the residual
+// g_i = c_i − E[t | cell i], whose zero is the Lloyd–Max quantizer.
+template <class CellMoments>
+struct LloydCells {
+  const CellMoments& moments;
+  std::vector<double> edges;  // [levels + 1], edges[0] = lo, edges[levels] = hi
+  std::vector<Moments> m;     // [levels]
+
+  LloydCells(const CellMoments& moments, double lo, double hi, int levels)
+      : moments(moments), edges(levels + 1), m(levels) {
+    edges[0] = lo;
+    edges[levels] = hi;
+  }
+  // Sets edges and moments for centroids cs, writes g and returns max |g_i|.
+  double residual(const std::vector<double>& cs, std::vector<double>& g) {
+    const int levels = static_cast<int>(m.size());
     for (int i = 1; i < levels; ++i) edges[i] = 0.5 * (cs[i - 1] + cs[i]);
     double worst = 0.0;
     for (int i = 0; i < levels; ++i) {
@@ -56,40 +82,52 @@ Codebook solve_lloyd_max(const CellMoments& moments, const Density& density, dou
       worst = std::max(worst, std::fabs(g[i]));
     }
     return worst;
-  };
-  // Newton on g (its Jacobian is tridiagonal), damped; a Lloyd step whenever Newton fails to
-  // reduce the residual. Converges to round-off in a few dozen steps even for 256 levels.
-  std::vector<double> g(levels), trial(levels), trial_g(levels);
+  }
+};
+
+// The Newton direction for the residual g at the cells' current state: g's Jacobian is
+// tridiagonal, since each edge is the midpoint of two centroids.
+template <class CellMoments, class Density>
+std::vector<double> newton_direction(const LloydCells<CellMoments>& cells, const Density& density,
+                                     const std::vector<double>& g) {
+  const std::size_t levels = g.size();
   std::vector<double> lower(levels), diag(levels), upper(levels), rhs(levels);
-  double err = residual(c, g);
+  for (std::size_t i = 0; i < levels; ++i) {
+    const Moments& m = cells.m[i];
+    const double mu = m.m1 / m.m0;
+    // ∂μ_i/∂e_i and ∂μ_i/∂e_{i+1}.
+    const double d_left = i > 0 ? -density(cells.edges[i]) * (cells.edges[i] - mu) / m.m0 : 0.0;
+    const double d_right = i + 1 < levels ? density(cells.edges[i + 1]) * (cells.edges[i + 1] - mu) / m.m0 : 0.0;
+    lower[i] = -0.5 * d_left;
+    upper[i] = -0.5 * d_right;
+    diag[i] = 1.0 - 0.5 * d_left - 0.5 * d_right;
+    rhs[i] = -g[i];
+  }
+  solve_tridiagonal(lower, diag, upper, rhs);
+  return rhs;
+}
+
+// Solves Lloyd–Max given a cell-moment function on [lo, hi]: damped Newton on the residual, with
+// a Lloyd step whenever Newton fails to reduce it. Converges to round-off in a few dozen steps
+// even for 256 levels.
+template <class CellMoments, class Density>
+Codebook solve_lloyd_max(const CellMoments& moments, const Density& density, double lo, double hi, int bits) {
+  const int levels = 1 << bits;
+  std::vector<double> c = initial_centroids(density, lo, hi, levels);
+  LloydCells<CellMoments> cells(moments, lo, hi, levels);
+  std::vector<double> g(levels), trial(levels), trial_g(levels);
+  double err = cells.residual(c, g);
   for (int iter = 0; iter < 500 && err > 1e-15 * (hi - lo); ++iter) {
-    for (int i = 0; i < levels; ++i) {
-      const double mu = m[i].m1 / m[i].m0;
-      // ∂μ_i/∂e_i and ∂μ_i/∂e_{i+1}; each edge is the midpoint of two centroids.
-      const double d_left = i > 0 ? -density(edges[i]) * (edges[i] - mu) / m[i].m0 : 0.0;
-      const double d_right = i + 1 < levels ? density(edges[i + 1]) * (edges[i + 1] - mu) / m[i].m0 : 0.0;
-      lower[i] = -0.5 * d_left;
-      upper[i] = -0.5 * d_right;
-      diag[i] = 1.0 - 0.5 * d_left - 0.5 * d_right;
-      rhs[i] = -g[i];
-    }
-    // Thomas algorithm for the tridiagonal system.
-    for (int i = 1; i < levels; ++i) {
-      const double w = lower[i] / diag[i - 1];
-      diag[i] -= w * upper[i - 1];
-      rhs[i] -= w * rhs[i - 1];
-    }
-    rhs[levels - 1] /= diag[levels - 1];
-    for (int i = levels - 2; i >= 0; --i) rhs[i] = (rhs[i] - upper[i] * rhs[i + 1]) / diag[i];
+    const std::vector<double> direction = newton_direction(cells, density, g);
     bool improved = false;
     for (double step = 1.0; step > 1e-3 && !improved; step *= 0.5) {
       bool ordered = true;
       for (int i = 0; i < levels; ++i) {
-        trial[i] = c[i] + step * rhs[i];
+        trial[i] = c[i] + step * direction[i];
         if (i > 0 && !(trial[i] > trial[i - 1])) ordered = false;
       }
       if (!ordered || trial[0] <= lo || trial[levels - 1] >= hi) continue;
-      const double trial_err = residual(trial, trial_g);
+      const double trial_err = cells.residual(trial, trial_g);
       if (trial_err < err) {
         c.swap(trial);
         g.swap(trial_g);
@@ -100,21 +138,22 @@ Codebook solve_lloyd_max(const CellMoments& moments, const Density& density, dou
     if (!improved) {  // Lloyd step: move every centroid to its cell's mean
       for (int i = 0; i < levels; ++i) c[i] -= g[i];
       const double before = err;
-      err = residual(c, g);
+      err = cells.residual(c, g);
       if (err >= before) break;  // at round-off
     }
   }
-  residual(c, g);  // moments and edges of the final centroids
+  cells.residual(c, g);  // moments and edges of the final centroids
   Codebook cb;
   cb.bits = bits;
   double mse = 0.0, mass = 0.0;
   for (int i = 0; i < levels; ++i) {
-    mse += m[i].m2 - 2.0 * c[i] * m[i].m1 + c[i] * c[i] * m[i].m0;
-    mass += m[i].m0;
+    const Moments& m = cells.m[i];
+    mse += m.m2 - 2.0 * c[i] * m.m1 + c[i] * c[i] * m.m0;
+    mass += m.m0;
     cb.centroids.push_back(static_cast<float>(c[i]));
   }
   cb.mse = mse / mass;
-  for (int i = 1; i < levels; ++i) cb.boundaries.push_back(static_cast<float>(edges[i]));
+  for (int i = 1; i < levels; ++i) cb.boundaries.push_back(static_cast<float>(cells.edges[i]));
   return cb;
 }
 
