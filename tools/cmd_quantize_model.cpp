@@ -46,6 +46,103 @@ struct Row {
   double rel_error() const { return norm_sq > 0 ? std::sqrt(error_sq / norm_sq) : 0.0; }
 };
 
+// Every tensor of the input in file order, the quantized ones with their measurements, and totals.
+struct Report {
+  std::vector<Row> rows;
+  Row quantized{"quantized matrices", "", "", "", 0, 0, 0, 0.0, 0.0, false};
+  Row total{"total", "", "", "", 0, 0, 0, 0.0, 0.0, false};
+  std::string codes;  // how the codes were chosen (the .vqm does not say)
+};
+
+Report make_report(const LlamaModel& model, const LlamaModel::WeightBytes& b,
+                   const std::optional<Calibration>& calibration) {
+  Report rep;
+  rep.codes = calibration ? "GPTQ codes from tokens " + std::to_string(calibration->first_token()) + ".." +
+                                std::to_string(calibration->end_token()) + " of " + calibration->file
+                          : "plain codes";
+  std::map<std::string, const MatrixReport*> measured;
+  for (const MatrixReport& m : b.matrices) measured[m.name] = &m;
+  for (const GgufTensor& t : model.file().tensors()) {
+    Row r{t.name,
+          tensor_shape_text(t.dims),
+          ggml_type_name(t.type),
+          ggml_type_name(t.type),
+          t.elements(),
+          t.bytes,
+          t.bytes,
+          0.0,
+          0.0,
+          false};
+    if (auto it = measured.find(t.name); it != measured.end()) {
+      r.stored_as = model.weight_scheme().name();
+      r.after = it->second->bytes_after;
+      r.error_sq = it->second->error_sq;
+      r.norm_sq = it->second->norm_sq;
+      r.quantized = true;
+      rep.quantized.weights += r.weights;
+      rep.quantized.before += r.before;
+      rep.quantized.after += r.after;
+      rep.quantized.error_sq += r.error_sq;
+      rep.quantized.norm_sq += r.norm_sq;
+    }
+    rep.total.weights += r.weights;
+    rep.total.before += r.before;
+    rep.total.after += r.after;
+    rep.rows.push_back(r);
+  }
+  rep.total.error_sq = rep.quantized.error_sq;
+  rep.total.norm_sq = rep.quantized.norm_sq;
+  return rep;
+}
+
+std::string row_json(const Row& r) {
+  return JsonObject()
+      .add("name", json_string(r.name))
+      .add("shape", json_string(r.shape))
+      .add("type_before", json_string(r.type_before))
+      .add("stored_as", json_string(r.stored_as))
+      .add("weights", std::to_string(r.weights))
+      .add("bytes_before", std::to_string(r.before))
+      .add("bytes_after", std::to_string(r.after))
+      .add("bits_per_weight", json_number(r.bits()))
+      .add("rel_error", json_number(r.rel_error()))
+      .str();
+}
+
+void print_report_json(const Report& rep, const LlamaModel& model, const std::string& in, const std::string& out,
+                       double quantize_s, double total_s) {
+  std::string list;
+  for (const Row& r : rep.rows) list += (list.empty() ? "" : ", ") + row_json(r);
+  std::printf("%s\n", JsonObject()
+                          .add("input", json_string(in))
+                          .add("output", json_string(out))
+                          .add("weights", json_string(model.weight_scheme().name()))
+                          .add("seed", std::to_string(model.weight_seed()))
+                          .add("codes", json_string(rep.codes))
+                          .add("tensors", "[" + list + "]")
+                          .add("quantized", row_json(rep.quantized))
+                          .add("total", row_json(rep.total))
+                          .add("quantize_seconds", json_number(quantize_s))
+                          .add("seconds", json_number(total_s))
+                          .str()
+                          .c_str());
+}
+
+void print_report_table(const Report& rep, const LlamaModel& model, const std::string& out, double total_s) {
+  std::printf("%-26s %-10s %-6s %-14s %11s %11s %8s %9s\n", "tensor", "shape", "type", "stored as", "bytes", "after",
+              "bits/w", "rel err");
+  const auto print = [](const Row& r) {
+    std::printf("%-26s %-10s %-6s %-14s %11zu %11zu %8.3f %9.5f\n", r.name.c_str(), r.shape.c_str(),
+                r.type_before.c_str(), r.stored_as.c_str(), r.before, r.after, r.bits(), r.rel_error());
+  };
+  for (const Row& r : rep.rows) print(r);
+  print(rep.quantized);
+  print(rep.total);
+  std::printf("wrote %s (%s, seed %llu, %s) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n",
+              out.c_str(), model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()),
+              rep.codes.c_str(), total_s);
+}
+
 }  // namespace
 
 int cmd_quantize_model(int argc, char** argv) {
@@ -85,90 +182,11 @@ int cmd_quantize_model(int argc, char** argv) {
     return 0;
   }
 
-  // How the codes were chosen (the .vqm does not say: its records have the same format either way).
-  const std::string codes = calibration
-                                ? "GPTQ codes from tokens " + std::to_string(calibration->first_token()) + ".." +
-                                      std::to_string(calibration->end_token()) + " of " + calibration->file
-                                : "plain codes";
-  // Every tensor of the input in file order; the quantized ones with their measurements.
-  std::map<std::string, const MatrixReport*> measured;
-  for (const MatrixReport& m : b.matrices) measured[m.name] = &m;
-  std::vector<Row> rows;
-  Row total{"total", "", "", "", 0, 0, 0, 0.0, 0.0, false}, total_q = total;
-  total_q.name = "quantized matrices";
-  for (const GgufTensor& t : model.file().tensors()) {
-    Row r{t.name,
-          tensor_shape_text(t.dims),
-          ggml_type_name(t.type),
-          ggml_type_name(t.type),
-          t.elements(),
-          t.bytes,
-          t.bytes,
-          0.0,
-          0.0,
-          false};
-    if (auto it = measured.find(t.name); it != measured.end()) {
-      r.stored_as = model.weight_scheme().name();
-      r.after = it->second->bytes_after;
-      r.error_sq = it->second->error_sq;
-      r.norm_sq = it->second->norm_sq;
-      r.quantized = true;
-      total_q.weights += r.weights;
-      total_q.before += r.before;
-      total_q.after += r.after;
-      total_q.error_sq += r.error_sq;
-      total_q.norm_sq += r.norm_sq;
-    }
-    total.weights += r.weights;
-    total.before += r.before;
-    total.after += r.after;
-    rows.push_back(r);
-  }
-  total.error_sq = total_q.error_sq;
-  total.norm_sq = total_q.norm_sq;
-  if (json) {
-    const auto row_json = [](const Row& r) {
-      return JsonObject()
-          .add("name", json_string(r.name))
-          .add("shape", json_string(r.shape))
-          .add("type_before", json_string(r.type_before))
-          .add("stored_as", json_string(r.stored_as))
-          .add("weights", std::to_string(r.weights))
-          .add("bytes_before", std::to_string(r.before))
-          .add("bytes_after", std::to_string(r.after))
-          .add("bits_per_weight", json_number(r.bits()))
-          .add("rel_error", json_number(r.rel_error()))
-          .str();
-    };
-    std::string list;
-    for (const Row& r : rows) list += (list.empty() ? "" : ", ") + row_json(r);
-    std::printf("%s\n", JsonObject()
-                            .add("input", json_string(in))
-                            .add("output", json_string(out))
-                            .add("weights", json_string(model.weight_scheme().name()))
-                            .add("seed", std::to_string(model.weight_seed()))
-                            .add("codes", json_string(codes))
-                            .add("tensors", "[" + list + "]")
-                            .add("quantized", row_json(total_q))
-                            .add("total", row_json(total))
-                            .add("quantize_seconds", json_number(quantize_s))
-                            .add("seconds", json_number(total_s))
-                            .str()
-                            .c_str());
-    return 0;
-  }
-  std::printf("%-26s %-10s %-6s %-14s %11s %11s %8s %9s\n", "tensor", "shape", "type", "stored as", "bytes", "after",
-              "bits/w", "rel err");
-  const auto print = [](const Row& r) {
-    std::printf("%-26s %-10s %-6s %-14s %11zu %11zu %8.3f %9.5f\n", r.name.c_str(), r.shape.c_str(),
-                r.type_before.c_str(), r.stored_as.c_str(), r.before, r.after, r.bits(), r.rel_error());
-  };
-  for (const Row& r : rows) print(r);
-  print(total_q);
-  print(total);
-  std::printf("wrote %s (%s, seed %llu, %s) in %.2f s; rel err = ||W - W'|| / ||W|| over the quantized matrices\n",
-              out.c_str(), model.weight_scheme().name().c_str(), static_cast<unsigned long long>(model.weight_seed()),
-              codes.c_str(), total_s);
+  const Report rep = make_report(model, b, calibration);
+  if (json)
+    print_report_json(rep, model, in, out, quantize_s, total_s);
+  else
+    print_report_table(rep, model, out, total_s);
   return 0;
 }
 
