@@ -168,7 +168,8 @@ struct StoredMatrix {
   std::uint32_t quantizer = 0;
 };
 
-LlamaModel load_from(const Source& src) {
+// The header's section count, after checking magic, version, checksum, flags and file size.
+std::uint32_t read_header(const Source& src) {
   if (src.size < kHeaderBytes) src.fail("too short for the header (" + std::to_string(src.size) + " bytes)");
   if (std::memcmp(src.data, kMagic, sizeof kMagic) != 0) src.fail("bad magic (not a veloxquant model file)");
   ByteReader hr(src.data + 8, kHeaderBytes - 8, "model file " + src.name + " header");
@@ -188,17 +189,18 @@ LlamaModel load_from(const Source& src) {
              " (truncated or extended)");
   if (section_count < 2 || section_count > (src.size - kHeaderBytes) / (kSectionHeaderBytes + kTrailerBytes))
     src.fail("section count " + std::to_string(section_count) + " does not fit the file size");
+  return section_count;
+}
 
-  std::uint64_t offset = kHeaderBytes;
-  const Section dir = read_section(src, offset, kTagDir);
-  ByteReader r(dir.payload, dir.bytes, "model file " + src.name + " section QDIR");
+// The QDIR section: scheme, seed, quantizers and matrices, each checked against the file size.
+struct Directory {
   WeightScheme scheme;
-  try {
-    scheme = parse_weight_scheme(r.str("weight scheme"));
-  } catch (const std::invalid_argument& e) {
-    r.fail(std::string("weight scheme: ") + e.what());
-  }
-  const std::uint64_t seed = r.u64("seed");
+  std::uint64_t seed = 0;
+  std::vector<StoredQuantizer> quantizers;
+  std::vector<StoredMatrix> matrices;
+};
+
+std::vector<StoredQuantizer> read_quantizers(const Source& src, ByteReader& r) {
   const std::uint32_t n_quantizers = r.u32("quantizer count");
   if (n_quantizers == 0 || n_quantizers > r.remaining() / 20)
     r.fail("quantizer count " + std::to_string(n_quantizers) + " does not fit");
@@ -214,47 +216,93 @@ LlamaModel load_from(const Source& src) {
     for (const StoredQuantizer& other : stored_q)
       if (&other != &q && other.dim == q.dim) r.fail("two quantizers of width " + std::to_string(q.dim));
   }
+  return stored_q;
+}
+
+// One matrix entry; its shape is checked against its quantizer, the scheme and the file size.
+StoredMatrix read_matrix_entry(const Source& src, ByteReader& r, const Directory& dir) {
+  StoredMatrix m;
+  m.name = r.str("matrix name");
+  m.rows = r.u64("rows");
+  m.cols = r.u64("cols");
+  m.quantizer = r.u32("quantizer index");
+  if (m.quantizer >= dir.quantizers.size())
+    r.fail("matrix '" + m.name + "' names quantizer " + std::to_string(m.quantizer));
+  const StoredQuantizer& q = dir.quantizers[m.quantizer];
+  // cols ≥ 1 record width and records ≤ file: bound rows before multiplying.
+  if (m.cols == 0 || m.cols % q.dim != 0)
+    r.fail("matrix '" + m.name + "' has " + std::to_string(m.cols) + " columns, not a multiple of its record width " +
+           std::to_string(q.dim));
+  // Bound each factor by the file before multiplying: row_bytes ≤ size, rows · row_bytes ≤ size.
+  const std::uint64_t blocks = m.cols / q.dim;
+  if (blocks > src.size / q.code_size)
+    r.fail("matrix '" + m.name + "' (" + std::to_string(m.cols) + " columns) does not fit the file");
+  const std::uint64_t row_bytes = blocks * q.code_size;
+  if (m.rows == 0 || m.rows > src.size / row_bytes)
+    r.fail("matrix '" + m.name + "' (" + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
+           ") does not fit the file");
+  std::size_t want_dim = 0;
+  try {
+    want_dim = dir.scheme.record_dim(static_cast<std::size_t>(m.cols));
+  } catch (const std::invalid_argument& e) {
+    r.fail("matrix '" + m.name + "': " + e.what());
+  }
+  if (want_dim != q.dim)
+    r.fail("matrix '" + m.name + "' has records of width " + std::to_string(q.dim) + ", its scheme says " +
+           std::to_string(want_dim));
+  return m;
+}
+
+Directory read_directory(const Source& src, const Section& section, std::uint32_t section_count) {
+  ByteReader r(section.payload, section.bytes, "model file " + src.name + " section QDIR");
+  Directory dir;
+  try {
+    dir.scheme = parse_weight_scheme(r.str("weight scheme"));
+  } catch (const std::invalid_argument& e) {
+    r.fail(std::string("weight scheme: ") + e.what());
+  }
+  dir.seed = r.u64("seed");
+  dir.quantizers = read_quantizers(src, r);
   const std::uint32_t n_matrices = r.u32("matrix count");
   if (n_matrices != section_count - 2)
     r.fail(std::to_string(n_matrices) + " matrices but " + std::to_string(section_count - 2) + " matrix sections");
   if (n_matrices > r.remaining() / 24) r.fail("matrix count " + std::to_string(n_matrices) + " does not fit");
-  std::vector<StoredMatrix> stored_m(n_matrices);
   std::set<std::string> names;
-  std::vector<bool> used(n_quantizers, false);
-  for (StoredMatrix& m : stored_m) {
-    m.name = r.str("matrix name");
-    m.rows = r.u64("rows");
-    m.cols = r.u64("cols");
-    m.quantizer = r.u32("quantizer index");
+  std::vector<bool> used(dir.quantizers.size(), false);
+  for (std::uint32_t i = 0; i < n_matrices; ++i) {
+    StoredMatrix m = read_matrix_entry(src, r, dir);
     if (!names.insert(m.name).second) r.fail("duplicate matrix '" + m.name + "'");
-    if (m.quantizer >= n_quantizers) r.fail("matrix '" + m.name + "' names quantizer " + std::to_string(m.quantizer));
-    const StoredQuantizer& q = stored_q[m.quantizer];
     used[m.quantizer] = true;
-    // cols ≥ 1 record width and records ≤ file: bound rows before multiplying.
-    if (m.cols == 0 || m.cols % q.dim != 0)
-      r.fail("matrix '" + m.name + "' has " + std::to_string(m.cols) + " columns, not a multiple of its record width " +
-             std::to_string(q.dim));
-    // Bound each factor by the file before multiplying: row_bytes ≤ size, rows · row_bytes ≤ size.
-    const std::uint64_t blocks = m.cols / q.dim;
-    if (blocks > src.size / q.code_size)
-      r.fail("matrix '" + m.name + "' (" + std::to_string(m.cols) + " columns) does not fit the file");
-    const std::uint64_t row_bytes = blocks * q.code_size;
-    if (m.rows == 0 || m.rows > src.size / row_bytes)
-      r.fail("matrix '" + m.name + "' (" + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
-             ") does not fit the file");
-    std::size_t want_dim = 0;
-    try {
-      want_dim = scheme.record_dim(static_cast<std::size_t>(m.cols));
-    } catch (const std::invalid_argument& e) {
-      r.fail("matrix '" + m.name + "': " + e.what());
-    }
-    if (want_dim != q.dim)
-      r.fail("matrix '" + m.name + "' has records of width " + std::to_string(q.dim) + ", its scheme says " +
-             std::to_string(want_dim));
+    dir.matrices.push_back(std::move(m));
   }
   r.expect_end();
   for (std::size_t i = 0; i < used.size(); ++i)
     if (!used[i]) r.fail("quantizer " + std::to_string(i) + " is used by no matrix");
+  return dir;
+}
+
+// The quantizers the directory names, each checked to encode as it did when the file was written.
+std::vector<std::unique_ptr<Quantizer>> make_stored_quantizers(const Source& src, const Directory& dir) {
+  std::vector<std::unique_ptr<Quantizer>> quantizers;
+  for (const StoredQuantizer& sq : dir.quantizers) {
+    std::unique_ptr<Quantizer> q;
+    try {
+      q = make_quantizer(dir.scheme.format, static_cast<std::size_t>(sq.dim), dir.seed);
+    } catch (const std::invalid_argument& e) {
+      src.fail(std::string("quantizer: ") + e.what());
+    }
+    if (q->code_size() != sq.code_size || fingerprint(*q) != sq.fingerprint)
+      src.fail("format '" + dir.scheme.format + "' at width " + std::to_string(sq.dim) +
+               " encodes differently in this build (other codebooks, rotation or record layout)");
+    quantizers.push_back(std::move(q));
+  }
+  return quantizers;
+}
+
+LlamaModel load_from(const Source& src) {
+  const std::uint32_t section_count = read_header(src);
+  std::uint64_t offset = kHeaderBytes;
+  const Directory dir = read_directory(src, read_section(src, offset, kTagDir), section_count);
 
   const Section gguf_section = read_section(src, offset, kTagGguf);
   GgufFile gguf = [&] {
@@ -266,35 +314,23 @@ LlamaModel load_from(const Source& src) {
     }
   }();
 
-  std::vector<const std::uint8_t*> records(n_matrices);
-  for (std::size_t i = 0; i < n_matrices; ++i) {
-    const StoredMatrix& m = stored_m[i];
+  std::vector<const std::uint8_t*> records;
+  for (const StoredMatrix& m : dir.matrices) {
     const Section s = read_section(src, offset, kTagMatrix);
-    const std::uint64_t want = m.rows * (m.cols / stored_q[m.quantizer].dim) * stored_q[m.quantizer].code_size;
+    const StoredQuantizer& q = dir.quantizers[m.quantizer];
+    const std::uint64_t want = m.rows * (m.cols / q.dim) * q.code_size;
     if (s.bytes != want)
       src.fail("matrix '" + m.name + "' has " + std::to_string(s.bytes) + " record bytes, its shape needs " +
                std::to_string(want));
-    records[i] = s.payload;
+    records.push_back(s.payload);
   }
   if (offset != src.size) src.fail(std::to_string(src.size - offset) + " unexpected bytes after the last section");
 
   // Everything is present and checked: build the quantizers and the model.
-  std::vector<std::unique_ptr<Quantizer>> quantizers;
-  for (const StoredQuantizer& sq : stored_q) {
-    std::unique_ptr<Quantizer> q;
-    try {
-      q = make_quantizer(scheme.format, static_cast<std::size_t>(sq.dim), seed);
-    } catch (const std::invalid_argument& e) {
-      src.fail(std::string("quantizer: ") + e.what());
-    }
-    if (q->code_size() != sq.code_size || fingerprint(*q) != sq.fingerprint)
-      src.fail("format '" + scheme.format + "' at width " + std::to_string(sq.dim) +
-               " encodes differently in this build (other codebooks, rotation or record layout)");
-    quantizers.push_back(std::move(q));
-  }
+  std::vector<std::unique_ptr<Quantizer>> quantizers = make_stored_quantizers(src, dir);
   std::map<std::string, WeightView> views;
-  for (std::size_t i = 0; i < n_matrices; ++i) {
-    const StoredMatrix& m = stored_m[i];
+  for (std::size_t i = 0; i < dir.matrices.size(); ++i) {
+    const StoredMatrix& m = dir.matrices[i];
     const Quantizer* q = quantizers[m.quantizer].get();
     views[m.name] = WeightView{GgmlType::kF32,
                                static_cast<std::size_t>(m.rows),
@@ -304,7 +340,7 @@ LlamaModel load_from(const Source& src) {
                                q};
   }
   try {
-    return LlamaModel::from_parts(std::move(gguf), views, std::move(quantizers), scheme, seed);
+    return LlamaModel::from_parts(std::move(gguf), views, std::move(quantizers), dir.scheme, dir.seed);
   } catch (const std::runtime_error& e) {
     src.fail(e.what());
   } catch (const std::invalid_argument& e) {
