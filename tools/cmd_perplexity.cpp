@@ -83,6 +83,180 @@ struct Tested {
   KvBits bits;
 };
 
+// The command line, checked.
+struct Options {
+  std::string model;
+  std::size_t ctx = 512, chunks = 0, skip = 0, window = 128, sinks = 4, threads = 1;
+  std::uint64_t seed = 0;
+  Scoring scoring = Scoring::kFull;
+  bool json = false;
+  std::vector<std::string> keys, values;  // one K/V pair per tested cache
+  std::string weights;
+  std::optional<Calibration> calibration;
+};
+
+Options parse_options(const Args& args) {
+  if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
+  if (!args.has("model")) throw std::invalid_argument("missing -m model.gguf");
+  if (args.has("file") == args.has("tokens"))
+    throw std::invalid_argument("give exactly one of -f text.txt or --tokens file.u16");
+  const long long ctx = args.integer("ctx", 512), chunks = args.integer("chunks", 0);
+  const long long skip = args.integer("skip-chunks", 0);
+  const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
+  if (ctx < 2 || ctx > (1 << 20))
+    throw std::invalid_argument("--ctx " + std::to_string(ctx) + " is out of range (2 .. 2^20)");
+  if (chunks < 0) throw std::invalid_argument("--chunks " + std::to_string(chunks) + " is negative");
+  if (skip < 0) throw std::invalid_argument("--skip-chunks " + std::to_string(skip) + " is negative");
+  if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
+  Options o;
+  o.model = args.str("model", "");
+  o.ctx = static_cast<std::size_t>(ctx);
+  o.chunks = static_cast<std::size_t>(chunks);
+  o.skip = static_cast<std::size_t>(skip);
+  o.window = static_cast<std::size_t>(window);
+  o.sinks = static_cast<std::size_t>(sinks);
+  o.threads = thread_count(args);
+  o.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
+  o.scoring = parse_scoring(args.str("scoring", "full"));
+  o.json = args.has("json");
+  // Several K/V pairs may be compared in one run: they share the exact pass of each window.
+  o.keys = split_words(args.str("cache-k", "f16"));
+  o.values = split_words(args.str("cache-v", "f16"));
+  if (o.keys.empty() || o.values.empty()) throw std::invalid_argument("--cache-k and --cache-v need a format");
+  if (o.keys.size() == 1) o.keys.resize(o.values.size(), o.keys[0]);
+  if (o.values.size() == 1) o.values.resize(o.keys.size(), o.values[0]);
+  if (o.keys.size() != o.values.size())
+    throw std::invalid_argument("--cache-k has " + std::to_string(o.keys.size()) + " formats but --cache-v has " +
+                                std::to_string(o.values.size()));
+  o.weights = args.str("weights", "");
+  o.calibration = calibration_args(args);
+  return o;
+}
+
+// How many windows of o.ctx tokens to score from window o.skip on.
+std::size_t windows_to_score(const Options& o, std::size_t n_tokens) {
+  const std::size_t available = window_count(n_tokens, o.ctx);
+  if (o.skip >= available)
+    throw std::invalid_argument(std::to_string(n_tokens) + " tokens hold " + std::to_string(available) +
+                                " windows of --ctx " + std::to_string(o.ctx) +
+                                " (ctx + 1 tokens each), none after skipping " + std::to_string(o.skip));
+  const std::size_t windows = available - o.skip;
+  return o.chunks > 0 ? std::min(windows, o.chunks) : windows;
+}
+
+// Calibrating on scored tokens would fit the weights to the text being scored.
+void check_calibration_is_disjoint(const Options& o, const std::string& tokens_file, std::size_t windows) {
+  if (!o.calibration || tokens_file.empty()) return;
+  std::error_code ec;
+  const Calibration& cal = *o.calibration;
+  const std::size_t scored_begin = o.skip * o.ctx, scored_end = (o.skip + windows) * o.ctx + 1;
+  if (std::filesystem::equivalent(cal.file, tokens_file, ec) && cal.first_token() < scored_end &&
+      scored_begin < cal.end_token())
+    throw std::invalid_argument("calibration tokens " + std::to_string(cal.first_token()) + " .. " +
+                                std::to_string(cal.end_token()) + " overlap the scored tokens " +
+                                std::to_string(scored_begin) + " .. " + std::to_string(scored_end) +
+                                " (raise --calib-skip)");
+}
+
+// --weights: the tested passes run a copy of the model whose matrices are quantized; the base
+// pass keeps the weights as loaded, so kld measures weights and cache together.
+std::unique_ptr<LlamaModel> quantized_copy(const Options& o, const LlamaModel& model, ThreadPool& pool) {
+  if (o.weights.empty()) return nullptr;
+  std::optional<InputMoments> moments;
+  if (o.calibration) moments = calibrate(model, *o.calibration, pool);
+  auto quantized = std::make_unique<LlamaModel>(LlamaModel::load(o.model));
+  const LlamaModel::WeightBytes b =
+      quantized->quantize_weights(o.weights, o.seed, false, moments ? &*moments : nullptr);
+  std::fprintf(stderr, "weights %s%s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", o.weights.c_str(),
+               moments ? " (GPTQ)" : "", b.before, b.after,
+               8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
+  return quantized;
+}
+
+std::vector<Tested> make_tested(const Options& o, const KvShape& shape, bool weights_quantized, ThreadPool& pool) {
+  std::vector<Tested> tested;
+  for (std::size_t i = 0; i < o.keys.size(); ++i) {
+    Tested t;
+    t.options.key_format = o.keys[i];
+    t.options.value_format = o.values[i];
+    t.options.window = o.window;
+    t.options.sinks = o.sinks;
+    t.options.seed = o.seed;
+    t.exact = o.keys[i] == "exact" && !weights_quantized;
+    t.store = make_kv_store(t.options, shape, pool);
+    tested.push_back(std::move(t));
+  }
+  return tested;
+}
+
+// Scores every window with the exact pass and each tested cache; returns the seconds taken.
+double score_windows(const Options& o, const std::vector<std::int32_t>& tokens, std::size_t windows,
+                     const LlamaModel& model, const LlamaModel& tested_model, std::vector<Tested>& tested,
+                     ThreadPool& pool) {
+  const LlamaConfig& c = model.config();
+  const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
+  ExactKvStore base_store(shape, pool);
+  LlamaSession base(model, base_store, pool);
+  std::vector<float> base_logits(o.ctx * c.vocab), logits(o.ctx * c.vocab);
+  const auto range = scored_range(o.scoring, o.ctx);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t w = 0; w < windows; ++w) {
+    const std::int32_t* in = tokens.data() + (o.skip + w) * o.ctx;
+    base_store.clear();
+    base.forward(in, o.ctx, base_logits.data(), true);
+    for (Tested& t : tested) {
+      const float* tested_logits = base_logits.data();  // an exact tested cache is the base pass itself
+      const KvStore* store = &base_store;
+      if (!t.exact) {
+        t.store->clear();
+        LlamaSession(tested_model, *t.store, pool).forward(in, o.ctx, logits.data(), true);
+        tested_logits = logits.data();
+        store = t.store.get();
+      }
+      t.kv_bytes = store->memory_bytes();
+      t.bits = store->bits_per_coord();
+      score_window(tested_logits, base_logits.data(), in + 1, c.vocab, range, t.totals);
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "[%zu/%zu] base ppl %.4f", w + 1, windows, tested[0].totals.ppl_base());
+    for (const Tested& t : tested)
+      std::fprintf(stderr, " | %s/%s ppl %.4f kld %.5f top1 %.4f", t.options.key_format.c_str(),
+                   t.options.value_format.c_str(), t.totals.ppl(), t.totals.mean_kld(), t.totals.top1_rate());
+    std::fprintf(stderr, "  (%.1f s)\n", secs);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void print_results(const Options& o, const LlamaConfig& c, const std::vector<Tested>& tested, std::size_t windows,
+                   double seconds) {
+  const double f32_bytes_per_token = 2.0 * 4.0 * static_cast<double>(c.layers * c.kv_heads * c.head_dim);
+  if (!o.json)
+    std::printf("model %s  ctx %zu  scoring %s  windows %zu  window %zu  sinks %zu  time %.1f s\n", o.model.c_str(),
+                o.ctx, scoring_name(o.scoring), windows, o.window, o.sinks, seconds);
+  for (const Tested& t : tested) {
+    const PerplexityTotals& r = t.totals;
+    const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(o.ctx);
+    if (o.json) {
+      std::printf(
+          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"first_window\": %zu, \"windows\": %zu, \"tokens\": "
+          "%zu, \"cache_k\": %s, "
+          "\"cache_v\": %s, \"window\": %zu, \"sinks\": %zu, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
+          "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"key_bits\": %.4f, "
+          "\"value_bits\": %.4f, \"seconds\": %.2f}\n",
+          json_string(o.model).c_str(), o.ctx, scoring_name(o.scoring), o.skip, windows, r.count,
+          json_string(t.options.key_format).c_str(), json_string(t.options.value_format).c_str(), o.window, o.sinks,
+          r.ppl(), r.ppl_base(), r.mean_kld(), r.top1_rate(), bytes_per_token, f32_bytes_per_token, t.bits.key,
+          t.bits.value, seconds);
+    } else {
+      std::printf(
+          "K %-8s V %-8s ppl %.4f (exact %.4f)  kld %.6f  top1 %.4f  bits K %.3f V %.3f  kv bytes/token %.1f (f32 "
+          "%.0f)\n",
+          t.options.key_format.c_str(), t.options.value_format.c_str(), r.ppl(), r.ppl_base(), r.mean_kld(),
+          r.top1_rate(), t.bits.key, t.bits.value, bytes_per_token, f32_bytes_per_token);
+    }
+  }
+}
+
 }  // namespace
 
 int cmd_perplexity(int argc, char** argv) {
@@ -97,145 +271,23 @@ int cmd_perplexity(int argc, char** argv) {
     std::fputs("Progress goes to stderr.\n", stdout);
     return 0;
   }
-  if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
-  if (!args.has("model")) throw std::invalid_argument("missing -m model.gguf");
-  if (args.has("file") == args.has("tokens"))
-    throw std::invalid_argument("give exactly one of -f text.txt or --tokens file.u16");
-  const long long ctx = args.integer("ctx", 512), chunks = args.integer("chunks", 0);
-  const long long skip = args.integer("skip-chunks", 0);
-  const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
-  const std::size_t threads = thread_count(args);
-  if (ctx < 2 || ctx > (1 << 20))
-    throw std::invalid_argument("--ctx " + std::to_string(ctx) + " is out of range (2 .. 2^20)");
-  if (chunks < 0) throw std::invalid_argument("--chunks " + std::to_string(chunks) + " is negative");
-  if (skip < 0) throw std::invalid_argument("--skip-chunks " + std::to_string(skip) + " is negative");
-  if (window < 0 || sinks < 0) throw std::invalid_argument("--window and --sinks must not be negative");
-  const Scoring scoring = parse_scoring(args.str("scoring", "full"));
-  const bool json = args.has("json");
-
-  // Several K/V pairs may be compared in one run: they share the exact pass of each window.
-  std::vector<std::string> keys = split_words(args.str("cache-k", "f16"));
-  std::vector<std::string> values = split_words(args.str("cache-v", "f16"));
-  if (keys.empty() || values.empty()) throw std::invalid_argument("--cache-k and --cache-v need a format");
-  if (keys.size() == 1) keys.resize(values.size(), keys[0]);
-  if (values.size() == 1) values.resize(keys.size(), values[0]);
-  if (keys.size() != values.size())
-    throw std::invalid_argument("--cache-k has " + std::to_string(keys.size()) + " formats but --cache-v has " +
-                                std::to_string(values.size()));
-  const std::optional<Calibration> calibration = calibration_args(args);
-  const LlamaModel model = LlamaModel::load(args.str("model", ""));
+  const Options o = parse_options(args);
+  const LlamaModel model = LlamaModel::load(o.model);
   const LlamaConfig& c = model.config();
-  std::vector<std::int32_t> tokens =
+  const std::vector<std::int32_t> tokens =
       args.has("tokens") ? read_u16_tokens(args.str("tokens", ""))
                          : Tokenizer::from_gguf(model.file()).encode(read_text(args.str("file", "")), false);
-  const std::size_t n_ctx = static_cast<std::size_t>(ctx);
-  const std::size_t first = static_cast<std::size_t>(skip), available = window_count(tokens.size(), n_ctx);
-  if (first >= available)
-    throw std::invalid_argument(std::to_string(tokens.size()) + " tokens hold " + std::to_string(available) +
-                                " windows of --ctx " + std::to_string(ctx) +
-                                " (ctx + 1 tokens each), none after skipping " + std::to_string(first));
-  std::size_t windows = available - first;
-  if (chunks > 0) windows = std::min(windows, static_cast<std::size_t>(chunks));
-  if (n_ctx > c.context)
-    std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", n_ctx, c.context);
-  // Calibrating on scored tokens would fit the weights to the text being scored.
-  if (calibration && args.has("tokens")) {
-    std::error_code ec;
-    const std::size_t scored_begin = first * n_ctx, scored_end = (first + windows) * n_ctx + 1;
-    if (std::filesystem::equivalent(calibration->file, args.str("tokens", ""), ec) &&
-        calibration->first_token() < scored_end && scored_begin < calibration->end_token())
-      throw std::invalid_argument("calibration tokens " + std::to_string(calibration->first_token()) + " .. " +
-                                  std::to_string(calibration->end_token()) + " overlap the scored tokens " +
-                                  std::to_string(scored_begin) + " .. " + std::to_string(scored_end) +
-                                  " (raise --calib-skip)");
-  }
+  const std::size_t windows = windows_to_score(o, tokens.size());
+  if (o.ctx > c.context)
+    std::fprintf(stderr, "warning: --ctx %zu exceeds the model's training context %zu\n", o.ctx, c.context);
+  check_calibration_is_disjoint(o, args.str("tokens", ""), windows);
 
-  ThreadPool pool(threads);
-  // --weights: the tested passes run a copy of the model whose matrices are quantized; the base
-  // pass keeps the weights as loaded, so kld measures weights and cache together.
-  const std::string weights = args.str("weights", "");
-  std::unique_ptr<LlamaModel> quantized;
-  if (!weights.empty()) {
-    std::optional<InputMoments> moments;
-    if (calibration) moments = calibrate(model, *calibration, pool);
-    quantized = std::make_unique<LlamaModel>(LlamaModel::load(args.str("model", "")));
-    const LlamaModel::WeightBytes b = quantized->quantize_weights(
-        weights, static_cast<std::uint64_t>(args.integer("seed", 0)), false, moments ? &*moments : nullptr);
-    std::fprintf(stderr, "weights %s%s: matrices %zu -> %zu bytes (%.3f bits per weight)\n", weights.c_str(),
-                 moments ? " (GPTQ)" : "", b.before, b.after,
-                 8.0 * static_cast<double>(b.after) / static_cast<double>(b.count));
-  }
-  const LlamaModel& tested_model = quantized ? *quantized : model;
-  const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
-  ExactKvStore base_store(shape, pool);
-  LlamaSession base(model, base_store, pool);
-  std::vector<Tested> tested;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    Tested t;
-    t.options.key_format = keys[i];
-    t.options.value_format = values[i];
-    t.options.window = static_cast<std::size_t>(window);
-    t.options.sinks = static_cast<std::size_t>(sinks);
-    t.options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
-    t.exact = keys[i] == "exact" && !quantized;
-    t.store = make_kv_store(t.options, shape, pool);
-    tested.push_back(std::move(t));
-  }
-
-  std::vector<float> base_logits(n_ctx * c.vocab), logits(n_ctx * c.vocab);
-  const auto range = scored_range(scoring, n_ctx);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (std::size_t w = 0; w < windows; ++w) {
-    const std::int32_t* in = tokens.data() + (first + w) * n_ctx;
-    base_store.clear();
-    base.forward(in, n_ctx, base_logits.data(), true);
-    for (Tested& t : tested) {
-      const float* tested_logits = base_logits.data();  // an exact tested cache is the base pass itself
-      KvStore& store = t.exact ? base_store : *t.store;
-      if (!t.exact) {
-        t.store->clear();
-        LlamaSession(tested_model, *t.store, pool).forward(in, n_ctx, logits.data(), true);
-        tested_logits = logits.data();
-      }
-      t.kv_bytes = store.memory_bytes();
-      t.bits = store.bits_per_coord();
-      score_window(tested_logits, base_logits.data(), in + 1, c.vocab, range, t.totals);
-    }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "[%zu/%zu] base ppl %.4f", w + 1, windows, tested[0].totals.ppl_base());
-    for (const Tested& t : tested)
-      std::fprintf(stderr, " | %s/%s ppl %.4f kld %.5f top1 %.4f", t.options.key_format.c_str(),
-                   t.options.value_format.c_str(), t.totals.ppl(), t.totals.mean_kld(), t.totals.top1_rate());
-    std::fprintf(stderr, "  (%.1f s)\n", secs);
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double f32_bytes_per_token = 2.0 * 4.0 * static_cast<double>(c.layers * c.kv_heads * c.head_dim);
-
-  if (!json)
-    std::printf("model %s  ctx %zu  scoring %s  windows %zu  window %lld  sinks %lld  time %.1f s\n",
-                args.str("model", "").c_str(), n_ctx, scoring_name(scoring), windows, window, sinks, seconds);
-  for (const Tested& t : tested) {
-    const PerplexityTotals& r = t.totals;
-    const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(n_ctx);
-    if (json) {
-      std::printf(
-          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"first_window\": %zu, \"windows\": %zu, \"tokens\": "
-          "%zu, \"cache_k\": %s, "
-          "\"cache_v\": %s, \"window\": %lld, \"sinks\": %lld, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
-          "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"key_bits\": %.4f, "
-          "\"value_bits\": %.4f, \"seconds\": %.2f}\n",
-          json_string(args.str("model", "")).c_str(), n_ctx, scoring_name(scoring), first, windows, r.count,
-          json_string(t.options.key_format).c_str(), json_string(t.options.value_format).c_str(), window, sinks,
-          r.ppl(), r.ppl_base(), r.mean_kld(), r.top1_rate(), bytes_per_token, f32_bytes_per_token, t.bits.key,
-          t.bits.value, seconds);
-    } else {
-      std::printf(
-          "K %-8s V %-8s ppl %.4f (exact %.4f)  kld %.6f  top1 %.4f  bits K %.3f V %.3f  kv bytes/token %.1f (f32 "
-          "%.0f)\n",
-          t.options.key_format.c_str(), t.options.value_format.c_str(), r.ppl(), r.ppl_base(), r.mean_kld(),
-          r.top1_rate(), t.bits.key, t.bits.value, bytes_per_token, f32_bytes_per_token);
-    }
-  }
+  ThreadPool pool(o.threads);
+  const std::unique_ptr<LlamaModel> quantized = quantized_copy(o, model, pool);
+  std::vector<Tested> tested =
+      make_tested(o, KvShape{c.layers, c.heads, c.kv_heads, c.head_dim}, quantized != nullptr, pool);
+  const double seconds = score_windows(o, tokens, windows, model, quantized ? *quantized : model, tested, pool);
+  print_results(o, c, tested, windows, seconds);
   return 0;
 }
 

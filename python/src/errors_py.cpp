@@ -7,7 +7,8 @@
 namespace veloxquant::py_bind {
 
 void register_errors(pybind11::module_&) {
-  pybind11::register_exception_translator([](std::exception_ptr p) {
+  // pybind11 takes a void(*)(std::exception_ptr): the pointer must be taken by value.
+  pybind11::register_exception_translator([](std::exception_ptr p) {  // NOLINT(performance-unnecessary-value-param)
     try {
       if (p) std::rethrow_exception(p);
     } catch (const FileFormatError& e) {

@@ -18,7 +18,7 @@ namespace veloxquant::py_bind {
 
 namespace {
 
-FloatArray to_array(const std::vector<float>& v, std::vector<py::ssize_t> shape) {
+FloatArray to_array(const std::vector<float>& v, const std::vector<py::ssize_t>& shape) {
   FloatArray a(shape);
   if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(float));
   return a;
