@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3
 
-.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint clean
+.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -45,11 +45,15 @@ tsan: deps
 	cmake --build build-tsan -j $(JOBS) --target veloxquant_tests
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build-tsan/veloxquant_tests --gtest_filter='$(TSAN_TESTS)'
 
-# clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/.
+# clang-format check, clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/, tools/, python/src.
 lint:
 	bash scripts/install-deps.sh clang-tidy cppcheck
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 	JOBS=$(JOBS) bash scripts/lint.sh
+
+# Formats every C++ file of the tree with .clang-format.
+format:
+	git ls-files '*.cpp' '*.h' '*.c' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz build-tsan
