@@ -36,7 +36,8 @@ py::dict codebook_dict(const Codebook& cb) {
 RotationKind parse_kind(const std::string& kind) {
   if (kind == "hadamard") return RotationKind::kHadamard;
   if (kind == "haar") return RotationKind::kHaar;
-  throw std::invalid_argument("rotation kind '" + kind + "' is neither 'hadamard' nor 'haar'");
+  if (kind == "overlap_hadamard") return RotationKind::kOverlapHadamard;
+  throw std::invalid_argument("rotation kind '" + kind + "' is not 'hadamard', 'haar' or 'overlap_hadamard'");
 }
 
 }  // namespace
@@ -78,7 +79,8 @@ void bind_math(py::module_& m) {
         return to_array(mat, {static_cast<py::ssize_t>(dim), static_cast<py::ssize_t>(dim)});
       },
       py::arg("dim"), py::arg("seed"), py::arg("kind") = "",
-      "Dense matrix of Rotation(dim, seed): y = R @ x. kind: '' (default for dim), 'hadamard' or 'haar'.");
+      "Dense matrix of Rotation(dim, seed): y = R @ x. kind: '' (default for dim), 'hadamard', 'haar' or "
+      "'overlap_hadamard'.");
   m.def(
       "gaussian_matrix",
       [](std::size_t rows, std::size_t cols, std::uint64_t seed) {

@@ -13,6 +13,8 @@ estimator gains nothing there: unless with_value_format is given, values use Tur
 inlier bit width for turboquant_prod and qjl (tq3 when no width is set), and the keys' format
 for turboquant_mse and polar. Defaults: no sliding window, no sinks (every token compressed).
 """
+import numbers
+
 from ._core import KVCache
 
 _METHODS = ("turboquant_prod", "turboquant_mse", "polar", "qjl")
@@ -64,9 +66,7 @@ class KVCacheBuilder:
         return self
 
     def with_n_outlier_channels(self, n):
-        if n < 0:
-            raise ValueError(f"n_outlier_channels must be >= 0, got {n}")
-        self._n_outliers = int(n)
+        self._n_outliers = _integer("n_outlier_channels", n, 0)
         return self
 
     def with_polar_bits(self, level1, level2, level3, level4):
@@ -74,23 +74,17 @@ class KVCacheBuilder:
         return self
 
     def with_seed(self, seed):
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
-        self._seed = int(seed)
+        self._seed = _integer("seed", seed, 0, 2**64 - 1)
         return self
 
     def with_sliding_window(self, window):
         """Newest tokens kept exact (not compressed); 0 compresses every token."""
-        if window < 0:
-            raise ValueError(f"sliding window must be >= 0, got {window}")
-        self._window = int(window)
+        self._window = _integer("sliding window", window, 0)
         return self
 
     def with_sinks(self, sinks):
         """First tokens kept exact (attention sinks)."""
-        if sinks < 0:
-            raise ValueError(f"sinks must be >= 0, got {sinks}")
-        self._sinks = int(sinks)
+        self._sinks = _integer("sinks", sinks, 0)
         return self
 
     def with_layers(self, layers):
@@ -103,7 +97,8 @@ class KVCacheBuilder:
         return self
 
     def with_max_tokens(self, max_tokens):
-        self._max_tokens = int(max_tokens)
+        """Keep at most this many tokens (the oldest non-sink tokens are evicted); 0: unbounded."""
+        self._max_tokens = _integer("max_tokens", max_tokens, 0)
         return self
 
     def with_value_format(self, value_format):
@@ -168,7 +163,18 @@ class KVCacheBuilder:
                        page_tokens=self._page_tokens, seed=self._seed, threads=self._threads)
 
 
+def _integer(name, value, minimum, maximum=None):
+    """value as an int, refusing bools, floats (1.5 must not become 1) and values out of range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
 def _positive(name, value):
-    if int(value) != value or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
