@@ -164,8 +164,10 @@ TEST(Polar, LevelOneAnglesCoverFullCircle) {
 TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
   std::vector<std::string> names;
   for (const FormatInfo& info : format_table()) names.push_back(info.name);
-  names.push_back("tq3:extra=5");  // a fractional rate: two plane blocks per record, both integer paths
-  names.push_back("tq4:extra=7");  // ... and a 5-bit part on the float path
+  names.push_back("tq3:extra=5");        // a fractional rate: two plane blocks per record, both integer paths
+  names.push_back("tq4:extra=7");        // ... and a 5-bit part on the float path
+  names.push_back("tqp3:outliers=3/4");  // two TurboQuant-Prod instances on a channel split
+  names.push_back("tqp2:outliers=5/6");  // ... the outlier one's MSE stage on the float path
   for (const std::string& name : names)
     for (std::size_t d : {8u, 31u, 64u, 96u, 129u}) {
       const FormatInfo info{name.c_str(), parse_format(name).method, ""};

@@ -10,8 +10,9 @@ Every option either changes the cache that build() returns or is rejected with V
 
 The method sets the keys' format. Values are accumulated, not scored, so an inner-product
 estimator gains nothing there: unless with_value_format is given, values use TurboQuant-MSE at the
-inlier bit width for turboquant_prod and qjl (tq3 when no width is set), and the keys' format
-for turboquant_mse and polar. Defaults: no sliding window, no sinks (every token compressed).
+inlier bit width for turboquant_prod (with the same outlier channels) and tq3 for qjl, and the
+keys' format for turboquant_mse and polar. Defaults: no sliding window, no sinks (every token
+compressed).
 """
 import numbers
 
@@ -53,7 +54,7 @@ class KVCacheBuilder:
         return self
 
     def with_bit_width(self, inlier=None, outlier=None):
-        """Bits per coordinate of the inlier channels, and of the outlier channels (turboquant_mse)."""
+        """Bits per coordinate of the inlier channels, and of the outlier channels (turboquant_mse/prod)."""
         if inlier is not None:
             self._inlier_bits = _positive("inlier bits", inlier)
         if outlier is not None:
@@ -117,25 +118,23 @@ class KVCacheBuilder:
     def key_format(self):
         """The veloxquant format name the options map to."""
         m, bits = self._method, self._inlier_bits
-        if m != "turboquant_mse" and (self._n_outliers or self._outlier_bits is not None):
-            raise ValueError(f"outlier channels are only supported by turboquant_mse, not {m}")
+        if m in ("qjl", "polar") and (self._n_outliers or self._outlier_bits is not None):
+            raise ValueError(f"outlier channels are supported by turboquant_mse and turboquant_prod, not {m}")
+        if self._outlier_bits is not None and not self._n_outliers:
+            raise ValueError("outlier bits given but n_outlier_channels is 0")
         if m != "polar" and self._polar_bits is not None:
             raise ValueError(f"with_polar_bits applies to polar, not {m}")
         if m == "turboquant_mse":
             bits = 3 if bits is None else bits
             if self._jl_dim is not None:
                 raise ValueError("with_jl_dim applies to qjl and turboquant_prod, not turboquant_mse")
-            if self._outlier_bits is not None and not self._n_outliers:
-                raise ValueError("outlier bits given but n_outlier_channels is 0")
-            if self._n_outliers:
-                outlier = bits + 1 if self._outlier_bits is None else self._outlier_bits
-                return f"tq{bits}:outliers={self._n_outliers}/{outlier}"
-            return f"tq{bits}"
+            return f"tq{bits}" + self._outlier_option(bits)
         if m == "turboquant_prod":
             if self._jl_dim is not None and self._jl_dim != self._head_dim:
                 raise ValueError(f"turboquant_prod sketches the residual with head_dim rows; jl_dim must be "
                                  f"{self._head_dim}, got {self._jl_dim}")
-            return f"tqp{3 if bits is None else bits}"
+            bits = 3 if bits is None else bits
+            return f"tqp{bits}" + self._outlier_option(bits)
         if bits is not None:
             raise ValueError(f"{m} does not take a bit width" + (" (use with_polar_bits)" if m == "polar" else
                                                                   " (it stores one sign bit per sketch row)"))
@@ -145,12 +144,22 @@ class KVCacheBuilder:
             raise ValueError("with_jl_dim applies to qjl and turboquant_prod, not polar")
         return "polar" if self._polar_bits is None else "polar:bits=" + "/".join(map(str, self._polar_bits))
 
+    def _outlier_option(self, bits):
+        """':outliers=N/B' for N outlier channels at the outlier bits (default: the inlier bits + 1)."""
+        if not self._n_outliers:
+            return ""
+        outlier = bits + 1 if self._outlier_bits is None else self._outlier_bits
+        return f":outliers={self._n_outliers}/{outlier}"
+
     def value_format(self):
         """The values' format name (see the module docstring)."""
         if self._value_format is not None:
             return self._value_format
-        if self._method in ("turboquant_prod", "qjl"):
-            return f"tq{3 if self._inlier_bits is None or self._method == 'qjl' else self._inlier_bits}"
+        if self._method == "qjl":
+            return "tq3"
+        if self._method == "turboquant_prod":
+            bits = 3 if self._inlier_bits is None else self._inlier_bits
+            return f"tq{bits}" + self._outlier_option(bits)
         return self.key_format()
 
     def build(self):
