@@ -75,13 +75,26 @@ void append(PyCache& pc, const py::handle& k_obj, const py::handle& v_obj, std::
   });
 }
 
-py::array attend(const PyCache& pc, const py::handle& q_obj, std::size_t layer) {
+// `out`: None (a new array), or a C-contiguous, writable float32 array of q's shape that receives
+// the output (no allocation: e.g. the numpy view of a torch tensor).
+FloatArray output_for(const FloatArray& q, const py::object& out_obj) {
+  std::vector<py::ssize_t> shape(q.shape(), q.shape() + q.ndim());
+  if (out_obj.is_none()) return FloatArray(shape);
+  const py::array a = py::array::ensure(out_obj);
+  const bool ok = a && a.dtype().is(py::dtype::of<float>()) && (a.flags() & py::array::c_style) && a.writeable() &&
+                  std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()) == shape;
+  if (!ok)
+    throw py::value_error("out must be a writable C-contiguous float32 array of shape " + shape_str(q) +
+                          (a ? ", got " + std::string(py::str(a.dtype())) + " " + shape_str(a) : std::string()));
+  return py::reinterpret_borrow<FloatArray>(a);
+}
+
+py::array attend(const PyCache& pc, const py::handle& q_obj, std::size_t layer, const py::object& out_obj) {
   check_layer(pc.cache, layer);
   const CacheConfig& c = pc.cache.config();
   const FloatArray q = as_float_array(q_obj, "q");
   const std::size_t n = token_rows(q, c.q_heads, c.head_dim, "q");
-  std::vector<py::ssize_t> shape(q.shape(), q.shape() + q.ndim());
-  FloatArray out(shape);
+  FloatArray out = output_for(q, out_obj);
   const float* qp = q.data();
   float* op = out.mutable_data();
   pc.shared([&](const KVCache& kv) {
@@ -180,8 +193,9 @@ void bind_cache(py::module_& m) {
       .def("append", &append, py::arg("k"), py::arg("v"), py::arg("layer") = 0,
            "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or "
            "(head_dim,).")
-      .def("attend", &attend, py::arg("q"), py::arg("layer") = 0,
-           "Causal attention of the newest len(q) positions of the layer; the output has q's shape.")
+      .def("attend", &attend, py::arg("q"), py::arg("layer") = 0, py::arg("out") = py::none(),
+           "Causal attention of the newest len(q) positions of the layer; the output has q's shape (written into "
+           "`out` when given: float32, C-contiguous, q's shape).")
       .def(
           "size",
           [](const PyCache& pc, std::size_t layer) {

@@ -16,7 +16,10 @@ compressed).
 """
 import numbers
 
+import numpy as np
+
 from ._core import KVCache
+from .observers import ObservedKVCache
 
 _METHODS = ("turboquant_prod", "turboquant_mse", "polar", "qjl")
 
@@ -42,6 +45,9 @@ class KVCacheBuilder:
         self._page_tokens = 256
         self._calibration_tokens = 128
         self._threads = 1
+        self._output_dtype = None
+        self._store = None
+        self._observers = []
 
     def with_method(self, method):
         if method not in _METHODS:
@@ -115,6 +121,43 @@ class KVCacheBuilder:
         self._threads = _positive("threads", threads)
         return self
 
+    def with_capacity(self, max_tokens):
+        """The seed's name for with_max_tokens."""
+        return self.with_max_tokens(max_tokens)
+
+    def with_n_calib_tokens(self, n):
+        """Tokens that choose the outlier channels (calibration_tokens)."""
+        self._calibration_tokens = _positive("n_calib_tokens", n)
+        return self
+
+    def with_precision(self, dtype):
+        """float16 (numpy, torch or mlx dtype, or its name): exact sinks/window stored in f16 and attend
+        returns float16; float32: f32 and float32; bfloat16: bf16 storage, float32 outputs."""
+        name = str(dtype).replace("torch.", "").replace("mlx.core.", "")
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+        formats = {"float16": ("f16", np.float16), "float32": ("f32", np.float32), "bfloat16": ("bf16", None)}
+        if name not in formats:
+            raise ValueError(f"precision must be float16, float32 or bfloat16, got {dtype!r}")
+        self._exact_format, self._output_dtype = formats[name]
+        return self
+
+    def with_artifact_store(self, store):
+        """Precomputed codebooks (veloxquant.artifacts): installed for head_dim when the cache is built."""
+        if not callable(getattr(store, "install", None)):
+            raise TypeError(f"an artifact store needs an install(head_dim) method, got {store!r}")
+        self._store = store
+        return self
+
+    def with_observer(self, observer):
+        """Reports every append and attend of the cache to observer.on_event (veloxquant.observers)."""
+        if not callable(getattr(observer, "on_event", None)):
+            raise TypeError(f"an observer needs an on_event(event) method, got {observer!r}")
+        self._observers.append(observer)
+        return self
+
     def key_format(self):
         """The veloxquant format name the options map to."""
         m, bits = self._method, self._inlier_bits
@@ -163,13 +206,17 @@ class KVCacheBuilder:
         return self.key_format()
 
     def build(self):
-        key_format = self.key_format()
-        return KVCache(layers=self._layers, kv_heads=self._kv_heads,
-                       q_heads=self._q_heads or self._kv_heads, head_dim=self._head_dim,
-                       key_format=key_format, value_format=self.value_format(),
-                       exact_format=self._exact_format, window=self._window, sinks=self._sinks,
-                       max_tokens=self._max_tokens, calibration_tokens=self._calibration_tokens,
-                       page_tokens=self._page_tokens, seed=self._seed, threads=self._threads)
+        """A veloxquant.KVCache; an ObservedKVCache (a subclass) with observers or a float16 precision."""
+        config = dict(layers=self._layers, kv_heads=self._kv_heads, q_heads=self._q_heads or self._kv_heads,
+                      head_dim=self._head_dim, key_format=self.key_format(), value_format=self.value_format(),
+                      exact_format=self._exact_format, window=self._window, sinks=self._sinks,
+                      max_tokens=self._max_tokens, calibration_tokens=self._calibration_tokens,
+                      page_tokens=self._page_tokens, seed=self._seed, threads=self._threads)
+        if self._store is not None:
+            self._store.install(self._head_dim)
+        if self._observers or self._output_dtype not in (None, np.float32):
+            return ObservedKVCache(observers=self._observers, output_dtype=self._output_dtype, **config)
+        return KVCache(**config)
 
 
 def _integer(name, value, minimum, maximum=None):
