@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3
 
-.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint clean
+.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint pip-install-test clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -45,6 +45,11 @@ tsan: deps
 	cmake --build build-tsan -j $(JOBS) --target veloxquant_tests
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build-tsan/veloxquant_tests --gtest_filter='$(TSAN_TESTS)'
 
+# pip install ., --no-build-isolation and -e ".[dev]" in a fresh venv, no package index
+# (scripts/test-pip-install.sh; its CMake directory build-pip/ persists between runs).
+pip-install-test: deps
+	bash scripts/test-pip-install.sh
+
 # clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/.
 lint:
 	bash scripts/install-deps.sh clang-tidy cppcheck
@@ -52,4 +57,4 @@ lint:
 	JOBS=$(JOBS) bash scripts/lint.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz build-tsan
+	rm -rf $(BUILD) build-asan build-fuzz build-tsan build-pip
