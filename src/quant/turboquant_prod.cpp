@@ -87,6 +87,19 @@ class ProdPart {
   float qjl_scale_;            // √(π/2)/dim
 };
 
+// Decoding is accumulating each record with weight 1 and mapping the accumulator back (the
+// accumulator holds slot 0 of the scratch; finish_accumulate must not use it).
+void decode_by_accumulating(const Quantizer& q, std::size_t n, const std::uint8_t* codes, float* x) {
+  const std::size_t acc_size = q.accumulator_size();
+  float* acc = scratch_floats(0, acc_size);
+  const float one = 1.0f;
+  for (std::size_t t = 0; t < n; ++t) {
+    std::fill(acc, acc + acc_size, 0.0f);
+    q.accumulate(1, &one, 1, codes + t * q.code_size(), acc);
+    q.finish_accumulate(acc, x + t * q.dim());
+  }
+}
+
 class TurboProdQuantizer final : public Quantizer {
  public:
   TurboProdQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed)
@@ -99,13 +112,7 @@ class TurboProdQuantizer final : public Quantizer {
   std::size_t accumulator_size() const override { return 2 * dim(); }
 
   void decode(std::size_t n, const std::uint8_t* codes, float* x) const override {
-    float* acc = scratch_floats(0, 2 * dim());
-    for (std::size_t t = 0; t < n; ++t) {
-      std::fill(acc, acc + 2 * dim(), 0.0f);
-      const float one = 1.0f;
-      accumulate(1, &one, 1, codes + t * code_size(), acc);
-      finish_accumulate(acc, x + t * dim());
-    }
+    decode_by_accumulating(*this, n, codes, x);
   }
   void prepare_query(const float* q, float* prepared) const override { part_.prepare(q, prepared); }
   void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes,
@@ -145,13 +152,7 @@ class OutlierProdQuantizer final : public Quantizer {
   std::size_t accumulator_size() const override { return 2 * dim(); }
 
   void decode(std::size_t n, const std::uint8_t* codes, float* x) const override {
-    float* acc = scratch_floats(0, 2 * dim());
-    for (std::size_t t = 0; t < n; ++t) {
-      std::fill(acc, acc + 2 * dim(), 0.0f);
-      const float one = 1.0f;
-      accumulate(1, &one, 1, codes + t * code_size(), acc);
-      finish_accumulate(acc, x + t * dim());
-    }
+    decode_by_accumulating(*this, n, codes, x);
   }
   void prepare_query(const float* q, float* prepared) const override {
     float* in_part = prepared + in_offset();
