@@ -1,9 +1,12 @@
 # The two commands of the README: `make demo` and `make test`.
 BUILD ?= build
 JOBS ?= $(shell nproc)
-CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3
+# ccache (installed by scripts/install-deps.sh) lets the Release, pip and lint builds share objects.
+# Evaluated by the shell of each recipe, after `deps` has installed it.
+CCACHE = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3 $(CCACHE)
 
-.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format clean
+.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format pip-install-test clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -20,7 +23,7 @@ test: build
 
 # The whole C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer (Debug build).
 sanitize: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELOXQUANT_SANITIZE=ON -DVELOXQUANT_PYTHON=OFF
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELOXQUANT_SANITIZE=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
@@ -29,7 +32,7 @@ sanitize: deps
 FUZZ_SECONDS ?= 600
 fuzz-build: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-	  -DCMAKE_CXX_COMPILER=clang++ -DVELOXQUANT_FUZZ=ON -DVELOXQUANT_PYTHON=OFF
+	  -DCMAKE_CXX_COMPILER=clang++ -DVELOXQUANT_FUZZ=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
 
 fuzz: fuzz-build
@@ -41,9 +44,14 @@ fuzz-smoke: fuzz-build
 # The tests that use threads under ThreadSanitizer (gcc, build-tsan).
 TSAN_TESTS ?= Concurrency.*:KVCache.ConcurrentAttendCalls:KVCache.ResultsAreIndependentOfThreadCount:CacheWorkerPool.*:*RunnerForward.*:RunnerGolden.*:QuantizedWeights.MatmulOnCodes*
 tsan: deps
-	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVELOXQUANT_TSAN=ON -DVELOXQUANT_PYTHON=OFF
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVELOXQUANT_TSAN=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-tsan -j $(JOBS) --target veloxquant_tests
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ./build-tsan/veloxquant_tests --gtest_filter='$(TSAN_TESTS)'
+
+# pip install ., --no-build-isolation and -e ".[dev]" in a fresh venv, no package index
+# (scripts/test-pip-install.sh; its CMake directory build-pip/ persists between runs).
+pip-install-test: deps
+	bash scripts/test-pip-install.sh
 
 # clang-format check, clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/, tools/, python/src.
 lint:
@@ -56,4 +64,4 @@ format:
 	git ls-files '*.cpp' '*.h' '*.c' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz build-tsan
+	rm -rf $(BUILD) build-asan build-fuzz build-tsan build-pip

@@ -23,12 +23,17 @@ set_target_properties(veloxquant_python PROPERTIES
   OUTPUT_NAME _core
   LIBRARY_OUTPUT_DIRECTORY ${VELOXQUANT_PY_DIR})
 
-# The pure-Python part of the package is copied next to the extension (configure_file makes
-# CMake re-run, and copy again, whenever one of them changes).
-file(GLOB VELOXQUANT_PY_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/veloxquant/*.py)
+# The pure-Python packages (veloxquant's Python part, and mlx_kv_quant, the seed project's API over
+# it) are copied next to the extension, keeping their subpackages (configure_file makes CMake
+# re-run, and copy again, whenever one of them changes).
+set(VELOXQUANT_PY_PACKAGES veloxquant mlx_kv_quant)
+set(VELOXQUANT_PY_FILES)
+foreach(package ${VELOXQUANT_PY_PACKAGES})
+  file(GLOB_RECURSE files CONFIGURE_DEPENDS RELATIVE ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_CURRENT_LIST_DIR}/${package}/*.py)
+  list(APPEND VELOXQUANT_PY_FILES ${files})
+endforeach()
 foreach(py ${VELOXQUANT_PY_FILES})
-  get_filename_component(name ${py} NAME)
-  configure_file(${py} ${VELOXQUANT_PY_DIR}/${name} COPYONLY)
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/${py} ${CMAKE_BINARY_DIR}/python/${py} COPYONLY)
 endforeach()
 
 add_test(NAME python_tests
@@ -37,6 +42,9 @@ set_tests_properties(python_tests PROPERTIES
   ENVIRONMENT "PYTHONPATH=${CMAKE_BINARY_DIR}/python;VELOXQUANT_CLI=$<TARGET_FILE:veloxquant_cli>;PYTHONDONTWRITEBYTECODE=1"
   TIMEOUT 300)
 
-# `pip install .` (scikit-build-core, pyproject.toml) installs component "python" only.
+# `pip install .` (setup.py) installs component "python" only: the extension and both packages.
 install(TARGETS veloxquant_python LIBRARY DESTINATION veloxquant COMPONENT python)
-install(FILES ${VELOXQUANT_PY_FILES} DESTINATION veloxquant COMPONENT python)
+foreach(py ${VELOXQUANT_PY_FILES})
+  get_filename_component(dir ${py} DIRECTORY)
+  install(FILES ${CMAKE_CURRENT_LIST_DIR}/${py} DESTINATION ${dir} COMPONENT python)
+endforeach()

@@ -4,6 +4,9 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ clang libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
           pybind11-dev python3-dev python3-numpy python3-pytest
+          python3-setuptools python3-wheel python3-venv python3-pip  # pip install . (scripts/test-pip-install.sh)
+          python3-torch libopenblas0-pthread  # veloxquant.torch tests; OpenBLAS: reference BLAS is ~50x slower
+          ccache  # the several builds of make test, sanitize, tsan and pip share compiled objects
           libclang-rt-14-dev "$@")  # libclang-rt: libFuzzer (make fuzz-smoke)
 missing=()
 for p in "${packages[@]}"; do

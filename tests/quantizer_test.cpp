@@ -94,7 +94,8 @@ TEST(TurboProdAndQjl, UnbiasedOverSeeds) {
   const std::vector<float> x = test::unit_vectors(1, d, 10), y = test::unit_vectors(1, d, 11);
   double truth = 0.0;
   for (std::size_t j = 0; j < d; ++j) truth += x[j] * y[j];
-  for (const char* format : {"tqp2", "tqp3", "qjl"}) {
+  // With outlier channels (the default channels 0..3 / 0..7): each instance is unbiased, so the sum is.
+  for (const char* format : {"tqp2", "tqp3", "qjl", "tqp2:outliers=4/3", "tqp3:outliers=8/4"}) {
     double sum = 0.0, sum_sq = 0.0;
     const int seeds = 2000;
     for (int s = 0; s < seeds; ++s) {
@@ -164,8 +165,10 @@ TEST(Polar, LevelOneAnglesCoverFullCircle) {
 TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
   std::vector<std::string> names;
   for (const FormatInfo& info : format_table()) names.push_back(info.name);
-  names.push_back("tq3:extra=5");  // a fractional rate: two plane blocks per record, both integer paths
-  names.push_back("tq4:extra=7");  // ... and a 5-bit part on the float path
+  names.push_back("tq3:extra=5");        // a fractional rate: two plane blocks per record, both integer paths
+  names.push_back("tq4:extra=7");        // ... and a 5-bit part on the float path
+  names.push_back("tqp3:outliers=3/4");  // two TurboQuant-Prod instances on a channel split
+  names.push_back("tqp2:outliers=5/6");  // ... the outlier one's MSE stage on the float path
   for (const std::string& name : names)
     for (std::size_t d : {8u, 31u, 64u, 96u, 129u}) {
       const FormatInfo info{name.c_str(), parse_format(name).method, ""};

@@ -88,7 +88,7 @@ FormatMeasurement measure_format(const std::string& format, std::size_t dim, std
   const double pi = 3.14159265358979323846;
   if (spec.method == Method::kTurboMse && spec.outliers_for_dim(dim) == 0 && dim >= 2)
     m.mse_theory = static_cast<double>(dim) * sphere_codebook(dim, spec.bits).mse;
-  if (spec.method == Method::kTurboProd && dim >= 2)
+  if (spec.method == Method::kTurboProd && spec.outliers_for_dim(dim) == 0 && dim >= 2)
     m.ip_mse_theory = pi / 2.0 * sphere_codebook(dim, spec.bits - 1).mse;
   if (spec.method == Method::kQjl) {
     const double sketch = static_cast<double>(spec.qjl_dim ? spec.qjl_dim : dim);

@@ -25,7 +25,7 @@ enum class Method {
 struct FormatSpec {
   Method method = Method::kF32;
   int bits = 0;                               // tq / tqp bits per coordinate (inlier bits for tq with outliers)
-  int outlier_bits = 0;                       // tq with outlier channels: bits of the outlier instance
+  int outlier_bits = 0;                       // tq / tqp with outlier channels: bits of the outlier instance
   std::size_t outlier_channels = 0;           // how many channels (0 = none)
   double outlier_fraction = 0.0;              // outliers as a fraction of d when given by a fractional name
   std::size_t qjl_dim = 0;                    // qjl: sketch rows m (0 = d)
@@ -40,7 +40,8 @@ struct FormatSpec {
 
 // Parses a format name: f32 f16 bf16 q8 q4 tq1..tq8 tq2.5 tq3.5 tqp2..tqp8 qjl polar.
 // Options may follow after ':' separated by ',': e.g. "qjl:m=256", "polar:bits=4/3/3/3",
-// "tq3:outliers=16/4" (16 outlier channels at 4 bits), "tq4:scale=norm" (no norm correction),
+// "tq3:outliers=16/4" (16 outlier channels at 4 bits; also "tqp2:outliers=4/3" for TurboQuant-Prod),
+// "tq4:scale=norm" (no norm correction),
 // "tq4:extra=16" (16 of the rotated coordinates at 5 bits, the rest at 4: 4.5 bits at d = 64).
 // Throws std::invalid_argument naming the offending text.
 FormatSpec parse_format(std::string_view name);

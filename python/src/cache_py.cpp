@@ -1,9 +1,19 @@
 // veloxquant.KVCache: the multi-layer compressed KV cache with numpy (tokens, heads, dim) arrays.
+//
+// The C++ KVCache lets several threads attend at once but leaves appends, truncates and clears to
+// one thread at a time. Python code cannot be trusted to keep that rule (four threads appending to
+// one cache used to crash the interpreter), so each Python cache carries a reader–writer lock:
+// append, truncate and clear take it exclusively, everything else shared. The GIL is released
+// before waiting for the lock, so a waiting thread never blocks the ones holding it.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrays.h"
@@ -14,6 +24,28 @@
 namespace veloxquant::py_bind {
 
 namespace {
+
+struct PyCache {
+  explicit PyCache(KVCache c) : cache(std::move(c)) {}
+  KVCache cache;
+  mutable std::shared_mutex mutex;
+
+  // f() under the lock, with the GIL released (f must not touch Python objects).
+  template <class F>
+  auto exclusive(F&& f) {
+    py::gil_scoped_release release;
+    std::unique_lock lock(mutex);
+    return f(cache);
+  }
+  template <class F>
+  auto shared(F&& f) const {
+    py::gil_scoped_release release;
+    std::shared_lock lock(mutex);
+    return f(cache);
+  }
+};
+
+using CachePtr = std::unique_ptr<PyCache>;
 
 // Accepts (tokens, heads, dim); with one head also (tokens, dim) and (dim,).
 std::size_t token_rows(const py::array& a, std::size_t heads, std::size_t dim, const char* name) {
@@ -27,7 +59,8 @@ void check_layer(const KVCache& c, std::size_t layer) {
                           " out of range (layers = " + std::to_string(c.config().layers) + ")");
 }
 
-void append(KVCache& cache, const py::handle& k_obj, const py::handle& v_obj, std::size_t layer) {
+void append(PyCache& pc, const py::handle& k_obj, const py::handle& v_obj, std::size_t layer) {
+  const KVCache& cache = pc.cache;  // config() is immutable: no lock needed to read it
   check_layer(cache, layer);
   const CacheConfig& c = cache.config();
   const FloatArray k = as_float_array(k_obj, "k"), v = as_float_array(v_obj, "v");
@@ -36,24 +69,48 @@ void append(KVCache& cache, const py::handle& k_obj, const py::handle& v_obj, st
     throw py::value_error("k and v must have the same shape, got " + shape_str(k) + " and " + shape_str(v));
   const float* kp = k.data();
   const float* vp = v.data();
-  py::gil_scoped_release release;
-  cache.append(layer, n, kp, vp);
+  pc.exclusive([&](KVCache& kv) {
+    kv.append(layer, n, kp, vp);
+    return 0;
+  });
 }
 
-py::array attend(const KVCache& cache, const py::handle& q_obj, std::size_t layer) {
-  check_layer(cache, layer);
-  const CacheConfig& c = cache.config();
+// `out`: None (a new array), or a C-contiguous, writable float32 array of q's shape that receives
+// the output (no allocation: e.g. the numpy view of a torch tensor).
+FloatArray output_for(const FloatArray& q, const py::object& out_obj) {
+  std::vector<py::ssize_t> shape(q.shape(), q.shape() + q.ndim());
+  if (out_obj.is_none()) return FloatArray(shape);
+  const py::array a = py::array::ensure(out_obj);
+  const bool ok = a && a.dtype().is(py::dtype::of<float>()) && (a.flags() & py::array::c_style) && a.writeable() &&
+                  std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()) == shape;
+  if (!ok)
+    throw py::value_error("out must be a writable C-contiguous float32 array of shape " + shape_str(q) +
+                          (a ? ", got " + std::string(py::str(a.dtype())) + " " + shape_str(a) : std::string()));
+  return py::reinterpret_borrow<FloatArray>(a);
+}
+
+py::array attend(const PyCache& pc, const py::handle& q_obj, std::size_t layer, const py::object& out_obj) {
+  check_layer(pc.cache, layer);
+  const CacheConfig& c = pc.cache.config();
   const FloatArray q = as_float_array(q_obj, "q");
   const std::size_t n = token_rows(q, c.q_heads, c.head_dim, "q");
-  std::vector<py::ssize_t> shape(q.shape(), q.shape() + q.ndim());
-  FloatArray out(shape);
+  FloatArray out = output_for(q, out_obj);
   const float* qp = q.data();
   float* op = out.mutable_data();
-  {
-    py::gil_scoped_release release;
-    cache.attend(layer, n, qp, op);
-  }
+  pc.shared([&](const KVCache& kv) {
+    kv.attend(layer, n, qp, op);
+    return 0;
+  });
   return out;
+}
+
+// n_tokens of save(): None, or an integer ≥ 0 (bool and floats are refused, not truncated).
+std::size_t prefix_tokens(const py::object& n_tokens) {
+  if (!py::isinstance<py::int_>(n_tokens) || py::isinstance<py::bool_>(n_tokens))
+    throw py::type_error("n_tokens must be None or an integer, got " + std::string(py::repr(n_tokens)));
+  const py::int_ zero(0);
+  if (n_tokens < zero) throw py::value_error("n_tokens must be >= 0, got " + std::string(py::repr(n_tokens)));
+  return n_tokens.cast<std::size_t>();  // OverflowError beyond 2^64 − 1
 }
 
 py::dict config_dict(const CacheConfig& c) {
@@ -97,9 +154,10 @@ py::dict stats_dict(const CacheStats& s, std::size_t memory) {
 
 void bind_cache(py::module_& m) {
   const CacheConfig kDefaults;  // Python's defaults are the C++ ones
-  py::class_<KVCache>(
+  py::class_<PyCache>(
       m, "KVCache",
-      "Compressed multi-layer KV cache; k, v: (tokens, kv_heads, head_dim), q: (queries, q_heads, head_dim).")
+      "Compressed multi-layer KV cache; k, v: (tokens, kv_heads, head_dim), q: (queries, q_heads, head_dim). "
+      "Safe to share between Python threads: appends, truncates and clears are serialized, attends run in parallel.")
       .def(py::init([](std::size_t layers, std::size_t kv_heads, std::size_t q_heads, std::size_t head_dim,
                        const std::string& key_format, const std::string& value_format, const std::string& exact_format,
                        std::size_t window, std::size_t sinks, std::size_t max_tokens, std::size_t calibration_tokens,
@@ -120,7 +178,8 @@ void bind_cache(py::module_& m) {
              c.seed = seed;
              c.scale = scale;
              c.threads = threads;
-             return KVCache(c);
+             py::gil_scoped_release release;  // probe quantizers of large dims take a while
+             return std::make_unique<PyCache>(KVCache(c));
            }),
            py::arg("layers") = 1, py::arg("kv_heads") = 1, py::arg("q_heads") = 0,
            py::arg("head_dim") = kDefaults.head_dim, py::arg("key_format") = kDefaults.key_format,
@@ -134,46 +193,71 @@ void bind_cache(py::module_& m) {
       .def("append", &append, py::arg("k"), py::arg("v"), py::arg("layer") = 0,
            "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or "
            "(head_dim,).")
-      .def("attend", &attend, py::arg("q"), py::arg("layer") = 0,
-           "Causal attention of the newest len(q) positions of the layer; the output has q's shape.")
+      .def("attend", &attend, py::arg("q"), py::arg("layer") = 0, py::arg("out") = py::none(),
+           "Causal attention of the newest len(q) positions of the layer; the output has q's shape (written into "
+           "`out` when given: float32, C-contiguous, q's shape).")
       .def(
           "size",
-          [](const KVCache& c, std::size_t layer) {
-            check_layer(c, layer);
-            return c.size(layer);
+          [](const PyCache& pc, std::size_t layer) {
+            check_layer(pc.cache, layer);
+            return pc.shared([&](const KVCache& c) { return c.size(layer); });
           },
           py::arg("layer") = 0)
-      .def("__len__", [](const KVCache& c) { return c.size(0); })
-      .def("memory_bytes", &KVCache::memory_bytes)
-      .def("stats", [](const KVCache& c) { return stats_dict(c.stats(), c.memory_bytes()); })
-      .def_property_readonly("config", [](const KVCache& c) { return config_dict(c.config()); })
-      .def("truncate", &KVCache::truncate, py::arg("n_tokens"))
-      .def("clear", &KVCache::clear)
-      .def("copy", [](const KVCache& c) { return KVCache(c); })
+      .def("__len__", [](const PyCache& pc) { return pc.shared([](const KVCache& c) { return c.size(0); }); })
+      .def("memory_bytes",
+           [](const PyCache& pc) { return pc.shared([](const KVCache& c) { return c.memory_bytes(); }); })
+      .def("stats",
+           [](const PyCache& pc) {
+             const auto [s, memory] =
+                 pc.shared([](const KVCache& c) { return std::make_pair(c.stats(), c.memory_bytes()); });
+             return stats_dict(s, memory);
+           })
+      .def_property_readonly("config", [](const PyCache& pc) { return config_dict(pc.cache.config()); })
+      .def(
+          "truncate",
+          [](PyCache& pc, std::size_t n) {
+            pc.exclusive([&](KVCache& c) {
+              c.truncate(n);
+              return 0;
+            });
+          },
+          py::arg("n_tokens"))
+      .def("clear",
+           [](PyCache& pc) {
+             pc.exclusive([](KVCache& c) {
+               c.clear();
+               return 0;
+             });
+           })
+      .def("copy",
+           [](const PyCache& pc) { return pc.shared([](const KVCache& c) { return std::make_unique<PyCache>(c); }); })
       .def(
           "save",
-          [](const KVCache& c, const std::string& path, const py::object& n_tokens) {
+          [](const PyCache& pc, const std::string& path, const py::object& n_tokens) {
             const bool prefix = !n_tokens.is_none();
-            const std::size_t n = prefix ? n_tokens.cast<std::size_t>() : 0;
-            py::gil_scoped_release release;
-            if (prefix)
-              save_cache_prefix(c, path, n);
-            else
-              save_cache(c, path);
+            const std::size_t n = prefix ? prefix_tokens(n_tokens) : 0;
+            pc.shared([&](const KVCache& c) {
+              if (prefix)
+                save_cache_prefix(c, path, n);
+              else
+                save_cache(c, path);
+              return 0;
+            });
           },
           py::arg("path"), py::arg("n_tokens") = py::none(),
           "Saves the cache (or its first n_tokens per layer) to one file, atomically.")
-      .def("__repr__", [](const KVCache& c) {
-        return "KVCache(layers=" + std::to_string(c.config().layers) +
-               ", kv_heads=" + std::to_string(c.config().kv_heads) +
-               ", head_dim=" + std::to_string(c.config().head_dim) + ", key_format='" + c.config().key_format +
-               "', value_format='" + c.config().value_format + "', tokens=" + std::to_string(c.size(0)) + ")";
+      .def("__repr__", [](const PyCache& pc) {
+        const CacheConfig& c = pc.cache.config();
+        const std::size_t tokens = pc.shared([](const KVCache& kv) { return kv.size(0); });
+        return "KVCache(layers=" + std::to_string(c.layers) + ", kv_heads=" + std::to_string(c.kv_heads) +
+               ", head_dim=" + std::to_string(c.head_dim) + ", key_format='" + c.key_format + "', value_format='" +
+               c.value_format + "', tokens=" + std::to_string(tokens) + ")";
       });
   m.def(
       "load_cache",
       [](const std::string& path) {
         py::gil_scoped_release release;
-        return load_cache(path);
+        return std::make_unique<PyCache>(load_cache(path));
       },
       py::arg("path"), "Loads a cache saved with KVCache.save; ValueError for a bad, truncated or corrupted file.");
 }

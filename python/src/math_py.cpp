@@ -10,6 +10,7 @@
 #include "arrays.h"
 #include "bindings.h"
 #include "io/artifacts.h"
+#include "quant/quantizers.h"
 #include "veloxquant/codebook.h"
 #include "veloxquant/format.h"
 #include "veloxquant/rotation.h"
@@ -33,10 +34,41 @@ py::dict codebook_dict(const Codebook& cb) {
   return d;
 }
 
+py::dict manifest_dict(const ArtifactManifest& m) {
+  py::dict d;
+  d["dim"] = m.dim;
+  d["seed"] = m.seed;
+  d["bits"] = m.bits;
+  d["rotation_kind"] = m.rotation_kind;
+  d["rotation_seed"] = m.rotation_seed;
+  d["rotation_file"] = m.rotation_file;
+  d["qjl_dim"] = m.qjl_dim;
+  d["qjl_seed"] = m.qjl_seed;
+  d["qjl_file"] = m.qjl_file;
+  d["library_version"] = m.library_version;
+  py::list codebooks;
+  for (const ArtifactCodebook& c : m.codebooks) {
+    py::dict e;
+    e["kind"] = c.level == 0 ? "sphere" : "polar_angle";
+    e["level"] = c.level;
+    e["bits"] = c.bits;
+    e["mse"] = c.mse;
+    e["centroids_file"] = c.centroids_file;
+    e["boundaries_file"] = c.boundaries_file;
+    codebooks.append(e);
+  }
+  d["codebooks"] = codebooks;
+  py::list files;
+  for (const ArtifactFile& f : m.files) files.append(f.name);
+  d["files"] = files;
+  return d;
+}
+
 RotationKind parse_kind(const std::string& kind) {
   if (kind == "hadamard") return RotationKind::kHadamard;
   if (kind == "haar") return RotationKind::kHaar;
-  throw std::invalid_argument("rotation kind '" + kind + "' is neither 'hadamard' nor 'haar'");
+  if (kind == "overlap_hadamard") return RotationKind::kOverlapHadamard;
+  throw std::invalid_argument("rotation kind '" + kind + "' is not 'hadamard', 'haar' or 'overlap_hadamard'");
 }
 
 }  // namespace
@@ -78,7 +110,8 @@ void bind_math(py::module_& m) {
         return to_array(mat, {static_cast<py::ssize_t>(dim), static_cast<py::ssize_t>(dim)});
       },
       py::arg("dim"), py::arg("seed"), py::arg("kind") = "",
-      "Dense matrix of Rotation(dim, seed): y = R @ x. kind: '' (default for dim), 'hadamard' or 'haar'.");
+      "Dense matrix of Rotation(dim, seed): y = R @ x. kind: '' (default for dim), 'hadamard', 'haar' or "
+      "'overlap_hadamard'.");
   m.def(
       "gaussian_matrix",
       [](std::size_t rows, std::size_t cols, std::uint64_t seed) {
@@ -104,6 +137,52 @@ void bind_math(py::module_& m) {
       },
       "Every named format of the format table, in table order: list of dicts with name and description.");
   m.def(
+      "write_artifacts",
+      [](const std::string& dir, std::size_t dim, const std::vector<int>& bits, std::uint64_t seed,
+         std::size_t qjl_dim) {
+        ArtifactOptions o;
+        o.dim = dim;
+        o.bits = bits;
+        o.seed = seed;
+        o.qjl_dim = qjl_dim;
+        ArtifactManifest manifest;
+        {
+          py::gil_scoped_release release;
+          manifest = write_artifacts(dir, o);
+        }
+        return manifest_dict(manifest);
+      },
+      py::arg("dir"), py::arg("dim"), py::arg("bits"), py::arg("seed"), py::arg("qjl_dim") = 0,
+      "Writes what `veloxquant precompute` writes (codebooks, the rotation and QJL matrix of seed, manifest.json "
+      "with CRC-32s) into dir; returns the manifest (dim, seed, bits, rotation_kind, files, ...).");
+  m.def(
+      "set_sphere_codebook",
+      [](std::size_t dim, int bits, const py::handle& centroids, const py::handle& boundaries, double mse) {
+        const FloatArray c = as_float_array(centroids, "centroids"), b = as_float_array(boundaries, "boundaries");
+        Codebook cb;
+        cb.bits = bits;
+        cb.centroids.assign(c.data(), c.data() + c.size());
+        cb.boundaries.assign(b.data(), b.data() + b.size());
+        cb.mse = mse;
+        set_sphere_codebook(dim, bits, std::move(cb));
+      },
+      py::arg("dim"), py::arg("bits"), py::arg("centroids"), py::arg("boundaries"), py::arg("mse"),
+      "Installs a sphere codebook (as sphere_codebook returns it) so sphere_codebook(dim, bits) is not solved; "
+      "ValueError for wrong sizes or order.");
+  m.def(
+      "purpose_seed",
+      [](std::uint64_t seed, const std::string& purpose) {
+        if (purpose == "rotation") return purpose_seed(seed, SeedPurpose::kRotation);
+        if (purpose == "sketch") return purpose_seed(seed, SeedPurpose::kSketch);
+        if (purpose == "outlier_rotation") return purpose_seed(seed, SeedPurpose::kOutlierRotation);
+        if (purpose == "outlier_sketch") return purpose_seed(seed, SeedPurpose::kOutlierSketch);
+        throw std::invalid_argument("purpose '" + purpose +
+                                    "' is not rotation, sketch, outlier_rotation or outlier_sketch");
+      },
+      py::arg("seed"), py::arg("purpose"),
+      "The seed a quantizer made with `seed` uses for a purpose: rotation_matrix(dim, purpose_seed(s, "
+      "'rotation')) is its rotation, gaussian_matrix(m, dim, purpose_seed(s, 'sketch')) its QJL sketch.");
+  m.def(
       "load_artifacts",
       [](const std::string& dir) {
         LoadedArtifacts a;
@@ -111,13 +190,7 @@ void bind_math(py::module_& m) {
           py::gil_scoped_release release;
           a = load_artifacts(dir);
         }
-        py::dict d;
-        d["dim"] = a.manifest.dim;
-        d["seed"] = a.manifest.seed;
-        d["bits"] = a.manifest.bits;
-        d["rotation_kind"] = a.manifest.rotation_kind;
-        d["library_version"] = a.manifest.library_version;
-        return d;
+        return manifest_dict(a.manifest);
       },
       py::arg("dir"),
       "Validates an artifact directory from `veloxquant precompute` and installs its sphere codebooks, so "

@@ -11,4 +11,6 @@ PYBIND11_MODULE(_core, m) {
   veloxquant::py_bind::bind_math(m);
   veloxquant::py_bind::bind_cache(m);
   veloxquant::py_bind::bind_quantizer(m);
+  veloxquant::py_bind::bind_gguf(m);
+  veloxquant::py_bind::bind_runner(m);
 }

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,9 +20,24 @@ namespace veloxquant::py_bind {
 
 namespace {
 
+// ValueError naming the first non-finite element of x[n][dim]: a NaN or Inf query would give NaN
+// estimates for every record.
+void check_finite_rows(const float* x, std::size_t n, std::size_t dim, const char* name) {
+  for (std::size_t i = 0; i < n * dim; ++i)
+    if (!std::isfinite(x[i]))
+      throw py::value_error(std::string(name) + "[" + std::to_string(i / dim) + "][" + std::to_string(i % dim) +
+                            "] = " + std::to_string(x[i]) + " is not finite");
+}
+
+std::unique_ptr<Quantizer> build_quantizer(const std::string& format, std::size_t dim, std::uint64_t seed) {
+  py::gil_scoped_release release;  // large dims take a while to set up
+  return make_quantizer(format, dim, seed);
+}
+
 class PyQuantizer {
  public:
-  PyQuantizer(const std::string& format, std::size_t dim, std::uint64_t seed) : q_(make_quantizer(format, dim, seed)) {}
+  PyQuantizer(const std::string& format, std::size_t dim, std::uint64_t seed)
+      : q_(build_quantizer(format, dim, seed)) {}
 
   const Quantizer& q() const { return *q_; }
 
@@ -58,8 +74,9 @@ class PyQuantizer {
   // The rotation Π of the rotating formats (tq without outliers, tqp, polar): y = Π·x.
   py::array rotation_matrix() const {
     const FormatSpec& spec = q_->spec();
-    const bool rotates = (spec.method == Method::kTurboMse && spec.outliers_for_dim(q_->dim()) == 0) ||
-                         spec.method == Method::kTurboProd || spec.method == Method::kPolar;
+    const bool rotates = ((spec.method == Method::kTurboMse || spec.method == Method::kTurboProd) &&
+                          spec.outliers_for_dim(q_->dim()) == 0) ||
+                         spec.method == Method::kPolar;
     if (!rotates) throw std::invalid_argument("format '" + q_->name() + "' has no single dim x dim rotation");
     const std::vector<float> mat = Rotation(q_->dim(), purpose_seed(q_->seed(), SeedPurpose::kRotation)).matrix();
     const auto d = static_cast<py::ssize_t>(q_->dim());
@@ -72,6 +89,7 @@ class PyQuantizer {
   py::array inner_products(const py::handle& q_obj, const py::handle& codes_obj) const {
     const FloatArray qa = as_float_array(q_obj, "q");
     const std::size_t m = rows_of(qa, q_->dim(), "q");
+    check_finite_rows(qa.data(), m, q_->dim(), "q");
     const ByteArray codes = as_code_array(codes_obj, "codes");
     const std::size_t n = rows_of(codes, q_->code_size(), "codes");
     std::vector<py::ssize_t> shape;

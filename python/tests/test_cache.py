@@ -103,8 +103,8 @@ def test_every_builder_option_changes_the_cache():
 def test_builder_rejects_options_that_would_do_nothing():
     with pytest.raises(ValueError, match="method must be one of"):
         vq.KVCacheBuilder().with_method("kivi")
-    with pytest.raises(ValueError, match="only supported by turboquant_mse"):
-        vq.KVCacheBuilder().with_method("turboquant_prod").with_n_outlier_channels(4).build()
+    with pytest.raises(ValueError, match="supported by turboquant_mse and turboquant_prod, not qjl"):
+        vq.KVCacheBuilder().with_method("qjl").with_n_outlier_channels(4).build()
     with pytest.raises(ValueError, match="jl_dim must be 128"):
         vq.KVCacheBuilder().with_method("turboquant_prod").with_head_dim(128).with_jl_dim(64).build()
     with pytest.raises(ValueError, match="does not take a bit width"):
@@ -232,3 +232,20 @@ def test_cli_inspect_reports_a_cache_file(cli, tmp_path):
     path.write_bytes(bytes(data))
     bad = subprocess.run([cli, "inspect", str(path), "--json"], capture_output=True)
     assert bad.returncode == 1 and json.loads(bad.stdout)["valid"] is False
+
+
+def test_turboquant_prod_with_outlier_channels_calibrates_and_helps():
+    # The seed's two-stream cache: tqpB:outliers=N/B' keys, the same split for the tq values.
+    builder = (vq.KVCacheBuilder().with_method("turboquant_prod").with_head_dim(64).with_bit_width(inlier=3, outlier=4)
+               .with_n_outlier_channels(4))
+    assert builder.key_format() == "tqp3:outliers=4/4" and builder.value_format() == "tq3:outliers=4/4"
+    k, v = normal((300, 64), 40), normal((300, 64), 41)
+    k[:, [2, 19, 40, 63]] *= 8.0
+    q = normal((4, 64), 42)
+    exact = exact_attention(k[:, None], v[:, None], q[:, None])[:, 0]
+    errors = []
+    for b in (builder, vq.KVCacheBuilder().with_method("turboquant_prod").with_head_dim(64).with_bit_width(inlier=3)):
+        cache = b.build()
+        cache.append(k, v)
+        errors.append(rel_error(cache.attend(q), exact))
+    assert errors[0] < errors[1], errors

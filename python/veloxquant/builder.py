@@ -10,10 +10,16 @@ Every option either changes the cache that build() returns or is rejected with V
 
 The method sets the keys' format. Values are accumulated, not scored, so an inner-product
 estimator gains nothing there: unless with_value_format is given, values use TurboQuant-MSE at the
-inlier bit width for turboquant_prod and qjl (tq3 when no width is set), and the keys' format
-for turboquant_mse and polar. Defaults: no sliding window, no sinks (every token compressed).
+inlier bit width for turboquant_prod (with the same outlier channels) and tq3 for qjl, and the
+keys' format for turboquant_mse and polar. Defaults: no sliding window, no sinks (every token
+compressed).
 """
+import numbers
+
+import numpy as np
+
 from ._core import KVCache
+from .observers import ObservedKVCache
 
 _METHODS = ("turboquant_prod", "turboquant_mse", "polar", "qjl")
 
@@ -39,6 +45,9 @@ class KVCacheBuilder:
         self._page_tokens = 256
         self._calibration_tokens = 128
         self._threads = 1
+        self._output_dtype = None
+        self._store = None
+        self._observers = []
 
     def with_method(self, method):
         if method not in _METHODS:
@@ -51,7 +60,7 @@ class KVCacheBuilder:
         return self
 
     def with_bit_width(self, inlier=None, outlier=None):
-        """Bits per coordinate of the inlier channels, and of the outlier channels (turboquant_mse)."""
+        """Bits per coordinate of the inlier channels, and of the outlier channels (turboquant_mse/prod)."""
         if inlier is not None:
             self._inlier_bits = _positive("inlier bits", inlier)
         if outlier is not None:
@@ -64,9 +73,7 @@ class KVCacheBuilder:
         return self
 
     def with_n_outlier_channels(self, n):
-        if n < 0:
-            raise ValueError(f"n_outlier_channels must be >= 0, got {n}")
-        self._n_outliers = int(n)
+        self._n_outliers = _integer("n_outlier_channels", n, 0)
         return self
 
     def with_polar_bits(self, level1, level2, level3, level4):
@@ -74,23 +81,17 @@ class KVCacheBuilder:
         return self
 
     def with_seed(self, seed):
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
-        self._seed = int(seed)
+        self._seed = _integer("seed", seed, 0, 2**64 - 1)
         return self
 
     def with_sliding_window(self, window):
         """Newest tokens kept exact (not compressed); 0 compresses every token."""
-        if window < 0:
-            raise ValueError(f"sliding window must be >= 0, got {window}")
-        self._window = int(window)
+        self._window = _integer("sliding window", window, 0)
         return self
 
     def with_sinks(self, sinks):
         """First tokens kept exact (attention sinks)."""
-        if sinks < 0:
-            raise ValueError(f"sinks must be >= 0, got {sinks}")
-        self._sinks = int(sinks)
+        self._sinks = _integer("sinks", sinks, 0)
         return self
 
     def with_layers(self, layers):
@@ -103,7 +104,8 @@ class KVCacheBuilder:
         return self
 
     def with_max_tokens(self, max_tokens):
-        self._max_tokens = int(max_tokens)
+        """Keep at most this many tokens (the oldest non-sink tokens are evicted); 0: unbounded."""
+        self._max_tokens = _integer("max_tokens", max_tokens, 0)
         return self
 
     def with_value_format(self, value_format):
@@ -119,28 +121,63 @@ class KVCacheBuilder:
         self._threads = _positive("threads", threads)
         return self
 
+    def with_capacity(self, max_tokens):
+        """The seed's name for with_max_tokens."""
+        return self.with_max_tokens(max_tokens)
+
+    def with_n_calib_tokens(self, n):
+        """Tokens that choose the outlier channels (calibration_tokens)."""
+        self._calibration_tokens = _positive("n_calib_tokens", n)
+        return self
+
+    def with_precision(self, dtype):
+        """float16 (numpy, torch or mlx dtype, or its name): exact sinks/window stored in f16 and attend
+        returns float16; float32: f32 and float32; bfloat16: bf16 storage, float32 outputs."""
+        name = str(dtype).replace("torch.", "").replace("mlx.core.", "")
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+        formats = {"float16": ("f16", np.float16), "float32": ("f32", np.float32), "bfloat16": ("bf16", None)}
+        if name not in formats:
+            raise ValueError(f"precision must be float16, float32 or bfloat16, got {dtype!r}")
+        self._exact_format, self._output_dtype = formats[name]
+        return self
+
+    def with_artifact_store(self, store):
+        """Precomputed codebooks (veloxquant.artifacts): installed for head_dim when the cache is built."""
+        if not callable(getattr(store, "install", None)):
+            raise TypeError(f"an artifact store needs an install(head_dim) method, got {store!r}")
+        self._store = store
+        return self
+
+    def with_observer(self, observer):
+        """Reports every append and attend of the cache to observer.on_event (veloxquant.observers)."""
+        if not callable(getattr(observer, "on_event", None)):
+            raise TypeError(f"an observer needs an on_event(event) method, got {observer!r}")
+        self._observers.append(observer)
+        return self
+
     def key_format(self):
         """The veloxquant format name the options map to."""
         m, bits = self._method, self._inlier_bits
-        if m != "turboquant_mse" and (self._n_outliers or self._outlier_bits is not None):
-            raise ValueError(f"outlier channels are only supported by turboquant_mse, not {m}")
+        if m in ("qjl", "polar") and (self._n_outliers or self._outlier_bits is not None):
+            raise ValueError(f"outlier channels are supported by turboquant_mse and turboquant_prod, not {m}")
+        if self._outlier_bits is not None and not self._n_outliers:
+            raise ValueError("outlier bits given but n_outlier_channels is 0")
         if m != "polar" and self._polar_bits is not None:
             raise ValueError(f"with_polar_bits applies to polar, not {m}")
         if m == "turboquant_mse":
             bits = 3 if bits is None else bits
             if self._jl_dim is not None:
                 raise ValueError("with_jl_dim applies to qjl and turboquant_prod, not turboquant_mse")
-            if self._outlier_bits is not None and not self._n_outliers:
-                raise ValueError("outlier bits given but n_outlier_channels is 0")
-            if self._n_outliers:
-                outlier = bits + 1 if self._outlier_bits is None else self._outlier_bits
-                return f"tq{bits}:outliers={self._n_outliers}/{outlier}"
-            return f"tq{bits}"
+            return f"tq{bits}" + self._outlier_option(bits)
         if m == "turboquant_prod":
             if self._jl_dim is not None and self._jl_dim != self._head_dim:
                 raise ValueError(f"turboquant_prod sketches the residual with head_dim rows; jl_dim must be "
                                  f"{self._head_dim}, got {self._jl_dim}")
-            return f"tqp{3 if bits is None else bits}"
+            bits = 3 if bits is None else bits
+            return f"tqp{bits}" + self._outlier_option(bits)
         if bits is not None:
             raise ValueError(f"{m} does not take a bit width" + (" (use with_polar_bits)" if m == "polar" else
                                                                   " (it stores one sign bit per sketch row)"))
@@ -150,25 +187,50 @@ class KVCacheBuilder:
             raise ValueError("with_jl_dim applies to qjl and turboquant_prod, not polar")
         return "polar" if self._polar_bits is None else "polar:bits=" + "/".join(map(str, self._polar_bits))
 
+    def _outlier_option(self, bits):
+        """':outliers=N/B' for N outlier channels at the outlier bits (default: the inlier bits + 1)."""
+        if not self._n_outliers:
+            return ""
+        outlier = bits + 1 if self._outlier_bits is None else self._outlier_bits
+        return f":outliers={self._n_outliers}/{outlier}"
+
     def value_format(self):
         """The values' format name (see the module docstring)."""
         if self._value_format is not None:
             return self._value_format
-        if self._method in ("turboquant_prod", "qjl"):
-            return f"tq{3 if self._inlier_bits is None or self._method == 'qjl' else self._inlier_bits}"
+        if self._method == "qjl":
+            return "tq3"
+        if self._method == "turboquant_prod":
+            bits = 3 if self._inlier_bits is None else self._inlier_bits
+            return f"tq{bits}" + self._outlier_option(bits)
         return self.key_format()
 
     def build(self):
-        key_format = self.key_format()
-        return KVCache(layers=self._layers, kv_heads=self._kv_heads,
-                       q_heads=self._q_heads or self._kv_heads, head_dim=self._head_dim,
-                       key_format=key_format, value_format=self.value_format(),
-                       exact_format=self._exact_format, window=self._window, sinks=self._sinks,
-                       max_tokens=self._max_tokens, calibration_tokens=self._calibration_tokens,
-                       page_tokens=self._page_tokens, seed=self._seed, threads=self._threads)
+        """A veloxquant.KVCache; an ObservedKVCache (a subclass) with observers or a float16 precision."""
+        config = dict(layers=self._layers, kv_heads=self._kv_heads, q_heads=self._q_heads or self._kv_heads,
+                      head_dim=self._head_dim, key_format=self.key_format(), value_format=self.value_format(),
+                      exact_format=self._exact_format, window=self._window, sinks=self._sinks,
+                      max_tokens=self._max_tokens, calibration_tokens=self._calibration_tokens,
+                      page_tokens=self._page_tokens, seed=self._seed, threads=self._threads)
+        if self._store is not None:
+            self._store.install(self._head_dim)
+        if self._observers or self._output_dtype not in (None, np.float32):
+            return ObservedKVCache(observers=self._observers, output_dtype=self._output_dtype, **config)
+        return KVCache(**config)
+
+
+def _integer(name, value, minimum, maximum=None):
+    """value as an int, refusing bools, floats (1.5 must not become 1) and values out of range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
 
 
 def _positive(name, value):
-    if int(value) != value or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)

@@ -3,12 +3,16 @@
 // cache_attend.cpp.
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "cache/cache_impl.h"
 #include "cache/input_check.h"
+#include "kernels/kernels.h"
 #include "math/prng.h"
 
 namespace veloxquant {
@@ -27,6 +31,74 @@ void check_layer(const CacheConfig& c, std::size_t layer) {
 
 std::size_t vector_bytes(const std::vector<std::uint8_t>& v) { return v.capacity(); }
 
+// Bounds of a configuration, checked before anything is sized from it. Sizes multiply (a window
+// ring is window × record bytes per head), so a huge count must fail here, not wrap around into a
+// small allocation that append then overruns. The token bounds are the cache file's.
+constexpr std::size_t kMaxTokensPerPart = std::size_t{1} << 24;  // window, sinks, page_tokens, calibration
+constexpr std::size_t kMaxTokenBound = std::size_t{1} << 48;     // max_tokens
+constexpr std::size_t kMaxHeads = std::size_t{1} << 20;          // layers × kv_heads
+constexpr std::size_t kMaxHeadDim = 65536;                       // as make_quantizer
+constexpr std::size_t kMaxQueryGroup = 1024;                     // q_heads / kv_heads
+// The buffers a cache sizes from its configuration alone, over all heads: the window rings, the
+// sink records and one page per head (keys + values). Beyond this (64 GiB) a configuration is
+// refused: an exact window that large is an uncompressed cache (use an f16 format, window 0).
+constexpr long double kMaxFixedBufferBytes = 1ull << 36;
+
+void check_counts(const CacheConfig& c) {
+  for (const auto& [name, v] : {std::pair<const char*, std::size_t>{"window", c.window},
+                                {"sinks", c.sinks},
+                                {"page_tokens", c.page_tokens},
+                                {"calibration_tokens", c.calibration_tokens}})
+    require(v <= kMaxTokensPerPart,
+            std::string(name) + " = " + std::to_string(v) + " is above " + std::to_string(kMaxTokensPerPart));
+  require(c.max_tokens <= kMaxTokenBound,
+          "max_tokens = " + std::to_string(c.max_tokens) + " is above " + std::to_string(kMaxTokenBound));
+  require(c.head_dim <= kMaxHeadDim,
+          "head_dim = " + std::to_string(c.head_dim) + " is above " + std::to_string(kMaxHeadDim));
+  require(c.layers <= kMaxHeads && c.kv_heads <= kMaxHeads && c.layers * c.kv_heads <= kMaxHeads,
+          "layers × kv_heads = " + std::to_string(c.layers) + " × " + std::to_string(c.kv_heads) + " is above " +
+              std::to_string(kMaxHeads));
+  require(c.q_heads / c.kv_heads <= kMaxQueryGroup,
+          "q_heads = " + std::to_string(c.q_heads) + " is above " + std::to_string(kMaxQueryGroup) + " × kv_heads");
+}
+
+// Checked in long double: every factor is bounded above, so the product cannot overflow it.
+void check_fixed_buffers(const CacheConfig& c, std::size_t exact_bytes, std::size_t key_bytes,
+                         std::size_t value_bytes) {
+  const long double per_head = 2.0L * (static_cast<long double>(c.window) + c.sinks) * exact_bytes +
+                               static_cast<long double>(c.page_tokens) * (key_bytes + value_bytes);
+  const long double total = per_head * c.layers * c.kv_heads;
+  require(total <= kMaxFixedBufferBytes,
+          "window (" + std::to_string(c.window) + "), sinks (" + std::to_string(c.sinks) + ") and page_tokens (" +
+              std::to_string(c.page_tokens) + ") need " + std::to_string(static_cast<double>(total)) +
+              " bytes of buffers over " + std::to_string(c.layers * c.kv_heads) + " heads, above " +
+              std::to_string(static_cast<double>(kMaxFixedBufferBytes)));
+}
+
+// Stored keys and values are finite and bounded (append and the file loader check them), so a
+// non-finite output means a finite query whose scores q·k·scale overflow float32 (|q| ~ 1e38):
+// the softmax then computes Inf − Inf. Such scores cannot be ranked in float32 at all, so the
+// honest answer is an error naming the query, not NaN. Costs one scan of the output.
+void check_attention_finite(const CacheConfig& c, std::size_t n_queries, const float* q, const float* out) {
+  const std::size_t row = c.head_dim, rows = n_queries * c.q_heads;
+  if (!kernels::any_abs_above(rows * row, out, std::numeric_limits<float>::max())) return;
+  for (std::size_t i = 0; i < rows; ++i) {
+    bool finite = true;
+    double norm = 0.0;
+    for (std::size_t j = 0; j < row; ++j) {
+      finite = finite && std::isfinite(out[i * row + j]);
+      norm += static_cast<double>(q[i * row + j]) * q[i * row + j];
+    }
+    if (finite) continue;
+    char norm_text[32];
+    std::snprintf(norm_text, sizeof norm_text, "%.4g", std::sqrt(norm));
+    throw std::invalid_argument("attend: q[query " + std::to_string(i / c.q_heads) + "][head " +
+                                std::to_string(i % c.q_heads) + "] has norm " + norm_text +
+                                ": its attention scores overflow float32 (the output would be NaN); scale the "
+                                "query down");
+  }
+}
+
 }  // namespace
 
 KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
@@ -42,6 +114,7 @@ KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
       c.max_tokens == 0 || c.max_tokens > c.sinks,
       "max_tokens (" + std::to_string(c.max_tokens) + ") must be 0 or exceed sinks (" + std::to_string(c.sinks) + ")");
   require(std::isfinite(c.scale) && c.scale >= 0.0f, "scale must be finite and ≥ 0, got " + std::to_string(c.scale));
+  check_counts(c);
 
   key_spec = parse_format(c.key_format);
   value_spec = parse_format(c.value_format);
@@ -60,6 +133,7 @@ KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
   value_code_size = make_quantizer(value_spec, c.head_dim, 0)->code_size();
   exact = make_quantizer(exact_spec, c.head_dim, 0);
   exact_code_size = exact->code_size();
+  check_fixed_buffers(c, exact_code_size, key_code_size, value_code_size);
   scale = c.scale > 0.0f ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
   layers.resize(c.layers);
@@ -117,6 +191,7 @@ void KVCache::attend(std::size_t layer, std::size_t n_queries, const float* q, f
   cache_attend(*impl_, layer, n_queries, q, out);
   impl_->attend_time.add(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  check_attention_finite(c, n_queries, q, out);
 }
 
 void KVCache::truncate(std::size_t n_tokens) {

@@ -2,6 +2,7 @@
 // bytes actually present before building anything from them.
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -195,6 +196,29 @@ void check_slack_budget(const Source& src, const KVCache::Impl& impl) {
              " bytes, implausible for a file of " + std::to_string(src.size()) + " bytes");
 }
 
+// Paged records must hold finite scales: a record whose fp16 scale (or QJL norm, PolarQuant
+// radius, TurboQuant-Prod γ; or an f32/f16 value) is Inf or NaN turns every attention output that
+// sees it into NaN.
+// Codes themselves are indices and cannot be non-finite, so scoring each record against a fixed
+// query finds exactly those (Inf · anything non-zero is Inf, Inf · 0 and NaN · anything are NaN),
+// at the cost of one dot product per record rather than a decode. Returns the first bad record.
+std::size_t first_nonfinite_record(const Quantizer& q, const std::uint8_t* records, std::size_t count) {
+  constexpr std::size_t kChunk = 256;
+  const std::size_t cs = q.code_size();
+  const std::vector<float> probe(q.dim(), 1.0f);
+  std::vector<float> prepared(q.query_size()), scores(kChunk);
+  std::vector<std::uint8_t> aligned(kChunk * cs);  // file records may sit at odd offsets
+  q.prepare_query(probe.data(), prepared.data());
+  for (std::size_t t0 = 0; t0 < count; t0 += kChunk) {
+    const std::size_t n = std::min(kChunk, count - t0);
+    std::memcpy(aligned.data(), records + t0 * cs, n * cs);
+    q.score(1, prepared.data(), n, aligned.data(), scores.data());
+    for (std::size_t t = 0; t < n; ++t)
+      if (!std::isfinite(scores[t])) return t0 + t;
+  }
+  return count;
+}
+
 // Parses one layer section into the cache's layer (counts validated against the payload first).
 void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const Section& s) {
   const CacheConfig& c = impl.config;
@@ -274,6 +298,13 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     if (built) {
       head.key_quantizer = make_quantizer(impl.key_spec, c.head_dim, head.key_seed, head.key_outliers);
       head.value_quantizer = make_quantizer(impl.value_spec, c.head_dim, head.value_seed, head.value_outliers);
+      for (int part = 0; part < 2; ++part) {
+        const Quantizer& q = part == 0 ? *head.key_quantizer : *head.value_quantizer;
+        const std::size_t bad = first_nonfinite_record(q, part == 0 ? page_k : page_v, paged);
+        if (bad < paged)
+          r.fail("head " + std::to_string(h) + " paged " + (part == 0 ? "key" : "value") + " record " +
+                 std::to_string(bad) + " (" + q.name() + ") has a non-finite scale or value");
+      }
     }
     if (flags & persist::kHeadSinksReserved) {
       head.sink_keys.reserve(c.sinks * es);

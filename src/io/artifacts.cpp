@@ -67,7 +67,17 @@ void check_file_name(const std::string& name, const std::string& what) {
     fail(what + " is not a plain file name: '" + name + "'");
 }
 
-const char* rotation_kind_name(RotationKind kind) { return kind == RotationKind::kHadamard ? "hadamard" : "haar"; }
+const char* rotation_kind_name(RotationKind kind) {
+  switch (kind) {
+    case RotationKind::kHadamard:
+      return "hadamard";
+    case RotationKind::kOverlapHadamard:
+      return "overlap_hadamard";
+    case RotationKind::kHaar:
+      break;
+  }
+  return "haar";
+}
 
 // Writes one float32 array and records it in the manifest.
 std::string add_f32(const fs::path& dir, ArtifactManifest& m, const std::string& name, std::vector<std::size_t> shape,
@@ -166,8 +176,8 @@ ArtifactManifest manifest_from_json(const Json& j) {
   m.seed = j.at("seed").as_u64("seed");
   const Json& rot = j.at("rotation");
   m.rotation_kind = rot.at("kind").as_string("rotation.kind");
-  if (m.rotation_kind != "hadamard" && m.rotation_kind != "haar")
-    fail("rotation.kind '" + m.rotation_kind + "' is neither 'hadamard' nor 'haar'");
+  if (m.rotation_kind != "hadamard" && m.rotation_kind != "haar" && m.rotation_kind != "overlap_hadamard")
+    fail("rotation.kind '" + m.rotation_kind + "' is not 'hadamard', 'haar' or 'overlap_hadamard'");
   m.rotation_seed = rot.at("seed").as_u64("rotation.seed");
   if (m.rotation_seed != purpose_seed(m.seed, SeedPurpose::kRotation))
     fail("rotation.seed " + std::to_string(m.rotation_seed) + " is not the rotation seed derived from seed " +

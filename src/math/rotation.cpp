@@ -1,8 +1,10 @@
 #include "veloxquant/rotation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "kernels/kernels.h"
 #include "math/prng.h"
@@ -37,10 +39,25 @@ std::vector<float> haar_matrix(std::size_t dim, std::uint64_t seed) {
   return std::vector<float>(q.begin(), q.end());
 }
 
+// Largest power of two below dim (dim ≥ 3, not a power of two).
+std::size_t window_below(std::size_t dim) {
+  std::size_t p = 1;
+  while (p * 2 < dim) p *= 2;
+  return p;
+}
+
+// Row scratch of the overlapping-window rotation (no allocation per call in encode loops).
+float* row_scratch(std::size_t dim) {
+  thread_local std::vector<float> row;
+  if (row.size() < dim) row.resize(dim);
+  return row.data();
+}
+
 }  // namespace
 
 RotationKind Rotation::default_kind(std::size_t dim) {
-  return is_power_of_two(dim) ? RotationKind::kHadamard : RotationKind::kHaar;
+  if (is_power_of_two(dim)) return RotationKind::kHadamard;
+  return dim <= kMaxDefaultHaarDim ? RotationKind::kHaar : RotationKind::kOverlapHadamard;
 }
 
 Rotation::Rotation(std::size_t dim, std::uint64_t seed) : Rotation(dim, seed, default_kind(dim)) {}
@@ -53,13 +70,56 @@ Rotation::Rotation(std::size_t dim, std::uint64_t seed, RotationKind kind) : dim
     SplitMix64 rng(seed);
     signs_.resize(dim);
     for (float& s : signs_) s = (rng.next() >> 63) ? -1.0f : 1.0f;
+  } else if (kind == RotationKind::kOverlapHadamard) {
+    if (dim < 3 || is_power_of_two(dim))
+      throw std::invalid_argument("overlapping Hadamard rotation needs a dim >= 3 that is not a power of two, got " +
+                                  std::to_string(dim));
+    window_ = window_below(dim);
+    SplitMix64 rng(seed);
+    signs_.resize(4 * window_);
+    for (float& s : signs_) s = (rng.next() >> 63) ? -1.0f : 1.0f;
+    perm_.resize(dim);
+    for (std::size_t i = 0; i < dim; ++i) perm_[i] = static_cast<std::uint32_t>(i);
+    for (std::size_t i = dim - 1; i > 0; --i) std::swap(perm_[i], perm_[rng.next() % (i + 1)]);  // Fisher–Yates
   } else {
     matrix_ = haar_matrix(dim, seed);
   }
 }
 
+// Rounds 1, 2 on the windows [0, p) and [d − p, d) of a copy of the row, the permutation into y,
+// rounds 3, 4 on y. The transpose runs the same steps backwards.
+void Rotation::apply_overlap(std::size_t n, const float* x, float* y) const {
+  const std::size_t d = dim_, p = window_, tail = d - p;
+  float* row = row_scratch(d);
+  for (std::size_t t = 0; t < n; ++t) {
+    std::copy(x + t * d, x + (t + 1) * d, row);  // x and y may alias
+    kernels::hadamard_rotate(1, p, signs_.data(), row, row);
+    kernels::hadamard_rotate(1, p, signs_.data() + p, row + tail, row + tail);
+    float* out = y + t * d;
+    for (std::size_t i = 0; i < d; ++i) out[i] = row[perm_[i]];
+    kernels::hadamard_rotate(1, p, signs_.data() + 2 * p, out, out);
+    kernels::hadamard_rotate(1, p, signs_.data() + 3 * p, out + tail, out + tail);
+  }
+}
+
+void Rotation::apply_overlap_transpose(std::size_t n, const float* y, float* x) const {
+  const std::size_t d = dim_, p = window_, tail = d - p;
+  float* row = row_scratch(d);
+  for (std::size_t t = 0; t < n; ++t) {
+    std::copy(y + t * d, y + (t + 1) * d, row);
+    kernels::hadamard_rotate_transpose(1, p, signs_.data() + 3 * p, row + tail, row + tail);
+    kernels::hadamard_rotate_transpose(1, p, signs_.data() + 2 * p, row, row);
+    float* out = x + t * d;
+    for (std::size_t i = 0; i < d; ++i) out[perm_[i]] = row[i];
+    kernels::hadamard_rotate_transpose(1, p, signs_.data() + p, out + tail, out + tail);
+    kernels::hadamard_rotate_transpose(1, p, signs_.data(), out, out);
+  }
+}
+
 void Rotation::apply(std::size_t n, const float* x, float* y) const {
-  if (kind_ == RotationKind::kHadamard) {
+  if (kind_ == RotationKind::kOverlapHadamard) {
+    apply_overlap(n, x, y);
+  } else if (kind_ == RotationKind::kHadamard) {
     kernels::hadamard_rotate(n, dim_, signs_.data(), x, y);
   } else {
     kernels::matmul_rows(n, dim_, dim_, matrix_.data(), x, y);
@@ -67,7 +127,9 @@ void Rotation::apply(std::size_t n, const float* x, float* y) const {
 }
 
 void Rotation::apply_transpose(std::size_t n, const float* y, float* x) const {
-  if (kind_ == RotationKind::kHadamard) {
+  if (kind_ == RotationKind::kOverlapHadamard) {
+    apply_overlap_transpose(n, y, x);
+  } else if (kind_ == RotationKind::kHadamard) {
     kernels::hadamard_rotate_transpose(n, dim_, signs_.data(), y, x);
   } else {
     kernels::matmul_rows_transposed(n, dim_, dim_, matrix_.data(), y, x);

@@ -46,11 +46,13 @@ void parse_option(std::string_view name, FormatSpec& spec, std::string_view opti
     const auto parts = split(value, '/');
     if (parts.size() != 4) bad(name, "polar bits need 4 levels like 4/2/2/2, got '" + std::string(value) + "'");
     for (int l = 0; l < 4; ++l) spec.polar_bits[l] = parse_int(name, parts[l], 1, 8, "polar level bits");
-  } else if (key == "outliers" && spec.method == Method::kTurboMse && spec.outlier_fraction == 0.0) {
+  } else if (key == "outliers" && (spec.method == Method::kTurboMse || spec.method == Method::kTurboProd) &&
+             spec.outlier_fraction == 0.0) {
     const auto parts = split(value, '/');
     if (parts.size() != 2) bad(name, "outliers need COUNT/BITS like 16/4, got '" + std::string(value) + "'");
     spec.outlier_channels = static_cast<std::size_t>(parse_int(name, parts[0], 1, 1 << 16, "outlier count"));
-    spec.outlier_bits = parse_int(name, parts[1], 1, 8, "outlier bits");
+    // A TurboQuant-Prod instance spends one of its bits on the residual sketch: at least 2.
+    spec.outlier_bits = parse_int(name, parts[1], spec.method == Method::kTurboProd ? 2 : 1, 8, "outlier bits");
   } else if (key == "extra" && spec.method == Method::kTurboMse && spec.outlier_fraction == 0.0) {
     spec.extra_coords = static_cast<std::size_t>(parse_int(name, value, 1, 1 << 16, "extra-bit coordinates"));
     if (spec.bits >= 8) bad(name, "extra coordinates need bits < 8");
@@ -144,6 +146,8 @@ std::string FormatSpec::name() const {
       break;
     case Method::kTurboProd:
       n = "tqp" + std::to_string(bits);
+      if (outlier_channels)
+        options.push_back("outliers=" + std::to_string(outlier_channels) + "/" + std::to_string(outlier_bits));
       if (!norm_correction) options.push_back("scale=norm");
       break;
   }
@@ -152,7 +156,7 @@ std::string FormatSpec::name() const {
 }
 
 std::size_t FormatSpec::outliers_for_dim(std::size_t dim) const {
-  if (method != Method::kTurboMse) return 0;
+  if (method != Method::kTurboMse && method != Method::kTurboProd) return 0;
   if (outlier_fraction > 0) return static_cast<std::size_t>(std::lround(outlier_fraction * static_cast<double>(dim)));
   return outlier_channels;
 }

@@ -54,7 +54,7 @@ std::unique_ptr<Quantizer> make_quantizer(const FormatSpec& spec, std::size_t di
     case Method::kTurboMse:
       return make_turbo_mse_quantizer(spec, dim, seed, outlier_channels);
     case Method::kTurboProd:
-      return make_turbo_prod_quantizer(spec, dim, seed);
+      return make_turbo_prod_quantizer(spec, dim, seed, outlier_channels);
     case Method::kQjl:
       return make_qjl_quantizer(spec, dim, seed);
     case Method::kPolar:

@@ -12,13 +12,21 @@ namespace veloxquant {
 std::unique_ptr<Quantizer> make_baseline_quantizer(const FormatSpec& spec, std::size_t dim);
 std::unique_ptr<Quantizer> make_turbo_mse_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
                                                     std::span<const std::uint32_t> outlier_channels);
-std::unique_ptr<Quantizer> make_turbo_prod_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed);
+std::unique_ptr<Quantizer> make_turbo_prod_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed,
+                                                     std::span<const std::uint32_t> outlier_channels);
 std::unique_ptr<Quantizer> make_qjl_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed);
 std::unique_ptr<Quantizer> make_polar_quantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed);
 
 // Seeds of the random pieces of one quantizer, derived from its seed (documented in docs/formats.md).
-enum class SeedPurpose : std::uint64_t { kRotation = 1, kSketch = 2, kOutlierRotation = 3 };
+enum class SeedPurpose : std::uint64_t { kRotation = 1, kSketch = 2, kOutlierRotation = 3, kOutlierSketch = 4 };
 std::uint64_t purpose_seed(std::uint64_t seed, SeedPurpose purpose);
+
+// Outlier channel splits (tq and tqp with outliers): the channel list a quantizer of `spec` and
+// `dim` uses — `chosen` checked (spec.outliers_for_dim(dim) distinct channels < dim, 2 ≤ count ≤
+// dim − 2), or the first channels when `chosen` is empty — and the ascending rest of [0, dim).
+std::vector<std::uint32_t> checked_outlier_channels(const FormatSpec& spec, std::size_t dim,
+                                                    std::span<const std::uint32_t> chosen);
+std::vector<std::uint32_t> complement_channels(const std::vector<std::uint32_t>& chosen, std::size_t dim);
 
 // Per-thread scratch that grows and never shrinks: no allocation in steady-state hot loops.
 float* scratch_floats(int slot, std::size_t count);

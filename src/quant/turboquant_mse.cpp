@@ -99,7 +99,7 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
                         std::vector<std::uint32_t> outliers)
       : Quantizer(spec, dim, seed),
         outliers_(std::move(outliers)),
-        inliers_(complement(outliers_, dim)),
+        inliers_(complement_channels(outliers_, dim)),
         out_core_(outliers_.size(), spec.outlier_bits, purpose_seed(seed, SeedPurpose::kOutlierRotation),
                   spec.norm_correction),
         in_core_(inliers_.size(), spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction),
@@ -202,15 +202,6 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
     for (std::size_t j = 0; j < n_out(); ++j) parts[j] = x[outliers_[j]];
     for (std::size_t j = 0; j < inliers_.size(); ++j) parts[n_out() + j] = x[inliers_[j]];
   }
-  static std::vector<std::uint32_t> complement(const std::vector<std::uint32_t>& chosen, std::size_t dim) {
-    std::vector<bool> taken(dim, false);
-    for (std::uint32_t c : chosen) taken[c] = true;
-    std::vector<std::uint32_t> rest;
-    for (std::uint32_t j = 0; j < dim; ++j)
-      if (!taken[j]) rest.push_back(j);
-    return rest;
-  }
-
   std::vector<std::uint32_t> outliers_, inliers_;
   TurboMseCore out_core_, in_core_;
   Group groups_[2];
@@ -226,25 +217,8 @@ std::unique_ptr<Quantizer> make_turbo_mse_quantizer(const FormatSpec& spec, std:
   if (n_out > 0 && spec.extra_coords > 0)
     throw std::invalid_argument("format " + spec.name() + ": extra coordinates and outlier channels do not combine");
   if (n_out == 0) return std::make_unique<TurboMseQuantizer>(spec, dim, seed);
-  if (n_out < 2 || n_out + 2 > dim)
-    throw std::invalid_argument("format " + spec.name() + ": " + std::to_string(n_out) +
-                                " outlier channels do not fit head dimension " + std::to_string(dim) +
-                                " (need 2 <= outliers <= dim - 2)");
-  std::vector<std::uint32_t> channels(outlier_channels.begin(), outlier_channels.end());
-  if (channels.empty()) {
-    for (std::uint32_t j = 0; j < n_out; ++j) channels.push_back(j);
-  }
-  if (channels.size() != n_out)
-    throw std::invalid_argument("format " + spec.name() + " needs " + std::to_string(n_out) +
-                                " outlier channels, got " + std::to_string(channels.size()));
-  std::vector<bool> seen(dim, false);
-  for (std::uint32_t c : channels) {
-    if (c >= dim)
-      throw std::invalid_argument("outlier channel " + std::to_string(c) + " >= dim " + std::to_string(dim));
-    if (seen[c]) throw std::invalid_argument("outlier channel " + std::to_string(c) + " listed twice");
-    seen[c] = true;
-  }
-  return std::make_unique<OutlierSplitQuantizer>(spec, dim, seed, std::move(channels));
+  return std::make_unique<OutlierSplitQuantizer>(spec, dim, seed,
+                                                 checked_outlier_channels(spec, dim, outlier_channels));
 }
 
 }  // namespace veloxquant

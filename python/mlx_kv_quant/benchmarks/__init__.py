@@ -1,0 +1,1 @@
+"""The seed's benchmarks: `python -m mlx_kv_quant.benchmarks.attend_benchmark` (veloxquant.bench)."""
