@@ -137,7 +137,7 @@ int cmd_run(int argc, char** argv) {
   t0 = std::chrono::steady_clock::now();
   while (generated < static_cast<std::size_t>(n_predict) && session.position() < c.context) {
     const std::int32_t next = sample_token(logits, temp, rng);
-    if (next == tokenizer.eos()) break;
+    if (tokenizer.is_eog(next)) break;
     std::fputs(tokenizer.token_text(next).c_str(), stdout);
     std::fflush(stdout);
     ++generated;
