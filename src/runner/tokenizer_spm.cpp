@@ -3,63 +3,23 @@
 // byte, adjacent symbols merge greedily, highest score of the merged piece first (ties: the
 // leftmost), as long as the merged text is a token of any type; a final symbol that is no token
 // falls back to one token per byte.
-#include <queue>
 #include <stdexcept>
 
+#include "runner/symbol_merge.h"
 #include "runner/tokenizer.h"
-#include "runner/unicode_text.h"
 
 namespace veloxquant {
 
 void Tokenizer::encode_spm(std::string_view s, std::vector<std::int32_t>& out) const {
-  if (s.empty()) return;
-  // Symbols are characters in a doubly linked list; merged symbols grow in place.
-  struct Symbol {
-    std::size_t start, len;
-    int prev, next;
-  };
-  std::vector<Symbol> sym;
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t len = std::min(utf8_sequence_length(static_cast<unsigned char>(s[i])), s.size() - i);
-    sym.push_back({i, len, static_cast<int>(sym.size()) - 1, static_cast<int>(sym.size()) + 1});
-    i += len;
-  }
-  sym.back().next = -1;
-
-  struct Bigram {
-    int left, right;
-    float score;
-    std::size_t len;                         // merged length when queued: stale entries are skipped
-    bool operator<(const Bigram& o) const {  // max-heap: higher score, then leftmost
-      return score < o.score || (score == o.score && left > o.left);
-    }
-  };
-  std::priority_queue<Bigram> queue;
   std::string key;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::size_t len = sym[left].len + sym[right].len;
-    key.assign(s.data() + sym[left].start, len);
+  const auto score = [&](std::string_view left, std::string_view right, double& priority) {
+    key.assign(left.data(), left.size() + right.size());  // the two are adjacent in s
     const std::int32_t id = lookup(key);
-    if (id >= 0) queue.push({left, right, scores_[static_cast<std::size_t>(id)], len});
+    if (id >= 0) priority = scores_[static_cast<std::size_t>(id)];
+    return id >= 0;
   };
-  for (std::size_t i = 1; i < sym.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = sym[b.left];
-    Symbol& r = sym[b.right];
-    if (l.len == 0 || r.len == 0 || l.len + r.len != b.len) continue;
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
-
-  for (int i = 0; i >= 0; i = sym[i].next) {
-    key.assign(s.data() + sym[i].start, sym[i].len);
+  for (const SymbolSpan& span : merge_symbols(s, score)) {
+    key.assign(s.substr(span.start, span.len));
     if (const std::int32_t id = lookup(key); id >= 0) {
       out.push_back(id);
       continue;
