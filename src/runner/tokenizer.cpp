@@ -65,44 +65,21 @@ const std::vector<std::string_view> kEogTexts = {"<|eot_id|>",
                                                  "<eos>",
                                                  "<turn|>",
                                                  "<|tool_response>",
-                                                 "<\xEF\xBD\x9C"
-                                                 "end\xE2\x96\x81"
-                                                 "of\xE2\x96\x81"
-                                                 "sentence\xEF\xBD\x9C>",
+                                                 "<｜end▁of▁sentence｜>",
                                                  "[e~["};
 // The end-of-turn texts, the first present of which is the EOT token when the metadata names none.
-const std::vector<std::string_view> kEotTexts = {"<|eot_id|>",
-                                                 "<|im_end|>",
-                                                 "<|end|>",
-                                                 "<end_of_turn>",
-                                                 "<|endoftext|>",
-                                                 "<|end_of_text|>",
-                                                 "<EOT>",
-                                                 "_<EOT>",
-                                                 "[EOT]",
-                                                 "<\xEF\xBD\x9C"
-                                                 "end\xE2\x96\x81"
-                                                 "of\xE2\x96\x81"
-                                                 "sentence\xEF\xBD\x9C>",
-                                                 "<end_of_utterance>"};
+const std::vector<std::string_view> kEotTexts = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",         "<|endoftext|>",     "<|end_of_text|>",
+    "<EOT>",      "_<EOT>",     "[EOT]",   "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
 // Fill-in-the-middle markers: the first of each group present becomes a control token; the pad,
 // repo and file-separator markers also end generation.
 const std::vector<std::vector<std::string_view>> kFimTexts = {
-    {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
-     "<\xEF\xBD\x9C"
-     "fim\xE2\x96\x81"
-     "begin\xEF\xBD\x9C>",
-     "<PRE>", "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"},
-    {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
-     "<\xEF\xBD\x9C"
-     "fim\xE2\x96\x81"
-     "hole\xEF\xBD\x9C>",
-     "<SUF>", "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"},
-    {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-     "<\xEF\xBD\x9C"
-     "fim\xE2\x96\x81"
-     "end\xEF\xBD\x9C>",
-     "<MID>", "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"},
+    {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>",
+     "<|prefix|>"},
+    {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>",
+     "<|suffix|>"},
+    {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>",
+     "<|middle|>"},
     {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"},
     {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"},
     {"<|file_sep|>"}};
