@@ -182,6 +182,20 @@ void decode_seeds() {
   }
 }
 
+// Texts for the tokenizers; the first byte picks the tokenizer (harness_tokenizer.h).
+void tokenizer_seeds() {
+  const std::vector<std::string> texts = {
+      "ab ab abc  a\tb\n\n 123 4567", "I'm here, aren't we? <|im_start|>x<ud>y <ctl>",
+      "\xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9 e\xCC\x81 \xC2\xA0\xC2\x85",
+      "bad \xFF\xC3( \xE2\x82 \xED\xA0\x80 \xC0\x80 end"};
+  for (std::size_t i = 0; i < texts.size(); ++i)
+    for (const std::uint8_t pick : {0, 1, 3, 5, 8}) {
+      std::vector<std::uint8_t> bytes = {pick};
+      bytes.insert(bytes.end(), texts[i].begin(), texts[i].end());
+      put("tokenizer", "text" + std::to_string(i) + "_" + std::to_string(pick), bytes);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,5 +210,6 @@ int main(int argc, char** argv) {
   artifact_seeds();
   format_seeds();
   decode_seeds();
+  tokenizer_seeds();
   return 0;
 }

@@ -7,6 +7,8 @@ packages=(cmake ninja-build g++ clang libhwy-dev libgtest-dev libgmock-dev libbe
           python3-setuptools python3-wheel python3-venv python3-pip  # pip install . (scripts/test-pip-install.sh)
           python3-torch libopenblas0-pthread  # veloxquant.torch tests; OpenBLAS: reference BLAS is ~50x slower
           ccache  # the several builds of make test, sanitize, tsan and pip share compiled objects
+          libpcre2-dev  # the tokenizer's pre-tokenizer regexes
+          python3-sentencepiece  # the SentencePiece reference of the tokenizer tests
           libclang-rt-14-dev "$@")  # libclang-rt: libFuzzer (make fuzz-smoke)
 missing=()
 for p in "${packages[@]}"; do

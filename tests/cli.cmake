@@ -47,6 +47,18 @@ if(EXISTS ${VQ_TINY})
   add_test(NAME cli_perplexity_vqm COMMAND ${VQ} perplexity -m ${VQ_VQM} --tokens
     ${CMAKE_SOURCE_DIR}/../shared/models/test.u16 --ctx 64 --chunks 2 --cache-k exact --cache-v exact --threads 1)
   set_tests_properties(cli_perplexity_vqm PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "ppl [0-9.]+")
+  # run --chat: two user turns from stdin; the second runs only its own tokens (the cache is kept).
+  add_test(NAME cli_run_chat COMMAND sh -c
+    "printf 'Hello there\\nAnd then?\\n' | $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --chat --chat-template chatml \
+     --system 'Be brief.' -n 8 --threads 1")
+  set_tests_properties(cli_run_chat PROPERTIES
+    PASS_REGULAR_EXPRESSION "chat template: chatml.*turn 1: [0-9]+ new tokens run.*turn 2: 40 new tokens run, 8 generated, [0-9]+ in the cache")
+  add_test(NAME cli_run_chat_needs_a_template COMMAND sh -c
+    "echo hi | $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --chat --threads 1")
+  set_tests_properties(cli_run_chat_needs_a_template PROPERTIES PASS_REGULAR_EXPRESSION "has no tokenizer.chat_template")
+  add_test(NAME cli_run_chat_unknown_template COMMAND sh -c
+    "echo hi | $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --chat --chat-template vicuna --threads 1")
+  set_tests_properties(cli_run_chat_unknown_template PROPERTIES PASS_REGULAR_EXPRESSION "unknown chat template 'vicuna'")
   # inspect on model files: the .vqm is loaded with every check; a truncated copy is refused.
   add_test(NAME cli_inspect_vqm COMMAND ${VQ} inspect ${VQ_VQM})
   set_tests_properties(cli_inspect_vqm PROPERTIES FIXTURES_REQUIRED vqm

@@ -15,6 +15,7 @@
 #include "harness_format.h"
 #include "harness_gguf.h"
 #include "harness_npy.h"
+#include "harness_tokenizer.h"
 
 namespace veloxquant {
 namespace {
@@ -45,6 +46,7 @@ TEST(FuzzRegression, Npy) { EXPECT_GT(replay("npy", fuzz_harness::fuzz_npy), 0u)
 TEST(FuzzRegression, CacheFile) { EXPECT_GT(replay("cache_file", fuzz_harness::fuzz_cache_file), 0u); }
 TEST(FuzzRegression, Format) { EXPECT_GT(replay("format", fuzz_harness::fuzz_format), 0u); }
 TEST(FuzzRegression, Decode) { EXPECT_GT(replay("decode", fuzz_harness::fuzz_decode), 0u); }
+TEST(FuzzRegression, Tokenizer) { EXPECT_GT(replay("tokenizer", fuzz_harness::fuzz_tokenizer), 0u); }
 TEST(FuzzRegression, Artifacts) {
   fuzz_harness::fuzz_artifacts_init();
   EXPECT_GT(replay("artifacts", fuzz_harness::fuzz_artifacts), 0u);

@@ -14,16 +14,18 @@
 #include "calibrate.h"
 #include "cli.h"
 #include "math/prng.h"
+#include "run_chat.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
+#include "runner/sampling.h"
 #include "runner/tokenizer.h"
 
 namespace veloxquant::cli {
 
 namespace {
 
-constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" | -f prompt.txt) [options]
+constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" | -f prompt.txt | --chat) [options]
 
 Generates text; attention of every layer runs on the KV cache formats given.
 
@@ -43,21 +45,13 @@ Generates text; attention of every layer runs on the KV cache formats given.
   --weights F          quantize the model's matrices to format F (e.g. tq4; tq4:block=64 for
                        one record and scale per 64 columns) at load; products run on the codes
   --threads N          worker threads (default: all cores)
+  --chat               chat: read user turns from stdin, one per line, and answer each
+                       through the model's chat template; the KV cache is kept between turns
+                       (-n is then the length of each reply, default 256)
+  --chat-template NAME llama3, chatml, gemma or phi3 instead of the one recognised from the
+                       model's tokenizer.chat_template
+  --system TEXT        system message of the chat
 )";
-
-std::int32_t sample(const std::vector<float>& logits, double temp, SplitMix64& rng) {
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < logits.size(); ++i)
-    if (logits[i] > logits[best]) best = i;
-  if (temp <= 0.0) return static_cast<std::int32_t>(best);
-  std::vector<double> p(logits.size());
-  double sum = 0.0;
-  for (std::size_t i = 0; i < logits.size(); ++i) sum += p[i] = std::exp((logits[i] - logits[best]) / temp);
-  double u = rng.uniform() * sum;
-  for (std::size_t i = 0; i < p.size(); ++i)
-    if ((u -= p[i]) <= 0.0) return static_cast<std::int32_t>(i);
-  return static_cast<std::int32_t>(best);
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -66,10 +60,10 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  const Args args(argc, argv, {"help"},
+  const Args args(argc, argv, {"help", "chat"},
                   {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks",
                    "temp", "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1],
-                   kCalibrationOptions[2], kCalibrationOptions[3]},
+                   kCalibrationOptions[2], kCalibrationOptions[3], "chat-template", "system"},
                   {{"-m", "model"}, {"-p", "prompt"}, {"-f", "file"}, {"-n", "n-predict"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -78,7 +72,8 @@ int cmd_run(int argc, char** argv) {
   }
   if (!args.positionals().empty()) throw std::invalid_argument("unexpected argument '" + args.positionals()[0] + "'");
   if (!args.has("model")) throw std::invalid_argument("missing -m model.gguf");
-  if (args.has("prompt") == args.has("file")) throw std::invalid_argument("give exactly one of -p TEXT or -f FILE");
+  if (!args.has("chat") && args.has("prompt") == args.has("file"))
+    throw std::invalid_argument("give exactly one of -p TEXT or -f FILE (or --chat)");
   const long long n_predict = args.integer("n-predict", 64), max_prompt = args.integer("max-prompt", 0);
   const long long window = args.integer("window", 128), sinks = args.integer("sinks", 4);
   const std::size_t threads = thread_count(args);
@@ -106,6 +101,7 @@ int cmd_run(int argc, char** argv) {
                model.weights_quantized() ? (" (weights " + model.weight_scheme().name() + ")").c_str() : "");
   const LlamaConfig& c = model.config();
   const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
+  if (args.has("chat")) return run_chat(args, model, tokenizer, pool);
   std::string prompt = args.str("prompt", "");
   if (args.has("file")) {
     std::ifstream in(args.str("file", ""), std::ios::binary);
@@ -140,8 +136,8 @@ int cmd_run(int argc, char** argv) {
   std::size_t generated = 0;
   t0 = std::chrono::steady_clock::now();
   while (generated < static_cast<std::size_t>(n_predict) && session.position() < c.context) {
-    const std::int32_t next = sample(logits, temp, rng);
-    if (next == tokenizer.eos()) break;
+    const std::int32_t next = sample_token(logits, temp, rng);
+    if (tokenizer.is_eog(next)) break;
     std::fputs(tokenizer.token_text(next).c_str(), stdout);
     std::fflush(stdout);
     ++generated;
