@@ -1,0 +1,173 @@
+// Per-target building blocks of the integer weight kernels (included by the *_simd.cpp files of
+// src/weights once per Highway target).
+//
+// The kernels work on vectors of kBytes int8 lanes: 32 on AVX2 (and AVX-512, which runs the AVX2
+// code, see weight_types.cpp), 16 elsewhere. The product of unsigned weight levels u with int8
+// activations v is x86's vpmaddubsw + vpmaddwd (pairs of byte products, then pairs of those times
+// an int16 scale, into int32 lanes); Highway 1.0.3 has no u8×i8 operation, so x86 targets use the
+// intrinsics on the vectors' raw registers and other targets widen to int16 with Highway ops.
+// Per-lane results differ between the two, their sum does not.
+#if defined(VELOXQUANT_WEIGHTS_INT8_SIMD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef VELOXQUANT_WEIGHTS_INT8_SIMD_INL_H_
+#undef VELOXQUANT_WEIGHTS_INT8_SIMD_INL_H_
+#else
+#define VELOXQUANT_WEIGHTS_INT8_SIMD_INL_H_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "util/half.h"
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
+
+// One-lane and scalable-vector targets run the scalar references (weights/dot.h) instead.
+#undef VELOXQUANT_WEIGHTS_SIMD
+#if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
+#define VELOXQUANT_WEIGHTS_SIMD 0
+#else
+#define VELOXQUANT_WEIGHTS_SIMD 1
+#endif
+
+#if VELOXQUANT_WEIGHTS_SIMD
+HWY_BEFORE_NAMESPACE();
+namespace veloxquant::weights_simd::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#undef VELOXQUANT_WEIGHTS_X86_256
+#undef VELOXQUANT_WEIGHTS_X86_128
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+inline constexpr std::size_t kBytes = 32;
+#define VELOXQUANT_WEIGHTS_X86_256 1
+#else
+inline constexpr std::size_t kBytes = 16;
+#define VELOXQUANT_WEIGHTS_X86_256 0
+#endif
+// SSSE3 takes the portable path below, so that this machine's tests run it too.
+#if HWY_TARGET == HWY_SSE4
+#define VELOXQUANT_WEIGHTS_X86_128 1
+#else
+#define VELOXQUANT_WEIGHTS_X86_128 0
+#endif
+
+using DU8 = hn::CappedTag<std::uint8_t, kBytes>;
+using DI8 = hn::RebindToSigned<DU8>;
+using DI16 = hn::Repartition<std::int16_t, DU8>;
+using DI32 = hn::Repartition<std::int32_t, DU8>;
+using DF = hn::Repartition<float, DU8>;
+using VU8 = hn::Vec<DU8>;
+using VI8 = hn::Vec<DI8>;
+using VI16 = hn::Vec<DI16>;
+using VI32 = hn::Vec<DI32>;
+using VF = hn::Vec<DF>;
+
+// acc + Σ_k s[k]·(u[2k]·v[2k] + u[2k+1]·v[2k+1]): u unsigned with every pair sum in int16
+// (u ≤ 128, |v| ≤ 127), s[k] the int16 lane k of `s`. On 16-byte vectors s must be one value in
+// every lane; on 32-byte vectors it may differ between the two 16-byte halves.
+HWY_INLINE VI32 MulAddPairs(VI32 acc, VU8 u, VI8 v, VI16 s) {
+#if VELOXQUANT_WEIGHTS_X86_256
+  return hn::Add(acc, VI32{_mm256_madd_epi16(_mm256_maddubs_epi16(u.raw, v.raw), s.raw)});
+#elif VELOXQUANT_WEIGHTS_X86_128
+  return hn::Add(acc, VI32{_mm_madd_epi16(_mm_maddubs_epi16(u.raw, v.raw), s.raw)});
+#else
+  const hn::Half<DU8> dhu8;
+  const hn::Half<DI8> dhi8;
+  const DI16 d16;
+  const DI32 d32;
+  const VI16 p_lo = hn::Mul(hn::PromoteTo(d16, hn::LowerHalf(dhu8, u)), hn::PromoteTo(d16, hn::LowerHalf(dhi8, v)));
+  const VI16 p_hi = hn::Mul(hn::PromoteTo(d16, hn::UpperHalf(dhu8, u)), hn::PromoteTo(d16, hn::UpperHalf(dhi8, v)));
+  VI32 extra = hn::Zero(d32);
+  acc = hn::ReorderWidenMulAccumulate(d32, p_lo, s, acc, extra);
+  acc = hn::ReorderWidenMulAccumulate(d32, p_hi, s, acc, extra);
+  return hn::Add(acc, extra);
+#endif
+}
+
+// MulAddPairs for signed weights w (|w| ≤ 128): |w| times v with w's sign.
+HWY_INLINE VI32 MulAddSigned(VI32 acc, VI8 w, VI8 v, VI16 s) {
+  const DU8 du8;
+#if VELOXQUANT_WEIGHTS_X86_256
+  const VI8 signed_v{_mm256_sign_epi8(v.raw, w.raw)};
+#elif VELOXQUANT_WEIGHTS_X86_128
+  const VI8 signed_v{_mm_sign_epi8(v.raw, w.raw)};
+#else
+  // (a comparison, not IfNegativeThenElse: on SSSE3 Highway 1.0.3 takes w itself as the mask)
+  const VI8 signed_v = hn::IfThenElse(hn::Lt(w, hn::Zero(DI8())), hn::Neg(v), v);
+#endif
+  return MulAddPairs(acc, hn::BitCast(du8, hn::Abs(w)), signed_v, s);
+}
+
+// The scales of one vector: `low` for its first 16 bytes, `high` for the rest (16-byte vectors
+// take `low`; the caller passes each vector's own scale).
+HWY_INLINE VI16 HalfScales(int low, int high) {
+  const DI16 d16;
+#if VELOXQUANT_WEIGHTS_X86_256
+  return VI16{_mm256_setr_m128i(_mm_set1_epi16(static_cast<short>(low)), _mm_set1_epi16(static_cast<short>(high)))};
+#else
+  (void)high;
+  return hn::Set(d16, static_cast<std::int16_t>(low));
+#endif
+}
+
+HWY_INLINE VU8 LowNibbles(VU8 v) { return hn::And(v, hn::Set(DU8(), std::uint8_t{0x0F})); }
+HWY_INLINE VU8 HighNibbles(VU8 v) { return hn::And(hn::ShiftRight<4>(v), hn::Set(DU8(), std::uint8_t{0x0F})); }
+
+// The levels of a 16-byte nibble array whose low nibbles are elements 0..15 and high nibbles
+// 16..31 (q4_0, iq4_nl, iq4_xs sub-blocks): the vector of elements [kBytes·v, kBytes·v + kBytes).
+HWY_INLINE VU8 NibbleLevels(const std::uint8_t* qs, std::size_t v) {
+  const DU8 du8;
+#if VELOXQUANT_WEIGHTS_X86_256
+  (void)v;
+  const hn::Full128<std::uint8_t> d128;
+  const auto q = hn::LoadU(d128, qs);
+  return hn::And(hn::Combine(du8, hn::ShiftRight<4>(q), q), hn::Set(du8, std::uint8_t{0x0F}));
+#else
+  const VU8 q = hn::LoadU(du8, qs);
+  return v == 0 ? LowNibbles(q) : HighNibbles(q);
+#endif
+}
+
+// The 16 iq4_nl values in every 16-byte half of a vector (byte shuffles work per half).
+HWY_INLINE VI8 Iq4nlTable() {
+  alignas(32) static constexpr std::int8_t kTable[32] = {-127, -104, -83, -65, -49, -35,  -22,  -10, 1,   13,  25,
+                                                         38,   53,   69,  89,  113, -127, -104, -83, -65, -49, -35,
+                                                         -22,  -10,  1,   13,  25,  38,   53,   69,  89,  113};
+  return hn::Load(DI8(), kTable);
+}
+
+// Bytes of the first kBytes bits of `bits` (bit j → byte j): `value` where the bit is set, else 0.
+HWY_INLINE VU8 BitsToBytes(const std::uint8_t* bits, std::uint8_t value) {
+  const DU8 du8;
+  // Byte j takes source byte j/8 and tests bit j%8.
+  alignas(32) static constexpr std::uint8_t kSource[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                           2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+  alignas(32) static constexpr std::uint8_t kBit[32] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128,
+                                                        1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  std::uint32_t word = 0;
+  std::memcpy(&word, bits, kBytes / 8);
+  const VU8 spread = hn::TableLookupBytes(hn::BitCast(du8, hn::Set(hn::Repartition<std::uint32_t, DU8>(), word)),
+                                          hn::Load(du8, kSource));
+  const VU8 bit = hn::Load(du8, kBit);
+  return hn::IfThenElseZero(hn::Eq(hn::And(spread, bit), bit), hn::Set(du8, value));
+}
+
+// An fp16 scale as float (F16C on AVX2).
+HWY_INLINE float HalfToFloat(std::uint16_t h) {
+#if VELOXQUANT_WEIGHTS_X86_256
+  return _cvtsh_ss(h);
+#else
+  return half_to_float(h);
+#endif
+}
+
+// Σ of the float lanes.
+HWY_INLINE float SumLanes(VF v) { return hn::GetLane(hn::SumOfLanes(DF(), v)); }
+
+}  // namespace veloxquant::weights_simd::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+#endif  // VELOXQUANT_WEIGHTS_SIMD
+
+#endif  // include guard
