@@ -14,67 +14,58 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-bool all_finite(const float* x, std::size_t n) {
-  bool ok = true;
-  for (std::size_t i = 0; i < n; ++i) ok &= std::isfinite(x[i]);
-  return ok;
-}
-
 }  // namespace
 
-std::size_t activation_block(ActivationForm form) {
-  return form == ActivationForm::kQ8Blocks ? 32 : form == ActivationForm::kQ8K ? 256 : 1;
-}
-
-std::size_t activation_sum_group(ActivationForm form) {
-  return form == ActivationForm::kQ8Blocks ? 32 : form == ActivationForm::kQ8K ? 16 : 1;
-}
-
 void quantize_q8_block(const float* x, std::int8_t* q, float& d, std::int16_t& sum) {
-  sum = 0;
-  if (!all_finite(x, 32)) {
+  // Plain loops without library calls, so that the compiler vectorizes them.
+  float amax = 0.0f;
+  bool finite = true;
+  for (std::size_t j = 0; j < 32; ++j) {
+    const float a = std::fabs(x[j]);
+    amax = a > amax ? a : amax;
+    finite &= a <= std::numeric_limits<float>::max();  // false for NaN and ±Inf
+  }
+  if (!finite) {
     for (std::size_t j = 0; j < 32; ++j) q[j] = 0;
     d = kNaN;
+    sum = 0;
     return;
   }
-  float amax = 0.0f;
-  for (std::size_t j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
   d = half_to_float(float_to_half(amax / 127.0f));
   const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
   int s = 0;
   for (std::size_t j = 0; j < 32; ++j) {
-    q[j] = static_cast<std::int8_t>(std::nearbyint(x[j] * id));  // |x·id| ≤ 127; ties to even
+    q[j] = static_cast<std::int8_t>(quant_search::nearest_int(x[j] * id));  // |x·id| ≤ 127; ties to even
     s += q[j];
   }
   sum = static_cast<std::int16_t>(s);
 }
 
 void quantize_q8k_block(const float* x, std::int8_t* q, float& d, std::int16_t* sums16) {
-  for (std::size_t g = 0; g < 16; ++g) sums16[g] = 0;
-  if (!all_finite(x, 256)) {
-    for (std::size_t j = 0; j < 256; ++j) q[j] = 0;
-    d = kNaN;
-    return;
-  }
   float max = 0.0f, amax = 0.0f;
-  for (std::size_t j = 0; j < 256; ++j)
-    if (std::fabs(x[j]) > amax) {
-      amax = std::fabs(x[j]);
+  bool finite = true;
+  for (std::size_t j = 0; j < 256; ++j) {
+    const float a = std::fabs(x[j]);
+    finite &= a <= std::numeric_limits<float>::max();
+    if (a > amax) {
+      amax = a;
       max = x[j];
     }
-  if (amax == 0.0f) {
+  }
+  if (!finite || amax == 0.0f) {
     for (std::size_t j = 0; j < 256; ++j) q[j] = 0;
-    d = 0.0f;
+    for (std::size_t g = 0; g < 16; ++g) sums16[g] = 0;
+    d = finite ? 0.0f : kNaN;
     return;
   }
   const float iscale = -127.0f / max;
-  for (std::size_t j = 0; j < 256; ++j) {
-    const int v = quant_search::nearest_int(iscale * x[j]);
-    q[j] = static_cast<std::int8_t>(v < 127 ? v : 127);
-  }
   for (std::size_t g = 0; g < 16; ++g) {
     int s = 0;
-    for (std::size_t j = 0; j < 16; ++j) s += q[16 * g + j];
+    for (std::size_t j = 16 * g; j < 16 * g + 16; ++j) {
+      const int v = quant_search::nearest_int(iscale * x[j]);
+      q[j] = static_cast<std::int8_t>(v < 127 ? v : 127);
+      s += q[j];
+    }
     sums16[g] = static_cast<std::int16_t>(s);
   }
   d = 1.0f / iscale;

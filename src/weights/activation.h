@@ -19,8 +19,12 @@ namespace veloxquant {
 enum class ActivationForm { kFloat, kQ8Blocks, kQ8K };
 
 // Elements per scale and per sum of a form (1 and 1 for kFloat).
-std::size_t activation_block(ActivationForm form);
-std::size_t activation_sum_group(ActivationForm form);
+inline std::size_t activation_block(ActivationForm form) {
+  return form == ActivationForm::kQ8Blocks ? 32 : form == ActivationForm::kQ8K ? 256 : 1;
+}
+inline std::size_t activation_sum_group(ActivationForm form) {
+  return form == ActivationForm::kQ8Blocks ? 32 : form == ActivationForm::kQ8K ? 16 : 1;
+}
 
 // `tokens` activations of `cols` values each (cols a multiple of the form's block), read-only
 // views: token t's values at q + t·cols, scales at d + t·cols/block, sums at sums + t·cols/group.

@@ -31,8 +31,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#include "util/half.h"
 
 namespace veloxquant::blocks {
+
+// The fp16 field at p as float, the little-endian u32 at p (fields may be unaligned).
+inline float half_at(const std::uint8_t* p) { return half_to_float(load_u16(p)); }
+inline std::uint32_t u32_at(const std::uint8_t* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 inline constexpr std::size_t kQK = 32;    // elements of the 32-element block types
 inline constexpr std::size_t kQKK = 256;  // elements of a K-quant super-block (and iq4_xs)

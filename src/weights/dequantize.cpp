@@ -9,20 +9,15 @@ namespace veloxquant::dequant {
 
 namespace {
 
-float f16_at(const std::uint8_t* p) { return half_to_float(load_u16(p)); }
-
-std::uint32_t u32_at(const std::uint8_t* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using blocks::half_at;
+using blocks::u32_at;
 
 }  // namespace
 
 void f32(const std::uint8_t* in, std::size_t n, float* out) { std::memcpy(out, in, n * sizeof(float)); }
 
 void f16(const std::uint8_t* in, std::size_t n, float* out) {
-  for (std::size_t i = 0; i < n; ++i) out[i] = f16_at(in + 2 * i);
+  for (std::size_t i = 0; i < n; ++i) out[i] = half_at(in + 2 * i);
 }
 
 void bf16(const std::uint8_t* in, std::size_t n, float* out) {
@@ -32,7 +27,7 @@ void bf16(const std::uint8_t* in, std::size_t n, float* out) {
 void q4_0(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q4_0;
   for (std::size_t b = 0; b < n / blocks::kQK; ++b, in += L::kBytes, out += blocks::kQK) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     for (std::size_t j = 0; j < 16; ++j) {
       out[j] = static_cast<float>((in[L::kQs + j] & 0xF) - 8) * d;
       out[j + 16] = static_cast<float>((in[L::kQs + j] >> 4) - 8) * d;
@@ -43,7 +38,7 @@ void q4_0(const std::uint8_t* in, std::size_t n, float* out) {
 void q4_1(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q4_1;
   for (std::size_t b = 0; b < n / blocks::kQK; ++b, in += L::kBytes, out += blocks::kQK) {
-    const float d = f16_at(in + L::kD), m = f16_at(in + L::kM);
+    const float d = half_at(in + L::kD), m = half_at(in + L::kM);
     for (std::size_t j = 0; j < 16; ++j) {
       out[j] = static_cast<float>(in[L::kQs + j] & 0xF) * d + m;
       out[j + 16] = static_cast<float>(in[L::kQs + j] >> 4) * d + m;
@@ -54,7 +49,7 @@ void q4_1(const std::uint8_t* in, std::size_t n, float* out) {
 void q5_0(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q5_0;
   for (std::size_t b = 0; b < n / blocks::kQK; ++b, in += L::kBytes, out += blocks::kQK) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     const std::uint32_t qh = u32_at(in + L::kQh);
     for (std::size_t j = 0; j < 16; ++j) {
       const int h0 = static_cast<int>((qh >> j) & 1) << 4, h1 = static_cast<int>((qh >> (j + 16)) & 1) << 4;
@@ -67,7 +62,7 @@ void q5_0(const std::uint8_t* in, std::size_t n, float* out) {
 void q5_1(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q5_1;
   for (std::size_t b = 0; b < n / blocks::kQK; ++b, in += L::kBytes, out += blocks::kQK) {
-    const float d = f16_at(in + L::kD), m = f16_at(in + L::kM);
+    const float d = half_at(in + L::kD), m = half_at(in + L::kM);
     const std::uint32_t qh = u32_at(in + L::kQh);
     for (std::size_t j = 0; j < 16; ++j) {
       const int h0 = static_cast<int>((qh >> j) & 1) << 4, h1 = static_cast<int>((qh >> (j + 16)) & 1) << 4;
@@ -80,7 +75,7 @@ void q5_1(const std::uint8_t* in, std::size_t n, float* out) {
 void q8_0(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q8_0;
   for (std::size_t b = 0; b < n / blocks::kQK; ++b, in += L::kBytes, out += blocks::kQK) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     for (std::size_t j = 0; j < 32; ++j) out[j] = static_cast<float>(static_cast<std::int8_t>(in[L::kQs + j])) * d;
   }
 }
@@ -88,7 +83,7 @@ void q8_0(const std::uint8_t* in, std::size_t n, float* out) {
 void iq4_nl(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::IQ4_NL;
   for (std::size_t b = 0; b < n / blocks::kQK; ++b, in += L::kBytes, out += blocks::kQK) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     for (std::size_t j = 0; j < 16; ++j) {
       out[j] = d * static_cast<float>(blocks::kIq4nlValues[in[L::kQs + j] & 0xF]);
       out[j + 16] = d * static_cast<float>(blocks::kIq4nlValues[in[L::kQs + j] >> 4]);
@@ -99,7 +94,7 @@ void iq4_nl(const std::uint8_t* in, std::size_t n, float* out) {
 void q2_K(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q2_K;
   for (std::size_t b = 0; b < n / blocks::kQKK; ++b, in += L::kBytes) {
-    const float d = f16_at(in + L::kD), dmin = f16_at(in + L::kDmin);
+    const float d = half_at(in + L::kD), dmin = half_at(in + L::kDmin);
     const std::uint8_t* sc = in + L::kScales;
     for (std::size_t half = 0; half < 2; ++half) {
       const std::uint8_t* q = in + L::kQs + 32 * half;
@@ -116,7 +111,7 @@ void q2_K(const std::uint8_t* in, std::size_t n, float* out) {
 void q3_K(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q3_K;
   for (std::size_t b = 0; b < n / blocks::kQKK; ++b, in += L::kBytes) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     const std::uint8_t* hm = in + L::kHmask;
     std::size_t sub = 0;
     for (std::size_t half = 0; half < 2; ++half) {
@@ -138,7 +133,7 @@ void q3_K(const std::uint8_t* in, std::size_t n, float* out) {
 void q4_K(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q4_K;
   for (std::size_t b = 0; b < n / blocks::kQKK; ++b, in += L::kBytes) {
-    const float d = f16_at(in + L::kD), dmin = f16_at(in + L::kDmin);
+    const float d = half_at(in + L::kD), dmin = half_at(in + L::kDmin);
     for (std::size_t j = 0; j < 4; ++j) {
       const std::uint8_t* q = in + L::kQs + 32 * j;
       std::uint8_t sc, m;
@@ -155,7 +150,7 @@ void q4_K(const std::uint8_t* in, std::size_t n, float* out) {
 void q5_K(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q5_K;
   for (std::size_t b = 0; b < n / blocks::kQKK; ++b, in += L::kBytes) {
-    const float d = f16_at(in + L::kD), dmin = f16_at(in + L::kDmin);
+    const float d = half_at(in + L::kD), dmin = half_at(in + L::kDmin);
     const std::uint8_t* qh = in + L::kQh;
     for (std::size_t j = 0; j < 4; ++j) {
       const std::uint8_t* ql = in + L::kQs + 32 * j;
@@ -176,7 +171,7 @@ void q5_K(const std::uint8_t* in, std::size_t n, float* out) {
 void q6_K(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::Q6_K;
   for (std::size_t b = 0; b < n / blocks::kQKK; ++b, in += L::kBytes) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     const auto* sc = reinterpret_cast<const std::int8_t*>(in + L::kScales);
     for (std::size_t half = 0; half < 2; ++half, out += 128, sc += 8) {
       const std::uint8_t* ql = in + L::kQl + 64 * half;
@@ -199,7 +194,7 @@ void q6_K(const std::uint8_t* in, std::size_t n, float* out) {
 void iq4_xs(const std::uint8_t* in, std::size_t n, float* out) {
   using L = blocks::IQ4_XS;
   for (std::size_t b = 0; b < n / blocks::kQKK; ++b, in += L::kBytes) {
-    const float d = f16_at(in + L::kD);
+    const float d = half_at(in + L::kD);
     const std::uint16_t scales_h = load_u16(in + L::kScalesH);
     for (std::size_t sub = 0; sub < 8; ++sub, out += 32) {
       const float dl = d * static_cast<float>(blocks::iq4xs_scale(sub, scales_h, in + L::kScalesL) - 32);

@@ -21,15 +21,15 @@ HWY_BEFORE_NAMESPACE();
 namespace veloxquant::weights_simd::HWY_NAMESPACE {
 #if VELOXQUANT_WEIGHTS_SIMD
 
-// The activations of NT tokens and their float accumulators.
+// The activations of NT tokens and their accumulators.
 template <std::size_t NT>
 struct Tokens {
   const std::int8_t* x[NT];
   const float* d[NT];
   const std::int16_t* sums[NT];    // per 16
   const std::int16_t* sums32[NT];  // per 32
-  VF acc[NT];                      // Σ d_w·d_x·(integer sum) per lane
-  float extra[NT];                 // the parts kept as scalars (mins and offsets)
+  VF acc[NT];                      // Σ d_w·d_x·(integer sum), per lane
+  VF4 mins[NT];                    // Σ d_min·d_x·(Σ_j min_j·Σx_j), per lane (q2_K, q4_K, q5_K)
 
   Tokens(const ActivationBatch& a, std::size_t t0) {
     for (std::size_t t = 0; t < NT; ++t) {
@@ -38,54 +38,79 @@ struct Tokens {
       sums[t] = a.sums_of(t0 + t);
       sums32[t] = a.sums32_of(t0 + t);
       acc[t] = hn::Zero(DF());
-      extra[t] = 0.0f;
+      mins[t] = hn::Zero(DF4());
     }
   }
   void store(float* out, std::size_t out_stride) const {
-    for (std::size_t t = 0; t < NT; ++t) out[t * out_stride] = SumLanes(acc[t]) + extra[t];
+    for (std::size_t t = 0; t < NT; ++t)
+      out[t * out_stride] = SumLanes(acc[t]) - hn::GetLane(hn::SumOfLanes(DF4(), mins[t]));
+  }
+  // acc += d·d_x·isum for super-block b
+  HWY_INLINE void add(std::size_t t, std::size_t b, float d, VI32 isum) {
+    acc[t] = hn::MulAdd(hn::Set(DF(), d * this->d[t][b]), hn::ConvertTo(DF(), isum), acc[t]);
+  }
+  // mins += d_min·d_x·(Σ_j min_j·sums[j]) over eight groups
+  HWY_INLINE void add_mins(std::size_t t, std::size_t b, float dmin, hn::Vec<D32x4> msum) {
+    mins[t] = hn::MulAdd(hn::Set(DF4(), dmin * d[t][b]), hn::ConvertTo(DF4(), msum), mins[t]);
   }
 };
 
-// The scales of the vector holding elements [e, e + kBytes) of a super-block with a scale per
-// 16 elements (`scale16[16]`).
-HWY_INLINE VI16 ScalesPer16(const int* scale16, std::size_t e) {
-  return HalfScales(scale16[e / 16], scale16[(e + kBytes - 1) / 16]);
+// Σ_j scale_j · sums_j over 16 groups into the int32 lanes of a vector (the offsets of q3_K, q6_K).
+HWY_INLINE VI32 ScaledSums16(V16x8 scales_lo, V16x8 scales_hi, const std::int16_t* sums) {
+  const D16x8 d8;
+  const auto lo = Dot8(scales_lo, hn::LoadU(d8, sums)), hi = Dot8(scales_hi, hn::LoadU(d8, sums + 8));
+  const hn::Vec<D32x4> both = hn::Add(lo, hi);
+#if VELOXQUANT_WEIGHTS_X86_256
+  return hn::ZeroExtendVector(DI32(), both);
+#else
+  return both;
+#endif
 }
 
-// q4_K / q5_K: eight six-bit scales and mins from the 12 packed bytes (blocks::k4_scale_min).
-HWY_INLINE void K4ScalesMins(const std::uint8_t* s12, std::uint8_t* scale, std::uint8_t* min) {
+// --- the super-block types with unsigned levels ---------------------------------------------------
+//
+// A Block decodes one super-block: its fp16 scale `d`; offset(tk, t, b) starts token t's integer
+// sum with the part that comes from the activations' sums (and adds the mins to tk); chunks(f)
+// calls f(e, levels, scales) for the vectors of elements [e, e + kBytes) of the super-block.
+
+// q4_K / q5_K: the eight six-bit scales and mins of the 12 packed bytes (blocks::k4_scale_min) as
+// bytes: scales 0..7 in out[0..7], mins in out[8..15].
+HWY_INLINE void K4ScalesMins(const std::uint8_t* s12, std::uint8_t* out) {
   std::uint32_t w[3];
   std::memcpy(w, s12, 12);
-  const std::uint32_t scales_lo = w[0] & 0x3F3F3F3Fu;
-  const std::uint32_t scales_hi = (w[2] & 0x0F0F0F0Fu) | (((w[0] >> 6) & 0x03030303u) << 4);
-  const std::uint32_t mins_lo = w[1] & 0x3F3F3F3Fu;
-  const std::uint32_t mins_hi = ((w[2] >> 4) & 0x0F0F0F0Fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-  std::memcpy(scale, &scales_lo, 4);
-  std::memcpy(scale + 4, &scales_hi, 4);
-  std::memcpy(min, &mins_lo, 4);
-  std::memcpy(min + 4, &mins_hi, 4);
+  const std::uint32_t v[4] = {w[0] & 0x3F3F3F3Fu, (w[2] & 0x0F0F0F0Fu) | (((w[0] >> 6) & 0x03030303u) << 4),
+                              w[1] & 0x3F3F3F3Fu, ((w[2] >> 4) & 0x0F0F0F0Fu) | (((w[1] >> 6) & 0x03030303u) << 4)};
+  std::memcpy(out, v, 16);
 }
 
-template <bool kFive, std::size_t NT>
-HWY_INLINE void K4Row(const std::uint8_t* HWY_RESTRICT row, const ActivationBatch& a, std::size_t t0,
-                      float* HWY_RESTRICT out, std::size_t out_stride) {
+template <bool kFive>
+struct K4Block {           // q4_K, q5_K
   using L = blocks::Q5_K;  // q4_K has the same fields up to qs (at 16 instead of 48)
-  constexpr std::size_t kBlock = kFive ? blocks::Q5_K::kBytes : blocks::Q4_K::kBytes;
-  constexpr std::size_t kQs = kFive ? blocks::Q5_K::kQs : blocks::Q4_K::kQs;
-  const DU8 du8;
-  const DI8 di8;
-  const DI16 d16;
-  const DI32 d32;
-  const DF df;
-  Tokens<NT> tk(a, t0);
-  for (std::size_t b = 0; b < a.cols / 256; ++b, row += kBlock) {
-    std::uint8_t scale[8], min[8];
-    K4ScalesMins(row + L::kScales, scale, min);
-    VI32 isum[NT];
-    for (std::size_t t = 0; t < NT; ++t) isum[t] = hn::Zero(d32);
+  static constexpr std::size_t kBytesPerBlock = kFive ? blocks::Q5_K::kBytes : blocks::Q4_K::kBytes;
+  static constexpr std::size_t kQs = kFive ? blocks::Q5_K::kQs : blocks::Q4_K::kQs;
+  const std::uint8_t* row;
+  float d, dmin;
+  VI16 scales;
+  V16x8 mins;
+
+  explicit K4Block(const std::uint8_t* r) : row(r) {
+    alignas(16) std::uint8_t sm[16];
+    K4ScalesMins(row + L::kScales, sm);
+    scales = InEveryHalf(Widen8(sm));
+    mins = Widen8(sm + 8);
+    d = HalfToFloat(load_u16(row + L::kD));
+    dmin = HalfToFloat(load_u16(row + L::kDmin));
+  }
+  template <std::size_t NT>
+  HWY_INLINE VI32 offset(Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+    tk.add_mins(t, b, dmin, Dot8(mins, hn::LoadU(D16x8(), tk.sums32[t] + 8 * b)));
+    return hn::Zero(DI32());
+  }
+  template <class F>
+  HWY_INLINE void chunks(const F& f) const {
+    const DU8 du8;
     for (std::size_t j = 0; j < 4; ++j) {
-      const VI16 s_lo = hn::Set(d16, static_cast<std::int16_t>(scale[2 * j]));
-      const VI16 s_hi = hn::Set(d16, static_cast<std::int16_t>(scale[2 * j + 1]));
+      const VI16 s_lo = ScaleOf(scales, 64 * j, 32), s_hi = ScaleOf(scales, 64 * j + 32, 32);
       for (std::size_t v = 0; v < 32 / kBytes; ++v) {
         const VU8 q = hn::LoadU(du8, row + kQs + 32 * j + kBytes * v);
         VU8 lo = LowNibbles(q), hi = HighNibbles(q);
@@ -97,41 +122,38 @@ HWY_INLINE void K4Row(const std::uint8_t* HWY_RESTRICT row, const ActivationBatc
           hi = hn::Or(
               hi, hn::IfThenElseZero(hn::TestBit(h, hn::Set(du8, static_cast<std::uint8_t>(2u << (2 * j)))), sixteen));
         }
-        for (std::size_t t = 0; t < NT; ++t) {
-          const std::int8_t* x = tk.x[t] + 256 * b + 64 * j + kBytes * v;
-          isum[t] = MulAddPairs(isum[t], lo, hn::LoadU(di8, x), s_lo);
-          isum[t] = MulAddPairs(isum[t], hi, hn::LoadU(di8, x + 32), s_hi);
-        }
+        f(64 * j + kBytes * v, lo, s_lo);
+        f(64 * j + 32 + kBytes * v, hi, s_hi);
       }
     }
-    const float d = HalfToFloat(load_u16(row + L::kD)), dmin = HalfToFloat(load_u16(row + L::kDmin));
-    for (std::size_t t = 0; t < NT; ++t) {
-      const std::int16_t* s32 = tk.sums32[t] + 8 * b;
-      int msum = 0;
-      for (std::size_t j = 0; j < 8; ++j) msum += min[j] * s32[j];
-      const float dx = tk.d[t][b];
-      tk.acc[t] = hn::MulAdd(hn::Set(df, d * dx), hn::ConvertTo(df, isum[t]), tk.acc[t]);
-      tk.extra[t] -= dmin * dx * static_cast<float>(msum);
-    }
   }
-  tk.store(out, out_stride);
-}
+};
 
-template <std::size_t NT>
-HWY_INLINE void Q6KRow(const std::uint8_t* HWY_RESTRICT row, const ActivationBatch& a, std::size_t t0,
-                       float* HWY_RESTRICT out, std::size_t out_stride) {
+struct Q6KBlock {
   using L = blocks::Q6_K;
-  const DU8 du8;
-  const DI8 di8;
-  const DI32 d32;
-  const DF df;
-  const VU8 three = hn::Set(du8, std::uint8_t{3});
-  Tokens<NT> tk(a, t0);
-  for (std::size_t b = 0; b < a.cols / 256; ++b, row += L::kBytes) {
-    int scale[16];
-    for (std::size_t j = 0; j < 16; ++j) scale[j] = static_cast<std::int8_t>(row[L::kScales + j]);
-    VI32 isum[NT];
-    for (std::size_t t = 0; t < NT; ++t) isum[t] = hn::Zero(d32);
+  static constexpr std::size_t kBytesPerBlock = L::kBytes;
+  const std::uint8_t* row;
+  float d;
+  V16x8 sc_lo, sc_hi;
+  VI16 eight[2];
+
+  explicit Q6KBlock(const std::uint8_t* r) : row(r) {
+    const auto* sc = reinterpret_cast<const std::int8_t*>(row + L::kScales);
+    sc_lo = Widen8(sc);
+    sc_hi = Widen8(sc + 8);
+    eight[0] = InEveryHalf(sc_lo);
+    eight[1] = InEveryHalf(sc_hi);
+    d = HalfToFloat(load_u16(row + L::kD));
+  }
+  // The −32 of every level: −32·Σ_j scale_j·Σx_j.
+  template <std::size_t NT>
+  HWY_INLINE VI32 offset(Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+    return hn::Neg(hn::ShiftLeft<5>(ScaledSums16(sc_lo, sc_hi, tk.sums[t] + 16 * b)));
+  }
+  template <class F>
+  HWY_INLINE void chunks(const F& f) const {
+    const DU8 du8;
+    const VU8 three = hn::Set(du8, std::uint8_t{3});
     for (std::size_t h = 0; h < 2; ++h)
       for (std::size_t v = 0; v < 32 / kBytes; ++v) {
         const VU8 qa = hn::LoadU(du8, row + L::kQl + 64 * h + kBytes * v);
@@ -145,49 +167,71 @@ HWY_INLINE void Q6KRow(const std::uint8_t* HWY_RESTRICT row, const ActivationBat
         };
         for (std::size_t k = 0; k < 4; ++k) {
           const std::size_t e = 128 * h + 32 * k + kBytes * v;
-          const VI16 s = ScalesPer16(scale, e);
-          for (std::size_t t = 0; t < NT; ++t)
-            isum[t] = MulAddPairs(isum[t], level[k], hn::LoadU(di8, tk.x[t] + 256 * b + e), s);
+          f(e, level[k], ScaleOf(eight[h], e, 16));
         }
       }
-    const float d = HalfToFloat(load_u16(row + L::kD));
-    for (std::size_t t = 0; t < NT; ++t) {
-      const std::int16_t* s16 = tk.sums[t] + 16 * b;
-      int offset = 0;
-      for (std::size_t j = 0; j < 16; ++j) offset += scale[j] * s16[j];
-      const float ddx = d * tk.d[t][b];
-      tk.acc[t] = hn::MulAdd(hn::Set(df, ddx), hn::ConvertTo(df, isum[t]), tk.acc[t]);
-      tk.extra[t] -= ddx * static_cast<float>(32 * offset);
-    }
   }
-  tk.store(out, out_stride);
+};
+
+// q3_K's sixteen six-bit scales (blocks::q3k_scale) minus 32, as int8.
+HWY_INLINE void Q3KScales(const std::uint8_t* s12, std::int8_t* out) {
+  std::uint32_t w[3];
+  std::memcpy(w, s12, 12);
+  const std::uint32_t v[4] = {(w[0] & 0x0F0F0F0Fu) | (((w[2] >> 0) & 0x03030303u) << 4),
+                              (w[1] & 0x0F0F0F0Fu) | (((w[2] >> 2) & 0x03030303u) << 4),
+                              ((w[0] >> 4) & 0x0F0F0F0Fu) | (((w[2] >> 4) & 0x03030303u) << 4),
+                              ((w[1] >> 4) & 0x0F0F0F0Fu) | (((w[2] >> 6) & 0x03030303u) << 4)};
+  std::memcpy(out, v, 16);
+  for (std::size_t j = 0; j < 16; ++j) out[j] = static_cast<std::int8_t>(out[j] - 32);
 }
 
 // q2_K (kThree false) and q3_K: two-bit levels, four per byte; q3_K adds the hmask bit as +4 and
-// subtracts 4 (folded into the offset term).
-template <bool kThree, std::size_t NT>
-HWY_INLINE void Q23KRow(const std::uint8_t* HWY_RESTRICT row, const ActivationBatch& a, std::size_t t0,
-                        float* HWY_RESTRICT out, std::size_t out_stride) {
-  constexpr std::size_t kBlock = kThree ? blocks::Q3_K::kBytes : blocks::Q2_K::kBytes;
-  constexpr std::size_t kQs = kThree ? blocks::Q3_K::kQs : blocks::Q2_K::kQs;
-  const DU8 du8;
-  const DI8 di8;
-  const DI32 d32;
-  const DF df;
-  const VU8 three = hn::Set(du8, std::uint8_t{3});
-  Tokens<NT> tk(a, t0);
-  for (std::size_t b = 0; b < a.cols / 256; ++b, row += kBlock) {
-    int scale[16], min[16] = {};
-    for (std::size_t j = 0; j < 16; ++j) {
-      if constexpr (kThree) {
-        scale[j] = blocks::q3k_scale(j, row + blocks::Q3_K::kScales) - 32;
-      } else {
-        scale[j] = row[blocks::Q2_K::kScales + j] & 0xF;
-        min[j] = row[blocks::Q2_K::kScales + j] >> 4;
+// subtracts 4 (−4·Σ_j scale_j·Σx_j in the integer sum); q2_K has a four-bit min per 16.
+template <bool kThree>
+struct Q23KBlock {
+  static constexpr std::size_t kBytesPerBlock = kThree ? blocks::Q3_K::kBytes : blocks::Q2_K::kBytes;
+  static constexpr std::size_t kQs = kThree ? blocks::Q3_K::kQs : blocks::Q2_K::kQs;
+  const std::uint8_t* row;
+  float d, dmin = 0.0f;
+  V16x8 sc_lo, sc_hi, m_lo, m_hi;
+  VI16 eight[2];
+
+  explicit Q23KBlock(const std::uint8_t* r) : row(r) {
+    alignas(16) std::int8_t scale8[16];
+    alignas(16) std::uint8_t min8[16] = {};
+    if constexpr (kThree) {
+      Q3KScales(row + blocks::Q3_K::kScales, scale8);
+      d = HalfToFloat(load_u16(row + blocks::Q3_K::kD));
+    } else {
+      for (std::size_t j = 0; j < 16; ++j) {
+        scale8[j] = static_cast<std::int8_t>(row[blocks::Q2_K::kScales + j] & 0xF);
+        min8[j] = static_cast<std::uint8_t>(row[blocks::Q2_K::kScales + j] >> 4);
       }
+      d = HalfToFloat(load_u16(row + blocks::Q2_K::kD));
+      dmin = HalfToFloat(load_u16(row + blocks::Q2_K::kDmin));
     }
-    VI32 isum[NT];
-    for (std::size_t t = 0; t < NT; ++t) isum[t] = hn::Zero(d32);
+    sc_lo = Widen8(scale8);
+    sc_hi = Widen8(scale8 + 8);
+    m_lo = Widen8(min8);
+    m_hi = Widen8(min8 + 8);
+    eight[0] = InEveryHalf(sc_lo);
+    eight[1] = InEveryHalf(sc_hi);
+  }
+  template <std::size_t NT>
+  HWY_INLINE VI32 offset(Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+    const std::int16_t* s16 = tk.sums[t] + 16 * b;
+    if constexpr (kThree) {
+      return hn::Neg(hn::ShiftLeft<2>(ScaledSums16(sc_lo, sc_hi, s16)));
+    } else {
+      const D16x8 d8;
+      tk.add_mins(t, b, dmin, hn::Add(Dot8(m_lo, hn::LoadU(d8, s16)), Dot8(m_hi, hn::LoadU(d8, s16 + 8))));
+      return hn::Zero(DI32());
+    }
+  }
+  template <class F>
+  HWY_INLINE void chunks(const F& f) const {
+    const DU8 du8;
+    const VU8 three = hn::Set(du8, std::uint8_t{3});
     for (std::size_t h = 0; h < 2; ++h)
       for (std::size_t v = 0; v < 32 / kBytes; ++v) {
         const VU8 q = hn::LoadU(du8, row + kQs + 32 * h + kBytes * v);
@@ -200,23 +244,44 @@ HWY_INLINE void Q23KRow(const std::uint8_t* HWY_RESTRICT row, const ActivationBa
             level = hn::Or(level, hn::IfThenElseZero(hn::TestBit(hm, bit), hn::Set(du8, std::uint8_t{4})));
           }
           const std::size_t e = 128 * h + 32 * k + kBytes * v;
-          const VI16 s = ScalesPer16(scale, e);
-          for (std::size_t t = 0; t < NT; ++t)
-            isum[t] = MulAddPairs(isum[t], level, hn::LoadU(di8, tk.x[t] + 256 * b + e), s);
+          f(e, level, ScaleOf(eight[h], e, 16));
         }
       }
-    const float d = HalfToFloat(load_u16(row + (kThree ? blocks::Q3_K::kD : blocks::Q2_K::kD)));
-    for (std::size_t t = 0; t < NT; ++t) {
-      const std::int16_t* s16 = tk.sums[t] + 16 * b;
-      const float dx = tk.d[t][b];
-      tk.acc[t] = hn::MulAdd(hn::Set(df, d * dx), hn::ConvertTo(df, isum[t]), tk.acc[t]);
-      int term = 0;
-      if constexpr (kThree) {
-        for (std::size_t j = 0; j < 16; ++j) term += scale[j] * s16[j];
-        tk.extra[t] -= d * dx * static_cast<float>(4 * term);
-      } else {
-        for (std::size_t j = 0; j < 16; ++j) term += min[j] * s16[j];
-        tk.extra[t] -= HalfToFloat(load_u16(row + blocks::Q2_K::kDmin)) * dx * static_cast<float>(term);
+  }
+};
+
+// One row of a super-block type with NT tokens. One token: the levels go straight into the
+// products. More: a super-block's levels and scales are unpacked once into a 768-byte buffer (L1)
+// and each token's products read them back, so that every token's sum is a single short chain
+// (keeping all tokens' sums in registers at once made the compiler spill them).
+template <class Block, std::size_t NT>
+HWY_INLINE void SuperBlockRow(const std::uint8_t* HWY_RESTRICT row, const ActivationBatch& a, std::size_t t0,
+                              float* HWY_RESTRICT out, std::size_t out_stride) {
+  const DU8 du8;
+  const DI8 di8;
+  const DI16 d16;
+  Tokens<NT> tk(a, t0);
+  for (std::size_t b = 0; b < a.cols / 256; ++b, row += Block::kBytesPerBlock) {
+    const Block blk(row);
+    if constexpr (NT == 1) {
+      VI32 isum = blk.offset(tk, 0, b);
+      const std::int8_t* x = tk.x[0] + 256 * b;
+      blk.chunks(
+          [&](std::size_t e, VU8 level, VI16 scale) { isum = MulAddPairs(isum, level, hn::LoadU(di8, x + e), scale); });
+      tk.add(0, b, blk.d, isum);
+    } else {
+      alignas(32) std::uint8_t levels[256];
+      alignas(32) std::int16_t scales[256];  // kBytes/2 per vector of levels
+      blk.chunks([&](std::size_t e, VU8 level, VI16 scale) {
+        hn::Store(level, du8, levels + e);
+        hn::Store(scale, d16, scales + e);
+      });
+      for (std::size_t t = 0; t < NT; ++t) {
+        VI32 isum = blk.offset(tk, t, b);
+        const std::int8_t* x = tk.x[t] + 256 * b;
+        for (std::size_t e = 0; e < 256; e += kBytes)
+          isum = MulAddPairs(isum, hn::Load(du8, levels + e), hn::LoadU(di8, x + e), hn::Load(d16, scales + e));
+        tk.add(t, b, blk.d, isum);
       }
     }
   }
@@ -230,7 +295,6 @@ HWY_INLINE void IQ4XSRow(const std::uint8_t* HWY_RESTRICT row, const ActivationB
   const DI8 di8;
   const DI16 d16;
   const DI32 d32;
-  const DF df;
   const VI8 table = Iq4nlTable();
   Tokens<NT> tk(a, t0);
   for (std::size_t b = 0; b < a.cols / 256; ++b, row += L::kBytes) {
@@ -246,55 +310,38 @@ HWY_INLINE void IQ4XSRow(const std::uint8_t* HWY_RESTRICT row, const ActivationB
       }
     }
     const float d = HalfToFloat(load_u16(row + L::kD));
-    for (std::size_t t = 0; t < NT; ++t)
-      tk.acc[t] = hn::MulAdd(hn::Set(df, d * tk.d[t][b]), hn::ConvertTo(df, isum[t]), tk.acc[t]);
+    for (std::size_t t = 0; t < NT; ++t) tk.add(t, b, d, isum[t]);
   }
   tk.store(out, out_stride);
 }
 
-// Rows r0..r1 with nt tokens: the row kernel instantiated for 1..4 tokens.
-#define VELOXQUANT_KQUANT_ROWS(Name, RowKernel)                                                                     \
+template <class Block>
+struct SuperBlockKernel {
+  template <std::size_t NT>
+  static HWY_INLINE void Row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out,
+                             std::size_t out_stride) {
+    SuperBlockRow<Block, NT>(row, a, t0, out, out_stride);
+  }
+};
+struct IQ4XSKernel {
+  template <std::size_t NT>
+  static HWY_INLINE void Row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out,
+                             std::size_t out_stride) {
+    IQ4XSRow<NT>(row, a, t0, out, out_stride);
+  }
+};
+
+#define VELOXQUANT_KQUANT_ROWS(Name, Kernel)                                                                        \
   void Name(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a, \
             std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {                                       \
-    for (std::size_t r = r0; r < r1; ++r)                                                                           \
-      for (std::size_t i = 0; i < nt; i += kMaxDotTokens) {                                                         \
-        const std::uint8_t* row = w + r * row_bytes;                                                                \
-        float* out = y + i * y_stride + r;                                                                          \
-        const std::size_t n = nt - i < kMaxDotTokens ? nt - i : kMaxDotTokens;                                      \
-        if (n == 1)                                                                                                 \
-          RowKernel<1>(row, a, t0 + i, out, y_stride);                                                              \
-        else if (n == 2)                                                                                            \
-          RowKernel<2>(row, a, t0 + i, out, y_stride);                                                              \
-        else if (n == 3)                                                                                            \
-          RowKernel<3>(row, a, t0 + i, out, y_stride);                                                              \
-        else                                                                                                        \
-          RowKernel<4>(row, a, t0 + i, out, y_stride);                                                              \
-      }                                                                                                             \
+    ForRowsAndTokens<Kernel>(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);                                         \
   }
-
-template <std::size_t NT>
-HWY_INLINE void Q2KRow(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out, std::size_t s) {
-  Q23KRow<false, NT>(row, a, t0, out, s);
-}
-template <std::size_t NT>
-HWY_INLINE void Q3KRow(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out, std::size_t s) {
-  Q23KRow<true, NT>(row, a, t0, out, s);
-}
-template <std::size_t NT>
-HWY_INLINE void Q4KRow(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out, std::size_t s) {
-  K4Row<false, NT>(row, a, t0, out, s);
-}
-template <std::size_t NT>
-HWY_INLINE void Q5KRow(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out, std::size_t s) {
-  K4Row<true, NT>(row, a, t0, out, s);
-}
-
-VELOXQUANT_KQUANT_ROWS(RowsQ2_K, Q2KRow)
-VELOXQUANT_KQUANT_ROWS(RowsQ3_K, Q3KRow)
-VELOXQUANT_KQUANT_ROWS(RowsQ4_K, Q4KRow)
-VELOXQUANT_KQUANT_ROWS(RowsQ5_K, Q5KRow)
-VELOXQUANT_KQUANT_ROWS(RowsQ6_K, Q6KRow)
-VELOXQUANT_KQUANT_ROWS(RowsIQ4_XS, IQ4XSRow)
+VELOXQUANT_KQUANT_ROWS(RowsQ2_K, SuperBlockKernel<Q23KBlock<false>>)
+VELOXQUANT_KQUANT_ROWS(RowsQ3_K, SuperBlockKernel<Q23KBlock<true>>)
+VELOXQUANT_KQUANT_ROWS(RowsQ4_K, SuperBlockKernel<K4Block<false>>)
+VELOXQUANT_KQUANT_ROWS(RowsQ5_K, SuperBlockKernel<K4Block<true>>)
+VELOXQUANT_KQUANT_ROWS(RowsQ6_K, SuperBlockKernel<Q6KBlock>)
+VELOXQUANT_KQUANT_ROWS(RowsIQ4_XS, IQ4XSKernel)
 #undef VELOXQUANT_KQUANT_ROWS
 
 #else

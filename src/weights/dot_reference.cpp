@@ -11,13 +11,8 @@ namespace veloxquant {
 
 namespace {
 
-float f16_at(const std::uint8_t* p) { return half_to_float(load_u16(p)); }
-
-std::uint32_t u32_at(const std::uint8_t* p) {
-  std::uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using blocks::half_at;
+using blocks::u32_at;
 
 // Σ_c w[c]·x[c] of one row and one token (cols = a.cols).
 using RowDot = float (*)(const std::uint8_t* row, const ActivationBatch& a, std::size_t t);
@@ -41,7 +36,7 @@ float f32_value(const std::uint8_t* row, std::size_t c) {
   std::memcpy(&v, row + 4 * c, 4);
   return v;
 }
-float f16_value(const std::uint8_t* row, std::size_t c) { return f16_at(row + 2 * c); }
+float f16_value(const std::uint8_t* row, std::size_t c) { return half_at(row + 2 * c); }
 float bf16_value(const std::uint8_t* row, std::size_t c) { return bf16_to_float(load_u16(row + 2 * c)); }
 
 // --- blocks of 32, dotted with kQ8Blocks activations -------------------------------------------
@@ -71,27 +66,16 @@ float q8_0_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t)
   for (std::size_t b = 0; b < a.cols / 32; ++b, row += L::kBytes) {
     int s = 0;
     for (std::size_t j = 0; j < 32; ++j) s += static_cast<std::int8_t>(row[L::kQs + j]) * x[32 * b + j];
-    acc += f16_at(row + L::kD) * dx[b] * static_cast<float>(s);
+    acc += half_at(row + L::kD) * dx[b] * static_cast<float>(s);
   }
   return acc;
 }
 
-template <std::size_t kBytes, std::size_t kD, std::size_t kQh, std::size_t kQs, int kOffset>
-float symmetric_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t) {  // q4_0, q5_0
-  const std::int8_t* x = a.q_of(t);
-  const float* dx = a.d_of(t);
-  float acc = 0.0f;
-  for (std::size_t b = 0; b < a.cols / 32; ++b, row += kBytes) {
-    int level[32];
-    nibbles(row + kQs, level);
-    if (kQh != 0) add_high_bits(row + kQh, level);
-    acc += f16_at(row + kD) * dx[b] * static_cast<float>(dot32(level, kOffset, x + 32 * b));
-  }
-  return acc;
-}
-
-template <std::size_t kBytes, std::size_t kD, std::size_t kM, std::size_t kQh, std::size_t kQs>
-float offset_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t) {  // q4_1, q5_1
+// A block of 32 as integer levels: nibbles (low: elements 0..15), a fifth bit from qh when kQh
+// is not 0, minus kOffset, or mapped through the iq4_nl values (kNonLinear); plus a min at kM.
+template <std::size_t kBytes, std::size_t kD, std::size_t kM, std::size_t kQh, std::size_t kQs, int kOffset,
+          bool kNonLinear = false>
+float blocks32_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t) {
   const std::int8_t* x = a.q_of(t);
   const float* dx = a.d_of(t);
   const std::int16_t* sx = a.sums_of(t);
@@ -100,22 +84,10 @@ float offset_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t 
     int level[32];
     nibbles(row + kQs, level);
     if (kQh != 0) add_high_bits(row + kQh, level);
-    acc += f16_at(row + kD) * dx[b] * static_cast<float>(dot32(level, 0, x + 32 * b)) +
-           f16_at(row + kM) * dx[b] * static_cast<float>(sx[b]);
-  }
-  return acc;
-}
-
-float iq4_nl_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t) {
-  using L = blocks::IQ4_NL;
-  const std::int8_t* x = a.q_of(t);
-  const float* dx = a.d_of(t);
-  float acc = 0.0f;
-  for (std::size_t b = 0; b < a.cols / 32; ++b, row += L::kBytes) {
-    int level[32];
-    nibbles(row + L::kQs, level);
-    for (int& l : level) l = blocks::kIq4nlValues[l];
-    acc += f16_at(row + L::kD) * dx[b] * static_cast<float>(dot32(level, 0, x + 32 * b));
+    if (kNonLinear)
+      for (int& l : level) l = blocks::kIq4nlValues[l];
+    const float sum = half_at(row + kD) * dx[b] * static_cast<float>(dot32(level, kOffset, x + 32 * b));
+    acc += kM != 0 ? sum + half_at(row + kM) * dx[b] * static_cast<float>(sx[b]) : sum;
   }
   return acc;
 }
@@ -144,7 +116,8 @@ float q2_K_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t)
       msum += (row[L::kScales + j] >> 4) * bsum[j];
     }
     const float dx = a.d_of(t)[b];
-    acc += f16_at(row + L::kD) * dx * static_cast<float>(isum) - f16_at(row + L::kDmin) * dx * static_cast<float>(msum);
+    acc +=
+        half_at(row + L::kD) * dx * static_cast<float>(isum) - half_at(row + L::kDmin) * dx * static_cast<float>(msum);
   }
   return acc;
 }
@@ -166,7 +139,7 @@ float q3_K_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t)
       for (std::size_t l = 0; l < 16; ++l) s += level[16 * j + l] * x[16 * j + l];
       isum += (blocks::q3k_scale(j, row + L::kScales) - 32) * s;
     }
-    acc += f16_at(row + L::kD) * a.d_of(t)[b] * static_cast<float>(isum);
+    acc += half_at(row + L::kD) * a.d_of(t)[b] * static_cast<float>(isum);
   }
   return acc;
 }
@@ -194,8 +167,8 @@ float k4_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t) {
       msum += m * (bsum[2 * j] + bsum[2 * j + 1]);
     }
     const float dx = a.d_of(t)[b];
-    acc += f16_at(row + blocks::Q4_K::kD) * dx * static_cast<float>(isum) -
-           f16_at(row + blocks::Q4_K::kDmin) * dx * static_cast<float>(msum);
+    acc += half_at(row + blocks::Q4_K::kD) * dx * static_cast<float>(isum) -
+           half_at(row + blocks::Q4_K::kDmin) * dx * static_cast<float>(msum);
   }
   return acc;
 }
@@ -217,7 +190,7 @@ float q6_K_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t)
       }
       isum += static_cast<std::int8_t>(row[L::kScales + j]) * s;
     }
-    acc += f16_at(row + L::kD) * a.d_of(t)[b] * static_cast<float>(isum);
+    acc += half_at(row + L::kD) * a.d_of(t)[b] * static_cast<float>(isum);
   }
   return acc;
 }
@@ -237,7 +210,7 @@ float iq4_xs_row(const std::uint8_t* row, const ActivationBatch& a, std::size_t 
       }
       isum += (blocks::iq4xs_scale(j, scales_h, row + L::kScalesL) - 32) * s;
     }
-    acc += f16_at(row + L::kD) * a.d_of(t)[b] * static_cast<float>(isum);
+    acc += half_at(row + L::kD) * a.d_of(t)[b] * static_cast<float>(isum);
   }
   return acc;
 }
@@ -249,14 +222,16 @@ const DotRowsFn f32 = &rows<float_row<f32_value>>;
 const DotRowsFn f16 = &rows<float_row<f16_value>>;
 const DotRowsFn bf16 = &rows<float_row<bf16_value>>;
 const DotRowsFn q8_0 = &rows<q8_0_row>;
-const DotRowsFn q4_0 = &rows<symmetric_row<blocks::Q4_0::kBytes, blocks::Q4_0::kD, 0, blocks::Q4_0::kQs, 8>>;
-const DotRowsFn q4_1 =
-    &rows<offset_row<blocks::Q4_1::kBytes, blocks::Q4_1::kD, blocks::Q4_1::kM, 0, blocks::Q4_1::kQs>>;
-const DotRowsFn q5_0 =
-    &rows<symmetric_row<blocks::Q5_0::kBytes, blocks::Q5_0::kD, blocks::Q5_0::kQh, blocks::Q5_0::kQs, 16>>;
-const DotRowsFn q5_1 =
-    &rows<offset_row<blocks::Q5_1::kBytes, blocks::Q5_1::kD, blocks::Q5_1::kM, blocks::Q5_1::kQh, blocks::Q5_1::kQs>>;
-const DotRowsFn iq4_nl = &rows<iq4_nl_row>;
+using blocks::IQ4_NL;
+using blocks::Q4_0;
+using blocks::Q4_1;
+using blocks::Q5_0;
+using blocks::Q5_1;
+const DotRowsFn q4_0 = &rows<blocks32_row<Q4_0::kBytes, Q4_0::kD, 0, 0, Q4_0::kQs, 8>>;
+const DotRowsFn q4_1 = &rows<blocks32_row<Q4_1::kBytes, Q4_1::kD, Q4_1::kM, 0, Q4_1::kQs, 0>>;
+const DotRowsFn q5_0 = &rows<blocks32_row<Q5_0::kBytes, Q5_0::kD, 0, Q5_0::kQh, Q5_0::kQs, 16>>;
+const DotRowsFn q5_1 = &rows<blocks32_row<Q5_1::kBytes, Q5_1::kD, Q5_1::kM, Q5_1::kQh, Q5_1::kQs, 0>>;
+const DotRowsFn iq4_nl = &rows<blocks32_row<IQ4_NL::kBytes, IQ4_NL::kD, 0, 0, IQ4_NL::kQs, 0, true>>;
 const DotRowsFn q2_K = &rows<q2_K_row>;
 const DotRowsFn q3_K = &rows<q3_K_row>;
 const DotRowsFn q4_K = &rows<k4_row<false>>;

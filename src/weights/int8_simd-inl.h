@@ -20,6 +20,7 @@
 
 #include "hwy/highway.h"
 #include "util/half.h"
+#include "weights/dot.h"
 #if HWY_ARCH_X86
 #include <immintrin.h>
 #endif
@@ -161,6 +162,99 @@ HWY_INLINE float HalfToFloat(std::uint16_t h) {
 #else
   return half_to_float(h);
 #endif
+}
+
+// --- scales of sub-blocks -------------------------------------------------------------------------
+
+using D16x8 = hn::FixedTag<std::int16_t, 8>;
+using D32x4 = hn::FixedTag<std::int32_t, 4>;
+using DF4 = hn::FixedTag<float, 4>;
+using V16x8 = hn::Vec<D16x8>;
+using VF4 = hn::Vec<DF4>;
+
+// Eight int16 scales, as int8 or uint8 values at p, widened.
+template <typename T8>
+HWY_INLINE V16x8 Widen8(const T8* p) {
+  return hn::PromoteTo(D16x8(), hn::LoadU(hn::FixedTag<T8, 8>(), p));
+}
+
+// Eight int16 scales in every 16-byte half of a vector.
+HWY_INLINE VI16 InEveryHalf(V16x8 v) {
+#if VELOXQUANT_WEIGHTS_X86_256
+  return hn::Combine(DI16(), v, v);
+#else
+  return v;
+#endif
+}
+
+// The int16 scales of the vector holding elements [e, e + kBytes) of a sub-block grid of
+// `per` elements, from `eight` (scales 8·k … 8·k + 7 of the grid in every 16-byte half, k the
+// group of e's sub-block): a byte shuffle that broadcasts lane (e/per) % 8 (and the next lane in
+// the upper half of a 32-byte vector over two sub-blocks of 16).
+HWY_INLINE VI16 ScaleOf(VI16 eight, std::size_t e, std::size_t per) {
+  // Byte pairs 2l, 2l+1 in the lower 16 bytes and 2l', 2l'+1 in the upper, l' = l + (per == 16).
+  alignas(32) static constexpr std::uint8_t kPairs[2][8][32] = {
+      {{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1},
+       {2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+       {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5},
+       {6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+       {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9},
+       {10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
+        10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+       {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+        12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13},
+       {14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+        14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15}},
+      {{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+       {2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5},
+       {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+       {6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9},
+       {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+       {10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
+        12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13},
+       {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+        14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15},
+       {14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+        14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15}}};
+  const std::size_t lane = (e / per) % 8;
+  const std::uint8_t* pattern = kPairs[per == 16 && kBytes == 32][lane];
+  return hn::BitCast(DI16(), hn::TableLookupBytes(hn::BitCast(DU8(), eight), hn::Load(DU8(), pattern)));
+}
+
+// Σ_k a[k]·b[k] of eight int16 pairs into four int32 lanes.
+HWY_INLINE hn::Vec<D32x4> Dot8(V16x8 a, V16x8 b) {
+  const D32x4 d32;
+  auto extra = hn::Zero(d32);
+  const auto sum = hn::ReorderWidenMulAccumulate(d32, a, b, hn::Zero(d32), extra);
+  return hn::Add(sum, extra);
+}
+
+// Rows r0 ≤ r < r1 and tokens t0 … t0 + nt − 1 (DotRowsFn's contract) of a row kernel
+// K::Row<NT>(row, a, t, out, out_stride), NT ≤ kMaxDotTokens tokens at a time: each row is read
+// once and stays in L1 while its token groups pass.
+template <class K>
+HWY_INLINE void ForRowsAndTokens(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1,
+                                 const ActivationBatch& a, std::size_t t0, std::size_t nt, float* y,
+                                 std::size_t y_stride) {
+  for (std::size_t r = r0; r < r1; ++r)
+    for (std::size_t i = 0; i < nt; i += kMaxDotTokens) {
+      const std::uint8_t* row = w + r * row_bytes;
+      float* out = y + i * y_stride + r;
+      switch (nt - i < kMaxDotTokens ? nt - i : kMaxDotTokens) {
+        case 1:
+          K::template Row<1>(row, a, t0 + i, out, y_stride);
+          break;
+        case 2:
+          K::template Row<2>(row, a, t0 + i, out, y_stride);
+          break;
+        case 3:
+          K::template Row<3>(row, a, t0 + i, out, y_stride);
+          break;
+        default:
+          K::template Row<4>(row, a, t0 + i, out, y_stride);
+          break;
+      }
+    }
 }
 
 // Σ of the float lanes.

@@ -27,14 +27,6 @@ int clamp_level(int l, int lo, int hi) { return std::max(lo, std::min(hi, l)); }
 
 }  // namespace
 
-int nearest_int(float x) {
-  // Adding 1.5·2^23 leaves the rounded integer in the low mantissa bits (round to nearest even).
-  const float shifted = x + 12582912.0f;
-  std::int32_t bits;
-  std::memcpy(&bits, &shifted, 4);
-  return (bits & 0x007FFFFF) - 0x00400000;
-}
-
 float symmetric_levels(std::size_t n, int nmax, const float* x, std::int8_t* L, int rmse_type, const float* weights) {
   float max, amax;
   signed_max(n, x, max, amax);

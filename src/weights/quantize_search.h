@@ -6,11 +6,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace veloxquant::quant_search {
 
-// Rounds to the nearest integer, ties to even (|x| < 2^22).
-int nearest_int(float x);
+// Rounds to the nearest integer, ties to even (|x| < 2^22): adding 1.5·2^23 leaves the rounded
+// integer in the low mantissa bits.
+inline int nearest_int(float x) {
+  const float shifted = x + 12582912.0f;
+  std::int32_t bits;
+  std::memcpy(&bits, &shifted, 4);
+  return (bits & 0x007FFFFF) - 0x00400000;
+}
 
 // Symmetric levels −nmax … nmax−1 for n values: L[i] = level + nmax; returns the scale.
 // rmse_type 0: plain rounding with scale max/−nmax; 1: weights x², least-squares refinement over
