@@ -96,9 +96,17 @@ HWY_INLINE VI32 BlockSum(VI32 acc, VI8 w, VI8 x) {
     return MulAddPairs(acc, hn::BitCast(DU8(), w), x, ones);
 }
 
+// BlockSum with the unsigned operand (|w| for signed levels) already at hand.
+template <class Unpack>
+HWY_INLINE VI32 BlockSumOf(VI32 acc, VU8 u, VI8 w, VI8 x) {
+  const VI16 ones = hn::Set(DI16(), std::int16_t{1});
+  return MulAddPairs(acc, u, Unpack::kSigned ? SignOf(x, w) : x, ones);
+}
+
 template <class Unpack, std::size_t kBlockBytes, std::size_t kD, std::size_t kM, std::size_t NT>
 HWY_INLINE void Blocks32Row(const std::uint8_t* HWY_RESTRICT row, const ActivationBatch& a, std::size_t t0,
                             float* HWY_RESTRICT out, std::size_t out_stride) {
+  const DU8 du8;
   const DI8 di8;
   const DI32 d32;
   const DF df;

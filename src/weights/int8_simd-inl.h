@@ -87,18 +87,21 @@ HWY_INLINE VI32 MulAddPairs(VI32 acc, VU8 u, VI8 v, VI16 s) {
 #endif
 }
 
-// MulAddPairs for signed weights w (|w| ≤ 128): |w| times v with w's sign.
-HWY_INLINE VI32 MulAddSigned(VI32 acc, VI8 w, VI8 v, VI16 s) {
-  const DU8 du8;
+// v with the sign of w (0 where w is 0, which |w| zeroes anyway).
+HWY_INLINE VI8 SignOf(VI8 v, VI8 w) {
 #if VELOXQUANT_WEIGHTS_X86_256
-  const VI8 signed_v{_mm256_sign_epi8(v.raw, w.raw)};
+  return VI8{_mm256_sign_epi8(v.raw, w.raw)};
 #elif VELOXQUANT_WEIGHTS_X86_128
-  const VI8 signed_v{_mm_sign_epi8(v.raw, w.raw)};
+  return VI8{_mm_sign_epi8(v.raw, w.raw)};
 #else
   // (a comparison, not IfNegativeThenElse: on SSSE3 Highway 1.0.3 takes w itself as the mask)
-  const VI8 signed_v = hn::IfThenElse(hn::Lt(w, hn::Zero(DI8())), hn::Neg(v), v);
+  return hn::IfThenElse(hn::Lt(w, hn::Zero(DI8())), hn::Neg(v), v);
 #endif
-  return MulAddPairs(acc, hn::BitCast(du8, hn::Abs(w)), signed_v, s);
+}
+
+// MulAddPairs for signed weights w (|w| ≤ 128): |w| times v with w's sign.
+HWY_INLINE VI32 MulAddSigned(VI32 acc, VI8 w, VI8 v, VI16 s) {
+  return MulAddPairs(acc, hn::BitCast(DU8(), hn::Abs(w)), SignOf(v, w), s);
 }
 
 // The scales of one vector: `low` for its first 16 bytes, `high` for the rest (16-byte vectors
