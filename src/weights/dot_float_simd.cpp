@@ -87,9 +87,10 @@ HWY_INLINE void DotTokens(const std::uint8_t* HWY_RESTRICT w, const float* HWY_R
 template <class Load>
 void FloatRows(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a,
                std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {
+  constexpr std::size_t kTokens = 4;  // DotTokens' accumulators
   for (std::size_t r = r0; r < r1; ++r)
-    for (std::size_t i = 0; i < nt; i += kMaxDotTokens)
-      DotTokens<Load>(w + r * row_bytes, a.x_of(t0 + i), a.cols, a.cols, std::min(kMaxDotTokens, nt - i),
+    for (std::size_t i = 0; i < nt; i += kTokens)
+      DotTokens<Load>(w + r * row_bytes, a.x_of(t0 + i), a.cols, a.cols, std::min(kTokens, nt - i),
                       y + i * y_stride + r, y_stride);
 }
 

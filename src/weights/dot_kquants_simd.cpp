@@ -28,8 +28,7 @@ struct Tokens {
   const float* d[NT];
   const std::int16_t* sums[NT];    // per 16
   const std::int16_t* sums32[NT];  // per 32
-  VF acc[NT];                      // Σ d_w·d_x·(integer sum), per lane
-  VF4 mins[NT];                    // Σ d_min·d_x·(Σ_j min_j·Σx_j), per lane (q2_K, q4_K, q5_K)
+  VF acc[NT];                      // Σ d_x·(d·isum − d_min·msum), per lane
 
   Tokens(const ActivationBatch& a, std::size_t t0) {
     for (std::size_t t = 0; t < NT; ++t) {
@@ -38,20 +37,24 @@ struct Tokens {
       sums[t] = a.sums_of(t0 + t);
       sums32[t] = a.sums32_of(t0 + t);
       acc[t] = hn::Zero(DF());
-      mins[t] = hn::Zero(DF4());
     }
   }
   void store(float* out, std::size_t out_stride) const {
-    for (std::size_t t = 0; t < NT; ++t)
-      out[t * out_stride] = SumLanes(acc[t]) - hn::GetLane(hn::SumOfLanes(DF4(), mins[t]));
+    for (std::size_t t = 0; t < NT; ++t) out[t * out_stride] = SumLanes(acc[t]);
   }
-  // acc += d·d_x·isum for super-block b
-  HWY_INLINE void add(std::size_t t, std::size_t b, float d, VI32 isum) {
-    acc[t] = hn::MulAdd(hn::Set(DF(), d * this->d[t][b]), hn::ConvertTo(DF(), isum), acc[t]);
+  // acc += d_x·d·isum for super-block b (d broadcast)
+  HWY_INLINE void add(std::size_t t, std::size_t b, VF d_w, VI32 isum) {
+    acc[t] = hn::MulAdd(hn::Set(DF(), d[t][b]), hn::Mul(d_w, hn::ConvertTo(DF(), isum)), acc[t]);
   }
-  // mins += d_min·d_x·(Σ_j min_j·sums[j]) over eight groups
-  HWY_INLINE void add_mins(std::size_t t, std::size_t b, float dmin, hn::Vec<D32x4> msum) {
-    mins[t] = hn::MulAdd(hn::Set(DF4(), dmin * d[t][b]), hn::ConvertTo(DF4(), msum), mins[t]);
+  // acc += d_x·(d·isum − d_min·msum): msum's four lanes hold Σ_j min_j·Σx_j
+  HWY_INLINE void add(std::size_t t, std::size_t b, VF d_w, VI32 isum, VF dmin_w, hn::Vec<D32x4> msum) {
+#if VELOXQUANT_WEIGHTS_X86_256
+    const VF m = hn::ZeroExtendVector(DF(), hn::ConvertTo(DF4(), msum));
+#else
+    const VF m = hn::ConvertTo(DF(), msum);
+#endif
+    const VF v = hn::NegMulAdd(dmin_w, m, hn::Mul(d_w, hn::ConvertTo(DF(), isum)));
+    acc[t] = hn::MulAdd(hn::Set(DF(), d[t][b]), v, acc[t]);
   }
 };
 
@@ -101,10 +104,14 @@ struct K4Block {           // q4_K, q5_K
     d = HalfToFloat(load_u16(row + L::kD));
     dmin = HalfToFloat(load_u16(row + L::kDmin));
   }
+  static constexpr bool kMins = true;
   template <std::size_t NT>
-  HWY_INLINE VI32 offset(Tokens<NT>& tk, std::size_t t, std::size_t b) const {
-    tk.add_mins(t, b, dmin, Dot8(mins, hn::LoadU(D16x8(), tk.sums32[t] + 8 * b)));
+  HWY_INLINE VI32 offset(const Tokens<NT>&, std::size_t, std::size_t) const {
     return hn::Zero(DI32());
+  }
+  template <std::size_t NT>
+  HWY_INLINE hn::Vec<D32x4> min_sums(const Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+    return Dot8(mins, hn::LoadU(D16x8(), tk.sums32[t] + 8 * b));
   }
   template <class F>
   HWY_INLINE void chunks(const F& f) const {
@@ -133,7 +140,7 @@ struct Q6KBlock {
   using L = blocks::Q6_K;
   static constexpr std::size_t kBytesPerBlock = L::kBytes;
   const std::uint8_t* row;
-  float d;
+  float d, dmin = 0.0f;
   V16x8 sc_lo, sc_hi;
   VI16 eight[2];
 
@@ -145,9 +152,10 @@ struct Q6KBlock {
     eight[1] = InEveryHalf(sc_hi);
     d = HalfToFloat(load_u16(row + L::kD));
   }
+  static constexpr bool kMins = false;
   // The −32 of every level: −32·Σ_j scale_j·Σx_j.
   template <std::size_t NT>
-  HWY_INLINE VI32 offset(Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+  HWY_INLINE VI32 offset(const Tokens<NT>& tk, std::size_t t, std::size_t b) const {
     return hn::Neg(hn::ShiftLeft<5>(ScaledSums16(sc_lo, sc_hi, tk.sums[t] + 16 * b)));
   }
   template <class F>
@@ -217,16 +225,17 @@ struct Q23KBlock {
     eight[0] = InEveryHalf(sc_lo);
     eight[1] = InEveryHalf(sc_hi);
   }
+  static constexpr bool kMins = !kThree;
   template <std::size_t NT>
-  HWY_INLINE VI32 offset(Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+  HWY_INLINE VI32 offset(const Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+    if constexpr (kThree) return hn::Neg(hn::ShiftLeft<2>(ScaledSums16(sc_lo, sc_hi, tk.sums[t] + 16 * b)));
+    return hn::Zero(DI32());
+  }
+  template <std::size_t NT>
+  HWY_INLINE hn::Vec<D32x4> min_sums(const Tokens<NT>& tk, std::size_t t, std::size_t b) const {
+    const D16x8 d8;
     const std::int16_t* s16 = tk.sums[t] + 16 * b;
-    if constexpr (kThree) {
-      return hn::Neg(hn::ShiftLeft<2>(ScaledSums16(sc_lo, sc_hi, s16)));
-    } else {
-      const D16x8 d8;
-      tk.add_mins(t, b, dmin, hn::Add(Dot8(m_lo, hn::LoadU(d8, s16)), Dot8(m_hi, hn::LoadU(d8, s16 + 8))));
-      return hn::Zero(DI32());
-    }
+    return hn::Add(Dot8(m_lo, hn::LoadU(d8, s16)), Dot8(m_hi, hn::LoadU(d8, s16 + 8)));
   }
   template <class F>
   HWY_INLINE void chunks(const F& f) const {
@@ -263,12 +272,20 @@ HWY_INLINE void SuperBlockRow(const std::uint8_t* HWY_RESTRICT row, const Activa
   Tokens<NT> tk(a, t0);
   for (std::size_t b = 0; b < a.cols / 256; ++b, row += Block::kBytesPerBlock) {
     const Block blk(row);
+    const VF d_w = hn::Set(DF(), blk.d);
+    [[maybe_unused]] const VF dmin_w = hn::Set(DF(), blk.dmin);
+    const auto finish = [&](std::size_t t, VI32 isum) {
+      if constexpr (Block::kMins)
+        tk.add(t, b, d_w, isum, dmin_w, blk.min_sums(tk, t, b));
+      else
+        tk.add(t, b, d_w, isum);
+    };
     if constexpr (NT == 1) {
       VI32 isum = blk.offset(tk, 0, b);
       const std::int8_t* x = tk.x[0] + 256 * b;
       blk.chunks(
           [&](std::size_t e, VU8 level, VI16 scale) { isum = MulAddPairs(isum, level, hn::LoadU(di8, x + e), scale); });
-      tk.add(0, b, blk.d, isum);
+      finish(0, isum);
     } else {
       alignas(32) std::uint8_t levels[256];
       alignas(32) std::int16_t scales[256];  // kBytes/2 per vector of levels
@@ -281,7 +298,7 @@ HWY_INLINE void SuperBlockRow(const std::uint8_t* HWY_RESTRICT row, const Activa
         const std::int8_t* x = tk.x[t] + 256 * b;
         for (std::size_t e = 0; e < 256; e += kBytes)
           isum = MulAddPairs(isum, hn::Load(du8, levels + e), hn::LoadU(di8, x + e), hn::Load(d16, scales + e));
-        tk.add(t, b, blk.d, isum);
+        finish(t, isum);
       }
     }
   }
@@ -309,7 +326,7 @@ HWY_INLINE void IQ4XSRow(const std::uint8_t* HWY_RESTRICT row, const ActivationB
           isum[t] = MulAddSigned(isum[t], w, hn::LoadU(di8, tk.x[t] + 256 * b + 32 * j + kBytes * v), s);
       }
     }
-    const float d = HalfToFloat(load_u16(row + L::kD));
+    const VF d = hn::Set(DF(), HalfToFloat(load_u16(row + L::kD)));
     for (std::size_t t = 0; t < NT; ++t) tk.add(t, b, d, isum[t]);
   }
   tk.store(out, out_stride);
@@ -317,6 +334,9 @@ HWY_INLINE void IQ4XSRow(const std::uint8_t* HWY_RESTRICT row, const ActivationB
 
 template <class Block>
 struct SuperBlockKernel {
+  // 4 tokens a group: with 8 the compiler spills the tokens' pointers and sums (callgrind: 66
+  // instructions per 256 weights and token with 4, 70 with 8, 83 with 4 and the token loop kept)
+  static constexpr std::size_t kTokens = 4;
   template <std::size_t NT>
   static HWY_INLINE void Row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out,
                              std::size_t out_stride) {
@@ -324,6 +344,7 @@ struct SuperBlockKernel {
   }
 };
 struct IQ4XSKernel {
+  static constexpr std::size_t kTokens = 4;  // all tokens' sums in registers
   template <std::size_t NT>
   static HWY_INLINE void Row(const std::uint8_t* row, const ActivationBatch& a, std::size_t t0, float* out,
                              std::size_t out_stride) {

@@ -233,31 +233,33 @@ HWY_INLINE hn::Vec<D32x4> Dot8(V16x8 a, V16x8 b) {
 }
 
 // Rows r0 ≤ r < r1 and tokens t0 … t0 + nt − 1 (DotRowsFn's contract) of a row kernel
-// K::Row<NT>(row, a, t, out, out_stride), NT ≤ kMaxDotTokens tokens at a time: each row is read
-// once and stays in L1 while its token groups pass.
+// K::Row<NT>(row, a, t, out, out_stride), in groups of K::kTokens (4 or 8) tokens, then 4, then
+// 1 to 3: each row is read once and stays in L1 while its token groups pass.
 template <class K>
 HWY_INLINE void ForRowsAndTokens(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1,
                                  const ActivationBatch& a, std::size_t t0, std::size_t nt, float* y,
                                  std::size_t y_stride) {
-  for (std::size_t r = r0; r < r1; ++r)
-    for (std::size_t i = 0; i < nt; i += kMaxDotTokens) {
-      const std::uint8_t* row = w + r * row_bytes;
+  static_assert(K::kTokens == 4 || K::kTokens == 8, "token groups of 4 or 8");
+  for (std::size_t r = r0; r < r1; ++r) {
+    const std::uint8_t* row = w + r * row_bytes;
+    for (std::size_t i = 0; i < nt;) {
+      const std::size_t left = nt - i;
+      const std::size_t n = left >= K::kTokens ? K::kTokens : left >= 4 ? 4 : left;
       float* out = y + i * y_stride + r;
-      switch (nt - i < kMaxDotTokens ? nt - i : kMaxDotTokens) {
-        case 1:
-          K::template Row<1>(row, a, t0 + i, out, y_stride);
-          break;
-        case 2:
-          K::template Row<2>(row, a, t0 + i, out, y_stride);
-          break;
-        case 3:
-          K::template Row<3>(row, a, t0 + i, out, y_stride);
-          break;
-        default:
-          K::template Row<4>(row, a, t0 + i, out, y_stride);
-          break;
+      if (n == 8) {
+        if constexpr (K::kTokens == 8) K::template Row<8>(row, a, t0 + i, out, y_stride);
+      } else if (n == 4) {
+        K::template Row<4>(row, a, t0 + i, out, y_stride);
+      } else if (n == 3) {
+        K::template Row<3>(row, a, t0 + i, out, y_stride);
+      } else if (n == 2) {
+        K::template Row<2>(row, a, t0 + i, out, y_stride);
+      } else {
+        K::template Row<1>(row, a, t0 + i, out, y_stride);
       }
+      i += n;
     }
+  }
 }
 
 // Σ of the float lanes.
