@@ -2,6 +2,7 @@
 // Usage: make_corpus DIR   (DIR/<target>/<seed>; the committed copy lives in fuzz/corpus/).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include "runner_gguf_writer.h"
 #include "veloxquant/kv_cache.h"
 #include "veloxquant/quantizer.h"
+#include "weights/weight_types.h"
 
 namespace fs = std::filesystem;
 using namespace veloxquant;
@@ -58,6 +60,36 @@ void gguf_seeds() {
   put("gguf", "tensors_and_metadata.gguf", w.bytes());
   testing::GgufWriter empty;
   put("gguf", "empty.gguf", empty.bytes());
+  // Every weight type: a valid file, one cut inside its tensor data, one whose row length is not
+  // a whole number of blocks, and one whose fp16 fields are all NaN (whatever they hold: scales,
+  // mins or level bits).
+  for (const WeightTypeInfo& t : weight_type_table()) {
+    const std::size_t cols = t.block_elements == 256 ? 512 : 64;
+    testing::GgufWriter one;
+    one.kv_string("general.architecture", "llama");
+    one.tensor("blk.0.attn_q.weight", {cols, 2}, static_cast<std::uint32_t>(t.type), normal(2 * cols, cols));
+    const std::vector<std::uint8_t> bytes = one.bytes();
+    const std::string name = std::string("type_") + t.name;
+    put("gguf", name + ".gguf", bytes);
+    put("gguf", name + "_truncated.gguf", std::vector<std::uint8_t>(bytes.begin(), bytes.end() - 7));
+    // The tensor is the last thing in the file, padded to 32 bytes.
+    const std::size_t data = bytes.size() - (2 * weight_row_bytes(t.type, cols) + 31) / 32 * 32;
+    std::vector<std::uint8_t> nan = bytes;
+    for (std::size_t i = data; i + 1 < nan.size(); i += 2) {
+      nan[i] = 0x00;
+      nan[i + 1] = 0x7E;
+    }
+    put("gguf", name + "_nan.gguf", nan);
+    if (t.block_elements > 1) {
+      // Rows of cols − 1 elements: the first dimension is the u64 right after the name and rank.
+      std::vector<std::uint8_t> odd = bytes;
+      const std::string tag = "blk.0.attn_q.weight";
+      const auto at = std::search(odd.begin(), odd.end(), tag.begin(), tag.end()) - odd.begin();
+      const std::uint64_t bad = cols - 1;
+      std::memcpy(odd.data() + at + tag.size() + 4, &bad, 8);
+      put("gguf", name + "_odd_rows.gguf", odd);
+    }
+  }
 }
 
 void npy_seeds() {

@@ -101,4 +101,24 @@ if(EXISTS ${VQ_TINY})
   set_tests_properties(cli_calibrate_overlaps_scored PROPERTIES PASS_REGULAR_EXPRESSION "overlap the scored tokens 0 .. 257")
   add_test(NAME cli_calibrate_needs_weights COMMAND ${VQ} run -m ${VQ_TINY} -p The -n 1 --calibrate ${VQ_TOKENS})
   set_tests_properties(cli_calibrate_needs_weights PROPERTIES PASS_REGULAR_EXPRESSION "--calibrate needs --weights")
+
+  # convert: the shared model as llama.cpp's Q4_K_M mix, run and inspected; a random model of a
+  # shape; bad types.
+  set(VQ_Q4KM ${CMAKE_BINARY_DIR}/cli_tiny_q4_k_m.gguf)
+  add_test(NAME cli_convert_q4_k_m COMMAND ${VQ} convert -m ${VQ_TINY} -o ${VQ_Q4KM} --type q4_k_m --threads 2)
+  set_tests_properties(cli_convert_q4_k_m PROPERTIES FIXTURES_SETUP q4km PASS_REGULAR_EXPRESSION
+    "tensor bytes 20980736 -> 3346944.*matrices: 5242880 weights, 5\\.0930 bits per weight.*tensors per type: f32 9, q4_K 25, q6_K 5")
+  add_test(NAME cli_run_q4_k_m COMMAND ${VQ} run -m ${VQ_Q4KM} -p "The kernel" -n 8 --threads 1)
+  set_tests_properties(cli_run_q4_k_m PROPERTIES FIXTURES_REQUIRED q4km PASS_REGULAR_EXPRESSION "generation: 8 tokens")
+  add_test(NAME cli_inspect_q4_k_m COMMAND ${VQ} inspect ${VQ_Q4KM})
+  set_tests_properties(cli_inspect_q4_k_m PROPERTIES FIXTURES_REQUIRED q4km
+    PASS_REGULAR_EXPRESSION "blk\\.0\\.attn_v\\.weight +128x256 +q4_K.*blk\\.3\\.attn_v\\.weight +128x256 +q6_K.*output\\.weight +4096x256 +q6_K")
+  add_test(NAME cli_convert_random COMMAND ${VQ} convert --random dim=256,layers=1,heads=4,kv_heads=2,ffn=512,vocab=4200
+    --tokenizer ${VQ_TINY} -o ${CMAKE_BINARY_DIR}/cli_random_q8_0.gguf --type q8_0 --threads 1)
+  set_tests_properties(cli_convert_random PROPERTIES PASS_REGULAR_EXPRESSION
+    "from random weights.*tensor bytes 2914560.*matrices: 2740224 weights, 8\\.5000 bits.*tensors per type: f32 3, q8_0 9")
+  add_test(NAME cli_convert_bad_type COMMAND ${VQ} convert -m ${VQ_TINY} -o ${CMAKE_BINARY_DIR}/bad.gguf --type q3_k_xl)
+  set_tests_properties(cli_convert_bad_type PROPERTIES PASS_REGULAR_EXPRESSION "unknown --type 'q3_k_xl' \\(choose q4_k_m")
+  add_test(NAME cli_convert_needs_source COMMAND ${VQ} convert -o ${CMAKE_BINARY_DIR}/bad.gguf --type q8_0)
+  set_tests_properties(cli_convert_needs_source PROPERTIES WILL_FAIL TRUE)
 endif()

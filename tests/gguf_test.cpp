@@ -12,6 +12,8 @@
 #include "io/gguf.h"
 #include "runner/llama_model.h"
 #include "runner_gguf_writer.h"
+#include "test_util.h"
+#include "weights/weight_types.h"
 
 namespace veloxquant {
 namespace {
@@ -149,21 +151,35 @@ TEST(Gguf, CorruptCountsAndBytesNeverCrash) {
   }
 }
 
+// The byte offset of a tensor's u32 type field in a file written by GgufWriter (one 1-D tensor).
+std::size_t type_field(const std::vector<std::uint8_t>& bytes, const std::string& name, std::size_t dims) {
+  const auto it = std::search(bytes.begin(), bytes.end(), name.begin(), name.end());
+  return static_cast<std::size_t>(it - bytes.begin()) + name.size() + 4 + 8 * dims;
+}
+
 TEST(Gguf, RejectsUnsupportedTypesVersionsAndArchitectures) {
   GgufWriter w;
   w.kv_string("general.architecture", "llama");
-  w.tensor("q4", {32}, 0, std::vector<float>(32, 1.0f));
+  w.tensor("blk.0.attn_q.weight", {32}, 0, std::vector<float>(32, 1.0f));
   auto bytes = w.bytes();
-  // Patch the tensor type (u32 after name and dims) to 2 (q4_0).
-  const std::string name = "q4";
-  const auto it = std::search(bytes.begin(), bytes.end(), name.begin(), name.end());
-  const std::size_t type_pos = static_cast<std::size_t>(it - bytes.begin()) + 2 + 4 + 8;
-  bytes[type_pos] = 2;
+  // Patch the tensor type to 16 (iq2_xxs), which the table does not hold.
+  bytes[type_field(bytes, "blk.0.attn_q.weight", 1)] = 16;
   try {
     GgufFile::from_bytes(bytes);
-    ADD_FAILURE() << "q4_0 accepted";
+    ADD_FAILURE() << "iq2_xxs accepted";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("unsupported ggml type 2"), std::string::npos) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find("tensor 'blk.0.attn_q.weight' has type iq2_xxs (16), which veloxquant does not "
+                                   "support; supported: f32, f16, bf16, q8_0, q4_0"),
+        std::string::npos)
+        << e.what();
+  }
+  bytes[type_field(bytes, "blk.0.attn_q.weight", 1)] = 99;
+  try {
+    GgufFile::from_bytes(bytes);
+    ADD_FAILURE() << "type 99 accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("has type type 99, which"), std::string::npos) << e.what();
   }
   auto v1 = small_file();
   v1[4] = 1;
@@ -176,6 +192,62 @@ TEST(Gguf, RejectsUnsupportedTypesVersionsAndArchitectures) {
     ADD_FAILURE() << "gpt2 accepted";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("gpt2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Gguf, EveryTableTypeReadsAndDecodesAsWritten) {
+  for (const WeightTypeInfo& t : weight_type_table()) {
+    GgufWriter w;
+    const std::size_t cols = 512, rows = 3;
+    const std::vector<float> v = test::gaussian(rows * cols, 5);
+    w.tensor("m", {cols, rows}, static_cast<std::uint32_t>(t.type), v);
+    const GgufFile f = GgufFile::from_bytes(w.bytes());
+    const GgufTensor& m = f.tensor("m");
+    EXPECT_EQ(m.type, t.type);
+    EXPECT_EQ(m.bytes, rows * cols / t.block_elements * t.block_bytes) << t.name;
+    EXPECT_STREQ(ggml_type_name(m.type), t.name);
+    const std::vector<float> want = GgufWriter::roundtrip(static_cast<std::uint32_t>(t.type), v);
+    const WeightView view{m.type, rows, cols, ggml_row_bytes(m.type, cols), m.data};
+    std::vector<float> row(cols);
+    for (std::size_t r = 0; r < rows; ++r) {
+      dequantize_row(view, r, row.data());
+      for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(row[c], want[r * cols + c]) << t.name << " " << r << "," << c;
+    }
+  }
+}
+
+TEST(Gguf, RefusesRowsOfPartBlocksAndBytesThatDisagreeWithTheType) {
+  // A q4_K tensor whose rows are 300 elements: not a whole number of 256-element super-blocks.
+  GgufWriter w;
+  w.tensor("blk.3.ffn_down.weight", {256, 2}, 12, std::vector<float>(512, 0.5f));
+  auto bytes = w.bytes();
+  const std::size_t dim0 = type_field(bytes, "blk.3.ffn_down.weight", 0);
+  const std::uint64_t bad_cols = 300;
+  std::memcpy(bytes.data() + dim0, &bad_cols, 8);
+  try {
+    GgufFile::from_bytes(bytes);
+    ADD_FAILURE() << "part-block rows accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'blk.3.ffn_down.weight' has rows of 300 elements, not a multiple "
+                                         "of q4_K's block of 256"),
+              std::string::npos)
+        << e.what();
+  }
+  // Two q8_0 tensors where the first is declared with twice its rows: its bytes run into the second.
+  GgufWriter two;
+  two.tensor("a", {32, 1}, 8, std::vector<float>(32, 1.0f));
+  two.tensor("b", {32, 1}, 8, std::vector<float>(32, 2.0f));
+  bytes = two.bytes();
+  const std::uint64_t rows = 2;
+  std::memcpy(bytes.data() + type_field(bytes, "a", 2) - 8, &rows, 8);
+  try {
+    GgufFile::from_bytes(bytes);
+    ADD_FAILURE() << "overlapping tensors accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'a' (68 bytes of q8_0 at data offset 0) overlaps tensor 'b' at offset "
+                                         "64: its byte size disagrees with its type and shape"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -1,5 +1,15 @@
 // The runner's forward pass against a plain scalar reference written here, on tiny random
 // models written as GGUF in memory (every weight type, tied and untied output, GQA).
+//
+// Float weight types multiply float activations: the logits match the double-precision
+// reference to 1e-4 of their scale. Block types multiply the activations rounded to int8 blocks
+// (weights/activation.h, as llama.cpp does), which moves every product by up to 1/254 of its
+// block's largest input: per product a relative noise power of about (amax/rms)²/(12·127²) ≈
+// 3e-5, over the 15 products that lead to a logit about 5e-4 of the logits' power (measured
+// 2e-4 to 7e-4 on these models). Those are held to a normalized squared error of 2e-3 and top-1
+// agreement at 20 of 23 positions; their kernels are checked exactly in weights_kernels_test.cpp.
+// (Emulating the int8 rounding in the reference is no tighter test: one rounding that flips in
+// an early layer moves later inputs across other rounding points, so the two diverge chaotically.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +21,7 @@
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
 #include "runner_gguf_writer.h"
+#include "weights/weight_types.h"
 
 namespace veloxquant {
 namespace {
@@ -107,6 +118,11 @@ TEST_P(RunnerForward, MatchesScalarReferenceBatchedAndIncremental) {
   testing::TinyLlama m;
   m.type = c.type;
   m.tied = c.tied;
+  const bool int8_activations = find_weight_type(c.type)->activation != ActivationForm::kFloat;
+  if (find_weight_type(c.type)->block_elements == 256) {  // rows of whole super-blocks
+    m.dim = 256;
+    m.ffn = 512;
+  }
   std::vector<std::pair<std::string, std::vector<float>>> list;
   const auto bytes = testing::write_tiny_llama(m, 42 + c.type, list);
   const Weights w(list.begin(), list.end());
@@ -132,18 +148,44 @@ TEST_P(RunnerForward, MatchesScalarReferenceBatchedAndIncremental) {
     worst = std::max(worst, std::abs(logits[i] - ref[i]));
     scale = std::max(scale, std::abs(ref[i]));
   }
-  EXPECT_LE(worst, 1e-4 * std::max(1.0, scale)) << "batched, scale " << scale;
 
   // A prefix batch, then one token at a time (the decode path) must agree too.
   ExactKvStore store2({cfg.layers, cfg.heads, cfg.kv_heads, cfg.head_dim}, pool);
   LlamaSession session2(model, store2, pool);
-  std::vector<float> last(m.vocab);
+  std::vector<float> decoded(ids.size() * m.vocab), last(m.vocab);
   session2.forward(ids.data(), 7, last.data(), false);
-  for (std::size_t v = 0; v < m.vocab; ++v) EXPECT_NEAR(last[v], ref[6 * m.vocab + v], 1e-4 * std::max(1.0, scale));
+  std::copy(last.begin(), last.end(), decoded.begin() + 6 * m.vocab);
   for (std::size_t t = 7; t < ids.size(); ++t) {
     session2.forward(ids.data() + t, 1, last.data(), false);
-    for (std::size_t v = 0; v < m.vocab; ++v)
-      ASSERT_NEAR(last[v], ref[t * m.vocab + v], 1e-4 * std::max(1.0, scale)) << "token " << t;
+    std::copy(last.begin(), last.end(), decoded.begin() + t * m.vocab);
+  }
+
+  if (int8_activations) {
+    // Normalized squared error and top-1 agreement over the positions each path computed.
+    auto check = [&](const std::vector<float>& got, std::size_t first, const char* what) {
+      double err = 0, power = 0;
+      std::size_t agree = 0;
+      for (std::size_t t = first; t < ids.size(); ++t) {
+        std::size_t a = 0, b = 0;
+        for (std::size_t v = 0; v < m.vocab; ++v) {
+          const double g = got[t * m.vocab + v], r = ref[t * m.vocab + v];
+          err += (g - r) * (g - r);
+          power += r * r;
+          if (g > got[t * m.vocab + a]) a = v;
+          if (r > ref[t * m.vocab + b]) b = v;
+        }
+        agree += a == b;
+      }
+      EXPECT_LE(err / power, 2e-3) << what;
+      EXPECT_GE(agree * 23, 20 * (ids.size() - first)) << what << ": top-1 agrees at " << agree << " positions";
+    };
+    check(logits, 0, "batched");
+    check(decoded, 6, "prefix, then one token at a time");
+  } else {
+    EXPECT_LE(worst, 1e-4 * std::max(1.0, scale)) << "batched, scale " << scale;
+    for (std::size_t t = 6; t < ids.size(); ++t)
+      for (std::size_t v = 0; v < m.vocab; ++v)
+        ASSERT_NEAR(decoded[t * m.vocab + v], ref[t * m.vocab + v], 1e-4 * std::max(1.0, scale)) << "token " << t;
   }
   EXPECT_EQ(store2.size(), ids.size());
   EXPECT_EQ(store2.memory_bytes(), 2 * cfg.layers * ids.size() * cfg.kv_heads * cfg.head_dim * sizeof(float));
@@ -151,7 +193,10 @@ TEST_P(RunnerForward, MatchesScalarReferenceBatchedAndIncremental) {
 
 INSTANTIATE_TEST_SUITE_P(Types, RunnerForward,
                          ::testing::Values(Case{0, false, 1}, Case{0, true, 3}, Case{1, false, 2}, Case{30, false, 1},
-                                           Case{8, true, 2}),
+                                           Case{8, true, 2}, Case{8, false, 1}, Case{2, false, 1}, Case{3, true, 2},
+                                           Case{6, false, 1}, Case{7, false, 2}, Case{10, false, 1}, Case{11, true, 1},
+                                           Case{12, false, 2}, Case{12, true, 1}, Case{13, false, 1}, Case{14, true, 2},
+                                           Case{20, false, 1}, Case{23, false, 2}),
                          [](const auto& info) {
                            return std::string("type") + std::to_string(info.param.type) +
                                   (info.param.tied ? "_tied" : "_untied") + "_threads" +

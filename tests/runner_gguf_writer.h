@@ -5,11 +5,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "math/prng.h"
-#include "util/half.h"
+#include "weights/weight_types.h"
 
 namespace veloxquant::testing {
 
@@ -49,7 +50,8 @@ class GgufWriter {
     put(static_cast<std::uint64_t>(v.size()));
     for (auto i : v) put(i);
   }
-  // type: 0 f32, 1 f16, 8 q8_0, 30 bf16; values are f32 and converted here.
+  // type: any ggml type number of the weight-type table (0 f32, 1 f16, 8 q8_0, 12 q4_K, ...);
+  // values are f32 and quantized here with the table's quantizer.
   void tensor(const std::string& name, std::vector<std::uint64_t> dims, std::uint32_t type,
               const std::vector<float>& values) {
     tensors_.push_back({name, std::move(dims), type, encode(type, values)});
@@ -87,19 +89,11 @@ class GgufWriter {
     return out;
   }
 
-  // Values as the file stores them (after f16/bf16/q8_0 rounding), for reference code.
+  // Values as the file stores them (after the type's rounding), for reference code.
   static std::vector<float> roundtrip(std::uint32_t type, const std::vector<float>& values) {
     const std::vector<std::uint8_t> b = encode(type, values);
     std::vector<float> out(values.size());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      if (type == 0) std::memcpy(&out[i], b.data() + 4 * i, 4);
-      if (type == 1) out[i] = half_to_float(load_u16(b.data() + 2 * i));
-      if (type == 30) out[i] = bf16_to_float(load_u16(b.data() + 2 * i));
-      if (type == 8) {
-        const std::uint8_t* block = b.data() + i / 32 * 34;
-        out[i] = half_to_float(load_u16(block)) * static_cast<float>(static_cast<std::int8_t>(block[2 + i % 32]));
-      }
-    }
+    find_weight_type(type)->dequantize(b.data(), values.size(), out.data());
     return out;
   }
 
@@ -125,26 +119,10 @@ class GgufWriter {
     put(type);
   }
   static std::vector<std::uint8_t> encode(std::uint32_t type, const std::vector<float>& v) {
-    std::vector<std::uint8_t> b;
-    if (type == 0) {
-      b.resize(v.size() * 4);
-      std::memcpy(b.data(), v.data(), b.size());
-    } else if (type == 1 || type == 30) {
-      b.resize(v.size() * 2);
-      for (std::size_t i = 0; i < v.size(); ++i)
-        store_u16(b.data() + 2 * i, type == 1 ? float_to_half(v[i]) : float_to_bf16(v[i]));
-    } else if (type == 8) {
-      b.resize(v.size() / 32 * 34);
-      for (std::size_t blk = 0; blk < v.size() / 32; ++blk) {
-        float amax = 0.0f;
-        for (std::size_t i = 0; i < 32; ++i) amax = std::max(amax, std::abs(v[blk * 32 + i]));
-        const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-        const std::uint16_t dh = float_to_half(d);
-        store_u16(b.data() + blk * 34, dh);
-        for (std::size_t i = 0; i < 32; ++i)
-          b[blk * 34 + 2 + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::lround(v[blk * 32 + i] * id)));
-      }
-    }
+    const WeightTypeInfo* t = find_weight_type(type);
+    if (!t) throw std::invalid_argument("test writer: type " + std::to_string(type) + " is not in the table");
+    std::vector<std::uint8_t> b(v.size() / t->block_elements * t->block_bytes);
+    t->quantize(v.data(), v.size(), b.data());
     return b;
   }
 

@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
     {"perplexity", veloxquant::cli::cmd_perplexity,
      "perplexity, KL divergence and top-1 agreement of a KV cache format"},
     {"quantize-model", veloxquant::cli::cmd_quantize_model, "quantize a GGUF model's matrices once into a .vqm file"},
+    {"convert", veloxquant::cli::cmd_convert,
+     "write a GGUF model in other ggml weight types (q4_k_m, q8_0, ...), or a random one of a given shape"},
 };
 
 void print_usage() {

@@ -1,11 +1,13 @@
 #include "io/gguf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <set>
 #include <stdexcept>
 
 #include "io/mapped_file.h"
+#include "weights/weight_types.h"
 
 namespace veloxquant {
 
@@ -164,32 +166,11 @@ const char* value_type_name(GgufType t) {
 }  // namespace
 
 const char* ggml_type_name(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-      return "f32";
-    case GgmlType::kF16:
-      return "f16";
-    case GgmlType::kQ8_0:
-      return "q8_0";
-    case GgmlType::kBF16:
-      return "bf16";
-  }
-  return "unknown";
+  const WeightTypeInfo* t = find_weight_type(static_cast<std::uint32_t>(type));
+  return t ? t->name : "unknown";
 }
 
-std::size_t ggml_row_bytes(GgmlType type, std::uint64_t n) {
-  switch (type) {
-    case GgmlType::kF32:
-      return static_cast<std::size_t>(n * 4);
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-      return static_cast<std::size_t>(n * 2);
-    case GgmlType::kQ8_0:
-      if (n % 32 != 0) throw std::invalid_argument("q8_0 row length " + std::to_string(n) + " is not a multiple of 32");
-      return static_cast<std::size_t>(n / 32 * 34);
-  }
-  throw std::invalid_argument("unsupported ggml type " + std::to_string(static_cast<std::uint32_t>(type)));
-}
+std::size_t ggml_row_bytes(GgmlType type, std::uint64_t n) { return weight_row_bytes(type, n); }
 
 std::uint64_t GgufTensor::elements() const {
   std::uint64_t n = 1;
@@ -282,23 +263,24 @@ void GgufFile::parse(const std::string& source) {
       t.dims.push_back(ne);
     }
     const std::uint32_t type = c.read<std::uint32_t>("tensor type");
-    if (type != 0 && type != 1 && type != 8 && type != 30)
-      c.error("tensor '" + t.name + "' has unsupported ggml type " + std::to_string(type) +
-              " (supported: f32, f16, bf16, q8_0)");
-    t.type = static_cast<GgmlType>(type);
+    const WeightTypeInfo* info = find_weight_type(type);
+    if (!info)
+      c.error("tensor '" + t.name + "' has type " + ggml_type_number_name(type) +
+              ", which veloxquant does not support; supported: " + supported_weight_type_names());
+    t.type = info->type;
     t.offset = c.read<std::uint64_t>("tensor offset");
     if (t.offset % alignment_ != 0)
       c.error("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " +
               std::to_string(alignment_));
-    // Sizes: elements < 2^64 and each element ≤ 4 bytes; check before multiplying.
-    if (elements > storage_->size)
-      c.error("tensor '" + t.name + "' (" + std::to_string(elements) + " elements) exceeds the file of " +
-              std::to_string(storage_->size) + " bytes");
-    try {
-      t.bytes = ggml_row_bytes(t.type, t.dims[0]) * static_cast<std::size_t>(elements / t.dims[0]);
-    } catch (const std::invalid_argument& e) {
-      c.error("tensor '" + t.name + "': " + e.what());
-    }
+    // Whole blocks per row; then the byte size, bounded by the file before multiplying.
+    if (t.dims[0] % info->block_elements != 0)
+      c.error("tensor '" + t.name + "' has rows of " + std::to_string(t.dims[0]) + " elements, not a multiple of " +
+              info->name + "'s block of " + std::to_string(info->block_elements));
+    const std::uint64_t blocks = elements / info->block_elements;
+    if (blocks > storage_->size / info->block_bytes)
+      c.error("tensor '" + t.name + "' (" + std::to_string(elements) + " elements of " + info->name +
+              ") exceeds the file of " + std::to_string(storage_->size) + " bytes");
+    t.bytes = static_cast<std::size_t>(blocks * info->block_bytes);
     if (!names.insert(t.name).second) c.error("duplicate tensor name '" + t.name + "'");
     tensors_.push_back(std::move(t));
   }
@@ -312,6 +294,20 @@ void GgufFile::parse(const std::string& source) {
       c.error("truncated: tensor '" + t.name + "' (" + std::to_string(t.bytes) + " bytes at data offset " +
               std::to_string(t.offset) + ") exceeds the data section of " + std::to_string(data_size) + " bytes");
     t.data = storage_->data + data_start + t.offset;
+  }
+  // A tensor's bytes end before the next tensor's begin: otherwise its byte size disagrees with
+  // its type and shape (or the file lays tensors over each other).
+  std::vector<const GgufTensor*> by_offset;
+  for (const GgufTensor& t : tensors_) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const GgufTensor* a, const GgufTensor* b) { return a->offset < b->offset; });
+  for (std::size_t i = 1; i < by_offset.size(); ++i) {
+    const GgufTensor& prev = *by_offset[i - 1];
+    const GgufTensor& next = *by_offset[i];
+    if (prev.offset + prev.bytes > next.offset)
+      c.error("tensor '" + prev.name + "' (" + std::to_string(prev.bytes) + " bytes of " + ggml_type_name(prev.type) +
+              " at data offset " + std::to_string(prev.offset) + ") overlaps tensor '" + next.name + "' at offset " +
+              std::to_string(next.offset) + ": its byte size disagrees with its type and shape");
   }
 }
 

@@ -19,6 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "weights/ggml_type.h"
+
 namespace veloxquant {
 
 enum class GgufType : std::uint32_t {
@@ -37,12 +39,13 @@ enum class GgufType : std::uint32_t {
   kFloat64 = 12,
 };
 
-// The ggml tensor types this reader accepts (values as in ggml.h).
-enum class GgmlType : std::uint32_t { kF32 = 0, kF16 = 1, kQ8_0 = 8, kBF16 = 30 };
-
-const char* ggml_type_name(GgmlType type);
+// The tensor types are those of the weight-type table (weights/weight_types.h); a tensor of any
+// other type is refused by name ("tensor 'x' has type iq2_xxs (16), which veloxquant does not
+// support; supported: ..."), as is one whose row length is not a whole number of its type's
+// blocks or whose bytes overlap the next tensor's (a byte size that disagrees with its type).
+const char* ggml_type_name(GgmlType type);  // ggml's name: "q4_K"
 // Bytes of one row of `n` elements; throws std::invalid_argument when n is not a whole number
-// of blocks (q8_0 stores blocks of 32: an fp16 scale and 32 int8).
+// of blocks (e.g. q8_0 stores blocks of 32: an fp16 scale and 32 int8).
 std::size_t ggml_row_bytes(GgmlType type, std::uint64_t n);
 
 struct GgufValue {

@@ -1,8 +1,12 @@
 #include "io/gguf_write.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <variant>
+
+#include "io/atomic_file.h"
+#include "weights/weight_types.h"
 
 namespace veloxquant {
 
@@ -102,11 +106,13 @@ void put_value(Out& o, const GgufValue& v) {
 
 }  // namespace
 
-std::vector<std::uint8_t> write_gguf(const std::map<std::string, GgufValue>& metadata,
-                                     const std::vector<GgufTensorOut>& tensors, std::size_t alignment) {
+namespace {
+
+// Header, metadata and tensor infos (offsets from the tensors' sizes), padded to `alignment`.
+void put_header(Out& o, const std::map<std::string, GgufValue>& metadata,
+                const std::vector<std::pair<const GgufTensorPlan*, std::size_t>>& tensors, std::size_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0)
     throw std::invalid_argument("GGUF alignment must be a power of two");
-  Out o;
   o.put(std::uint32_t{0x46554747u});  // "GGUF"
   o.put(std::uint32_t{3});
   o.put(static_cast<std::uint64_t>(tensors.size()));
@@ -116,20 +122,101 @@ std::vector<std::uint8_t> write_gguf(const std::map<std::string, GgufValue>& met
     put_value(o, value);
   }
   std::uint64_t offset = 0;
-  for (const GgufTensorOut& t : tensors) {
-    o.str(t.name);
-    o.put(static_cast<std::uint32_t>(t.dims.size()));
-    for (std::uint64_t d : t.dims) o.put(d);
-    o.put(static_cast<std::uint32_t>(t.type));
+  for (const auto& [t, bytes] : tensors) {
+    o.str(t->name);
+    o.put(static_cast<std::uint32_t>(t->dims.size()));
+    for (std::uint64_t d : t->dims) o.put(d);
+    o.put(static_cast<std::uint32_t>(t->type));
     o.put(offset);
-    offset += (t.bytes + alignment - 1) / alignment * alignment;
+    offset += (bytes + alignment - 1) / alignment * alignment;
   }
   o.pad_to(alignment);
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> write_gguf(const std::map<std::string, GgufValue>& metadata,
+                                     const std::vector<GgufTensorOut>& tensors, std::size_t alignment) {
+  std::vector<GgufTensorPlan> plans;
+  for (const GgufTensorOut& t : tensors) plans.push_back({t.name, t.dims, t.type});
+  std::vector<std::pair<const GgufTensorPlan*, std::size_t>> infos;
+  for (std::size_t i = 0; i < tensors.size(); ++i) infos.emplace_back(&plans[i], tensors[i].bytes);
+  Out o;
+  put_header(o, metadata, infos, alignment);
   for (const GgufTensorOut& t : tensors) {
     o.put_bytes(t.data, t.bytes);
     o.pad_to(alignment);
   }
   return std::move(o.bytes);
+}
+
+std::size_t GgufTensorPlan::bytes() const {
+  std::uint64_t rows = 1;
+  for (std::size_t i = 1; i < dims.size(); ++i) rows *= dims[i];
+  return weight_row_bytes(type, dims.empty() ? 0 : dims[0]) * static_cast<std::size_t>(rows);
+}
+
+void write_gguf_file(const std::string& path, const std::map<std::string, GgufValue>& metadata,
+                     const std::vector<GgufTensorPlan>& tensors, std::size_t alignment,
+                     const std::function<void(std::size_t, std::uint8_t*)>& produce) {
+  std::vector<std::pair<const GgufTensorPlan*, std::size_t>> infos;
+  std::size_t largest = 0;
+  for (const GgufTensorPlan& t : tensors) {
+    infos.emplace_back(&t, t.bytes());
+    largest = std::max(largest, infos.back().second);
+  }
+  Out header;
+  put_header(header, metadata, infos, alignment);
+  write_file_atomically(path, "GGUF file", [&](const ByteSink& sink) {
+    sink(header.bytes.data(), header.bytes.size());
+    std::vector<std::uint8_t> buffer(largest + alignment, 0);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      const std::size_t n = infos[i].second, padded = (n + alignment - 1) / alignment * alignment;
+      produce(i, buffer.data());
+      std::fill(buffer.begin() + static_cast<std::ptrdiff_t>(n), buffer.begin() + static_cast<std::ptrdiff_t>(padded),
+                std::uint8_t{0});
+      sink(buffer.data(), padded);
+    }
+  });
+}
+
+namespace {
+GgufValue scalar(GgufType type, std::variant<std::uint64_t, std::int64_t, double, bool, std::string> v) {
+  GgufValue out;
+  out.type = type;
+  out.scalar = std::move(v);
+  return out;
+}
+}  // namespace
+
+GgufValue gguf_u32(std::uint32_t v) { return scalar(GgufType::kUint32, std::uint64_t{v}); }
+GgufValue gguf_i32(std::int32_t v) { return scalar(GgufType::kInt32, std::int64_t{v}); }
+GgufValue gguf_f32(float v) { return scalar(GgufType::kFloat32, double{v}); }
+GgufValue gguf_bool(bool v) { return scalar(GgufType::kBool, v); }
+GgufValue gguf_string(const std::string& v) { return scalar(GgufType::kString, v); }
+
+GgufValue gguf_strings(const std::vector<std::string>& v) {
+  GgufValue out;
+  out.type = GgufType::kArray;
+  out.elem_type = GgufType::kString;
+  out.strings = v;
+  return out;
+}
+
+GgufValue gguf_f32s(const std::vector<float>& v) {
+  GgufValue out;
+  out.type = GgufType::kArray;
+  out.elem_type = GgufType::kFloat32;
+  out.numbers.assign(v.begin(), v.end());
+  return out;
+}
+
+GgufValue gguf_i32s(const std::vector<std::int32_t>& v) {
+  GgufValue out;
+  out.type = GgufType::kArray;
+  out.elem_type = GgufType::kInt32;
+  out.numbers.assign(v.begin(), v.end());
+  return out;
 }
 
 }  // namespace veloxquant

@@ -1,116 +1,16 @@
 #include "runner/matmul.h"
-#include "kernels/kernels.h"
-#include "veloxquant/quantizer.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "runner/matmul.cpp"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "util/half.h"
+#include "kernels/kernels.h"
+#include "veloxquant/quantizer.h"
+#include "weights/weight_types.h"
 
-HWY_BEFORE_NAMESPACE();
-namespace veloxquant {
-namespace HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
-
-// bfloat16 → f32.
-template <typename T16, typename Scalar>
-void widen_row(const T16* in, std::size_t n, float* out, Scalar scalar) {
-  const hn::ScalableTag<float> df;
-  const hn::Rebind<T16, decltype(df)> d16;
-  const std::size_t N = hn::Lanes(df);
-  std::size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(d16, in + i)), df, out + i);
-  for (; i < n; ++i) {
-    std::uint16_t bits;
-    std::memcpy(&bits, in + i, 2);
-    out[i] = scalar(bits);
-  }
-}
-
-void WidenBF16(const std::uint8_t* in, std::size_t n, float* out) {
-  widen_row(reinterpret_cast<const hwy::bfloat16_t*>(in), n, out, bf16_to_float);
-}
-
-// q8_0 blocks: fp16 scale, then 32 int8.
-void DequantQ8_0(const std::uint8_t* in, std::size_t n, float* out) {
-  const hn::ScalableTag<float> df;
-  const hn::Rebind<std::int32_t, decltype(df)> di32;
-  const hn::Rebind<std::int8_t, decltype(df)> di8;
-  const std::size_t N = hn::Lanes(df);
-  for (std::size_t b = 0; b < n / 32; ++b) {
-    const std::uint8_t* block = in + b * 34;
-    const float d = half_to_float(load_u16(block));
-    const auto* q = reinterpret_cast<const std::int8_t*>(block + 2);
-    float* o = out + b * 32;
-    if (N <= 32) {
-      const auto vd = hn::Set(df, d);
-      for (std::size_t i = 0; i < 32; i += N)
-        hn::StoreU(hn::Mul(vd, hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, q + i)))), df, o + i);
-    } else {
-      for (std::size_t i = 0; i < 32; ++i) o[i] = d * static_cast<float>(q[i]);
-    }
-  }
-}
-
-// out[t · out_stride] = dot(w, x + t · x_stride) over n elements, for t < k ≤ 4: the row w is
-// loaded once for k vectors.
-void DotTokens(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t x_stride, std::size_t n,
-               std::size_t k, float* HWY_RESTRICT out, std::size_t out_stride) {
-  const hn::ScalableTag<float> df;
-  const std::size_t N = hn::Lanes(df);
-  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-  if (k == 1) {  // decode: four independent chains over one vector hide the FMA latency
-    std::size_t i = 0;
-    for (; i + 4 * N <= n; i += 4 * N) {
-      a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
-      a1 = hn::MulAdd(hn::LoadU(df, w + i + N), hn::LoadU(df, x + i + N), a1);
-      a2 = hn::MulAdd(hn::LoadU(df, w + i + 2 * N), hn::LoadU(df, x + i + 2 * N), a2);
-      a3 = hn::MulAdd(hn::LoadU(df, w + i + 3 * N), hn::LoadU(df, x + i + 3 * N), a3);
-    }
-    for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
-    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
-    for (; i < n; ++i) s += w[i] * x[i];
-    out[0] = s;
-    return;
-  }
-  const float* x0 = x;
-  const float* x1 = x + x_stride * std::min<std::size_t>(1, k - 1);
-  const float* x2 = x + x_stride * std::min<std::size_t>(2, k - 1);
-  const float* x3 = x + x_stride * std::min<std::size_t>(3, k - 1);
-  std::size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto vw = hn::LoadU(df, w + i);
-    a0 = hn::MulAdd(vw, hn::LoadU(df, x0 + i), a0);
-    a1 = hn::MulAdd(vw, hn::LoadU(df, x1 + i), a1);
-    a2 = hn::MulAdd(vw, hn::LoadU(df, x2 + i), a2);
-    a3 = hn::MulAdd(vw, hn::LoadU(df, x3 + i), a3);
-  }
-  float s[4] = {hn::GetLane(hn::SumOfLanes(df, a0)), hn::GetLane(hn::SumOfLanes(df, a1)),
-                hn::GetLane(hn::SumOfLanes(df, a2)), hn::GetLane(hn::SumOfLanes(df, a3))};
-  for (; i < n; ++i) {
-    s[0] += w[i] * x0[i];
-    s[1] += w[i] * x1[i];
-    s[2] += w[i] * x2[i];
-    s[3] += w[i] * x3[i];
-  }
-  for (std::size_t t = 0; t < k; ++t) out[t * out_stride] = s[t];
-}
-
-}  // namespace HWY_NAMESPACE
-}  // namespace veloxquant
-HWY_AFTER_NAMESPACE();
-
-#if HWY_ONCE
 namespace veloxquant {
 
-HWY_EXPORT(WidenBF16);
-HWY_EXPORT(DequantQ8_0);
-HWY_EXPORT(DotTokens);
+void dot_tokens_f32(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out,
+                    std::size_t out_stride);  // weights/dot_float_simd.cpp
 
 void dequantize_row(const WeightView& w, std::size_t r, float* out) {
   if (w.quantizer) {
@@ -119,42 +19,18 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out) {
     return;
   }
   const std::uint8_t* row = w.data + r * w.row_bytes;
-  switch (w.type) {
-    case GgmlType::kF32:
-      std::copy_n(reinterpret_cast<const float*>(row), w.cols, out);
-      return;
-    // f16 rows: the library's conversion kernel (hardware F16C where present, exact elsewhere).
-    case GgmlType::kF16:
-      kernels::halves_to_floats(w.cols, reinterpret_cast<const std::uint16_t*>(row), out);
-      return;
-    case GgmlType::kBF16:
-      HWY_DYNAMIC_DISPATCH(WidenBF16)(row, w.cols, out);
-      return;
-    case GgmlType::kQ8_0:
-      HWY_DYNAMIC_DISPATCH(DequantQ8_0)(row, w.cols, out);
-      return;
-  }
+  // f16 rows: the library's conversion kernel (hardware F16C where present, the same values).
+  if (w.type == GgmlType::kF16)
+    return kernels::halves_to_floats(w.cols, reinterpret_cast<const std::uint16_t*>(row), out);
+  weight_type(w.type).dequantize(row, w.cols, out);
+}
+
+void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out) {
+  for (std::size_t t = 0; t < k; t += 4)
+    dot_tokens_f32(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
 }
 
 namespace {
-// HWY_DYNAMIC_DISPATCH gives a "choose the target, then call" trampoline until the chosen target
-// is set. We hold the returned pointer over whole loops, so set the target first; otherwise
-// every call runs CPUID (slow under a hypervisor: it was half the run time).
-void init_dispatch() {
-  static const bool ready = [] {
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-    return true;
-  }();
-  (void)ready;
-}
-}  // namespace
-
-void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out) {
-  init_dispatch();
-  const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
-  for (std::size_t t = 0; t < k; t += 4)
-    dot(w, x + t * x_stride, x_stride, n, std::min<std::size_t>(4, k - t), out + t, 1);
-}
 
 // Rows stored as quantizer records: prepare each input block of each token once, then score
 // every row's record of that block on its codes and sum the blocks (in block order, so the result
@@ -182,31 +58,24 @@ void matmul_on_codes(const WeightView& w, const float* x, std::size_t n_tokens, 
   });
 }
 
+}  // namespace
+
 void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool) {
   if (w.quantizer) return matmul_on_codes(w, x, n_tokens, y, pool);
-  init_dispatch();
-  const auto dot = HWY_DYNAMIC_DISPATCH(DotTokens);
-  // Tokens in blocks that stay in cache while every row of this thread's part passes by.
-  constexpr std::size_t kTokenBlock = 64;
+  const WeightTypeInfo& type = weight_type(w.type);
+  // The tokens' activations in the type's form, once for all rows (kept per calling thread).
+  thread_local ActivationBuffer buffer;
+  const ActivationBatch act = quantize_activations(type.activation, x, n_tokens, w.cols, buffer);
+  // Tokens in blocks whose activations stay in L2 while this thread's rows pass by; each row is
+  // read once per block and dotted with its tokens four at a time.
+  const std::size_t act_bytes = type.activation == ActivationForm::kFloat ? 4 : 1;
+  const std::size_t token_block = std::clamp<std::size_t>((256 << 10) / (w.cols * act_bytes), 4, 64);
   pool.parallel_for(w.rows, [&](std::size_t begin, std::size_t end) {
-    std::vector<float> buffer(w.type == GgmlType::kF32 ? 0 : w.cols);
-    for (std::size_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
-      const std::size_t t1 = std::min(n_tokens, t0 + kTokenBlock);
-      for (std::size_t r = begin; r < end; ++r) {
-        const float* row;
-        if (w.type == GgmlType::kF32) {
-          // f32 rows in the mapped file are 4-byte aligned (GGUF data is 32-byte aligned).
-          row = reinterpret_cast<const float*>(w.data + r * w.row_bytes);
-        } else {
-          dequantize_row(w, r, buffer.data());
-          row = buffer.data();
-        }
-        for (std::size_t t = t0; t < t1; t += 4)
-          dot(row, x + t * w.cols, w.cols, w.cols, std::min<std::size_t>(4, t1 - t), y + t * w.rows + r, w.rows);
-      }
+    for (std::size_t t0 = 0; t0 < n_tokens; t0 += token_block) {
+      const std::size_t nt = std::min(token_block, n_tokens - t0);
+      type.dot(w.data, w.row_bytes, begin, end, act, t0, nt, y + t0 * w.rows, w.rows);
     }
   });
 }
 
 }  // namespace veloxquant
-#endif

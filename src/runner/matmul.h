@@ -1,7 +1,8 @@
-// Matrix × tokens products with weights stored as ggml types (f32, f16, bf16, q8_0).
-// Each weight row is dequantized once into a float buffer and then multiplied with every
-// token of the batch, so batched prefill pays the dequantization once per row. The
-// kernels use Google Highway with runtime dispatch (AVX2 / AVX-512 / NEON ...).
+// Matrix × tokens products with weights stored as any type of the weight-type table
+// (weights/weight_types.h: f32, f16, bf16, q8_0, q4_0 … q6_K, iq4_nl, iq4_xs), or as quantizer
+// records (`--weights tq4`). For a block type the tokens' activations are quantized once per call
+// into the type's int8 form and every row is dotted with them on its blocks (int8 SIMD); float
+// types are dotted in float lanes. No matrix is dequantized.
 #pragma once
 
 #include <cstddef>
@@ -30,7 +31,7 @@ struct WeightView {
   const Quantizer* quantizer = nullptr;
 };
 
-// Decodes row `r` of w into out[w.cols].
+// Decodes row `r` of w into out[w.cols] (ggml's values bit for bit for the ggml types).
 void dequantize_row(const WeightView& w, std::size_t r, float* out);
 
 // out[t] = Σ_i w[i] · x[t · x_stride + i] for t < k (i < n): one vector against k others,

@@ -1,0 +1,139 @@
+// Dot-product kernels of the float weight types (f32, f16, bf16) with float activations: each
+// weight vector is loaded (f16/bf16 widened in registers) once for up to 4 tokens.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "weights/dot_float_simd.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/half.h"
+#include "weights/dot.h"
+#include "weights/dot_dispatch.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace veloxquant::weights_simd::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DFF = hn::ScalableTag<float>;
+
+struct LoadF32 {
+  static hn::Vec<DFF> load(const std::uint8_t* w, std::size_t i) {
+    return hn::LoadU(DFF(), reinterpret_cast<const float*>(w) + i);
+  }
+  static float scalar(const std::uint8_t* w, std::size_t i) {
+    float v;
+    std::memcpy(&v, w + 4 * i, 4);
+    return v;
+  }
+};
+template <typename T16, float (*kToFloat)(std::uint16_t)>
+struct Load16 {
+  static hn::Vec<DFF> load(const std::uint8_t* w, std::size_t i) {
+    const hn::Rebind<T16, DFF> d16;
+    return hn::PromoteTo(DFF(), hn::LoadU(d16, reinterpret_cast<const T16*>(w) + i));
+  }
+  static float scalar(const std::uint8_t* w, std::size_t i) { return kToFloat(load_u16(w + 2 * i)); }
+};
+using LoadF16 = Load16<hwy::float16_t, half_to_float>;
+using LoadBF16 = Load16<hwy::bfloat16_t, bf16_to_float>;
+
+// out[t·out_stride] = Σ_i w[i]·x_t[i] over n elements for t < k ≤ 4 (x_t = x + t·x_stride).
+template <class Load>
+HWY_INLINE void DotTokens(const std::uint8_t* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t x_stride,
+                          std::size_t n, std::size_t k, float* HWY_RESTRICT out, std::size_t out_stride) {
+  const DFF df;
+  const std::size_t N = hn::Lanes(df);
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  if (k == 1) {  // decode: four independent chains over one vector hide the FMA latency
+    std::size_t i = 0;
+    for (; i + 4 * N <= n; i += 4 * N) {
+      a0 = hn::MulAdd(Load::load(w, i), hn::LoadU(df, x + i), a0);
+      a1 = hn::MulAdd(Load::load(w, i + N), hn::LoadU(df, x + i + N), a1);
+      a2 = hn::MulAdd(Load::load(w, i + 2 * N), hn::LoadU(df, x + i + 2 * N), a2);
+      a3 = hn::MulAdd(Load::load(w, i + 3 * N), hn::LoadU(df, x + i + 3 * N), a3);
+    }
+    for (; i + N <= n; i += N) a0 = hn::MulAdd(Load::load(w, i), hn::LoadU(df, x + i), a0);
+    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+    for (; i < n; ++i) s += Load::scalar(w, i) * x[i];
+    out[0] = s;
+    return;
+  }
+  const float* x0 = x;
+  const float* x1 = x + x_stride * std::min<std::size_t>(1, k - 1);
+  const float* x2 = x + x_stride * std::min<std::size_t>(2, k - 1);
+  const float* x3 = x + x_stride * std::min<std::size_t>(3, k - 1);
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto vw = Load::load(w, i);
+    a0 = hn::MulAdd(vw, hn::LoadU(df, x0 + i), a0);
+    a1 = hn::MulAdd(vw, hn::LoadU(df, x1 + i), a1);
+    a2 = hn::MulAdd(vw, hn::LoadU(df, x2 + i), a2);
+    a3 = hn::MulAdd(vw, hn::LoadU(df, x3 + i), a3);
+  }
+  float s[4] = {hn::GetLane(hn::SumOfLanes(df, a0)), hn::GetLane(hn::SumOfLanes(df, a1)),
+                hn::GetLane(hn::SumOfLanes(df, a2)), hn::GetLane(hn::SumOfLanes(df, a3))};
+  for (; i < n; ++i) {
+    const float wi = Load::scalar(w, i);
+    s[0] += wi * x0[i];
+    s[1] += wi * x1[i];
+    s[2] += wi * x2[i];
+    s[3] += wi * x3[i];
+  }
+  for (std::size_t t = 0; t < k; ++t) out[t * out_stride] = s[t];
+}
+
+template <class Load>
+void FloatRows(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a,
+               std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {
+  constexpr std::size_t kTokens = 4;  // DotTokens' accumulators
+  for (std::size_t r = r0; r < r1; ++r)
+    for (std::size_t i = 0; i < nt; i += kTokens)
+      DotTokens<Load>(w + r * row_bytes, a.x_of(t0 + i), a.cols, a.cols, std::min(kTokens, nt - i),
+                      y + i * y_stride + r, y_stride);
+}
+
+void RowsF32(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a,
+             std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {
+  FloatRows<LoadF32>(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);
+}
+void RowsF16(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a,
+             std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {
+  FloatRows<LoadF16>(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);
+}
+void RowsBF16(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a,
+              std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {
+  FloatRows<LoadBF16>(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);
+}
+void DotTokensF32(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out,
+                  std::size_t out_stride) {
+  DotTokens<LoadF32>(reinterpret_cast<const std::uint8_t*>(w), x, x_stride, n, k, out, out_stride);
+}
+
+}  // namespace veloxquant::weights_simd::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace veloxquant {
+namespace weights_simd {
+HWY_EXPORT(RowsF32);
+HWY_EXPORT(RowsF16);
+HWY_EXPORT(RowsBF16);
+HWY_EXPORT(DotTokensF32);
+}  // namespace weights_simd
+
+namespace dot_simd {
+VELOXQUANT_DISPATCHED_ROWS(f32, RowsF32)
+VELOXQUANT_DISPATCHED_ROWS(f16, RowsF16)
+VELOXQUANT_DISPATCHED_ROWS(bf16, RowsBF16)
+}  // namespace dot_simd
+
+void dot_tokens_f32(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out,
+                    std::size_t out_stride) {
+  weights_simd::dispatch_init();
+  HWY_DYNAMIC_DISPATCH(weights_simd::DotTokensF32)(w, x, x_stride, n, k, out, out_stride);
+}
+
+}  // namespace veloxquant
+#endif

@@ -1,0 +1,208 @@
+#include "weights/model_convert.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "io/gguf_write.h"
+#include "math/prng.h"
+#include "weights/weight_types.h"
+
+namespace veloxquant {
+
+namespace {
+
+std::uint64_t rows_of(const std::vector<std::uint64_t>& dims) {
+  std::uint64_t rows = 1;
+  for (std::size_t i = 1; i < dims.size(); ++i) rows *= dims[i];
+  return rows;
+}
+
+// Quantizes `rows` rows of `cols` values into `to`; row(r, values) fills the floats of row r.
+void quantize_rows(std::size_t rows, std::size_t cols, GgmlType to, std::uint8_t* out, ThreadPool& pool,
+                   const std::function<void(std::size_t, float*)>& row) {
+  const WeightTypeInfo& t = weight_type(to);
+  const std::size_t row_bytes = weight_row_bytes(to, cols);
+  pool.parallel_for(rows, [&](std::size_t begin, std::size_t end) {
+    std::vector<float> values(cols);
+    for (std::size_t r = begin; r < end; ++r) {
+      row(r, values.data());
+      t.quantize(values.data(), cols, out + r * row_bytes);
+    }
+  });
+}
+
+void add_stats(ConvertStats& s, const std::string& name, const std::vector<std::uint64_t>& dims, GgmlType from,
+               GgmlType to, std::size_t bytes_before, std::size_t bytes_after) {
+  ++s.tensors;
+  s.converted += from != to;
+  s.bytes_before += bytes_before;
+  s.bytes_after += bytes_after;
+  ++s.types_after[weight_type(to).name];
+  if (scheme_converts(name, dims)) {
+    s.matrix_weights += dims[0] * rows_of(dims);
+    s.matrix_bytes_after += bytes_after;
+  }
+}
+
+void mark_file_type(std::map<std::string, GgufValue>& metadata, const TypeScheme& scheme) {
+  metadata["general.file_type"] = gguf_u32(scheme_file_type(scheme));
+  if (weight_type(scheme.base).block_elements > 1) metadata["general.quantization_version"] = gguf_u32(2);
+}
+
+}  // namespace
+
+ConvertStats convert_gguf(const GgufFile& in, const std::string& out_path, const TypeScheme& scheme, ThreadPool& pool,
+                          const ConvertProgress& progress) {
+  const std::string arch = in.has("general.architecture") ? in.get_string("general.architecture") : "llama";
+  const std::size_t n_layers = static_cast<std::size_t>(in.get_uint(arch + ".block_count", 0));
+  const bool tied = in.find_tensor("output.weight") == nullptr;
+  ConvertStats stats;
+  std::vector<GgufTensorPlan> plans;
+  for (const GgufTensor& t : in.tensors()) {
+    plans.push_back({t.name, t.dims, scheme_tensor_type(scheme, t.name, t.dims, t.type, n_layers, tied)});
+    add_stats(stats, t.name, t.dims, t.type, plans.back().type, t.bytes, plans.back().bytes());
+  }
+  std::map<std::string, GgufValue> metadata = in.metadata();
+  mark_file_type(metadata, scheme);
+  write_gguf_file(out_path, metadata, plans, in.alignment(), [&](std::size_t i, std::uint8_t* out) {
+    const GgufTensor& t = in.tensors()[i];
+    const GgmlType to = plans[i].type;
+    if (progress) progress(i, plans.size(), t.name, t.type, to);
+    if (to == t.type) {
+      std::memcpy(out, t.data, t.bytes);
+      return;
+    }
+    const WeightTypeInfo& from = weight_type(t.type);
+    const std::size_t cols = static_cast<std::size_t>(t.dims[0]), src_row = weight_row_bytes(t.type, cols);
+    quantize_rows(static_cast<std::size_t>(rows_of(t.dims)), cols, to, out, pool, [&](std::size_t r, float* v) {
+      from.dequantize(t.data + r * src_row, cols, v);
+      for (std::size_t c = 0; c < cols; ++c)
+        if (!std::isfinite(v[c]))
+          throw std::runtime_error("tensor '" + t.name + "' holds " + std::to_string(v[c]) + " at row " +
+                                   std::to_string(r) + ", column " + std::to_string(c) + "; refusing to convert it");
+    });
+  });
+  return stats;
+}
+
+SyntheticShape parse_synthetic_shape(const std::string& text) {
+  SyntheticShape s;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos) throw std::invalid_argument("shape item '" + item + "' needs key=value");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    std::size_t used = 0;
+    unsigned long long v = 0;
+    try {
+      v = std::stoull(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty() || v > (1ull << 24))
+      throw std::invalid_argument("shape " + key + " = '" + value + "' is not a number up to 2^24");
+    const std::size_t n = static_cast<std::size_t>(v);
+    if (key == "dim")
+      s.dim = n;
+    else if (key == "layers")
+      s.layers = n;
+    else if (key == "heads")
+      s.heads = n;
+    else if (key == "kv_heads")
+      s.kv_heads = n;
+    else if (key == "ffn")
+      s.ffn = n;
+    else if (key == "vocab")
+      s.vocab = n;
+    else if (key == "context")
+      s.context = n;
+    else if (key == "tied")
+      s.tied = n != 0;
+    else
+      throw std::invalid_argument("unknown shape key '" + key +
+                                  "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied)");
+  }
+  if (s.kv_heads == 0) s.kv_heads = s.heads;
+  if (s.dim == 0 || s.layers == 0 || s.heads == 0 || s.ffn == 0 || s.vocab == 0 || s.context == 0)
+    throw std::invalid_argument("shape needs dim, layers, heads, ffn and vocab, all positive");
+  if (s.dim % s.heads != 0 || s.heads % s.kv_heads != 0 || (s.dim / s.heads) % 2 != 0)
+    throw std::invalid_argument("shape: dim must be a multiple of heads, heads of kv_heads, head size even");
+  return s;
+}
+
+ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticShape& shape,
+                                   const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
+                                   ThreadPool& pool, const ConvertProgress& progress) {
+  const std::size_t hd = shape.dim / shape.heads, kv = shape.kv_heads * hd;
+  std::map<std::string, GgufValue> m;
+  for (const auto& [key, value] : tokenizer_source.metadata())
+    if (key.compare(0, 10, "tokenizer.") == 0) m[key] = value;
+  // Pad the vocabulary with unused tokens.
+  const std::size_t have = tokenizer_source.get_string_array("tokenizer.ggml.tokens").size();
+  if (have > shape.vocab)
+    throw std::invalid_argument("the tokenizer has " + std::to_string(have) + " tokens, more than vocab " +
+                                std::to_string(shape.vocab));
+  for (std::size_t i = have; i < shape.vocab; ++i) {
+    m["tokenizer.ggml.tokens"].strings.push_back("<unused" + std::to_string(i) + ">");
+    if (m.count("tokenizer.ggml.scores")) m["tokenizer.ggml.scores"].numbers.push_back(-1e9);
+    if (m.count("tokenizer.ggml.token_type")) m["tokenizer.ggml.token_type"].numbers.push_back(5);  // unused
+  }
+  m["general.architecture"] = gguf_string("llama");
+  m["general.name"] = gguf_string("veloxquant synthetic llama");
+  m["general.alignment"] = gguf_u32(32);
+  m["llama.context_length"] = gguf_u32(static_cast<std::uint32_t>(shape.context));
+  m["llama.embedding_length"] = gguf_u32(static_cast<std::uint32_t>(shape.dim));
+  m["llama.block_count"] = gguf_u32(static_cast<std::uint32_t>(shape.layers));
+  m["llama.feed_forward_length"] = gguf_u32(static_cast<std::uint32_t>(shape.ffn));
+  m["llama.attention.head_count"] = gguf_u32(static_cast<std::uint32_t>(shape.heads));
+  m["llama.attention.head_count_kv"] = gguf_u32(static_cast<std::uint32_t>(shape.kv_heads));
+  m["llama.rope.dimension_count"] = gguf_u32(static_cast<std::uint32_t>(hd));
+  m["llama.rope.freq_base"] = gguf_f32(10000.0f);
+  m["llama.attention.layer_norm_rms_epsilon"] = gguf_f32(1e-5f);
+  m["llama.vocab_size"] = gguf_u32(static_cast<std::uint32_t>(shape.vocab));
+  mark_file_type(m, scheme);
+
+  std::vector<GgufTensorPlan> plans;
+  auto add = [&](const std::string& name, std::vector<std::uint64_t> dims) {
+    const GgmlType type = scheme_tensor_type(scheme, name, dims, GgmlType::kF32, shape.layers, shape.tied);
+    plans.push_back({name, std::move(dims), type});
+  };
+  add("token_embd.weight", {shape.dim, shape.vocab});
+  for (std::size_t l = 0; l < shape.layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    add(p + "attn_norm.weight", {shape.dim});
+    add(p + "attn_q.weight", {shape.dim, shape.dim});
+    add(p + "attn_k.weight", {shape.dim, kv});
+    add(p + "attn_v.weight", {shape.dim, kv});
+    add(p + "attn_output.weight", {shape.dim, shape.dim});
+    add(p + "ffn_norm.weight", {shape.dim});
+    add(p + "ffn_gate.weight", {shape.dim, shape.ffn});
+    add(p + "ffn_up.weight", {shape.dim, shape.ffn});
+    add(p + "ffn_down.weight", {shape.ffn, shape.dim});
+  }
+  add("output_norm.weight", {shape.dim});
+  if (!shape.tied) add("output.weight", {shape.dim, shape.vocab});
+
+  ConvertStats stats;
+  for (const GgufTensorPlan& p : plans) add_stats(stats, p.name, p.dims, GgmlType::kF32, p.type, p.bytes(), p.bytes());
+  stats.bytes_before = 0;  // nothing was converted from
+  write_gguf_file(out_path, m, plans, 32, [&](std::size_t i, std::uint8_t* out) {
+    const GgufTensorPlan& p = plans[i];
+    if (progress) progress(i, plans.size(), p.name, GgmlType::kF32, p.type);
+    const std::size_t cols = static_cast<std::size_t>(p.dims[0]);
+    const bool norm = p.dims.size() == 1;
+    const float scale = norm ? 0.1f : 1.0f / std::sqrt(static_cast<float>(cols));
+    quantize_rows(static_cast<std::size_t>(rows_of(p.dims)), cols, p.type, out, pool, [&](std::size_t r, float* v) {
+      SplitMix64 rng(derive_seed(seed, i, r));  // per row: the same values for any thread split
+      for (std::size_t c = 0; c < cols; ++c) v[c] = (norm ? 1.0f : 0.0f) + scale * static_cast<float>(rng.normal());
+    });
+  });
+  return stats;
+}
+
+}  // namespace veloxquant

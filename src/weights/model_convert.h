@@ -1,0 +1,51 @@
+// Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic Llama
+// models with random weights of any type (tests, benchmarks of real models' shapes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "io/gguf.h"
+#include "runner/thread_pool.h"
+#include "weights/type_scheme.h"
+
+namespace veloxquant {
+
+struct ConvertStats {
+  std::size_t tensors = 0, converted = 0;           // all tensors, those whose type changed
+  std::uint64_t matrix_weights = 0;                 // weights of the tensors the scheme chooses a type for
+  std::uint64_t bytes_before = 0, bytes_after = 0;  // tensor data, all tensors
+  std::uint64_t matrix_bytes_after = 0;
+  std::map<std::string, std::size_t> types_after;  // tensor count per type name
+  double bits_per_weight() const { return matrix_weights ? 8.0 * matrix_bytes_after / matrix_weights : 0.0; }
+};
+
+// Called before each tensor: its index, the count, name, and the types before and after.
+using ConvertProgress = std::function<void(std::size_t, std::size_t, const std::string&, GgmlType, GgmlType)>;
+
+// Writes `in` converted by `scheme` to out_path (atomically): matrices are dequantized row by row
+// (rows split over the pool) and quantized to their new type, everything else is copied; the
+// metadata is kept, with general.file_type and general.quantization_version set. Throws
+// std::runtime_error naming the tensor when a source value is NaN or infinite.
+ConvertStats convert_gguf(const GgufFile& in, const std::string& out_path, const TypeScheme& scheme, ThreadPool& pool,
+                          const ConvertProgress& progress = {});
+
+// The shape of a synthetic Llama model: "dim=2048,layers=16,heads=32,kv_heads=8,ffn=8192,
+// vocab=32000[,context=2048][,tied=1]".
+struct SyntheticShape {
+  std::size_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, context = 2048;
+  bool tied = false;
+};
+SyntheticShape parse_synthetic_shape(const std::string& text);  // throws std::invalid_argument
+
+// Writes a Llama model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights
+// near 1; deterministic for a seed) in `scheme`'s types, and the tokenizer of `tokenizer_source`
+// padded with unused tokens to the vocabulary (it must not have more tokens than that).
+ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticShape& shape,
+                                   const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
+                                   ThreadPool& pool, const ConvertProgress& progress = {});
+
+}  // namespace veloxquant
