@@ -9,7 +9,8 @@
 //   info                      model facts as llama.cpp reads them (vocab, trained context, BOS/EOS)
 //   tokenize                  llama.cpp's token ids of --text T or --text-file F (no BOS added)
 //   logits                    next-token logits at --positions of the input tokens: "logits"[i] is
-//                             the vector over the vocabulary after input token positions[i]
+//                             the vector over the vocabulary after input token positions[i];
+//                             "argmax"[j]: the most likely next token after every input token j
 //   nll                       negative log-likelihoods over windows of --ctx tokens, each window in
 //                             a fresh context: input i predicts token i + 1, as `veloxquant
 //                             perplexity --scoring full`; log-softmax in double from the logits
@@ -172,7 +173,9 @@ async function main() {
   const fa = options["flash-attention"] ?? "off";
   if (!["on", "off", "auto"].includes(fa)) fail(`--flash-attention ${fa} is not on, off or auto`);
   const nPredict = integer(options, "n-predict", 32);
-  const ctxNeeded = {
+  // One cell more than the tokens: a full context would make node-llama-cpp shift it (drop the
+  // oldest tokens) before the last evaluation.
+  const ctxNeeded = 1 + {
     logits: tokens.length,
     nll: integer(options, "ctx", 512),
     generate: tokens.length + nPredict,
@@ -199,13 +202,16 @@ async function main() {
   });
 
   if (command === "logits") {
+    // Full logits at the chosen positions; the argmax at every position.
     const positions = parsePositions(options.positions, tokens.length);
     const wanted = new Set(positions);
-    const input = tokens.map((t, i) => (wanted.has(i) ? [t, {generateNext: {logits: true}}] : t));
+    const argmaxOnly = {generateNext: {token: true, options: {temperature: 0}}};  // greedy: the argmax
+    const input = tokens.map((t, i) => [t, wanted.has(i) ? {generateNext: {logits: true}} : argmaxOnly]);
     const result = await sequence.controlledEvaluate(input);
     out.vocab = vocab;
     out.positions = positions;
     out.logits = positions.map((p) => dense(result[p].next.logits, vocab));
+    out.argmax = result.map((r, i) => (wanted.has(i) ? r.next.logits.keys().next().value : r.next.token));
   } else if (command === "nll") {
     const ctx = integer(options, "ctx", 512);
     const all = Math.floor((tokens.length - 1) / ctx);
