@@ -22,6 +22,7 @@
 #include "runner/llama_model.h"
 #include "runner/perplexity.h"
 #include "runner/tokenizer.h"
+#include "util/memory_usage.h"
 
 namespace veloxquant::cli {
 
@@ -236,6 +237,8 @@ int cmd_perplexity(int argc, char** argv) {
           r.top1_rate(), t.bits.key, t.bits.value, bytes_per_token, f32_bytes_per_token);
     }
   }
+  if (const std::string memory = memory_summary(); !memory.empty())
+    std::fprintf(stderr, "memory: %s\n", memory.c_str());
   return 0;
 }
 
