@@ -1,6 +1,6 @@
 // Use from several threads at once: appends to different layers of one cache, attends on some
 // layers while others are appended to, first use of quantizers (codebook solving) from many
-// threads, and the runner's thread pool. Run under ThreadSanitizer by `make tsan`.
+// threads. (The thread pool: tests/thread_pool_test.cpp.) Run under ThreadSanitizer by `make tsan`.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,7 +11,6 @@
 
 #include "cache/persist.h"
 #include "cache_test_util.h"
-#include "runner/thread_pool.h"
 #include "veloxquant/kv_cache.h"
 #include "veloxquant/quantizer.h"
 
@@ -117,28 +116,6 @@ TEST(Concurrency, FirstUseOfQuantizersFromSeveralThreads) {
     std::vector<std::uint8_t> again(q->code_size());
     q->encode(1, x.data(), again.data());
     EXPECT_EQ(again, codes[i]) << formats[i / dims.size()] << " d=" << d;
-  }
-}
-
-TEST(Concurrency, RunnerThreadPoolCoversEveryIndexOnceAndRethrows) {
-  for (std::size_t threads : {1, 2, 3, 4}) {
-    ThreadPool pool(threads);
-    for (std::size_t n : {0, 1, 2, 7, 100}) {
-      std::vector<std::atomic<int>> hits(n);
-      for (int rep = 0; rep < 5; ++rep)
-        pool.parallel_for(n, [&](std::size_t b, std::size_t e) {
-          for (std::size_t i = b; i < e; ++i) hits[i]++;
-        });
-      for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 5) << threads << " threads, n " << n << ", i " << i;
-    }
-    EXPECT_THROW(pool.parallel_for(50,
-                                   [](std::size_t, std::size_t e) {
-                                     if (e == 50) throw std::runtime_error("last part");
-                                   }),
-                 std::runtime_error);
-    std::atomic<int> after{0};
-    pool.parallel_for(10, [&](std::size_t b, std::size_t e) { after += static_cast<int>(e - b); });
-    EXPECT_EQ(after.load(), 10);  // still usable after an exception
   }
 }
 

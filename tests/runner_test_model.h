@@ -10,7 +10,7 @@
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
-#include "runner/thread_pool.h"
+#include "util/thread_pool.h"
 #include "runner_gguf_writer.h"
 
 namespace veloxquant::testing {

@@ -20,6 +20,7 @@
 #include "runner/llama_model.h"
 #include "runner/sampling.h"
 #include "runner/tokenizer.h"
+#include "util/memory_usage.h"
 
 namespace veloxquant::cli {
 
@@ -156,6 +157,8 @@ int cmd_run(int argc, char** argv) {
   if (const auto [encode_s, attend_s] = store->seconds(); encode_s + attend_s > 0.0)
     std::fprintf(stderr, "kv cache time: append/encode %.3f s, attend %.3f s (prompt and generation)\n", encode_s,
                  attend_s);
+  if (const std::string memory = memory_summary(); !memory.empty())
+    std::fprintf(stderr, "memory: %s\n", memory.c_str());
   return 0;
 }
 

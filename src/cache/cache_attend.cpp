@@ -9,7 +9,7 @@
 
 #include "cache/cache_impl.h"
 #include "cache/page_records.h"
-#include "cache/worker_pool.h"
+#include "util/thread_pool.h"
 #include "kernels/kernels.h"
 #include "kernels/prefetch_stream.h"
 

@@ -33,33 +33,34 @@ void ExactKvStore::attend(std::size_t layer, std::size_t n_queries, const float*
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const float* keys = k_[layer].data();
   const float* values = v_[layer].data();
-  // One task per (query, head); each sees tokens 0..n − n_queries + i.
-  pool_.parallel_for(n_queries * heads, [&](std::size_t begin, std::size_t end) {
-    std::vector<float> scores(n);
-    for (std::size_t task = begin; task < end; ++task) {
-      const std::size_t i = task / heads, h = task % heads, kvh = h / group;
-      const std::size_t visible = n - n_queries + i + 1;
-      const float* qh = q + (i * heads + h) * d;
-      dot_many(qh, keys + kvh * d, kv_row, d, visible, scores.data());
-      float max_score = -INFINITY;
-      for (std::size_t t = 0; t < visible; ++t) {
-        scores[t] *= scale;
-        max_score = std::max(max_score, scores[t]);
-      }
-      float sum = 0.0f;
-      for (std::size_t t = 0; t < visible; ++t) {
-        scores[t] = std::exp(scores[t] - max_score);
-        sum += scores[t];
-      }
-      float* o = out + (i * heads + h) * d;
-      std::fill(o, o + d, 0.0f);
-      for (std::size_t t = 0; t < visible; ++t) {
-        const float p = scores[t] / sum;
-        const float* vt = values + t * kv_row + kvh * d;
-        for (std::size_t j = 0; j < d; ++j) o[j] += p * vt[j];
-      }
-    }
-  });
+  // One task per (query, head); each sees tokens 0..n − n_queries + i (scores and sums: 2·n·d).
+  pool_.for_work(2 * n_queries * heads * n * d)
+      .parallel_for(n_queries * heads, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> scores(n);
+        for (std::size_t task = begin; task < end; ++task) {
+          const std::size_t i = task / heads, h = task % heads, kvh = h / group;
+          const std::size_t visible = n - n_queries + i + 1;
+          const float* qh = q + (i * heads + h) * d;
+          dot_many(qh, keys + kvh * d, kv_row, d, visible, scores.data());
+          float max_score = -INFINITY;
+          for (std::size_t t = 0; t < visible; ++t) {
+            scores[t] *= scale;
+            max_score = std::max(max_score, scores[t]);
+          }
+          float sum = 0.0f;
+          for (std::size_t t = 0; t < visible; ++t) {
+            scores[t] = std::exp(scores[t] - max_score);
+            sum += scores[t];
+          }
+          float* o = out + (i * heads + h) * d;
+          std::fill(o, o + d, 0.0f);
+          for (std::size_t t = 0; t < visible; ++t) {
+            const float p = scores[t] / sum;
+            const float* vt = values + t * kv_row + kvh * d;
+            for (std::size_t j = 0; j < d; ++j) o[j] += p * vt[j];
+          }
+        }
+      });
 }
 
 void ExactKvStore::clear() {

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "runner/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace veloxquant {
 

@@ -93,7 +93,7 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
 
 void LlamaSession::product(const WeightView& w, const float* x, std::size_t n, float* y) {
   if (observer_) observer_(w, x, n);
-  matmul(w, x, n, y, pool_);
+  matmul(w, x, n, y, pool_.for_work(w.rows * w.cols * n));
 }
 
 }  // namespace veloxquant

@@ -11,7 +11,7 @@
 
 #include "runner/kv_store.h"
 #include "runner/llama_model.h"
-#include "runner/thread_pool.h"
+#include "util/thread_pool.h"
 
 namespace veloxquant {
 
