@@ -57,48 +57,70 @@ void DequantQ8_0(const std::uint8_t* in, std::size_t n, float* out) {
   }
 }
 
-// out[t · out_stride] = dot(w, x + t · x_stride) over n elements, for t < k ≤ 4: the row w is
-// loaded once for k vectors.
-void DotTokens(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t x_stride, std::size_t n,
-               std::size_t k, float* HWY_RESTRICT out, std::size_t out_stride) {
+// dot(w, x) over n elements with four independent FMA chains (they hide the FMA latency), summed
+// as (a0 + a1) + (a2 + a3), then the scalar tail. Every token of every batch goes through exactly
+// this arithmetic, so a token's product does not depend on how many tokens share the call.
+float DotOne(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t n) {
   const hn::ScalableTag<float> df;
   const std::size_t N = hn::Lanes(df);
   auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-  if (k == 1) {  // decode: four independent chains over one vector hide the FMA latency
-    std::size_t i = 0;
-    for (; i + 4 * N <= n; i += 4 * N) {
-      a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
-      a1 = hn::MulAdd(hn::LoadU(df, w + i + N), hn::LoadU(df, x + i + N), a1);
-      a2 = hn::MulAdd(hn::LoadU(df, w + i + 2 * N), hn::LoadU(df, x + i + 2 * N), a2);
-      a3 = hn::MulAdd(hn::LoadU(df, w + i + 3 * N), hn::LoadU(df, x + i + 3 * N), a3);
-    }
-    for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
-    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
-    for (; i < n; ++i) s += w[i] * x[i];
-    out[0] = s;
-    return;
-  }
-  const float* x0 = x;
-  const float* x1 = x + x_stride * std::min<std::size_t>(1, k - 1);
-  const float* x2 = x + x_stride * std::min<std::size_t>(2, k - 1);
-  const float* x3 = x + x_stride * std::min<std::size_t>(3, k - 1);
   std::size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
+    a1 = hn::MulAdd(hn::LoadU(df, w + i + N), hn::LoadU(df, x + i + N), a1);
+    a2 = hn::MulAdd(hn::LoadU(df, w + i + 2 * N), hn::LoadU(df, x + i + 2 * N), a2);
+    a3 = hn::MulAdd(hn::LoadU(df, w + i + 3 * N), hn::LoadU(df, x + i + 3 * N), a3);
+  }
+  for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), a0);
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  for (; i < n; ++i) s += w[i] * x[i];
+  return s;
+}
+
+// The same arithmetic as DotOne for two vectors at once: each weight vector is loaded once for
+// both (eight accumulators).
+void DotTwo(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, const float* HWY_RESTRICT y, std::size_t n,
+            float* sx, float* sy) {
+  const hn::ScalableTag<float> df;
+  const std::size_t N = hn::Lanes(df);
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  auto b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    const auto w0 = hn::LoadU(df, w + i), w1 = hn::LoadU(df, w + i + N);
+    const auto w2 = hn::LoadU(df, w + i + 2 * N), w3 = hn::LoadU(df, w + i + 3 * N);
+    a0 = hn::MulAdd(w0, hn::LoadU(df, x + i), a0);
+    b0 = hn::MulAdd(w0, hn::LoadU(df, y + i), b0);
+    a1 = hn::MulAdd(w1, hn::LoadU(df, x + i + N), a1);
+    b1 = hn::MulAdd(w1, hn::LoadU(df, y + i + N), b1);
+    a2 = hn::MulAdd(w2, hn::LoadU(df, x + i + 2 * N), a2);
+    b2 = hn::MulAdd(w2, hn::LoadU(df, y + i + 2 * N), b2);
+    a3 = hn::MulAdd(w3, hn::LoadU(df, x + i + 3 * N), a3);
+    b3 = hn::MulAdd(w3, hn::LoadU(df, y + i + 3 * N), b3);
+  }
   for (; i + N <= n; i += N) {
-    const auto vw = hn::LoadU(df, w + i);
-    a0 = hn::MulAdd(vw, hn::LoadU(df, x0 + i), a0);
-    a1 = hn::MulAdd(vw, hn::LoadU(df, x1 + i), a1);
-    a2 = hn::MulAdd(vw, hn::LoadU(df, x2 + i), a2);
-    a3 = hn::MulAdd(vw, hn::LoadU(df, x3 + i), a3);
+    const auto w0 = hn::LoadU(df, w + i);
+    a0 = hn::MulAdd(w0, hn::LoadU(df, x + i), a0);
+    b0 = hn::MulAdd(w0, hn::LoadU(df, y + i), b0);
   }
-  float s[4] = {hn::GetLane(hn::SumOfLanes(df, a0)), hn::GetLane(hn::SumOfLanes(df, a1)),
-                hn::GetLane(hn::SumOfLanes(df, a2)), hn::GetLane(hn::SumOfLanes(df, a3))};
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  float t = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(b0, b1), hn::Add(b2, b3))));
   for (; i < n; ++i) {
-    s[0] += w[i] * x0[i];
-    s[1] += w[i] * x1[i];
-    s[2] += w[i] * x2[i];
-    s[3] += w[i] * x3[i];
+    s += w[i] * x[i];
+    t += w[i] * y[i];
   }
-  for (std::size_t t = 0; t < k; ++t) out[t * out_stride] = s[t];
+  *sx = s;
+  *sy = t;
+}
+
+// out[t · out_stride] = dot(w, x + t · x_stride) over n elements, for t < k ≤ 4, each exactly as
+// DotOne computes it; pairs of vectors share the loads of w.
+void DotTokens(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, std::size_t x_stride, std::size_t n,
+               std::size_t k, float* HWY_RESTRICT out, std::size_t out_stride) {
+  std::size_t t = 0;
+  for (; t + 2 <= k; t += 2)
+    DotTwo(w, x + t * x_stride, x + (t + 1) * x_stride, n, out + t * out_stride, out + (t + 1) * out_stride);
+  if (t < k) out[t * out_stride] = DotOne(w, x + t * x_stride, n);
 }
 
 }  // namespace HWY_NAMESPACE
