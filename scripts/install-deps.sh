@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ clang libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
           pybind11-dev python3-dev python3-numpy python3-pytest
-          libclang-rt-14-dev "$@")  # libclang-rt: libFuzzer (make fuzz-smoke)
+          libclang-rt-14-dev libcpp-httplib-dev curl "$@")  # libclang-rt: libFuzzer (make fuzz-smoke);
+          # cpp-httplib: `veloxquant serve`; curl: its SSE test
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

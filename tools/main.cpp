@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"perplexity", veloxquant::cli::cmd_perplexity,
      "perplexity, KL divergence and top-1 agreement of a KV cache format"},
     {"quantize-model", veloxquant::cli::cmd_quantize_model, "quantize a GGUF model's matrices once into a .vqm file"},
+    {"serve", veloxquant::cli::cmd_serve, "OpenAI-compatible HTTP server, sessions in compressed KV caches"},
 };
 
 void print_usage() {
