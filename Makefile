@@ -3,10 +3,14 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3
 
-.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint clean
+.PHONY: deps server-test-deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint clean
 
 deps:
 	bash scripts/install-deps.sh
+
+# What the server's integration tests need: chromium, curl, the pinned OpenAI npm client.
+server-test-deps: deps
+	bash scripts/install-server-test.sh
 
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
@@ -15,11 +19,11 @@ build: deps
 demo: build
 	./$(BUILD)/veloxquant demo
 
-test: build
+test: build server-test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer (Debug build).
-sanitize: deps
+sanitize: deps server-test-deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELOXQUANT_SANITIZE=ON -DVELOXQUANT_PYTHON=OFF
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)

@@ -95,6 +95,19 @@ TEST(ServerTextStream, StopStringRightAtTheStartAndEmptyStopsIgnored) {
   EXPECT_EQ(s.finish(), "");
 }
 
+TEST(ServerTextStream, DropsTheStripPrefixOnceAtTheStart) {
+  TextStream s({}, " ");
+  EXPECT_EQ(s.push(""), "");
+  EXPECT_EQ(s.push(" The"), "The");
+  EXPECT_EQ(s.push(" end"), " end");
+  TextStream t({}, " ");
+  EXPECT_EQ(t.push("No space"), "No space");
+  EXPECT_EQ(t.push(" "), " ");
+  TextStream u({"\n"}, " ");
+  EXPECT_EQ(u.push(" \n"), "");  // the prefix, then a stop string
+  EXPECT_TRUE(u.stopped());
+}
+
 TEST(ServerSampler, GreedyTakesTheFirstMaximum) {
   const float logits[] = {0.5f, 2.0f, -1.0f, 2.0f};
   Sampler s({0.0, 1.0, 7});
@@ -142,6 +155,8 @@ TEST(ServerChatFormat, PlainFormatAndItsStops) {
       format_chat({{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "And?"}});
   EXPECT_EQ(p.text, "System: Be brief.\nUser: Hi\nAssistant: Hello.\nUser: And?\nAssistant:");
   EXPECT_EQ(p.stop, (std::vector<std::string>{"\nUser:", "\nSystem:"}));
+  EXPECT_EQ(p.strip_prefix, " ");
+  EXPECT_EQ(format_chat({{"user", "Hi"}, {"assistant", "\n\tcode"}}).text, "User: Hi\nAssistant:\n\tcode\nAssistant:");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/chat_format.h"
 
+#include <cctype>
 #include <stdexcept>
 
 #include "server/utf8.h"
@@ -10,10 +11,14 @@ ChatPrompt format_chat(const std::vector<ChatMessage>& messages) {
   ChatPrompt p;
   for (const ChatMessage& m : messages) {
     const char* name = m.role == "system" ? "System" : m.role == "user" ? "User" : "Assistant";
-    p.text += std::string(name) + ": " + m.content + "\n";
+    // "Name:" and a space, unless the content starts with white space itself (a reply the model
+    // began with a newline): the text then tokenizes as the model generated it.
+    const bool spaced = !m.content.empty() && std::isspace(static_cast<unsigned char>(m.content[0]));
+    p.text += std::string(name) + (spaced ? ":" : ": ") + m.content + "\n";
   }
   p.text += "Assistant:";
   p.stop = {"\nUser:", "\nSystem:"};
+  p.strip_prefix = " ";
   return p;
 }
 

@@ -3,8 +3,11 @@
 // src/runner/chat_template.*), so it knows one named format only:
 //
 //   plain   for models without a template (the shared test model): each message on its own line as
-//           "System: …", "User: …" or "Assistant: …", then "Assistant:" for the reply; generation
-//           stops where the model starts a new "\nUser:" or "\nSystem:" line.
+//           "System: …", "User: …" or "Assistant: …" (no space after the colon when the content
+//           starts with white space), then "Assistant:" for the reply; generation stops where the
+//           model starts a new "\nUser:" or "\nSystem:" line. A space the model writes right after
+//           "Assistant:" is not part of the reply; sent back in the next request's messages, the
+//           reply then gives the tokens the model generated, so the cached session is reused.
 //
 // format_chat is the one place the server formats chats, so switching to the model's template
 // changes only it.
@@ -25,6 +28,7 @@ struct ChatMessage {
 struct ChatPrompt {
   std::string text;
   std::vector<std::string> stop;  // stop strings the format implies
+  std::string strip_prefix;       // dropped from the start of the reply
 };
 
 ChatPrompt format_chat(const std::vector<ChatMessage>& messages);

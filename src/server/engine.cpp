@@ -49,7 +49,7 @@ struct Engine::Running {
         reserved(reserved_),
         reused(reused_),
         sampler(gen->job().sampling),
-        text(gen->job().stop),
+        text(gen->job().stop, gen->job().strip_prefix),
         start(Clock::now()) {}
 
   std::shared_ptr<Generation> gen;

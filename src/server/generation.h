@@ -23,6 +23,7 @@ struct GenerationJob {
   std::size_t max_tokens = 0;        // ≥ 1
   SamplingParams sampling;
   std::vector<std::string> stop;
+  std::string strip_prefix;  // dropped from the start of the text (chat formats)
 };
 
 struct GenerationResult {

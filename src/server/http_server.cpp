@@ -87,16 +87,18 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
   if (r.model != info.model)
     throw ApiError(404, "model_not_found",
                    "the model '" + r.model + "' does not exist; this server serves '" + info.model + "'", "model");
-  std::string text = r.prompt;
+  std::string text = r.prompt, strip;
   if (chat) {
     if (!options.chat_problem.empty())
       throw ApiError(400, "unsupported_chat_template", options.chat_problem, "messages");
     ChatPrompt p = format_chat(r.messages);
     text = std::move(p.text);
+    strip = std::move(p.strip_prefix);
     for (std::string& s : p.stop) r.stop.push_back(std::move(s));
   }
   GenerationJob job;
   job.prompt = tokenizer.encode(text, tokenizer.add_bos());
+  job.strip_prefix = std::move(strip);
   const std::size_t n = job.prompt.size(), ctx = info.ctx;
   const char* what = chat ? "messages" : "prompt";
   if (n == 0) throw bad_request(what, "the prompt is empty");
@@ -188,12 +190,18 @@ void HttpServer::Impl::routes() {
   });
   // Errors httplib answers itself (unknown route, body over the limit, bad request line) get a JSON
   // body too; handlers' own errors already have one.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+  http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                     httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string limit = "the server's limit of " + std::to_string(options.max_body) + " bytes (--max-body)";
     if (res.status == 404)
       send_error(res, ApiError(404, "not_found", "no endpoint " + req.method + " " + req.path));
     else if (res.status == 413)
-      send_error(res, ApiError(413, "request_too_large", "the request body exceeds the server's limit (--max-body)"));
+      send_error(res, ApiError(413, "request_too_large", "the request body exceeds " + limit));
+    else if (res.status == 400 && req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos)
+      // cpp-httplib 0.11 answers a chunked body beyond the limit with 400, like a malformed one.
+      send_error(res, ApiError(400, "unreadable_body",
+                               "the chunked request body could not be read: longer than " + limit + ", or malformed"));
     else
       send_error(res, ApiError(res.status, "bad_request",
                                "the server could not read the request (HTTP " + std::to_string(res.status) + ")"));

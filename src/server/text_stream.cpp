@@ -1,12 +1,13 @@
 #include "server/text_stream.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/utf8.h"
 
 namespace veloxquant::server {
 
-TextStream::TextStream(std::vector<std::string> stops) {
+TextStream::TextStream(std::vector<std::string> stops, std::string strip_prefix) : strip_(std::move(strip_prefix)) {
   for (std::string& s : stops)
     if (!s.empty()) stops_.push_back(std::move(s));
 }
@@ -21,6 +22,11 @@ std::string TextStream::release(std::size_t n) {
 std::string TextStream::push(std::string_view bytes) {
   if (stopped_) return {};
   pending_ += bytes;
+  if (!strip_.empty()) {
+    if (strip_.compare(0, pending_.size(), pending_) == 0 && pending_.size() < strip_.size()) return {};  // undecided
+    if (pending_.compare(0, strip_.size(), strip_) == 0) pending_.erase(0, strip_.size());
+    strip_.clear();
+  }
   // Text never released holds back any prefix of a stop string, so a stop string can only start
   // inside pending_.
   std::size_t cut = std::string::npos;

@@ -13,7 +13,8 @@ namespace veloxquant::server {
 
 class TextStream {
  public:
-  explicit TextStream(std::vector<std::string> stops);  // empty stop strings are ignored
+  // Empty stop strings are ignored.
+  explicit TextStream(std::vector<std::string> stops, std::string strip_prefix = "");
 
   // Adds the bytes of one token; returns the text released by it (valid UTF-8, maybe empty).
   std::string push(std::string_view bytes);
@@ -27,6 +28,7 @@ class TextStream {
   std::string release(std::size_t n);
 
   std::vector<std::string> stops_;
+  std::string strip_;  // still to be dropped from the start, until text that does not start with it
   std::string pending_, released_;
   bool stopped_ = false;
 };

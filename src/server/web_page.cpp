@@ -28,7 +28,7 @@ const char* web_page_html() {
 <div id="summary">loading …</div>
 <table id="sessions">
   <thead><tr><th>session</th><th>state</th><th>tokens</th><th>KV bytes</th><th>f16 bytes</th><th>KV / f16</th>
-  <th>KV against f16</th><th>tokens/s</th></tr></thead>
+  <th>KV against f16</th><th>decode tokens/s</th></tr></thead>
   <tbody></tbody>
 </table>
 <div id="error"></div>
