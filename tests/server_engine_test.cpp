@@ -185,6 +185,33 @@ TEST_F(ServerEngine, ConcurrentRequestsEqualTheSameRequestsAlone) {
   }
 }
 
+// With an exact window, what a cache holds depends on how the prompt was cut into chunks; the
+// engine cuts every prompt at the same places whatever else runs, so concurrency still changes no
+// reply (prefix reuse would: these prompts share no prefix).
+TEST_F(ServerEngine, ConcurrencyChangesNoReplyWithAnExactWindowEither) {
+  std::ifstream in(std::string(VELOXQUANT_SHARED_DIR) + "/models/test.txt");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  EngineOptions o = options();
+  o.cache.window = 16;
+  o.cache.key_format = o.cache.value_format = "tq2";  // coarse, so that a different cut shows in the text
+  o.max_sessions = 6;                                 // a slot each: no session is taken over
+  std::vector<GenerationJob> jobs;
+  const char* starts[] = {"Kernel", "Python", "Memory", "Device", "Files", "Network"};
+  for (std::size_t i = 0; i < 6; ++i)
+    jobs.push_back(job(std::string(starts[i]) + text.substr(3000 + 700 * i, 150 + 60 * i), 40));
+  auto together = engine(o);
+  std::vector<std::shared_ptr<Generation>> gs;
+  for (const GenerationJob& j : jobs) gs.push_back(together->submit(j));
+  std::vector<Outcome> outs;
+  for (const auto& g : gs) outs.push_back(collect(g));
+  EXPECT_EQ(together->stats().reused_tokens, 0u);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_GT(jobs[i].prompt.size(), o.prefill_chunk);
+    auto alone = engine(o);
+    EXPECT_EQ(outs[i].text, collect(alone->submit(jobs[i])).text) << "request " << i;
+  }
+}
+
 // A continuation of a finished conversation reuses its cache (truncated to the common prefix) and
 // replies exactly as a fresh engine does.
 TEST_F(ServerEngine, PrefixReuseContinuesACachedSessionWithTheSameOutput) {

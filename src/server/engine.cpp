@@ -325,19 +325,23 @@ void Engine::step() {
   }
   std::vector<SequenceStep> steps;
   std::vector<Session*> stepped;
-  std::size_t prefill_left = options_.prefill_chunk, rows = 0;
+  std::size_t prefill_tokens = 0, rows = 0;
   for (Session* s : running) {  // decoding sessions: one token each
     Running& r = *s->run;
     if (r.next < 0) continue;
     steps.push_back({s->store.get(), &r.next, 1, r.logits.data()});
     stepped.push_back(s);
   }
-  for (Session* s : running) {  // prompt chunks, earliest request first
+  // Prompt chunks, earliest request first, prefill_chunk tokens per step in all. A prompt is cut at
+  // the same places whatever else runs (every prefill_chunk tokens from where it started), so with
+  // an exact window, whose contents depend on the cut, a reply still does not depend on the others.
+  for (Session* s : running) {
     Running& r = *s->run;
-    if (r.next >= 0 || prefill_left == 0) continue;
+    if (r.next >= 0) continue;
     const std::vector<std::int32_t>& prompt = r.gen->job().prompt;
-    const std::size_t at = s->tokens.size(), len = std::min(prompt.size() - at, prefill_left);
-    prefill_left -= len;
+    const std::size_t at = s->tokens.size(), len = std::min(prompt.size() - at, options_.prefill_chunk);
+    if (prefill_tokens > 0 && prefill_tokens + len > options_.prefill_chunk) break;
+    prefill_tokens += len;
     steps.push_back({s->store.get(), prompt.data() + at, len, at + len == prompt.size() ? r.logits.data() : nullptr});
     stepped.push_back(s);
   }
