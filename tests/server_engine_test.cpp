@@ -118,15 +118,12 @@ TEST_F(ServerEngine, KvMemoryModelEqualsMemoryBytes) {
   };
   for (const Cfg f : {Cfg{"tq4", "tq3", 0, 4}, Cfg{"f16", "f16", 128, 4}, Cfg{"tq2.5", "tq2.5", 0, 0},
                       Cfg{"q4", "tq4:extra=16", 16, 2}, Cfg{"f32", "f32", 0, 0}}) {
-    CacheConfig cc;
-    cc.layers = c.layers;
-    cc.kv_heads = c.kv_heads;
-    cc.q_heads = c.heads;
-    cc.head_dim = c.head_dim;
-    cc.key_format = f.k;
-    cc.value_format = f.v;
-    cc.window = f.window;
-    cc.sinks = f.sinks;
+    KvStoreOptions o;
+    o.key_format = f.k;
+    o.value_format = f.v;
+    o.window = f.window;
+    o.sinks = f.sinks;
+    const CacheConfig cc = cache_config({c.layers, c.heads, c.kv_heads, c.head_dim}, o, 1);
     const KvMemoryModel memory(cc, 700);
     KVCache cache(cc);
     SplitMix64 rng(3);

@@ -330,6 +330,8 @@ Json Json::object() {
   return j;
 }
 
+const char* Json::type_description() const { return type_name(type_); }
+
 bool Json::as_bool(const std::string& what) const {
   if (type_ != Type::kBool) fail(what + " must be a boolean, got " + type_name(type_));
   return bool_;

@@ -11,29 +11,8 @@
 
 namespace veloxquant {
 
-BatchForward::BatchForward(const LlamaModel& model, ThreadPool& pool) : model_(model), pool_(pool) {
-  const LlamaConfig& c = model.config();
-  for (std::size_t i = 0; i < c.rope_dim / 2; ++i)
-    inv_freq_.push_back(std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim)));
-}
-
-// The rotation of LlamaSession::rope, term for term (the same logits need the same arithmetic).
-void BatchForward::rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const {
-  const std::size_t d = model_.config().head_dim;
-  for (std::size_t t = 0; t < n; ++t) {
-    const double pos = static_cast<double>(pos0 + t);
-    for (std::size_t i = 0; i < inv_freq_.size(); ++i) {
-      const double angle = pos * inv_freq_[i];
-      const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
-      for (std::size_t h = 0; h < heads; ++h) {
-        float* p = x + (t * heads + h) * d + 2 * i;
-        const float a = p[0], b = p[1];
-        p[0] = a * c - b * s;
-        p[1] = a * s + b * c;
-      }
-    }
-  }
-}
+BatchForward::BatchForward(const LlamaModel& model, ThreadPool& pool)
+    : model_(model), pool_(pool), inv_freq_(rope_frequencies(model.config())) {}
 
 void BatchForward::run(const std::vector<SequenceStep>& steps) {
   if (steps.empty()) return;
@@ -79,8 +58,8 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
     matmul(L.wv, h_.data(), rows, v_.data(), pool_);
     for (std::size_t s = 0; s < steps.size(); ++s) {  // attention: each sequence on its own store
       const std::size_t r = first_row[s], n = steps[s].n;
-      rope(q_.data() + r * dim, n, c.heads, pos0[s]);
-      rope(k_.data() + r * kv_dim, n, c.kv_heads, pos0[s]);
+      apply_rope(inv_freq_, q_.data() + r * dim, n, c.heads, c.head_dim, pos0[s]);
+      apply_rope(inv_freq_, k_.data() + r * kv_dim, n, c.kv_heads, c.head_dim, pos0[s]);
       steps[s].store->append(l, n, k_.data() + r * kv_dim, v_.data() + r * kv_dim);
       steps[s].store->attend(l, n, q_.data() + r * dim, att_.data() + r * dim);
     }

@@ -35,8 +35,6 @@ class BatchForward {
   void run(const std::vector<SequenceStep>& steps);
 
  private:
-  void rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const;
-
   const LlamaModel& model_;
   ThreadPool& pool_;
   std::vector<double> inv_freq_;  // base^(−2i/rope_dim)

@@ -10,6 +10,9 @@
 
 namespace veloxquant {
 
+// The KVCache configuration CacheKvStore makes for a model shape and the commands' options.
+CacheConfig cache_config(const KvShape& shape, const KvStoreOptions& options, std::size_t threads);
+
 class CacheKvStore final : public KvStore {
  public:
   CacheKvStore(const KvShape& shape, const KvStoreOptions& options, std::size_t threads);

@@ -25,17 +25,7 @@ CacheConfig make_cache_config(const LlamaConfig& c, const KvStoreOptions& o, std
     throw std::invalid_argument(
         "the server keeps sessions in KVCache formats; 'exact' (the runner's reference attention) cannot be admitted "
         "by memory or saved; use f32 for uncompressed attention");
-  CacheConfig cc;
-  cc.layers = c.layers;
-  cc.kv_heads = c.kv_heads;
-  cc.q_heads = c.heads;
-  cc.head_dim = c.head_dim;
-  cc.key_format = o.key_format;
-  cc.value_format = o.value_format;
-  cc.window = o.window;
-  cc.sinks = o.sinks;
-  cc.seed = o.seed;
-  cc.threads = threads;
+  const CacheConfig cc = cache_config({c.layers, c.heads, c.kv_heads, c.head_dim}, o, threads);
   KVCache check(cc);  // the library's own validation of formats and sizes
   return cc;
 }

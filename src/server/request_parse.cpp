@@ -11,26 +11,8 @@ namespace veloxquant::server {
 
 namespace {
 
-const char* type_name(const Json& j) {
-  switch (j.type()) {
-    case Json::Type::kNull:
-      return "null";
-    case Json::Type::kBool:
-      return "a boolean";
-    case Json::Type::kNumber:
-      return "a number";
-    case Json::Type::kString:
-      return "a string";
-    case Json::Type::kArray:
-      return "an array";
-    case Json::Type::kObject:
-      return "an object";
-  }
-  return "?";
-}
-
 ApiError wrong_type(const std::string& name, const char* expected, const Json& got) {
-  return bad_request(name, "'" + name + "' must be " + expected + ", got " + type_name(got), "invalid_type");
+  return bad_request(name, "'" + name + "' must be " + expected + ", got " + got.type_description(), "invalid_type");
 }
 
 Json parse_body(std::string_view body) {
@@ -43,7 +25,8 @@ Json parse_body(std::string_view body) {
     throw ApiError(400, "invalid_json", std::string("the request body is not valid JSON: ") + e.what());
   }
   if (!j.is_object())
-    throw ApiError(400, "invalid_json", std::string("the request body must be a JSON object, got ") + type_name(j));
+    throw ApiError(400, "invalid_json",
+                   std::string("the request body must be a JSON object, got ") + j.type_description());
   return j;
 }
 
