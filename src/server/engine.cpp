@@ -151,9 +151,14 @@ void Engine::loop() {
       if (stopping_) break;
       seen = pushed_;
     }
-    admit_queued();
-    step();
-    publish();
+    try {
+      admit_queued();
+      step();
+      publish();
+    } catch (const std::exception& e) {  // e.g. out of memory: fail what runs, keep serving
+      log_(std::string("engine: ") + e.what());
+      fail_running(ApiError(500, "internal_error", std::string("the engine failed: ") + e.what()), true);
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     const bool running =
         std::any_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return s->run != nullptr; });
@@ -448,6 +453,17 @@ std::unique_ptr<CacheKvStore> Engine::new_store() const {
   return std::make_unique<CacheKvStore>(KVCache(cache_config_));
 }
 
+void Engine::fail_running(const ApiError& error, bool drop) {
+  for (auto& s : sessions_)
+    if (s->run) {
+      s->run->gen->fail(error);
+      ++counters_.failed;
+      s->run.reset();
+      if (drop) s.reset();  // its tokens and cache may no longer agree
+    }
+  sessions_.erase(std::remove(sessions_.begin(), sessions_.end(), nullptr), sessions_.end());
+}
+
 void Engine::stop_all() {
   std::deque<std::shared_ptr<Generation>> queued;
   {
@@ -456,11 +472,7 @@ void Engine::stop_all() {
   }
   const ApiError down(503, "shutting_down", "the server is shutting down");
   for (const auto& g : queued) g->fail(down);
-  for (const auto& s : sessions_)
-    if (s->run) {
-      s->run->gen->fail(down);
-      s->run.reset();
-    }
+  fail_running(down, false);
   if (!dir_) return;
   for (const auto& s : sessions_) save(*s);
   log_("saved " + std::to_string(sessions_.size()) + " sessions to " + dir_->path());

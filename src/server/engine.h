@@ -115,6 +115,7 @@ class Engine {
   std::uint64_t new_id();
   std::unique_ptr<CacheKvStore> new_store() const;
   void publish();
+  void fail_running(const ApiError& error, bool drop);  // drop: the sessions too
   void stop_all();
 
   const LlamaModel& model_;

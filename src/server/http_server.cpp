@@ -36,6 +36,36 @@ bool same_key(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// One call of a stream's content provider: waits for text, the end, or a second of nothing, and
+// writes that as events (a keep-alive comment for nothing), so a client that left is found by the
+// next write. The chat stream starts with the role at once. False when the client is gone.
+bool write_stream_part(Generation& g, const ResponseMeta& meta, bool include_usage, bool& first,
+                       httplib::DataSink& sink) {
+  std::string text, out;
+  const bool done = first && meta.chat ? false : g.wait_output(text, kKeepAliveEvery);
+  if (!text.empty() || (first && meta.chat)) {
+    out += sse_event(chunk_json(meta, text, "", first));
+    first = false;
+  }
+  if (done) {
+    if (std::optional<ApiError> e = g.error()) {
+      out += sse_event(error_json(*e));
+    } else {
+      const GenerationResult r = g.result();
+      out += sse_event(chunk_json(meta, "", r.finish_reason, first));
+      if (include_usage) out += sse_event(usage_chunk_json(meta, r));
+    }
+    out += "data: [DONE]\n\n";
+  }
+  if (out.empty()) out = ": keep-alive\n\n";
+  if (!sink.write(out.data(), out.size())) {
+    g.cancel();
+    return false;
+  }
+  if (done) sink.done();
+  return true;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -147,31 +177,12 @@ void HttpServer::Impl::stream(httplib::Response& res, std::shared_ptr<Generation
   res.set_chunked_content_provider(
       "text/event-stream",
       [st](std::size_t, httplib::DataSink& sink) {
-        std::string text, out;
-        // The chat stream starts with the role at once; then every wait ends with text, the end,
-        // or a keep-alive comment, so a client that left is found by the next write.
-        const bool done = st->first && st->meta.chat ? false : st->g->wait_output(text, kKeepAliveEvery);
-        if (!text.empty() || (st->first && st->meta.chat)) {
-          out += sse_event(chunk_json(st->meta, text, "", st->first));
-          st->first = false;
-        }
-        if (done) {
-          if (std::optional<ApiError> e = st->g->error()) {
-            out += sse_event(error_json(*e));
-          } else {
-            const GenerationResult r = st->g->result();
-            out += sse_event(chunk_json(st->meta, "", r.finish_reason, st->first));
-            if (st->include_usage) out += sse_event(usage_chunk_json(st->meta, r));
-          }
-          out += "data: [DONE]\n\n";
-        }
-        if (out.empty()) out = ": keep-alive\n\n";
-        if (!sink.write(out.data(), out.size())) {
+        try {
+          return write_stream_part(*st->g, st->meta, st->include_usage, st->first, sink);
+        } catch (const std::exception&) {  // out of memory: end this stream, not the server
           st->g->cancel();
           return false;
         }
-        if (done) sink.done();
-        return true;
       },
       [st](bool success) {
         if (!success) st->g->cancel();  // the connection ended before the stream did
