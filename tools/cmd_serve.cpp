@@ -3,7 +3,9 @@
 // connections; SIGINT or SIGTERM stop it (running requests get 503, sessions are saved with
 // --session-dir).
 #include <pthread.h>
+#include <time.h>
 
+#include <atomic>
 #include <cctype>
 #include <csignal>
 #include <cstdio>
@@ -214,19 +216,23 @@ int cmd_serve(int argc, char** argv) {
   server::HttpServer http(engine, tokenizer, info, ho, log_line);
   const int bound = http.bind();
 
+  std::atomic<bool> done{false};
   std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    log_line(std::string("stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
-    engine.shutdown();  // first, so that waiting handlers return (503) and the HTTP threads can end
-    http.stop();
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!done) {  // sigtimedwait, so that the thread also ends when the server ends by itself
+      const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig < 0) continue;
+      log_line(std::string("stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+      engine.shutdown();  // first, so that waiting handlers return (503) and the HTTP threads can end
+      http.stop();
+      return;
+    }
   });
   std::printf("listening on http://%s:%d\n", ho.host.c_str(), bound);
   std::fflush(stdout);
   http.run();
   engine.shutdown();
-  // The stopper waits in sigwait unless a signal ended the server; end it with one of its own.
-  pthread_kill(stopper.native_handle(), SIGTERM);
+  done = true;
   stopper.join();
   return 0;
 }
