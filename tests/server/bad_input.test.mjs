@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { MODEL_ID, eventually, metrics, parseResponse, postJson, rawConnection, sleep, startServer } from "./lib.mjs";
+import { MODEL_ID, SLOW, eventually, metrics, parseResponse, postJson, rawConnection, sleep, startServer } from "./lib.mjs";
 
 const KEY = "sk-bad-input";
 const AUTH = { Authorization: "Bearer " + KEY };
@@ -17,12 +17,15 @@ before(async () => {
 
 after(async () => {
   // Still alive and serving, nothing left running or queued, and a clean exit.
-  const health = await fetch(server.url + "/health");
-  assert.equal(health.status, 200);
-  const m = await metrics(server);
-  assert.equal(m['veloxquant_sessions{state="active"}'], 0);
-  assert.equal(m.veloxquant_queue_depth, 0);
-  assert.equal(await server.stop(), 0, server.stderr);
+  try {
+    const health = await fetch(server.url + "/health");
+    assert.equal(health.status, 200);
+    const m = await metrics(server);
+    assert.equal(m['veloxquant_sessions{state="active"}'], 0);
+    assert.equal(m.veloxquant_queue_depth, 0);
+  } finally {
+    assert.equal(await server.stop(), 0, server.stderr);
+  }
 });
 
 async function expectError(body, status, code, param, headers = AUTH, path = "/v1/completions") {
@@ -140,10 +143,10 @@ test("slow clients are cut off by the timeout and do not hold the server", async
   const t0 = Date.now();
   // Meanwhile others are served.
   assert.equal((await postJson(server, "/v1/completions", ok, AUTH)).status, 200);
-  assert.ok(Date.now() - t0 < 1500, "a normal request waited behind the slow ones");
+  assert.ok(Date.now() - t0 < 1500 * SLOW, "a normal request waited behind the slow ones");
   await Promise.all([a.closedPromise, b.closedPromise]);
   const waited = Date.now() - t0;
-  assert.ok(waited >= 1500 && waited < 8000, `closed after ${waited} ms (timeout 2 s)`);
+  assert.ok(waited >= 1500 && waited < 8000 * SLOW, `closed after ${waited} ms (timeout 2 s)`);
   const m = await metrics(server);
   assert.equal(m['veloxquant_generations_total{outcome="finished"}'], before['veloxquant_generations_total{outcome="finished"}'] + 1);
 });
@@ -167,7 +170,7 @@ test("a client that disconnects mid-stream frees its slot at once", async () => 
 test("a client that leaves before a whole (not streamed) reply, and one that stops reading", async () => {
   const c = rawConnection(server);
   await c.ready;
-  const body = JSON.stringify({ ...ok, max_tokens: 200 });
+  const body = JSON.stringify({ ...ok, max_tokens: 100 });
   c.socket.end(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\n` +
     `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
   c.socket.destroy();

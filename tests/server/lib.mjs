@@ -8,10 +8,13 @@ import net from "node:net";
 export const BIN = process.env.VQ_BIN;
 export const MODEL = process.env.VQ_MODEL;
 export const MODEL_ID = MODEL ? MODEL.split("/").pop().replace(/\.[^.]*$/, "") : "";
+// How much slower the server binary is than a Release build (sanitizers: tests/server/server.cmake);
+// waits for the server's own work scale with it, not the timeouts the server is configured with.
+export const SLOW = Number(process.env.VQ_SLOW ?? 1);
 if (!BIN || !MODEL) throw new Error("set VQ_BIN and VQ_MODEL (CTest does)");
 
 // Starts the server with extra arguments; resolves once it prints "listening on".
-export function startServer(args = [], { startTimeoutMs = 60000 } = {}) {
+export function startServer(args = [], { startTimeoutMs = 60000 * SLOW } = {}) {
   const proc = spawn(BIN, ["serve", "-m", MODEL, "--host", "127.0.0.1", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -85,7 +88,7 @@ export function memory(server) {
 
 // Waits until `check()` is true (polling), or fails after `ms`.
 export async function eventually(check, ms, what) {
-  const end = Date.now() + ms;
+  const end = Date.now() + ms * SLOW;
   for (;;) {
     if (await check()) return;
     if (Date.now() > end) throw new Error("timed out waiting for " + what);

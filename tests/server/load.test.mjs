@@ -140,9 +140,8 @@ test(`${CLIENTS} clients for ${SECONDS} s`, async () => {
   assert.ok(counts.ok >= CLIENTS, `only ${counts.ok} requests completed`);
   assert.ok(peakReserved <= BUDGET, `admitted ${peakReserved} bytes of KV, budget ${BUDGET}`);
   assert.equal(m.veloxquant_kv_reservation_overruns_total, 0);
-  if (process.env.VQ_RSS_CHECK !== "0")  // off under ASan (tests/server/server.cmake)
-    assert.ok(peakRss - baseline <= BUDGET + STACK_ALLOWANCE,
-      `RSS grew by ${peakRss - baseline} bytes, more than the budget ${BUDGET} + ${STACK_ALLOWANCE} for the threads`);
+  assert.ok(peakRss - baseline <= BUDGET + STACK_ALLOWANCE,
+    `RSS grew by ${peakRss - baseline} bytes, more than the budget ${BUDGET} + ${STACK_ALLOWANCE} for the threads`);
   assert.equal(m['veloxquant_sessions{state="active"}'], 0);
   assert.equal(m.veloxquant_queue_depth, 0);
 });
