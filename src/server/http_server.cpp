@@ -191,7 +191,16 @@ void HttpServer::Impl::stream(httplib::Response& res, std::shared_ptr<Generation
 
 void HttpServer::Impl::routes() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+    // cpp-httplib parses form bodies as form fields, capped at 8 KiB; curl -d sends that type by
+    // default, so say what to send instead of failing on the size. (Before the body is read.)
+    if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+      send_error(res, ApiError(415, "unsupported_media_type",
+                               "send the body as JSON with 'Content-Type: application/json' (curl: -H "
+                               "'Content-Type: application/json'), not as a form"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (options.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     if (auth.rfind("Bearer ", 0) == 0 && same_key(auth.substr(7), options.api_key))
       return httplib::Server::HandlerResponse::Unhandled;

@@ -200,6 +200,19 @@ test("API key: missing or wrong is 401; monitoring stays open", async () => {
   for (const path of ["/health", "/metrics", "/sessions", "/"]) assert.equal((await fetch(server.url + path)).status, 200, path);
 });
 
+test("a form body (curl -d without a content type) is 415 with what to send", async () => {
+  const r = await fetch(server.url + "/v1/completions", {
+    method: "POST", headers: { ...AUTH, "Content-Type": "application/x-www-form-urlencoded" }, body: JSON.stringify(ok),
+  });
+  assert.equal(r.status, 415);
+  const e = (await r.json()).error;
+  assert.equal(e.code, "unsupported_media_type");
+  assert.match(e.message, /application\/json/);
+  // Other or no content types are read as JSON.
+  for (const type of ["application/json; charset=utf-8", "text/plain"])
+    assert.equal((await postJson(server, "/v1/completions", ok, { ...AUTH, "Content-Type": type })).status, 200, type);
+});
+
 test("unknown endpoints and methods are JSON 404s", async () => {
   for (const [method, path] of [["GET", "/v1/completions"], ["GET", "/v2/anything"], ["DELETE", "/v1/models"]]) {
     const r = await fetch(server.url + path, { method, headers: AUTH });
