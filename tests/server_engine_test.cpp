@@ -288,8 +288,9 @@ TEST_F(ServerEngine, FullQueueAndQueueTimeoutAre503) {
   o.max_sessions = 1;
   o.max_queue = 1;
   o.queue_timeout_s = 0.3;
+  o.ctx = 4096;  // the first request runs far longer than the timeout (cancelled at the end)
   auto e = engine(o);
-  auto running = e->submit(job("The kernel", 240));
+  auto running = e->submit(job("The kernel", 4000));
   ASSERT_FALSE(running->wait_admitted());
   auto waiting = e->submit(job("A file", 5));
   try {
@@ -300,8 +301,7 @@ TEST_F(ServerEngine, FullQueueAndQueueTimeoutAre503) {
     EXPECT_EQ(err.code, "queue_full");
   }
   const std::optional<ApiError> timed_out = waiting->wait_admitted();
-  if (!timed_out)
-    GTEST_SKIP() << "the first request ended within the queue timeout (machine much faster than expected)";
+  ASSERT_TRUE(timed_out) << "admitted while the only slot was busy";
   EXPECT_EQ(timed_out->status, 503);
   EXPECT_EQ(timed_out->code, "queue_timeout");
   running->cancel();
@@ -312,8 +312,9 @@ TEST_F(ServerEngine, FullQueueAndQueueTimeoutAre503) {
 TEST_F(ServerEngine, CancelFreesTheSlot) {
   EngineOptions o = options();
   o.max_sessions = 1;
+  o.ctx = 4096;  // long enough not to end before the cancel
   auto e = engine(o);
-  auto g = e->submit(job("The kernel", 240));
+  auto g = e->submit(job("The kernel", 4000));
   ASSERT_FALSE(g->wait_admitted());
   std::string text;
   while (text.size() < 10 && !g->wait_output(text, std::chrono::milliseconds(100))) {
@@ -321,7 +322,7 @@ TEST_F(ServerEngine, CancelFreesTheSlot) {
   g->cancel();
   const Outcome out = collect(g);
   EXPECT_EQ(out.result.finish_reason, "cancelled");
-  EXPECT_LT(out.result.completion_tokens, 240u);
+  EXPECT_LT(out.result.completion_tokens, 4000u);
   const Outcome next = collect(e->submit(job("A file", 5)));
   EXPECT_FALSE(next.error);
   EXPECT_EQ(e->stats().cancelled, 1u);
