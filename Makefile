@@ -6,10 +6,14 @@ JOBS ?= $(shell nproc)
 CCACHE = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3 $(CCACHE)
 
-.PHONY: deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format pip-install-test clean
+.PHONY: deps server-test-deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format pip-install-test clean
 
 deps:
 	bash scripts/install-deps.sh
+
+# What the server's integration tests need: chromium, curl, the pinned OpenAI npm client.
+server-test-deps: deps
+	bash scripts/install-server-test.sh
 
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
@@ -18,11 +22,11 @@ build: deps
 demo: build
 	./$(BUILD)/veloxquant demo
 
-test: build
+test: build server-test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer (Debug build).
-sanitize: deps
+sanitize: deps server-test-deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELOXQUANT_SANITIZE=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)

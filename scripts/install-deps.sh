@@ -9,6 +9,7 @@ packages=(cmake ninja-build g++ clang libhwy-dev libgtest-dev libgmock-dev libbe
           ccache  # the several builds of make test, sanitize, tsan and pip share compiled objects
           libpcre2-dev  # the tokenizer's pre-tokenizer regexes
           python3-sentencepiece  # the SentencePiece reference of the tokenizer tests
+          libcpp-httplib-dev curl  # `veloxquant serve`; curl: its SSE test
           libclang-rt-14-dev "$@")  # libclang-rt: libFuzzer (make fuzz-smoke)
 missing=()
 for p in "${packages[@]}"; do

@@ -38,6 +38,17 @@ TEST(Json, ParsesEscapesAndRejectsMalformedText) {
   EXPECT_THROW(Json::parse(deep), std::runtime_error);
 }
 
+// Code points above U+FFFF come escaped as a surrogate pair (Python's json.dumps does so).
+TEST(Json, ParsesSurrogatePairsAndRejectsLoneSurrogates) {
+  EXPECT_EQ(Json::parse(R"("a\ud83d\ude00b")").as_string("s"),
+            "a\xF0\x9F\x98\x80"
+            "b");                                                                  // U+1F600
+  EXPECT_EQ(Json::parse(R"("\udbff\udfff")").as_string("s"), "\xF4\x8F\xBF\xBF");  // U+10FFFF
+  for (const char* text :
+       {R"("\ud83d")", R"("\ud83dx")", R"("\ud83d\u0041")", R"("\ude00")", R"("\ud83d\ud83d")", R"("\ud83d\u12")"})
+    EXPECT_THROW(Json::parse(text), std::runtime_error) << text;
+}
+
 TEST(Json, TypedAccessNamesTheField) {
   const Json j = Json::parse(R"({"dim": "128", "seed": -1, "big": 18446744073709551616})");
   try {

@@ -13,6 +13,7 @@ int cmd_run(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
 int cmd_quantize_model(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 }  // namespace veloxquant::cli
 

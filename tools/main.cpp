@@ -25,6 +25,7 @@ constexpr Command kCommands[] = {
     {"quantize-model", veloxquant::cli::cmd_quantize_model, "quantize a GGUF model's matrices once into a .vqm file"},
     {"convert", veloxquant::cli::cmd_convert,
      "write a GGUF model in other ggml weight types (q4_k_m, q8_0, ...), or a random one of a given shape"},
+    {"serve", veloxquant::cli::cmd_serve, "OpenAI-compatible HTTP server, sessions in compressed KV caches"},
 };
 
 void print_usage() {

@@ -157,6 +157,24 @@ class JsonParser {
     }
   }
 
+  unsigned parse_hex4() {
+    if (pos_ + 4 > s_.size()) error("short \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9')
+        v |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v |= static_cast<unsigned>(h - 'A' + 10);
+      else
+        error("bad hex digit in \\u escape");
+    }
+    return v;
+  }
+
   std::string parse_string() {
     ++pos_;
     std::string out;
@@ -197,29 +215,29 @@ class JsonParser {
           out.push_back('\t');
           break;
         case 'u': {
-          if (pos_ + 4 > s_.size()) error("short \\u escape");
-          unsigned v = 0;
-          for (int i = 0; i < 4; ++i) {
-            const char h = s_[pos_++];
-            v <<= 4;
-            if (h >= '0' && h <= '9')
-              v |= static_cast<unsigned>(h - '0');
-            else if (h >= 'a' && h <= 'f')
-              v |= static_cast<unsigned>(h - 'a' + 10);
-            else if (h >= 'A' && h <= 'F')
-              v |= static_cast<unsigned>(h - 'A' + 10);
-            else
-              error("bad hex digit in \\u escape");
+          unsigned v = parse_hex4();
+          // A high surrogate must be followed by an escaped low one: together one code point
+          // above U+FFFF (how JSON writers such as Python's escape e.g. emoji).
+          if (v >= 0xDC00 && v <= 0xDFFF) error("lone low surrogate in \\u escape");
+          if (v >= 0xD800 && v <= 0xDBFF) {
+            if (s_.substr(pos_, 2) != "\\u") error("high surrogate without a low one");
+            pos_ += 2;
+            const unsigned lo = parse_hex4();
+            if (lo < 0xDC00 || lo > 0xDFFF) error("high surrogate without a low one");
+            v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
           }
-          // Manifests are ASCII; encode BMP code points as UTF-8 (surrogate pairs unsupported).
-          if (v >= 0xD800 && v <= 0xDFFF) error("surrogate \\u escapes are not supported");
           if (v < 0x80) {
             out.push_back(static_cast<char>(v));
           } else if (v < 0x800) {
             out.push_back(static_cast<char>(0xC0 | (v >> 6)));
             out.push_back(static_cast<char>(0x80 | (v & 0x3F)));
-          } else {
+          } else if (v < 0x10000) {
             out.push_back(static_cast<char>(0xE0 | (v >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((v >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (v & 0x3F)));
+          } else {
+            out.push_back(static_cast<char>(0xF0 | (v >> 18)));
+            out.push_back(static_cast<char>(0x80 | ((v >> 12) & 0x3F)));
             out.push_back(static_cast<char>(0x80 | ((v >> 6) & 0x3F)));
             out.push_back(static_cast<char>(0x80 | (v & 0x3F)));
           }
@@ -311,6 +329,8 @@ Json Json::object() {
   j.type_ = Type::kObject;
   return j;
 }
+
+const char* Json::type_description() const { return type_name(type_); }
 
 bool Json::as_bool(const std::string& what) const {
   if (type_ != Type::kBool) fail(what + " must be a boolean, got " + type_name(type_));

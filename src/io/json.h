@@ -26,6 +26,7 @@ class Json {
 
   Type type() const { return type_; }
   bool is_object() const { return type_ == Type::kObject; }
+  const char* type_description() const;  // "null", "a boolean", "a number", "a string", "an array", "an object"
 
   // Typed access; each throws std::runtime_error naming `what` when the type or range is wrong.
   bool as_bool(const std::string& what) const;

@@ -4,7 +4,6 @@
 
 namespace veloxquant {
 
-namespace {
 CacheConfig cache_config(const KvShape& shape, const KvStoreOptions& o, std::size_t threads) {
   CacheConfig c;
   c.layers = shape.layers;
@@ -19,7 +18,6 @@ CacheConfig cache_config(const KvShape& shape, const KvStoreOptions& o, std::siz
   c.threads = threads;
   return c;
 }
-}  // namespace
 
 CacheKvStore::CacheKvStore(const KvShape& shape, const KvStoreOptions& options, std::size_t threads)
     : cache_(cache_config(shape, options, threads)) {}

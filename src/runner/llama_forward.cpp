@@ -17,28 +17,35 @@ void rms_norm(const float* x, const float* weight, std::size_t n, std::size_t di
   }
 }
 
-LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
-    : model_(model), store_(store), pool_(pool) {
-  const LlamaConfig& c = model.config();
+std::vector<double> rope_frequencies(const LlamaConfig& c) {
+  std::vector<double> inv_freq;
   for (std::size_t i = 0; i < c.rope_dim / 2; ++i)
-    inv_freq_.push_back(std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim)));
+    inv_freq.push_back(std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim)));
+  return inv_freq;
 }
 
-void LlamaSession::rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const {
-  const std::size_t d = model_.config().head_dim;
+void apply_rope(const std::vector<double>& inv_freq, float* x, std::size_t n, std::size_t heads, std::size_t head_dim,
+                std::size_t pos0) {
   for (std::size_t t = 0; t < n; ++t) {
     const double pos = static_cast<double>(pos0 + t);
-    for (std::size_t i = 0; i < inv_freq_.size(); ++i) {
-      const double angle = pos * inv_freq_[i];
+    for (std::size_t i = 0; i < inv_freq.size(); ++i) {
+      const double angle = pos * inv_freq[i];
       const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
       for (std::size_t h = 0; h < heads; ++h) {
-        float* p = x + (t * heads + h) * d + 2 * i;
+        float* p = x + (t * heads + h) * head_dim + 2 * i;
         const float a = p[0], b = p[1];
         p[0] = a * c - b * s;
         p[1] = a * s + b * c;
       }
     }
   }
+}
+
+LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
+    : model_(model), store_(store), pool_(pool), inv_freq_(rope_frequencies(model.config())) {}
+
+void LlamaSession::rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const {
+  apply_rope(inv_freq_, x, n, heads, model_.config().head_dim, pos0);
 }
 
 void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* logits, bool all_logits) {

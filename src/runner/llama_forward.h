@@ -45,4 +45,10 @@ class LlamaSession {
 // y = x / sqrt(mean(x²) + eps) · weight, for n rows of dim elements.
 void rms_norm(const float* x, const float* weight, std::size_t n, std::size_t dim, double eps, float* y);
 
+// RoPE of the model: base^(−2i/rope_dim) for i < rope_dim / 2, and the rotation of the adjacent
+// pairs (x[2i], x[2i+1]) of n tokens × heads vectors of head_dim at positions pos0, pos0 + 1, …
+std::vector<double> rope_frequencies(const LlamaConfig& c);
+void apply_rope(const std::vector<double>& inv_freq, float* x, std::size_t n, std::size_t heads, std::size_t head_dim,
+                std::size_t pos0);
+
 }  // namespace veloxquant

@@ -39,7 +39,9 @@ void dequantize_row(const WeightView& w, std::size_t r, float* out);
 void dot_many(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out);
 
 // y[t][r] = Σ_c w[r][c] · x[t][c] for t < n_tokens, r < w.rows; x is [n_tokens][w.cols],
-// y is [n_tokens][w.rows]. Rows are split over the pool's threads.
+// y is [n_tokens][w.rows]. Rows are split over the pool's threads. y[t] depends only on x[t] and w,
+// bit for bit: not on n_tokens, t or the thread count (batched sequences and prefill chunks rely
+// on it).
 void matmul(const WeightView& w, const float* x, std::size_t n_tokens, float* y, ThreadPool& pool);
 
 }  // namespace veloxquant
