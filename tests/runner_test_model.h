@@ -10,8 +10,8 @@
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
-#include "util/thread_pool.h"
 #include "runner_gguf_writer.h"
+#include "util/thread_pool.h"
 
 namespace veloxquant::testing {
 

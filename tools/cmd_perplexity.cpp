@@ -289,7 +289,8 @@ int cmd_perplexity(int argc, char** argv) {
       make_tested(o, KvShape{c.layers, c.heads, c.kv_heads, c.head_dim}, quantized != nullptr, pool);
   const double seconds = score_windows(o, tokens, windows, model, quantized ? *quantized : model, tested, pool);
   print_results(o, c, tested, windows, seconds);
-  if (const std::string memory = memory_summary(); !memory.empty()) std::fprintf(stderr, "memory: %s\n", memory.c_str());
+  if (const std::string memory = memory_summary(); !memory.empty())
+    std::fprintf(stderr, "memory: %s\n", memory.c_str());
   return 0;
 }
 

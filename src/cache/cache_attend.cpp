@@ -9,9 +9,9 @@
 
 #include "cache/cache_impl.h"
 #include "cache/page_records.h"
-#include "util/thread_pool.h"
 #include "kernels/kernels.h"
 #include "kernels/prefetch_stream.h"
+#include "util/thread_pool.h"
 
 namespace veloxquant {
 
