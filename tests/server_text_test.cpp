@@ -1,15 +1,17 @@
 // The server's text handling: UTF-8 checks, the stop-string / partial-character stream of
-// generated text, sampling, and the plain chat format.
+// generated text, sampling, and the chat formats (plain, and the model's template).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "runner/unicode_text.h"
 #include "server/chat_format.h"
 #include "server/sampler.h"
 #include "server/text_stream.h"
 #include "server/utf8.h"
+#include "tokenizer_test_vocab.h"
 
 namespace veloxquant::server {
 namespace {
@@ -152,11 +154,73 @@ TEST(ServerSampler, TopPKeepsTheSmallestSetReachingP) {
 
 TEST(ServerChatFormat, PlainFormatAndItsStops) {
   const ChatPrompt p =
-      format_chat({{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "And?"}});
+      format_chat(std::nullopt, {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "And?"}});
   EXPECT_EQ(p.text, "System: Be brief.\nUser: Hi\nAssistant: Hello.\nUser: And?\nAssistant:");
   EXPECT_EQ(p.stop, (std::vector<std::string>{"\nUser:", "\nSystem:"}));
   EXPECT_EQ(p.strip_prefix, " ");
-  EXPECT_EQ(format_chat({{"user", "Hi"}, {"assistant", "\n\tcode"}}).text, "User: Hi\nAssistant:\n\tcode\nAssistant:");
+  EXPECT_FALSE(p.templated);
+  EXPECT_EQ(format_chat(std::nullopt, {{"user", "Hi"}, {"assistant", "\n\tcode"}}).text,
+            "User: Hi\nAssistant:\n\tcode\nAssistant:");
+}
+
+// A byte-level vocabulary with the ChatML markers (ids 256, 257) and the given chat template.
+GgufFile chatml_vocab_file(const std::string& chat_template) {
+  testing::TestVocab v;
+  v.pre = "qwen2";
+  for (int b = 0; b < 256; ++b) {
+    v.tokens.push_back(byte_level_char(static_cast<std::uint8_t>(b)));
+    v.types.push_back(1);
+  }
+  v.tokens.insert(v.tokens.end(), {"<|im_start|>", "<|im_end|>"});
+  v.types.insert(v.types.end(), {3, 3});
+  v.merges = {"a b"};  // a BPE vocabulary needs merges; this one never applies here
+  v.eos = 257;
+  v.chat_template = chat_template;
+  return GgufFile::from_bytes(testing::test_vocab_gguf(v));
+}
+
+TEST(ServerChatFormat, TheModelsTemplateIsUsedWithItsSpecialTokens) {
+  const GgufFile file =
+      chatml_vocab_file("{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}");
+  std::string problem;
+  const ChatFormat format = choose_chat_format(file, "", problem);
+  EXPECT_TRUE(problem.empty()) << problem;
+  ASSERT_TRUE(format.has_value());
+  EXPECT_EQ(chat_format_name(format), "chatml");
+  const ChatPrompt p = format_chat(format, {{"user", "Hi"}});
+  EXPECT_EQ(p.text, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_TRUE(p.templated);
+  EXPECT_TRUE(p.stop.empty());  // the end-of-turn token ends the reply
+  EXPECT_TRUE(p.strip_prefix.empty());
+  const Tokenizer tokenizer = Tokenizer::from_gguf(file);
+  const std::vector<std::int32_t> ids = chat_prompt_tokens(p, tokenizer);
+  // The markers are single control tokens, not their bytes.
+  const std::vector<std::int32_t> want = {256, 'u', 's', 'e', 'r', '\n', 'H', 'i', 257, '\n', 256,
+                                          'a', 's', 's', 'i', 's', 't',  'a', 'n', 't', '\n'};
+  ASSERT_EQ(ids.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(tokenizer.decode({ids[i]}, true), tokenizer.decode({want[i]}, true)) << "token " << i;
+  EXPECT_TRUE(tokenizer.is_eog(257));
+
+  // --chat-template plain overrides the model's template; another family applies by name.
+  EXPECT_FALSE(choose_chat_format(file, "plain", problem).has_value());
+  EXPECT_EQ(chat_format_name(choose_chat_format(file, "phi3", problem)), "phi3");
+  try {
+    choose_chat_format(file, "vicuna", problem);
+    ADD_FAILURE() << "an unknown --chat-template was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'vicuna'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ServerChatFormat, AnUnknownTemplateRefusesChatNamingIt) {
+  const GgufFile file = chatml_vocab_file("{{ bos_token }}{% for m in messages %}[[{{ m.content }}]]{% endfor %}");
+  std::string problem;
+  EXPECT_FALSE(choose_chat_format(file, "", problem).has_value());
+  EXPECT_NE(problem.find("{{ bos_token }}"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("--chat-template"), std::string::npos) << problem;
+  EXPECT_EQ(chat_format_name(choose_chat_format(file, "chatml", problem)), "chatml");
+  EXPECT_TRUE(problem.empty());
 }
 
 }  // namespace

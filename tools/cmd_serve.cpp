@@ -55,7 +55,8 @@ KV cache. docs/server.md has the details.
   --max-saved N          sessions kept in the session directory, oldest deleted first (default 1000)
   --max-body B           largest request body (default 1M)
   --timeout S            read and write timeout of a connection in seconds (default 10)
-  --chat-template NAME   chat format: plain (default for models without tokenizer.chat_template)
+  --chat-template NAME   chat format: plain, llama3, chatml, gemma or phi3 (default: the model's
+                         tokenizer.chat_template, plain for models without one)
   --alias NAME           model id of the API (default: the file name without extension)
   --max-batch N          sessions per model step (default: --max-sessions; 1 turns batching off)
   --prefill-chunk N      prompt tokens per model step, all sessions together (default 256)
@@ -185,8 +186,12 @@ int cmd_serve(int argc, char** argv) {
   eo.kv_budget = budget == "auto" ? auto_budget() : parse_bytes("kv-budget", budget);
 
   std::string chat_problem;
-  server::choose_chat_format(model.file(), args.str("chat-template", ""), chat_problem);
-  if (!chat_problem.empty()) log_line("chat requests will be refused: " + chat_problem);
+  const server::ChatFormat chat_format =
+      server::choose_chat_format(model.file(), args.str("chat-template", ""), chat_problem);
+  if (!chat_problem.empty())
+    log_line("chat requests will be refused: " + chat_problem);
+  else
+    log_line("chat format: " + server::chat_format_name(chat_format));
 
   ThreadPool pool(threads);
   server::Engine engine(model, tokenizer, eo, pool, log_line);
@@ -212,6 +217,7 @@ int cmd_serve(int argc, char** argv) {
   ho.api_key = args.str("api-key", "");
   ho.max_body = parse_bytes("max-body", args.str("max-body", "1M"));
   ho.timeout_s = static_cast<int>(count("timeout", 10, 1, 3600));
+  ho.chat_format = chat_format;
   ho.chat_problem = chat_problem;
   server::HttpServer http(engine, tokenizer, info, ho, log_line);
   const int bound = http.bind();

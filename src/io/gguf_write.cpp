@@ -138,8 +138,10 @@ void put_header(Out& o, const std::map<std::string, GgufValue>& metadata,
 std::vector<std::uint8_t> write_gguf(const std::map<std::string, GgufValue>& metadata,
                                      const std::vector<GgufTensorOut>& tensors, std::size_t alignment) {
   std::vector<GgufTensorPlan> plans;
+  plans.reserve(tensors.size());
   for (const GgufTensorOut& t : tensors) plans.push_back({t.name, t.dims, t.type});
   std::vector<std::pair<const GgufTensorPlan*, std::size_t>> infos;
+  infos.reserve(tensors.size());
   for (std::size_t i = 0; i < tensors.size(); ++i) infos.emplace_back(&plans[i], tensors[i].bytes);
   Out o;
   put_header(o, metadata, infos, alignment);

@@ -22,9 +22,7 @@ std::vector<std::int32_t> ChatSession::next_prompt_tokens(const std::string& use
   std::vector<ChatMessage> next = messages_;
   if (!replied_) {  // the first turn: the whole prompt, with BOS unless the template wrote it
     next.push_back({"user", user});
-    std::vector<std::int32_t> ids = tokenizer_.encode(apply_chat_template(template_, next, true), false, true);
-    if (tokenizer_.add_bos() && (ids.empty() || ids[0] != tokenizer_.bos())) ids.insert(ids.begin(), tokenizer_.bos());
-    return ids;
+    return encode_chat_prompt(tokenizer_, apply_chat_template(template_, next, true));
   }
   const std::vector<ChatMessage> before(messages_.begin(), messages_.end() - 1);  // without the reply
   next.back().content = kReplyPlaceholder;

@@ -236,4 +236,10 @@ std::string apply_chat_template(const ChatTemplate& tmpl, const std::vector<Chat
   throw std::logic_error("unknown chat family");
 }
 
+std::vector<std::int32_t> encode_chat_prompt(const Tokenizer& tokenizer, const std::string& text) {
+  std::vector<std::int32_t> ids = tokenizer.encode(text, false, true);
+  if (tokenizer.add_bos() && (ids.empty() || ids[0] != tokenizer.bos())) ids.insert(ids.begin(), tokenizer.bos());
+  return ids;
+}
+
 }  // namespace veloxquant

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/gguf.h"
+#include "runner/tokenizer.h"
 
 namespace veloxquant {
 
@@ -61,5 +62,9 @@ ChatTemplate chat_template_by_name(const std::string& name, const std::string& b
 // begins. Throws std::invalid_argument on an unknown role.
 std::string apply_chat_template(const ChatTemplate& tmpl, const std::vector<ChatMessage>& messages,
                                 bool add_generation_prompt);
+
+// The tokens of a whole templated prompt: special tokens parsed, BOS first where the model adds one
+// and the template did not write it.
+std::vector<std::int32_t> encode_chat_prompt(const Tokenizer& tokenizer, const std::string& text);
 
 }  // namespace veloxquant

@@ -385,7 +385,7 @@ void Engine::after_logits(Session& s) {
   const GenerationJob& job = r.gen->job();
   const std::int32_t t = r.sampler.next(r.logits.data(), r.logits.size());
   if (r.generated == 0) r.first_token = Clock::now();
-  if (t == tokenizer_.eos()) return end(s, "stop");
+  if (tokenizer_.is_eog(t)) return end(s, "stop");  // EOS, or the template's end of turn
   ++r.generated;
   ++counters_.generated_tokens;
   r.gen->emit(r.text.push(tokenizer_.token_text(t)));

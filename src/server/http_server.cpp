@@ -117,18 +117,17 @@ void HttpServer::Impl::generate(const httplib::Request& req, httplib::Response& 
   if (r.model != info.model)
     throw ApiError(404, "model_not_found",
                    "the model '" + r.model + "' does not exist; this server serves '" + info.model + "'", "model");
-  std::string text = r.prompt, strip;
+  GenerationJob job;
   if (chat) {
     if (!options.chat_problem.empty())
       throw ApiError(400, "unsupported_chat_template", options.chat_problem, "messages");
-    ChatPrompt p = format_chat(r.messages);
-    text = std::move(p.text);
-    strip = std::move(p.strip_prefix);
+    ChatPrompt p = format_chat(options.chat_format, r.messages);
+    job.prompt = chat_prompt_tokens(p, tokenizer);
+    job.strip_prefix = std::move(p.strip_prefix);
     for (std::string& s : p.stop) r.stop.push_back(std::move(s));
+  } else {
+    job.prompt = tokenizer.encode(r.prompt, tokenizer.add_bos());
   }
-  GenerationJob job;
-  job.prompt = tokenizer.encode(text, tokenizer.add_bos());
-  job.strip_prefix = std::move(strip);
   const std::size_t n = job.prompt.size(), ctx = info.ctx;
   const char* what = chat ? "messages" : "prompt";
   if (n == 0) throw bad_request(what, "the prompt is empty");

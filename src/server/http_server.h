@@ -12,6 +12,7 @@
 #include <string>
 
 #include "runner/tokenizer.h"
+#include "server/chat_format.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 
@@ -24,6 +25,7 @@ struct HttpOptions {
   std::size_t max_body = 1 << 20;  // bytes of a request body (413 beyond)
   int timeout_s = 10;              // read and write timeout of a connection (slow clients)
   std::size_t threads = 0;         // connection threads (0: max_sessions + max_queue + 8)
+  ChatFormat chat_format;          // the model's template, or plain (chat_format.h)
   std::string chat_problem;        // non-empty: chat requests are refused with this message
 };
 

@@ -185,11 +185,14 @@ using UnpackQ5_0 = UnpackSymmetric<blocks::Q5_0, 16, true>;
 using UnpackQ4_1 = UnpackOffset<blocks::Q4_1, false>;
 using UnpackQ5_1 = UnpackOffset<blocks::Q5_1, true>;
 
+// L names a block layout type (L::kBytes): it cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define VELOXQUANT_ROWS_KERNEL(Name, Unpack, L, kM)                                                                 \
   void Name(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, const ActivationBatch& a, \
             std::size_t t0, std::size_t nt, float* y, std::size_t y_stride) {                                       \
     ForRowsAndTokens<Blocks32Kernel<Unpack, L::kBytes, L::kD, kM>>(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);   \
   }
+// NOLINTEND(bugprone-macro-parentheses)
 VELOXQUANT_ROWS_KERNEL(RowsQ8_0, UnpackQ8_0, blocks::Q8_0, 0)
 VELOXQUANT_ROWS_KERNEL(RowsQ4_0, UnpackQ4_0, blocks::Q4_0, 0)
 VELOXQUANT_ROWS_KERNEL(RowsQ5_0, UnpackQ5_0, blocks::Q5_0, 0)

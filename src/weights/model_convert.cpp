@@ -104,8 +104,11 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != value.size() || value.empty() || v > (1ull << 24))
-      throw std::invalid_argument("shape " + key + " = '" + value + "' is not a number up to 2^24");
+    if (used != value.size() || value.empty() || v > (1ull << 24)) {
+      std::string message = "shape ";
+      message.append(key).append(" = '").append(value).append("' is not a number up to 2^24");
+      throw std::invalid_argument(message);
+    }
     const std::size_t n = static_cast<std::size_t>(v);
     if (key == "dim")
       s.dim = n;
