@@ -40,13 +40,7 @@ sanitize: deps server-test-deps reference-deps
 # libFuzzer targets (clang, ASan + UBSan) in build-fuzz: `make fuzz FUZZ_SECONDS=600` runs each
 # target that long; `make fuzz-smoke` runs each for 10 s (CI). docs/reliability.md.
 FUZZ_SECONDS ?= 600
-fuzz-# llama.cpp (node-llama-cpp) and the tokenizer vocabularies of the parity tests, pinned by
-# tests/reference/package-lock.json. Without them those tests skip, or fail where
-# VELOXQUANT_REQUIRE_REFERENCE=1 (.ci/run sets it).
-reference-deps: deps
-	bash scripts/install-reference.sh
-
-build: deps
+fuzz-build: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_CXX_COMPILER=clang++ -DVELOXQUANT_FUZZ=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_all

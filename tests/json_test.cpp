@@ -61,6 +61,11 @@ TEST(Json, TypedAccessNamesTheField) {
   EXPECT_THROW(j.at("big").as_u64("big"), std::runtime_error);
   EXPECT_THROW(j.at("missing"), std::runtime_error);
   EXPECT_THROW(Json::number(1.0 / 0.0), std::runtime_error);
+  EXPECT_EQ(Json::number_or_null(1.0 / 0.0).dump(0), "null");
+  // Shortest round-trip text: short where the value is, all the digits where it needs them.
+  EXPECT_EQ(Json::number(0.1).dump(0), "0.1");
+  EXPECT_EQ(Json::number(1.0 / 3.0).dump(0), "0.3333333333333333");
+  EXPECT_EQ(Json::parse(Json::number(1.0 / 3.0).dump(0)).as_double("x"), 1.0 / 3.0);
 }
 
 }  // namespace

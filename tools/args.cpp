@@ -22,7 +22,7 @@ Args::Args(int argc, char** argv, const std::set<std::string>& flags, const std:
     bool has_value = false;
     if (auto eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
-      name = name.substr(0, eq);
+      name.resize(eq);
       has_value = true;
     }
     if (flags.count(name)) {

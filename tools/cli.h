@@ -20,8 +20,10 @@ int cmd_serve(int argc, char** argv);
 #include <string>
 #include <vector>
 
+#include "io/json.h"
+
 namespace veloxquant::cli {
 struct FormatMeasurement;
-std::string measurement_json(const FormatMeasurement& m);
+Json measurement_json(const FormatMeasurement& m);
 void print_measurement_table(const std::vector<FormatMeasurement>& rows);
 }  // namespace veloxquant::cli

@@ -14,7 +14,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "json.h"
+#include "io/json.h"
 #include "math/prng.h"
 #include "veloxquant/kv_cache.h"
 #include "veloxquant/quantizer.h"
@@ -242,26 +242,39 @@ int bench_attend(int argc, char** argv) {
   }
 
   if (json) {
-    std::printf("{\"command\": \"bench attend\", \"read_gb_per_s\": %s,\n", json_number(bandwidth).c_str());
-    std::printf(
-        " \"config\": {\"dim\": %zu, \"kv_heads\": %zu, \"q_per_kv\": %zu, \"window\": %zu, \"sinks\": %zu, "
-        "\"page_tokens\": %zu, \"threads\": %zu, \"reps\": %zu, \"warm\": %s},\n \"results\": [\n",
-        shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads, reps,
-        warm ? "true" : "false");
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      const Row& r = rows[i];
-      std::printf(
-          "  {\"format\": \"%s\", \"key_format\": \"%s\", \"value_format\": \"%s\", \"ctx\": %zu, "
-          "\"us_per_step\": %s, \"us_min\": %s, \"kv_bytes_per_token\": %s, \"bits_per_coord\": %s, "
-          "\"code_bits_per_coord\": %s, \"speedup_vs_f16\": %s, \"rel_err\": %s, \"gb_per_s\": %s, "
-          "\"floor_us\": %s}%s\n",
-          r.format.c_str(), r.format.c_str(), r.format.c_str(), r.ctx, json_number(r.us).c_str(),
-          json_number(r.us_min).c_str(), json_number(r.bytes_per_token).c_str(), json_number(r.bits).c_str(),
-          json_number(r.code_bits).c_str(), r.speedup ? json_number(*r.speedup).c_str() : "null",
-          json_number(r.rel_err).c_str(), json_number(r.gb_per_s).c_str(), json_number(r.floor_us).c_str(),
-          i + 1 < rows.size() ? "," : "");
+    Json out = Json::object(), config = Json::object(), results = Json::array();
+    out.set("command", Json::string("bench attend"));
+    out.set("read_gb_per_s", Json::number_or_null(bandwidth));
+    for (const auto& [key, value] : {std::pair<const char*, std::size_t>{"dim", shape.dim},
+                                     {"kv_heads", shape.kv_heads},
+                                     {"q_per_kv", shape.group},
+                                     {"window", shape.window},
+                                     {"sinks", shape.sinks},
+                                     {"page_tokens", shape.page_tokens},
+                                     {"threads", shape.threads},
+                                     {"reps", reps}})
+      config.set(key, Json::unsigned_integer(value));
+    config.set("warm", Json::boolean(warm));
+    out.set("config", std::move(config));
+    for (const Row& r : rows) {
+      Json o = Json::object();
+      o.set("format", Json::string(r.format));
+      o.set("key_format", Json::string(r.format));
+      o.set("value_format", Json::string(r.format));
+      o.set("ctx", Json::unsigned_integer(r.ctx));
+      o.set("us_per_step", Json::number_or_null(r.us));
+      o.set("us_min", Json::number_or_null(r.us_min));
+      o.set("kv_bytes_per_token", Json::number_or_null(r.bytes_per_token));
+      o.set("bits_per_coord", Json::number_or_null(r.bits));
+      o.set("code_bits_per_coord", Json::number_or_null(r.code_bits));
+      o.set("speedup_vs_f16", r.speedup ? Json::number_or_null(*r.speedup) : Json());
+      o.set("rel_err", Json::number_or_null(r.rel_err));
+      o.set("gb_per_s", Json::number_or_null(r.gb_per_s));
+      o.set("floor_us", Json::number_or_null(r.floor_us));
+      results.push(std::move(o));
     }
-    std::printf(" ]\n}\n");
+    out.set("results", std::move(results));
+    std::printf("%s\n", out.dump(0).c_str());
     return 0;
   }
   std::printf(
@@ -309,14 +322,23 @@ int bench_append(int argc, char** argv) {
     rows.emplace_back(format, static_cast<double>(tokens * shape.kv_heads) / median(times));
   }
   if (args.has("json")) {
-    std::printf(
-        "{\"command\": \"bench append\", \"tokens\": %zu, \"chunk\": %zu, \"dim\": %zu, \"kv_heads\": %zu, "
-        "\"window\": %zu, \"sinks\": %zu,\n \"results\": [\n",
-        tokens, chunk, shape.dim, shape.kv_heads, shape.window, shape.sinks);
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      std::printf("  {\"format\": \"%s\", \"token_heads_per_s\": %s}%s\n", rows[i].first.c_str(),
-                  json_number(rows[i].second).c_str(), i + 1 < rows.size() ? "," : "");
-    std::printf(" ]\n}\n");
+    Json out = Json::object(), results = Json::array();
+    out.set("command", Json::string("bench append"));
+    for (const auto& [key, value] : {std::pair<const char*, std::size_t>{"tokens", tokens},
+                                     {"chunk", chunk},
+                                     {"dim", shape.dim},
+                                     {"kv_heads", shape.kv_heads},
+                                     {"window", shape.window},
+                                     {"sinks", shape.sinks}})
+      out.set(key, Json::unsigned_integer(value));
+    for (const auto& [format, rate] : rows) {
+      Json o = Json::object();
+      o.set("format", Json::string(format));
+      o.set("token_heads_per_s", Json::number_or_null(rate));
+      results.push(std::move(o));
+    }
+    out.set("results", std::move(results));
+    std::printf("%s\n", out.dump(0).c_str());
     return 0;
   }
   std::printf("append %zu tokens × %zu KV heads, d=%zu, %zu token(s) per call, window %zu, sinks %zu\n\n", tokens,
@@ -352,11 +374,18 @@ int bench_encode(int argc, char** argv) {
     rows.emplace_back(format, static_cast<double>(n) / median(times));
   }
   if (args.has("json")) {
-    std::printf("{\"command\": \"bench encode\", \"n\": %zu, \"dim\": %zu,\n \"results\": [\n", n, dim);
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      std::printf("  {\"format\": \"%s\", \"vectors_per_s\": %s}%s\n", rows[i].first.c_str(),
-                  json_number(rows[i].second).c_str(), i + 1 < rows.size() ? "," : "");
-    std::printf(" ]\n}\n");
+    Json out = Json::object(), results = Json::array();
+    out.set("command", Json::string("bench encode"));
+    out.set("n", Json::unsigned_integer(n));
+    out.set("dim", Json::unsigned_integer(dim));
+    for (const auto& [format, rate] : rows) {
+      Json o = Json::object();
+      o.set("format", Json::string(format));
+      o.set("vectors_per_s", Json::number_or_null(rate));
+      results.push(std::move(o));
+    }
+    out.set("results", std::move(results));
+    std::printf("%s\n", out.dump(0).c_str());
     return 0;
   }
   std::printf("encode %zu vectors, d=%zu\n\n%-8s %14s\n", n, dim, "format", "M vectors/s");

@@ -6,7 +6,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "json.h"
+#include "io/json.h"
 #include "measure.h"
 #include "veloxquant/format.h"
 
@@ -21,25 +21,25 @@ constexpr const char* kHelp =
     "queries on the codes. Prints bits/coord (measured from the record size), MSE E|u-u^|^2 with\n"
     "theory where it exists, inner-product bias, MSE and correlation, and encode time.\n";
 
-std::string optional_json(const std::optional<double>& v) { return v ? json_number(*v) : "null"; }
+Json optional_json(const std::optional<double>& v) { return v ? Json::number_or_null(*v) : Json(); }
 
 }  // namespace
 
-std::string measurement_json(const FormatMeasurement& m) {
-  return JsonObject()
-      .add("format", json_string(m.format))
-      .add("dim", json_number(static_cast<double>(m.dim)))
-      .add("bits", json_number(m.bits))
-      .add("bits_per_coord", json_number(m.bits_per_coord))
-      .add("code_bytes", json_number(static_cast<double>(m.code_bytes)))
-      .add("mse", json_number(m.mse))
-      .add("mse_theory", optional_json(m.mse_theory))
-      .add("ip_bias", json_number(m.ip_bias))
-      .add("ip_mse", json_number(m.ip_mse))
-      .add("ip_mse_theory", optional_json(m.ip_mse_theory))
-      .add("ip_corr", json_number(m.ip_corr))
-      .add("encode_ns_per_vector", json_number(m.encode_ns_per_vector))
-      .str();
+Json measurement_json(const FormatMeasurement& m) {
+  Json o = Json::object();
+  o.set("format", Json::string(m.format));
+  o.set("dim", Json::unsigned_integer(m.dim));
+  o.set("bits", Json::number_or_null(m.bits));
+  o.set("bits_per_coord", Json::number_or_null(m.bits_per_coord));
+  o.set("code_bytes", Json::unsigned_integer(m.code_bytes));
+  o.set("mse", Json::number_or_null(m.mse));
+  o.set("mse_theory", optional_json(m.mse_theory));
+  o.set("ip_bias", Json::number_or_null(m.ip_bias));
+  o.set("ip_mse", Json::number_or_null(m.ip_mse));
+  o.set("ip_mse_theory", optional_json(m.ip_mse_theory));
+  o.set("ip_corr", Json::number_or_null(m.ip_corr));
+  o.set("encode_ns_per_vector", Json::number_or_null(m.encode_ns_per_vector));
+  return o;
 }
 
 void print_measurement_table(const std::vector<FormatMeasurement>& rows) {
@@ -88,9 +88,11 @@ int cmd_eval(int argc, char** argv) {
     rows.push_back(measure_format(f, static_cast<std::size_t>(dim), static_cast<std::size_t>(samples), seed));
   }
   if (args.has("json")) {
-    std::printf("{\"command\": \"eval\", \"results\": [");
-    for (std::size_t i = 0; i < rows.size(); ++i) std::printf("%s%s", i ? ", " : "", measurement_json(rows[i]).c_str());
-    std::printf("]}\n");
+    Json out = Json::object(), results = Json::array();
+    out.set("command", Json::string("eval"));
+    for (const FormatMeasurement& m : rows) results.push(measurement_json(m));
+    out.set("results", std::move(results));
+    std::printf("%s\n", out.dump(0).c_str());
   } else {
     print_measurement_table(rows);
   }

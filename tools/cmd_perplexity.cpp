@@ -16,7 +16,7 @@
 #include "args.h"
 #include "calibrate.h"
 #include "cli.h"
-#include "json.h"
+#include "io/json.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
@@ -34,7 +34,7 @@ Perplexity over non-overlapping windows of --ctx tokens (a fresh cache per windo
 K/V cache formats given, and against an exact f32 attention pass in the same run: mean KL
 divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agreement.
 
-  -m, --model FILE     GGUF model (architecture llama; f32/f16/bf16/q8_0 weights), or a
+  -m, --model FILE     GGUF model (architecture llama; weights of any type of docs/weights.md), or a
                        quantized model written by `veloxquant quantize-model` (.vqm)
   -f, --file FILE      text to score (tokenized as one string, no BOS)
   --tokens FILE        token ids to score: little-endian uint16, no BOS
@@ -238,16 +238,28 @@ void print_results(const Options& o, const LlamaConfig& c, const std::vector<Tes
     const PerplexityTotals& r = t.totals;
     const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(o.ctx);
     if (o.json) {
-      std::printf(
-          "{\"model\": %s, \"ctx\": %zu, \"scoring\": \"%s\", \"first_window\": %zu, \"windows\": %zu, \"tokens\": "
-          "%zu, \"cache_k\": %s, "
-          "\"cache_v\": %s, \"window\": %zu, \"sinks\": %zu, \"ppl\": %.6f, \"ppl_base\": %.6f, \"kld\": %.8f, "
-          "\"top1\": %.6f, \"kv_bytes_per_token\": %.3f, \"f32_kv_bytes_per_token\": %.1f, \"key_bits\": %.4f, "
-          "\"value_bits\": %.4f, \"seconds\": %.2f}\n",
-          json_string(o.model).c_str(), o.ctx, scoring_name(o.scoring), o.skip, windows, r.count,
-          json_string(t.options.key_format).c_str(), json_string(t.options.value_format).c_str(), o.window, o.sinks,
-          r.ppl(), r.ppl_base(), r.mean_kld(), r.top1_rate(), bytes_per_token, f32_bytes_per_token, t.bits.key,
-          t.bits.value, seconds);
+      Json j = Json::object();
+      j.set("model", Json::string(o.model));
+      j.set("ctx", Json::unsigned_integer(o.ctx));
+      j.set("scoring", Json::string(scoring_name(o.scoring)));
+      j.set("first_window", Json::unsigned_integer(o.skip));
+      j.set("windows", Json::unsigned_integer(windows));
+      j.set("tokens", Json::unsigned_integer(r.count));
+      j.set("cache_k", Json::string(t.options.key_format));
+      j.set("cache_v", Json::string(t.options.value_format));
+      j.set("window", Json::unsigned_integer(o.window));
+      j.set("sinks", Json::unsigned_integer(o.sinks));
+      for (const auto& [key, value] : {std::pair<const char*, double>{"ppl", r.ppl()},
+                                       {"ppl_base", r.ppl_base()},
+                                       {"kld", r.mean_kld()},
+                                       {"top1", r.top1_rate()},
+                                       {"kv_bytes_per_token", bytes_per_token},
+                                       {"f32_kv_bytes_per_token", f32_bytes_per_token},
+                                       {"key_bits", t.bits.key},
+                                       {"value_bits", t.bits.value},
+                                       {"seconds", seconds}})
+        j.set(key, Json::number_or_null(value));
+      std::printf("%s\n", j.dump(0).c_str());
     } else {
       std::printf(
           "K %-8s V %-8s ppl %.4f (exact %.4f)  kld %.6f  top1 %.4f  bits K %.3f V %.3f  kv bytes/token %.1f (f32 "

@@ -12,7 +12,7 @@
 #include "args.h"
 #include "calibrate.h"
 #include "cli.h"
-#include "json.h"
+#include "io/json.h"
 #include "runner/llama_model.h"
 #include "runner/model_file.h"
 #include "tensor_shape.h"
@@ -95,37 +95,36 @@ Report make_report(const LlamaModel& model, const LlamaModel::WeightBytes& b,
   return rep;
 }
 
-std::string row_json(const Row& r) {
-  return JsonObject()
-      .add("name", json_string(r.name))
-      .add("shape", json_string(r.shape))
-      .add("type_before", json_string(r.type_before))
-      .add("stored_as", json_string(r.stored_as))
-      .add("weights", std::to_string(r.weights))
-      .add("bytes_before", std::to_string(r.before))
-      .add("bytes_after", std::to_string(r.after))
-      .add("bits_per_weight", json_number(r.bits()))
-      .add("rel_error", json_number(r.rel_error()))
-      .str();
+Json row_json(const Row& r) {
+  Json o = Json::object();
+  o.set("name", Json::string(r.name));
+  o.set("shape", Json::string(r.shape));
+  o.set("type_before", Json::string(r.type_before));
+  o.set("stored_as", Json::string(r.stored_as));
+  o.set("weights", Json::unsigned_integer(r.weights));
+  o.set("bytes_before", Json::unsigned_integer(r.before));
+  o.set("bytes_after", Json::unsigned_integer(r.after));
+  o.set("bits_per_weight", Json::number_or_null(r.bits()));
+  o.set("rel_error", Json::number_or_null(r.rel_error()));
+  return o;
 }
 
 void print_report_json(const Report& rep, const LlamaModel& model, const std::string& in, const std::string& out,
                        double quantize_s, double total_s) {
-  std::string list;
-  for (const Row& r : rep.rows) list += (list.empty() ? "" : ", ") + row_json(r);
-  std::printf("%s\n", JsonObject()
-                          .add("input", json_string(in))
-                          .add("output", json_string(out))
-                          .add("weights", json_string(model.weight_scheme().name()))
-                          .add("seed", std::to_string(model.weight_seed()))
-                          .add("codes", json_string(rep.codes))
-                          .add("tensors", "[" + list + "]")
-                          .add("quantized", row_json(rep.quantized))
-                          .add("total", row_json(rep.total))
-                          .add("quantize_seconds", json_number(quantize_s))
-                          .add("seconds", json_number(total_s))
-                          .str()
-                          .c_str());
+  Json tensors = Json::array();
+  for (const Row& r : rep.rows) tensors.push(row_json(r));
+  Json o = Json::object();
+  o.set("input", Json::string(in));
+  o.set("output", Json::string(out));
+  o.set("weights", Json::string(model.weight_scheme().name()));
+  o.set("seed", Json::unsigned_integer(model.weight_seed()));
+  o.set("codes", Json::string(rep.codes));
+  o.set("tensors", std::move(tensors));
+  o.set("quantized", row_json(rep.quantized));
+  o.set("total", row_json(rep.total));
+  o.set("quantize_seconds", Json::number_or_null(quantize_s));
+  o.set("seconds", Json::number_or_null(total_s));
+  std::printf("%s\n", o.dump(0).c_str());
 }
 
 void print_report_table(const Report& rep, const LlamaModel& model, const std::string& out, double total_s) {

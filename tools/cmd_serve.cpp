@@ -70,8 +70,8 @@ std::size_t parse_bytes(const std::string& option, const std::string& s) {
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
   std::string unit = s.substr(i);
   if (unit == "B" || unit.empty()) unit = "";
-  if (unit.size() == 3 && unit.substr(1) == "iB") unit = unit.substr(0, 1);
-  if (unit.size() == 2 && unit[1] == 'B') unit = unit.substr(0, 1);
+  if (unit.size() == 3 && unit.substr(1) == "iB") unit.resize(1);
+  if (unit.size() == 2 && unit[1] == 'B') unit.resize(1);
   int shift = -1;
   if (unit.empty()) shift = 0;
   if (unit == "K" || unit == "k") shift = 10;

@@ -1,6 +1,7 @@
 #include "io/json.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -291,11 +292,13 @@ Json Json::number(double v) {
   if (!std::isfinite(v)) fail("cannot write a non-finite number");
   Json j;
   j.type_ = Type::kNumber;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  j.text_ = buf;
+  char buf[32];  // the shortest text that reads back as v (0.1, not 0.10000000000000001)
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+  j.text_.assign(buf, r.ptr);
   return j;
 }
+
+Json Json::number_or_null(double v) { return std::isfinite(v) ? number(v) : Json(); }
 
 Json Json::integer(std::int64_t v) {
   Json j;

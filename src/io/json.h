@@ -17,7 +17,8 @@ class Json {
 
   Json() = default;
   static Json boolean(bool v);
-  static Json number(double v);  // written with 17 significant digits
+  static Json number(double v);          // the shortest text that reads back as v; throws on NaN/Inf
+  static Json number_or_null(double v);  // null for NaN/Inf (measurements that could not be made)
   static Json integer(std::int64_t v);
   static Json unsigned_integer(std::uint64_t v);
   static Json string(std::string v);

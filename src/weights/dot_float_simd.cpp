@@ -20,6 +20,8 @@ using DFF = hn::ScalableTag<float>;
 
 struct LoadF32 {
   static hn::Vec<DFF> load(const std::uint8_t* w, std::size_t i) {
+    // The row's bytes are little-endian f32 (GGUF type F32); LoadU has no alignment requirement.
+    // cppcheck-suppress invalidPointerCast
     return hn::LoadU(DFF(), reinterpret_cast<const float*>(w) + i);
   }
   static float scalar(const std::uint8_t* w, std::size_t i) {
