@@ -1,5 +1,5 @@
-// Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic Llama
-// models with random weights of any type (tests, benchmarks of real models' shapes).
+// Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic models
+// (llama, qwen2, qwen3) with random weights of any type (tests, benchmarks of real models' shapes).
 #pragma once
 
 #include <cstddef>
@@ -33,18 +33,23 @@ using ConvertProgress = std::function<void(std::size_t, std::size_t, const std::
 ConvertStats convert_gguf(const GgufFile& in, const std::string& out_path, const TypeScheme& scheme, ThreadPool& pool,
                           const ConvertProgress& progress = {});
 
-// The shape of a synthetic Llama model: "dim=2048,layers=16,heads=32,kv_heads=8,ffn=8192,
-// vocab=32000[,context=2048][,tied=1]".
+// The shape of a synthetic model: "dim=2048,layers=16,heads=32,kv_heads=8,ffn=8192,
+// vocab=32000[,context=2048][,tied=1][,arch=qwen3][,head_dim=128]" (arch: a name of
+// runner/architecture.h, default llama; head_dim: default dim / heads, written as
+// attention.key_length when it differs).
 struct SyntheticShape {
   std::size_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, context = 2048;
+  std::size_t head_dim = 0;
   bool tied = false;
+  std::string arch = "llama";
 };
 SyntheticShape parse_synthetic_shape(const std::string& text);  // throws std::invalid_argument
 
-// Writes a Llama model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights
-// near 1; deterministic for a seed) in `scheme`'s types, and the tokenizer of `tokenizer_source`
+// Writes a model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights near
+// 1, biases near 0; deterministic for a seed) in `scheme`'s types, the tensors its architecture
+// requires (qwen2's Q/K/V biases, qwen3's Q/K norms) and the tokenizer of `tokenizer_source`
 // padded with unused tokens to the vocabulary (it must not have more tokens than that).
-ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticShape& shape,
+ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticShape& shape,
                                    const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
                                    ThreadPool& pool, const ConvertProgress& progress = {});
 
