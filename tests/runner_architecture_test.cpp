@@ -4,6 +4,7 @@
 // tests/reference_architecture_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -201,6 +202,23 @@ TEST(Architecture, RopeFreqsDivideTheFrequencies) {
   EXPECT_NE(load_error(edited(llama, zero)).find("rope_freqs.weight"), std::string::npos);
   // qwen2 has no rope_freqs in llama.cpp.
   EXPECT_NE(load_error(edited(synthetic("qwen2"), freqs)).find("not part of architecture 'qwen2'"), std::string::npos);
+}
+
+// The writer's Llama 3.1 table: 1 for the fast frequencies, 8 for wavelengths past 8192, rising
+// in between; the model loads it as its divisors.
+TEST(Architecture, WriterWritesLlama31RopeFreqs) {
+  const std::vector<float> f = llama3_rope_freqs(500000.0, 64);
+  ASSERT_EQ(f.size(), 32u);
+  EXPECT_EQ(f.front(), 1.0f);
+  EXPECT_EQ(f.back(), 8.0f);
+  for (std::size_t i = 1; i < f.size(); ++i) EXPECT_GE(f[i], f[i - 1]) << i;
+  EXPECT_GT(std::count_if(f.begin(), f.end(), [](float v) { return v > 1.0f && v < 8.0f; }), 0);
+  const LlamaModel m =
+      LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("llama", ",rope_base=500000,rope_scaling=llama3")));
+  EXPECT_EQ(m.rope_freqs(), llama3_rope_freqs(500000.0, 16));
+  EXPECT_EQ(m.config().rope_base, 500000.0);
+  EXPECT_THROW(parse_synthetic_shape(kShape + ",arch=qwen2,rope_scaling=llama3"), std::invalid_argument);
+  EXPECT_THROW(parse_synthetic_shape(kShape + ",rope_scaling=yarn"), std::invalid_argument);
 }
 
 // BatchForward (the server's path) gives every architecture the logits LlamaSession gives.

@@ -106,6 +106,11 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
       }
       continue;
     }
+    if (key == "rope_scaling") {
+      if (value != "llama3") throw std::invalid_argument("shape rope_scaling = '" + value + "' is not llama3");
+      s.llama3_rope = true;
+      continue;
+    }
     std::size_t used = 0;
     unsigned long long v = 0;
     try {
@@ -134,9 +139,12 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
       s.tied = n != 0;
     else if (key == "head_dim")
       s.head_dim = n;
+    else if (key == "rope_base")
+      s.rope_base = n;
     else
-      throw std::invalid_argument("unknown shape key '" + key +
-                                  "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied, arch, head_dim)");
+      throw std::invalid_argument(
+          "unknown shape key '" + key +
+          "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied, arch, head_dim, rope_base, rope_scaling)");
   }
   if (s.kv_heads == 0) s.kv_heads = s.heads;
   if (s.dim == 0 || s.layers == 0 || s.heads == 0 || s.ffn == 0 || s.vocab == 0 || s.context == 0)
@@ -146,7 +154,33 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
   if (s.head_dim == 0) s.head_dim = s.dim / s.heads;
   if (s.heads % s.kv_heads != 0 || s.head_dim % 2 != 0)
     throw std::invalid_argument("shape: heads must be a multiple of kv_heads, the head size even");
+  if (s.rope_base < 2) throw std::invalid_argument("shape: rope_base must be at least 2");
+  if (s.llama3_rope && find_architecture(s.arch).rope_freqs == Need::kAbsent)
+    throw std::invalid_argument("shape: architecture '" + s.arch + "' has no rope_freqs for rope_scaling=llama3");
   return s;
+}
+
+std::vector<float> llama3_rope_freqs(double base, std::size_t rope_dim) {
+  const double factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, old_context = 8192.0;
+  const double low_freq_wavelen = old_context / low_freq_factor, high_freq_wavelen = old_context / high_freq_factor;
+  const double kPi = 3.14159265358979323846;
+  std::vector<float> out;
+  for (std::size_t i = 0; i < rope_dim; i += 2) {
+    // In double (the converter works in float32): the runner and llama.cpp both read the tensor.
+    const double freq = std::pow(base, -static_cast<double>(i) / static_cast<double>(rope_dim));
+    const double wavelen = 2.0 * kPi / freq;
+    double f = 0.0;
+    if (wavelen < high_freq_wavelen) {
+      f = 1.0;
+    } else if (wavelen > low_freq_wavelen) {
+      f = factor;
+    } else {
+      const double smooth = (old_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+      f = 1.0 / ((1.0 - smooth) / factor + smooth);
+    }
+    out.push_back(static_cast<float>(f));
+  }
+  return out;
 }
 
 ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticShape& shape,
@@ -184,7 +218,7 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
     m[k + "attention.value_length"] = u32(hd);
   }
   m[k + "rope.dimension_count"] = u32(hd);
-  m[k + "rope.freq_base"] = gguf_f32(10000.0f);
+  m[k + "rope.freq_base"] = gguf_f32(static_cast<float>(shape.rope_base));
   m[k + "attention.layer_norm_rms_epsilon"] = gguf_f32(1e-5f);
   m[k + "vocab_size"] = u32(shape.vocab);
   mark_file_type(m, scheme);
@@ -219,6 +253,11 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   }
   add("output_norm.weight", {shape.dim});
   if (!shape.tied) add("output.weight", {shape.dim, shape.vocab});
+  std::vector<float> rope_freqs;  // last, so that the other tensors keep their random values
+  if (shape.llama3_rope) {
+    rope_freqs = llama3_rope_freqs(static_cast<double>(shape.rope_base), hd);
+    add("rope_freqs.weight", {rope_freqs.size()});
+  }
 
   ConvertStats stats;
   for (const GgufTensorPlan& p : plans) add_stats(stats, p.name, p.dims, GgmlType::kF32, p.type, p.bytes(), p.bytes());
@@ -227,6 +266,10 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
     const GgufTensorPlan& p = plans[i];
     if (progress) progress(i, plans.size(), p.name, GgmlType::kF32, p.type);
     const std::size_t cols = static_cast<std::size_t>(p.dims[0]);
+    if (p.name == "rope_freqs.weight") {
+      std::memcpy(out, rope_freqs.data(), 4 * rope_freqs.size());
+      return;
+    }
     const bool bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
     const bool norm = p.dims.size() == 1 && !bias;
     // Biases of 0.5 move the scores and values as much as the projections (Qwen2's are large too).
