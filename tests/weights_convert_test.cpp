@@ -159,7 +159,7 @@ TEST(Convert, SyntheticModelsHaveTheShapeTypesAndTokenizer) {
   EXPECT_TRUE(shape.tied);
   const std::string out = temp_path("synthetic.gguf");
   ThreadPool pool(2);
-  const ConvertStats s = write_synthetic_llama(out, shape, tokenizer, parse_type_scheme("q4_k_m"), 5, pool);
+  const ConvertStats s = write_synthetic_model(out, shape, tokenizer, parse_type_scheme("q4_k_m"), 5, pool);
   EXPECT_EQ(s.tensors, 1 + 2 * 9 + 1u);
   const LlamaModel model = LlamaModel::load(out);
   EXPECT_EQ(model.config().dim, 256u);
@@ -173,7 +173,7 @@ TEST(Convert, SyntheticModelsHaveTheShapeTypesAndTokenizer) {
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
   // The same seed writes the same bytes.
   const std::string again = temp_path("synthetic2.gguf");
-  write_synthetic_llama(again, shape, tokenizer, parse_type_scheme("q4_k_m"), 5, pool);
+  write_synthetic_model(again, shape, tokenizer, parse_type_scheme("q4_k_m"), 5, pool);
   std::ifstream a(out, std::ios::binary), b(again, std::ios::binary);
   EXPECT_TRUE(std::equal(std::istreambuf_iterator<char>(a), {}, std::istreambuf_iterator<char>(b)));
   fs::remove(out);
@@ -181,7 +181,7 @@ TEST(Convert, SyntheticModelsHaveTheShapeTypesAndTokenizer) {
   EXPECT_THROW(parse_synthetic_shape("dim=256,layers=2"), std::invalid_argument);
   EXPECT_THROW(parse_synthetic_shape("dim=250,layers=2,heads=4,ffn=512,vocab=96"), std::invalid_argument);
   EXPECT_THROW(parse_synthetic_shape("dim=x"), std::invalid_argument);
-  EXPECT_THROW(write_synthetic_llama(out, parse_synthetic_shape("dim=256,layers=1,heads=4,ffn=512,vocab=3"), tokenizer,
+  EXPECT_THROW(write_synthetic_model(out, parse_synthetic_shape("dim=256,layers=1,heads=4,ffn=512,vocab=3"), tokenizer,
                                      parse_type_scheme("q8_0"), 5, pool),
                std::invalid_argument);
 }

@@ -70,7 +70,7 @@ int cmd_convert(int argc, char** argv) {
     if (!args.has("tokenizer")) throw std::invalid_argument("--random needs --tokenizer tok.gguf");
     const SyntheticShape shape = parse_synthetic_shape(args.str("random", ""));
     const GgufFile tok = GgufFile::open(args.str("tokenizer", ""));
-    s = write_synthetic_llama(out, shape, tok, scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), pool,
+    s = write_synthetic_model(out, shape, tok, scheme, static_cast<std::uint64_t>(args.integer("seed", 0)), pool,
                               progress);
     source = "random weights (" + args.str("random", "") + ")";
   } else {

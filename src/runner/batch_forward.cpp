@@ -12,7 +12,7 @@
 namespace veloxquant {
 
 BatchForward::BatchForward(const LlamaModel& model, ThreadPool& pool)
-    : model_(model), pool_(pool), inv_freq_(rope_frequencies(model.config())) {}
+    : model_(model), pool_(pool), rope_(make_rope(model)) {}
 
 void BatchForward::run(const std::vector<SequenceStep>& steps) {
   if (steps.empty()) return;
@@ -32,13 +32,13 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
     rows += step.n;
     if (step.logits) ++with_logits;
   }
-  const std::size_t dim = c.dim, kv_dim = c.kv_heads * c.head_dim;
+  const std::size_t dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_heads * c.head_dim;
   x_.resize(rows * dim);
   h_.resize(rows * dim);
-  q_.resize(rows * dim);
+  q_.resize(rows * q_dim);
   k_.resize(rows * kv_dim);
   v_.resize(rows * kv_dim);
-  att_.resize(rows * dim);
+  att_.resize(rows * q_dim);
   gate_.resize(rows * c.ffn);
   up_.resize(rows * c.ffn);
 
@@ -56,12 +56,13 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
     matmul(L.wq, h_.data(), rows, q_.data(), pool_);
     matmul(L.wk, h_.data(), rows, k_.data(), pool_);
     matmul(L.wv, h_.data(), rows, v_.data(), pool_);
+    finish_qkv(c, L, rows, q_.data(), k_.data(), v_.data());
     for (std::size_t s = 0; s < steps.size(); ++s) {  // attention: each sequence on its own store
       const std::size_t r = first_row[s], n = steps[s].n;
-      apply_rope(inv_freq_, q_.data() + r * dim, n, c.heads, c.head_dim, pos0[s]);
-      apply_rope(inv_freq_, k_.data() + r * kv_dim, n, c.kv_heads, c.head_dim, pos0[s]);
+      apply_rope(rope_, q_.data() + r * q_dim, n, c.heads, pos0[s]);
+      apply_rope(rope_, k_.data() + r * kv_dim, n, c.kv_heads, pos0[s]);
       steps[s].store->append(l, n, k_.data() + r * kv_dim, v_.data() + r * kv_dim);
-      steps[s].store->attend(l, n, q_.data() + r * dim, att_.data() + r * dim);
+      steps[s].store->attend(l, n, q_.data() + r * q_dim, att_.data() + r * q_dim);
     }
     matmul(L.wo, att_.data(), rows, h_.data(), pool_);
     for (std::size_t i = 0; i < rows * dim; ++i) x_[i] += h_[i];

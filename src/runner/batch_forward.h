@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runner/kv_store.h"
+#include "runner/llama_forward.h"
 #include "runner/llama_model.h"
 #include "runner/thread_pool.h"
 
@@ -37,7 +38,7 @@ class BatchForward {
  private:
   const LlamaModel& model_;
   ThreadPool& pool_;
-  std::vector<double> inv_freq_;  // base^(−2i/rope_dim)
+  Rope rope_;
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, last_, logits_;
 };
 

@@ -17,36 +17,60 @@ void rms_norm(const float* x, const float* weight, std::size_t n, std::size_t di
   }
 }
 
-std::vector<double> rope_frequencies(const LlamaConfig& c) {
-  std::vector<double> inv_freq;
-  for (std::size_t i = 0; i < c.rope_dim / 2; ++i)
-    inv_freq.push_back(std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim)));
-  return inv_freq;
+Rope make_rope(const LlamaModel& model) {
+  const LlamaConfig& c = model.config();
+  Rope r{c.arch->rope, c.head_dim, {}};
+  for (std::size_t i = 0; i < c.rope_dim / 2; ++i) {
+    double f = std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
+    if (c.rope_freq_scale != 1.0) f *= c.rope_freq_scale;
+    if (!model.rope_freqs().empty()) f /= model.rope_freqs()[i];
+    r.inv_freq.push_back(f);
+  }
+  return r;
 }
 
-void apply_rope(const std::vector<double>& inv_freq, float* x, std::size_t n, std::size_t heads, std::size_t head_dim,
-                std::size_t pos0) {
+void apply_rope(const Rope& rope, float* x, std::size_t n, std::size_t heads, std::size_t pos0) {
+  // The second element of pair i: right after the first, or half the rotated dimensions later.
+  const std::size_t half = rope.inv_freq.size();
   for (std::size_t t = 0; t < n; ++t) {
     const double pos = static_cast<double>(pos0 + t);
-    for (std::size_t i = 0; i < inv_freq.size(); ++i) {
-      const double angle = pos * inv_freq[i];
+    for (std::size_t i = 0; i < half; ++i) {
+      const double angle = pos * rope.inv_freq[i];
       const float c = static_cast<float>(std::cos(angle)), s = static_cast<float>(std::sin(angle));
+      const std::size_t first = rope.kind == RopeKind::kAdjacentPairs ? 2 * i : i;
+      const std::size_t second = rope.kind == RopeKind::kAdjacentPairs ? 2 * i + 1 : i + half;
       for (std::size_t h = 0; h < heads; ++h) {
-        float* p = x + (t * heads + h) * head_dim + 2 * i;
-        const float a = p[0], b = p[1];
-        p[0] = a * c - b * s;
-        p[1] = a * s + b * c;
+        float* p = x + (t * heads + h) * rope.head_dim;
+        const float a = p[first], b = p[second];
+        p[first] = a * c - b * s;
+        p[second] = a * s + b * c;
       }
     }
   }
 }
 
-LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
-    : model_(model), store_(store), pool_(pool), inv_freq_(rope_frequencies(model.config())) {}
+namespace {
 
-void LlamaSession::rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const {
-  apply_rope(inv_freq_, x, n, heads, model_.config().head_dim, pos0);
+void add_bias(const std::vector<float>& bias, std::size_t n, float* y) {
+  for (std::size_t t = 0; t < n; ++t)
+    for (std::size_t i = 0; i < bias.size(); ++i) y[t * bias.size() + i] += bias[i];
 }
+
+}  // namespace
+
+void finish_qkv(const LlamaConfig& c, const LlamaLayer& L, std::size_t n, float* q, float* k, float* v) {
+  if (!L.bq.empty()) {
+    add_bias(L.bq, n, q);
+    add_bias(L.bk, n, k);
+    add_bias(L.bv, n, v);
+  }
+  // Every head is a row of head_dim for the norm; rms_norm reads a row before writing it.
+  if (!L.q_norm.empty()) rms_norm(q, L.q_norm.data(), n * c.heads, c.head_dim, c.rms_eps, q);
+  if (!L.k_norm.empty()) rms_norm(k, L.k_norm.data(), n * c.kv_heads, c.head_dim, c.rms_eps, k);
+}
+
+LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
+    : model_(model), store_(store), pool_(pool), rope_(make_rope(model)) {}
 
 void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* logits, bool all_logits) {
   if (n == 0) return;
@@ -55,13 +79,13 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
     if (tokens[t] < 0 || static_cast<std::size_t>(tokens[t]) >= c.vocab)
       throw std::invalid_argument("token id " + std::to_string(tokens[t]) + " is outside the vocabulary of " +
                                   std::to_string(c.vocab));
-  const std::size_t dim = c.dim, kv_dim = c.kv_heads * c.head_dim;
+  const std::size_t dim = c.dim, q_dim = c.q_dim(), kv_dim = c.kv_heads * c.head_dim;
   x_.resize(n * dim);
   h_.resize(n * dim);
-  q_.resize(n * dim);
+  q_.resize(n * q_dim);
   k_.resize(n * kv_dim);
   v_.resize(n * kv_dim);
-  att_.resize(n * dim);
+  att_.resize(n * q_dim);
   gate_.resize(n * c.ffn);
   up_.resize(n * c.ffn);
   const std::size_t pos0 = store_.size();
@@ -74,8 +98,9 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
     product(L.wq, h_.data(), n, q_.data());
     product(L.wk, h_.data(), n, k_.data());
     product(L.wv, h_.data(), n, v_.data());
-    rope(q_.data(), n, c.heads, pos0);
-    rope(k_.data(), n, c.kv_heads, pos0);
+    finish_qkv(c, L, n, q_.data(), k_.data(), v_.data());
+    apply_rope(rope_, q_.data(), n, c.heads, pos0);
+    apply_rope(rope_, k_.data(), n, c.kv_heads, pos0);
     store_.append(l, n, k_.data(), v_.data());
     store_.attend(l, n, q_.data(), att_.data());
     product(L.wo, att_.data(), n, h_.data());

@@ -1,6 +1,7 @@
-// The Llama forward pass: token embedding, per layer RMSNorm → Q/K/V → RoPE (adjacent pairs,
-// llama.cpp's normal mode for `llama`) → attention through a KvStore → output projection →
-// residual, RMSNorm → SwiGLU MLP → residual; then output norm and the vocabulary projection.
+// The Llama forward pass: token embedding, per layer RMSNorm → Q/K/V (+ biases, per-head Q/K
+// RMSNorm where the architecture has them) → RoPE (the architecture's kind) → attention through a
+// KvStore → output projection → residual, RMSNorm → SwiGLU MLP → residual; then output norm and
+// the vocabulary projection.
 // Several tokens go through together (batched prefill): every matmul sees all of them.
 #pragma once
 
@@ -14,6 +15,24 @@
 #include "util/thread_pool.h"
 
 namespace veloxquant {
+
+// The rope of a model: the angle of frequency i at position p is p · inv_freq[i], inv_freq[i] =
+// freq_scale · base^(−2i/rope_dim) / rope_freqs[i] (rope_freqs 1 when absent), for i < rope_dim / 2.
+struct Rope {
+  RopeKind kind = RopeKind::kAdjacentPairs;
+  std::size_t head_dim = 0;
+  std::vector<double> inv_freq;
+};
+Rope make_rope(const LlamaModel& model);
+
+// Rotates n tokens × heads vectors of head_dim at positions pos0, pos0 + 1, …: the pairs
+// (x[2i], x[2i+1]) for kAdjacentPairs, (x[i], x[i + rope_dim/2]) for kNeoxHalves; dimensions past
+// rope_dim stay.
+void apply_rope(const Rope& rope, float* x, std::size_t n, std::size_t heads, std::size_t pos0);
+
+// What a layer does to n tokens' Q/K/V projections before rope: adds the biases and applies the
+// per-head Q/K RMSNorms that it has (both are empty for llama).
+void finish_qkv(const LlamaConfig& c, const LlamaLayer& L, std::size_t n, float* q, float* k, float* v);
 
 class LlamaSession {
  public:
@@ -31,24 +50,17 @@ class LlamaSession {
   void set_observer(Observer observer) { observer_ = std::move(observer); }
 
  private:
-  void rope(float* x, std::size_t n, std::size_t heads, std::size_t pos0) const;
   void product(const WeightView& w, const float* x, std::size_t n, float* y);
 
   const LlamaModel& model_;
   KvStore& store_;
   ThreadPool& pool_;
-  std::vector<double> inv_freq_;  // base^(−2i/rope_dim)
+  Rope rope_;
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
   Observer observer_;
 };
 
 // y = x / sqrt(mean(x²) + eps) · weight, for n rows of dim elements.
 void rms_norm(const float* x, const float* weight, std::size_t n, std::size_t dim, double eps, float* y);
-
-// RoPE of the model: base^(−2i/rope_dim) for i < rope_dim / 2, and the rotation of the adjacent
-// pairs (x[2i], x[2i+1]) of n tokens × heads vectors of head_dim at positions pos0, pos0 + 1, …
-std::vector<double> rope_frequencies(const LlamaConfig& c);
-void apply_rope(const std::vector<double>& inv_freq, float* x, std::size_t n, std::size_t heads, std::size_t head_dim,
-                std::size_t pos0);
 
 }  // namespace veloxquant

@@ -4,6 +4,7 @@
 #include "veloxquant/format.h"
 #include "veloxquant/quantizer.h"
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 
@@ -50,10 +51,36 @@ std::vector<float> vector_f32(const GgufFile& f, const std::string& name, std::s
   return out;
 }
 
+// A vector the architecture needs (kRequired: missing is an error), may have (kOptional: empty
+// when missing) or must not have (kAbsent: present is an error, since it would be ignored).
+std::vector<float> optional_vector(const GgufFile& f, const std::string& arch, Need need, const std::string& name,
+                                   std::size_t n) {
+  const bool present = f.find_tensor(name) != nullptr;
+  if (need == Need::kRequired && !present)
+    throw std::runtime_error("tensor '" + name + "' is missing (architecture '" + arch + "' requires it)");
+  if (need == Need::kAbsent && present)
+    throw std::runtime_error("tensor '" + name + "' is not part of architecture '" + arch + "'");
+  return present ? vector_f32(f, name, n) : std::vector<float>{};
+}
+
 std::size_t positive(const GgufFile& f, const std::string& key, std::size_t limit) {
   const std::uint64_t v = f.get_uint(key);
   if (v == 0 || v > limit) throw std::runtime_error("metadata " + key + " = " + std::to_string(v) + " is out of range");
   return static_cast<std::size_t>(v);
+}
+
+// Positions are multiplied by 1 / rope.scaling.factor (or the older rope.scale_linear) whatever
+// rope.scaling.type says, as llama.cpp does; the types that need more than that (yarn, longrope)
+// are refused by name.
+double rope_freq_scale(const GgufFile& f, const std::string& k) {
+  const std::string type = f.has(k + "rope.scaling.type") ? f.get_string(k + "rope.scaling.type") : "none";
+  if (type != "none" && type != "linear")
+    throw std::runtime_error("metadata " + k + "rope.scaling.type = '" + type + "' is not supported (none, linear)");
+  const double factor = f.get_float(k + "rope.scaling.factor", f.get_float(k + "rope.scale_linear", 0.0));
+  if (factor == 0.0) return 1.0;  // llama.cpp's "not set"
+  if (!(factor > 0.0) || !std::isfinite(factor))
+    throw std::runtime_error("metadata " + k + "rope.scaling.factor = " + std::to_string(factor) + " is not positive");
+  return 1.0 / factor;
 }
 
 }  // namespace
@@ -68,54 +95,76 @@ LlamaModel LlamaModel::from_gguf(GgufFile file) { return from_parts(std::move(fi
 LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
                                   std::vector<std::unique_ptr<Quantizer>> quantizers, const WeightScheme& scheme,
                                   std::uint64_t seed) {
-  const std::string& arch = file.get_string("general.architecture");
-  if (arch != "llama") throw std::runtime_error("unsupported architecture '" + arch + "' (only 'llama')");
+  const Architecture& a = find_architecture(file.get_string("general.architecture"));
+  const std::string k = a.name + ".";  // the prefix of the architecture's metadata keys
   LlamaModel m;
   LlamaConfig& c = m.config_;
+  c.arch = &a;
   constexpr std::size_t kLimit = std::size_t{1} << 24;
-  c.dim = positive(file, "llama.embedding_length", kLimit);
-  c.layers = positive(file, "llama.block_count", 4096);
-  c.ffn = positive(file, "llama.feed_forward_length", kLimit);
-  c.heads = positive(file, "llama.attention.head_count", 4096);
-  c.kv_heads =
-      file.has("llama.attention.head_count_kv") ? positive(file, "llama.attention.head_count_kv", 4096) : c.heads;
-  c.context = positive(file, "llama.context_length", kLimit);
-  c.rope_base = file.get_float("llama.rope.freq_base", 10000.0);
-  c.rms_eps = file.get_float("llama.attention.layer_norm_rms_epsilon", 1e-5);
-  if (c.dim % c.heads != 0)
-    throw std::runtime_error("embedding_length " + std::to_string(c.dim) + " is not a multiple of head_count " +
-                             std::to_string(c.heads));
+  c.dim = positive(file, k + "embedding_length", kLimit);
+  c.layers = positive(file, k + "block_count", 4096);
+  c.ffn = positive(file, k + "feed_forward_length", kLimit);
+  c.heads = positive(file, k + "attention.head_count", 4096);
+  c.kv_heads = file.has(k + "attention.head_count_kv") ? positive(file, k + "attention.head_count_kv", 4096) : c.heads;
+  c.context = positive(file, k + "context_length", kLimit);
+  c.rope_base = file.get_float(k + "rope.freq_base", 10000.0);
+  c.rms_eps = file.get_float(k + "attention.layer_norm_rms_epsilon", 1e-5);
   if (c.heads % c.kv_heads != 0)
     throw std::runtime_error("head_count " + std::to_string(c.heads) + " is not a multiple of head_count_kv " +
                              std::to_string(c.kv_heads));
-  c.head_dim = c.dim / c.heads;
+  if (file.has(k + "attention.key_length")) {
+    c.head_dim = positive(file, k + "attention.key_length", kLimit);
+    const std::size_t value_length =
+        file.has(k + "attention.value_length") ? positive(file, k + "attention.value_length", kLimit) : c.head_dim;
+    if (value_length != c.head_dim)
+      throw std::runtime_error(k + "attention.value_length " + std::to_string(value_length) +
+                               " differs from key_length " + std::to_string(c.head_dim) + " (not supported)");
+  } else {
+    if (c.dim % c.heads != 0)
+      throw std::runtime_error("embedding_length " + std::to_string(c.dim) + " is not a multiple of head_count " +
+                               std::to_string(c.heads));
+    c.head_dim = c.dim / c.heads;
+  }
   c.rope_dim =
-      file.has("llama.rope.dimension_count") ? positive(file, "llama.rope.dimension_count", c.head_dim) : c.head_dim;
+      file.has(k + "rope.dimension_count") ? positive(file, k + "rope.dimension_count", c.head_dim) : c.head_dim;
   if (c.rope_dim % 2 != 0) throw std::runtime_error("rope dimension_count " + std::to_string(c.rope_dim) + " is odd");
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
+  c.rope_freq_scale = rope_freq_scale(file, k);
 
   const GgufTensor& emb = file.tensor("token_embd.weight");
   if (emb.dims.size() != 2) throw std::runtime_error("token_embd.weight must be 2-D");
   c.vocab = static_cast<std::size_t>(emb.dims[1]);
-  if (file.has("llama.vocab_size") && file.get_uint("llama.vocab_size") != c.vocab)
-    throw std::runtime_error("llama.vocab_size disagrees with token_embd.weight");
+  if (file.has(k + "vocab_size") && file.get_uint(k + "vocab_size") != c.vocab)
+    throw std::runtime_error(k + "vocab_size disagrees with token_embd.weight");
   m.token_embd_ = matrix(file, quantized, "token_embd.weight", c.vocab, c.dim);
   const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
   m.output_ = has_output ? matrix(file, quantized, "output.weight", c.vocab, c.dim) : m.token_embd_;
   m.output_norm_ = vector_f32(file, "output_norm.weight", c.dim);
-  const std::size_t kv_dim = c.kv_heads * c.head_dim;
+  m.rope_freqs_ = optional_vector(file, a.name, a.rope_freqs, "rope_freqs.weight", c.rope_dim / 2);
+  for (float f : m.rope_freqs_)
+    if (!(f > 0.0f) || !std::isfinite(f))
+      throw std::runtime_error("rope_freqs.weight holds " + std::to_string(f) + ", not a positive divisor");
+  const std::size_t q_dim = c.q_dim(), kv_dim = c.kv_heads * c.head_dim;
   for (std::size_t l = 0; l < c.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayer L;
     L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
     L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
-    L.wq = matrix(file, quantized, p + "attn_q.weight", c.dim, c.dim);
+    L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
     L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
     L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
-    L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, c.dim);
+    L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, q_dim);
     L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
     L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
     L.w_down = matrix(file, quantized, p + "ffn_down.weight", c.dim, c.ffn);
+    L.bq = optional_vector(file, a.name, a.qkv_bias, p + "attn_q.bias", q_dim);
+    L.bk = optional_vector(file, a.name, a.qkv_bias, p + "attn_k.bias", kv_dim);
+    L.bv = optional_vector(file, a.name, a.qkv_bias, p + "attn_v.bias", kv_dim);
+    // The three biases come together: a file with some of them is broken, not a variant.
+    if (L.bq.empty() != L.bk.empty() || L.bq.empty() != L.bv.empty())
+      throw std::runtime_error("layer " + std::to_string(l) + " has some of attn_q/k/v.bias but not all three");
+    L.q_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_q_norm.weight", c.head_dim);
+    L.k_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_k_norm.weight", c.head_dim);
     m.layers_.push_back(std::move(L));
   }
   if (!quantized.empty()) {

@@ -1,6 +1,6 @@
-// A Llama-family model read from GGUF (architecture `llama`, metadata keys as llama.cpp reads
-// them). Weights are views into the memory-mapped file; nothing is copied. A quantized model
-// file (.vqm, runner/model_file.h) loads into the same object.
+// A Llama-family model read from GGUF (the architectures of runner/architecture.h: llama, qwen2,
+// qwen3; metadata keys as llama.cpp reads them). Weights are views into the memory-mapped file; nothing is copied. A
+// quantized model file (.vqm, runner/model_file.h) loads into the same object.
 #pragma once
 
 #include <cstddef>
@@ -12,28 +12,36 @@
 #include <vector>
 
 #include "io/gguf.h"
+#include "runner/architecture.h"
 #include "runner/matmul.h"
 #include "runner/weight_scheme.h"
 #include "veloxquant/quantizer.h"
 
 namespace veloxquant {
 
+// Metadata keys are "<arch>.…" (llama.embedding_length, qwen2.embedding_length, …).
 struct LlamaConfig {
   std::size_t vocab = 0;
-  std::size_t dim = 0;         // llama.embedding_length
-  std::size_t layers = 0;      // llama.block_count
-  std::size_t ffn = 0;         // llama.feed_forward_length
-  std::size_t heads = 0;       // llama.attention.head_count
-  std::size_t kv_heads = 0;    // llama.attention.head_count_kv (default: heads)
-  std::size_t head_dim = 0;    // dim / heads
-  std::size_t rope_dim = 0;    // llama.rope.dimension_count (default: head_dim)
-  std::size_t context = 0;     // llama.context_length
-  double rope_base = 10000.0;  // llama.rope.freq_base
-  double rms_eps = 1e-5;       // llama.attention.layer_norm_rms_epsilon
+  std::size_t dim = 0;                 // embedding_length
+  std::size_t layers = 0;              // block_count
+  std::size_t ffn = 0;                 // feed_forward_length
+  std::size_t heads = 0;               // attention.head_count
+  std::size_t kv_heads = 0;            // attention.head_count_kv (default: heads)
+  std::size_t head_dim = 0;            // attention.key_length (default: dim / heads)
+  std::size_t rope_dim = 0;            // rope.dimension_count (default: head_dim)
+  std::size_t context = 0;             // context_length
+  double rope_base = 10000.0;          // rope.freq_base
+  double rope_freq_scale = 1.0;        // 1 / rope.scaling.factor for rope.scaling.type = linear
+  double rms_eps = 1e-5;               // attention.layer_norm_rms_epsilon
+  const Architecture* arch = nullptr;  // general.architecture
+  std::size_t q_dim() const { return heads * head_dim; }
 };
 
+// Biases and Q/K norms are empty where the file has none (runner/architecture.h says which).
 struct LlamaLayer {
   std::vector<float> attn_norm, ffn_norm;
+  std::vector<float> bq, bk, bv;      // [q_dim], [kv_dim], [kv_dim]
+  std::vector<float> q_norm, k_norm;  // [head_dim], shared by the heads
   WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
@@ -64,6 +72,8 @@ class LlamaModel {
   const WeightView& token_embedding() const { return token_embd_; }
   const WeightView& output() const { return output_; }  // token_embd when the output is tied
   const std::vector<float>& output_norm() const { return output_norm_; }
+  // rope_freqs.weight: the divisor of each of the rope_dim / 2 frequencies; empty when absent.
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }
   const std::vector<LlamaLayer>& layers() const { return layers_; }
 
   // The matrices quantize_weights stores as records: every layer matrix and an untied output,
@@ -96,7 +106,7 @@ class LlamaModel {
   GgufFile file_;
   LlamaConfig config_;
   WeightView token_embd_, output_;
-  std::vector<float> output_norm_;
+  std::vector<float> output_norm_, rope_freqs_;
   std::vector<LlamaLayer> layers_;
   WeightScheme scheme_;
   std::uint64_t seed_ = 0;

@@ -7,6 +7,7 @@
 
 #include "io/gguf_write.h"
 #include "math/prng.h"
+#include "runner/architecture.h"
 #include "weights/weight_types.h"
 
 namespace veloxquant {
@@ -97,6 +98,19 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
     const std::size_t eq = item.find('=');
     if (eq == std::string::npos) throw std::invalid_argument("shape item '" + item + "' needs key=value");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "arch") {
+      try {
+        s.arch = find_architecture(value).name;
+      } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(std::string("shape arch: ") + e.what());
+      }
+      continue;
+    }
+    if (key == "rope_scaling") {
+      if (value != "llama3") throw std::invalid_argument("shape rope_scaling = '" + value + "' is not llama3");
+      s.llama3_rope = true;
+      continue;
+    }
     std::size_t used = 0;
     unsigned long long v = 0;
     try {
@@ -126,22 +140,58 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
       s.context = n;
     else if (key == "tied")
       s.tied = n != 0;
+    else if (key == "head_dim")
+      s.head_dim = n;
+    else if (key == "rope_base")
+      s.rope_base = n;
     else
-      throw std::invalid_argument("unknown shape key '" + key +
-                                  "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied)");
+      throw std::invalid_argument(
+          "unknown shape key '" + key +
+          "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied, arch, head_dim, rope_base, rope_scaling)");
   }
   if (s.kv_heads == 0) s.kv_heads = s.heads;
   if (s.dim == 0 || s.layers == 0 || s.heads == 0 || s.ffn == 0 || s.vocab == 0 || s.context == 0)
     throw std::invalid_argument("shape needs dim, layers, heads, ffn and vocab, all positive");
-  if (s.dim % s.heads != 0 || s.heads % s.kv_heads != 0 || (s.dim / s.heads) % 2 != 0)
-    throw std::invalid_argument("shape: dim must be a multiple of heads, heads of kv_heads, head size even");
+  if (s.head_dim == 0 && s.dim % s.heads != 0)
+    throw std::invalid_argument("shape: dim must be a multiple of heads unless head_dim is given");
+  if (s.head_dim == 0) s.head_dim = s.dim / s.heads;
+  if (s.heads % s.kv_heads != 0 || s.head_dim % 2 != 0)
+    throw std::invalid_argument("shape: heads must be a multiple of kv_heads, the head size even");
+  if (s.rope_base < 2) throw std::invalid_argument("shape: rope_base must be at least 2");
+  if (s.llama3_rope && find_architecture(s.arch).rope_freqs == Need::kAbsent)
+    throw std::invalid_argument("shape: architecture '" + s.arch + "' has no rope_freqs for rope_scaling=llama3");
   return s;
 }
 
-ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticShape& shape,
+std::vector<float> llama3_rope_freqs(double base, std::size_t rope_dim) {
+  const double factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, old_context = 8192.0;
+  const double low_freq_wavelen = old_context / low_freq_factor, high_freq_wavelen = old_context / high_freq_factor;
+  const double kPi = 3.14159265358979323846;
+  std::vector<float> out;
+  for (std::size_t i = 0; i < rope_dim; i += 2) {
+    // In double (the converter works in float32): the runner and llama.cpp both read the tensor.
+    const double freq = std::pow(base, -static_cast<double>(i) / static_cast<double>(rope_dim));
+    const double wavelen = 2.0 * kPi / freq;
+    double f = 0.0;
+    if (wavelen < high_freq_wavelen) {
+      f = 1.0;
+    } else if (wavelen > low_freq_wavelen) {
+      f = factor;
+    } else {
+      const double smooth = (old_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+      f = 1.0 / ((1.0 - smooth) / factor + smooth);
+    }
+    out.push_back(static_cast<float>(f));
+  }
+  return out;
+}
+
+ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticShape& shape,
                                    const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
                                    ThreadPool& pool, const ConvertProgress& progress) {
-  const std::size_t hd = shape.dim / shape.heads, kv = shape.kv_heads * hd;
+  const Architecture& a = find_architecture(shape.arch);
+  const std::size_t hd = shape.head_dim ? shape.head_dim : shape.dim / shape.heads;
+  const std::size_t q = shape.heads * hd, kv = shape.kv_heads * hd;
   std::map<std::string, GgufValue> m;
   for (const auto& [key, value] : tokenizer_source.metadata())
     if (key.compare(0, 10, "tokenizer.") == 0) m[key] = value;
@@ -155,19 +205,25 @@ ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticS
     if (m.count("tokenizer.ggml.scores")) m["tokenizer.ggml.scores"].numbers.push_back(-1e9);
     if (m.count("tokenizer.ggml.token_type")) m["tokenizer.ggml.token_type"].numbers.push_back(5);  // unused
   }
-  m["general.architecture"] = gguf_string("llama");
-  m["general.name"] = gguf_string("veloxquant synthetic llama");
+  const std::string k = a.name + ".";
+  auto u32 = [](std::size_t v) { return gguf_u32(static_cast<std::uint32_t>(v)); };
+  m["general.architecture"] = gguf_string(a.name);
+  m["general.name"] = gguf_string("veloxquant synthetic " + a.name);
   m["general.alignment"] = gguf_u32(32);
-  m["llama.context_length"] = gguf_u32(static_cast<std::uint32_t>(shape.context));
-  m["llama.embedding_length"] = gguf_u32(static_cast<std::uint32_t>(shape.dim));
-  m["llama.block_count"] = gguf_u32(static_cast<std::uint32_t>(shape.layers));
-  m["llama.feed_forward_length"] = gguf_u32(static_cast<std::uint32_t>(shape.ffn));
-  m["llama.attention.head_count"] = gguf_u32(static_cast<std::uint32_t>(shape.heads));
-  m["llama.attention.head_count_kv"] = gguf_u32(static_cast<std::uint32_t>(shape.kv_heads));
-  m["llama.rope.dimension_count"] = gguf_u32(static_cast<std::uint32_t>(hd));
-  m["llama.rope.freq_base"] = gguf_f32(10000.0f);
-  m["llama.attention.layer_norm_rms_epsilon"] = gguf_f32(1e-5f);
-  m["llama.vocab_size"] = gguf_u32(static_cast<std::uint32_t>(shape.vocab));
+  m[k + "context_length"] = u32(shape.context);
+  m[k + "embedding_length"] = u32(shape.dim);
+  m[k + "block_count"] = u32(shape.layers);
+  m[k + "feed_forward_length"] = u32(shape.ffn);
+  m[k + "attention.head_count"] = u32(shape.heads);
+  m[k + "attention.head_count_kv"] = u32(shape.kv_heads);
+  if (hd * shape.heads != shape.dim) {
+    m[k + "attention.key_length"] = u32(hd);
+    m[k + "attention.value_length"] = u32(hd);
+  }
+  m[k + "rope.dimension_count"] = u32(hd);
+  m[k + "rope.freq_base"] = gguf_f32(static_cast<float>(shape.rope_base));
+  m[k + "attention.layer_norm_rms_epsilon"] = gguf_f32(1e-5f);
+  m[k + "vocab_size"] = u32(shape.vocab);
   mark_file_type(m, scheme);
 
   std::vector<GgufTensorPlan> plans;
@@ -175,14 +231,24 @@ ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticS
     const GgmlType type = scheme_tensor_type(scheme, name, dims, GgmlType::kF32, shape.layers, shape.tied);
     plans.push_back({name, std::move(dims), type});
   };
+  // Only the parts the architecture requires: a llama file stays as it was before qwen came.
   add("token_embd.weight", {shape.dim, shape.vocab});
   for (std::size_t l = 0; l < shape.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", {shape.dim});
-    add(p + "attn_q.weight", {shape.dim, shape.dim});
+    add(p + "attn_q.weight", {shape.dim, q});
     add(p + "attn_k.weight", {shape.dim, kv});
     add(p + "attn_v.weight", {shape.dim, kv});
-    add(p + "attn_output.weight", {shape.dim, shape.dim});
+    if (a.qkv_bias == Need::kRequired) {
+      add(p + "attn_q.bias", {q});
+      add(p + "attn_k.bias", {kv});
+      add(p + "attn_v.bias", {kv});
+    }
+    if (a.qk_norm == Need::kRequired) {
+      add(p + "attn_q_norm.weight", {hd});
+      add(p + "attn_k_norm.weight", {hd});
+    }
+    add(p + "attn_output.weight", {q, shape.dim});
     add(p + "ffn_norm.weight", {shape.dim});
     add(p + "ffn_gate.weight", {shape.dim, shape.ffn});
     add(p + "ffn_up.weight", {shape.dim, shape.ffn});
@@ -190,6 +256,11 @@ ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticS
   }
   add("output_norm.weight", {shape.dim});
   if (!shape.tied) add("output.weight", {shape.dim, shape.vocab});
+  std::vector<float> rope_freqs;  // last, so that the other tensors keep their random values
+  if (shape.llama3_rope) {
+    rope_freqs = llama3_rope_freqs(static_cast<double>(shape.rope_base), hd);
+    add("rope_freqs.weight", {rope_freqs.size()});
+  }
 
   ConvertStats stats;
   for (const GgufTensorPlan& p : plans) add_stats(stats, p.name, p.dims, GgmlType::kF32, p.type, p.bytes(), p.bytes());
@@ -198,8 +269,14 @@ ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticS
     const GgufTensorPlan& p = plans[i];
     if (progress) progress(i, plans.size(), p.name, GgmlType::kF32, p.type);
     const std::size_t cols = static_cast<std::size_t>(p.dims[0]);
-    const bool norm = p.dims.size() == 1;
-    const float scale = norm ? 0.1f : 1.0f / std::sqrt(static_cast<float>(cols));
+    if (p.name == "rope_freqs.weight") {
+      std::memcpy(out, rope_freqs.data(), 4 * rope_freqs.size());
+      return;
+    }
+    const bool bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
+    const bool norm = p.dims.size() == 1 && !bias;
+    // Biases of 0.5 move the scores and values as much as the projections (Qwen2's are large too).
+    const float scale = bias ? 0.5f : norm ? 0.1f : 1.0f / std::sqrt(static_cast<float>(cols));
     quantize_rows(static_cast<std::size_t>(rows_of(p.dims)), cols, p.type, out, pool, [&](std::size_t r, float* v) {
       SplitMix64 rng(derive_seed(seed, i, r));  // per row: the same values for any thread split
       for (std::size_t c = 0; c < cols; ++c) v[c] = (norm ? 1.0f : 0.0f) + scale * static_cast<float>(rng.normal());

@@ -1,5 +1,5 @@
-// Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic Llama
-// models with random weights of any type (tests, benchmarks of real models' shapes).
+// Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic models
+// (llama, qwen2, qwen3) with random weights of any type (tests, benchmarks of real models' shapes).
 #pragma once
 
 #include <cstddef>
@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "io/gguf.h"
 #include "runner/thread_pool.h"
@@ -33,18 +34,30 @@ using ConvertProgress = std::function<void(std::size_t, std::size_t, const std::
 ConvertStats convert_gguf(const GgufFile& in, const std::string& out_path, const TypeScheme& scheme, ThreadPool& pool,
                           const ConvertProgress& progress = {});
 
-// The shape of a synthetic Llama model: "dim=2048,layers=16,heads=32,kv_heads=8,ffn=8192,
-// vocab=32000[,context=2048][,tied=1]".
+// The shape of a synthetic model: "dim=2048,layers=16,heads=32,kv_heads=8,ffn=8192,
+// vocab=32000[,context=2048][,tied=1][,arch=qwen3][,head_dim=128][,rope_base=500000]
+// [,rope_scaling=llama3]" (arch: a name of runner/architecture.h, default llama; head_dim: default
+// dim / heads, written as attention.key_length when it differs; rope_base default 10000;
+// rope_scaling=llama3: Llama 3.1's rope_freqs tensor, as llama.cpp's converter writes it for
+// factor 8, low/high frequency factors 1 and 4, original context 8192).
 struct SyntheticShape {
   std::size_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, context = 2048;
-  bool tied = false;
+  std::size_t head_dim = 0, rope_base = 10000;
+  bool tied = false, llama3_rope = false;
+  std::string arch = "llama";
 };
+
+// Llama 3.1's rope divisors for rope_dim / 2 frequencies of `base` (convert_hf_to_gguf.py's
+// rope_freqs for rope_type llama3: 1 for wavelengths under 8192 / 4, 8 over 8192, a smooth blend
+// between).
+std::vector<float> llama3_rope_freqs(double base, std::size_t rope_dim);
 SyntheticShape parse_synthetic_shape(const std::string& text);  // throws std::invalid_argument
 
-// Writes a Llama model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights
-// near 1; deterministic for a seed) in `scheme`'s types, and the tokenizer of `tokenizer_source`
+// Writes a model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights near
+// 1, biases near 0; deterministic for a seed) in `scheme`'s types, the tensors its architecture
+// requires (qwen2's Q/K/V biases, qwen3's Q/K norms) and the tokenizer of `tokenizer_source`
 // padded with unused tokens to the vocabulary (it must not have more tokens than that).
-ConvertStats write_synthetic_llama(const std::string& out_path, const SyntheticShape& shape,
+ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticShape& shape,
                                    const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
                                    ThreadPool& pool, const ConvertProgress& progress = {});
 

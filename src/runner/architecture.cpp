@@ -1,0 +1,27 @@
+#include "runner/architecture.h"
+
+#include <stdexcept>
+
+namespace veloxquant {
+
+const std::vector<Architecture>& architectures() {
+  // As llama.cpp builds them (llama-model.cpp): llama's attention biases are optional there, as
+  // its rope_freqs; qwen2's biases are required, qwen3's Q/K norms are.
+  static const std::vector<Architecture> table = {
+      {"llama", RopeKind::kAdjacentPairs, Need::kOptional, Need::kAbsent, Need::kOptional},
+      {"qwen2", RopeKind::kNeoxHalves, Need::kRequired, Need::kAbsent, Need::kAbsent},
+      {"qwen3", RopeKind::kNeoxHalves, Need::kAbsent, Need::kRequired, Need::kAbsent},
+  };
+  return table;
+}
+
+const Architecture& find_architecture(const std::string& name) {
+  std::string known;
+  for (const Architecture& a : architectures()) {
+    if (a.name == name) return a;
+    known += (known.empty() ? "'" : ", '") + a.name + "'";
+  }
+  throw std::runtime_error("unsupported architecture '" + name + "' (supported: " + known + ")");
+}
+
+}  // namespace veloxquant

@@ -1,0 +1,36 @@
+// The model architectures the runner loads, each described as data: which optional parts it
+// has and how its rope pairs dimensions. The loader (runner/llama_model.cpp), the forward passes
+// and the synthetic model writer (weights/model_convert.cpp) read these fields; adding an
+// architecture of the same block structure is one row of the table in architecture.cpp.
+//
+// Tensor and metadata names follow llama.cpp's GGUF conventions: metadata keys are
+// "<name>.embedding_length" etc., tensors "blk.N.attn_q.weight", "blk.N.attn_q.bias",
+// "blk.N.attn_q_norm.weight", "rope_freqs.weight".
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace veloxquant {
+
+// Whether a model part's tensors must be, may be or must not be in the file.
+enum class Need { kAbsent, kOptional, kRequired };
+
+// Which dimensions of a head rope rotates together (llama.cpp's rope modes): kAdjacentPairs
+// (x[2i], x[2i+1]), llama's mode 0; kNeoxHalves (x[i], x[i + rope_dim/2]), GPT-NeoX's mode 2.
+enum class RopeKind { kAdjacentPairs, kNeoxHalves };
+
+struct Architecture {
+  std::string name;  // general.architecture and the prefix of its metadata keys
+  RopeKind rope = RopeKind::kAdjacentPairs;
+  Need qkv_bias = Need::kAbsent;    // blk.N.attn_{q,k,v}.bias, added after the projections
+  Need qk_norm = Need::kAbsent;     // blk.N.attn_{q,k}_norm.weight: RMSNorm of each head before rope
+  Need rope_freqs = Need::kAbsent;  // rope_freqs.weight: a divisor per frequency (Llama 3.1's scaling)
+};
+
+const std::vector<Architecture>& architectures();
+
+// The architecture of that name; throws std::runtime_error naming it and the supported ones.
+const Architecture& find_architecture(const std::string& name);
+
+}  // namespace veloxquant

@@ -1,0 +1,244 @@
+// The architectures as data (runner/architecture.h): loading refuses what does not belong, the
+// rope kinds rotate the pairs they name, the optional parts change the numbers, and batched and
+// single-sequence forward passes agree for every architecture. The comparison with llama.cpp is
+// tests/reference_architecture_test.cpp.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "io/gguf.h"
+#include "io/gguf_write.h"
+#include "runner/batch_forward.h"
+#include "runner/kv_store.h"
+#include "runner/llama_forward.h"
+#include "runner/llama_model.h"
+#include "runner_gguf_writer.h"
+#include "weights/model_convert.h"
+
+namespace veloxquant {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kShape = "dim=64,layers=2,heads=4,kv_heads=2,ffn=128,vocab=16,context=256";
+
+// A random model of `arch` (f32 weights), as GGUF bytes.
+std::vector<std::uint8_t> synthetic(const std::string& arch, const std::string& extra = "") {
+  testing::GgufWriter tok;
+  tok.kv_string("tokenizer.ggml.model", "llama");
+  tok.kv_strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  tok.kv_f32s("tokenizer.ggml.scores", {0, 0, 0, -1});
+  tok.kv_i32s("tokenizer.ggml.token_type", {2, 3, 3, 1});
+  const std::string path =
+      (fs::temp_directory_path() / ("veloxquant_arch_" + std::to_string(::getpid()) + "_" + arch + ".gguf")).string();
+  ThreadPool pool(1);
+  write_synthetic_model(path, parse_synthetic_shape(kShape + ",arch=" + arch + extra),
+                        GgufFile::from_bytes(tok.bytes()), parse_type_scheme("f32"), 3, pool);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove(path);
+  return bytes;
+}
+
+// `bytes` with metadata replaced, tensors dropped, and f32 tensors added or replaced.
+struct Edit {
+  std::map<std::string, GgufValue> metadata;
+  std::set<std::string> drop;
+  std::map<std::string, std::vector<float>> vectors;  // 1-D f32 tensors
+};
+GgufFile edited(const std::vector<std::uint8_t>& bytes, const Edit& e) {
+  const GgufFile in = GgufFile::from_bytes(bytes);
+  std::map<std::string, GgufValue> metadata = in.metadata();
+  for (const auto& [key, value] : e.metadata) metadata[key] = value;
+  std::vector<GgufTensorOut> tensors;
+  for (const GgufTensor& t : in.tensors())
+    if (!e.drop.count(t.name) && !e.vectors.count(t.name)) tensors.push_back({t.name, t.dims, t.type, t.data, t.bytes});
+  for (const auto& [name, v] : e.vectors)
+    tensors.push_back(
+        {name, {v.size()}, GgmlType::kF32, reinterpret_cast<const std::uint8_t*>(v.data()), 4 * v.size()});
+  return GgufFile::from_bytes(write_gguf(metadata, tensors, in.alignment()));
+}
+
+std::string load_error(GgufFile file) {
+  try {
+    LlamaModel::from_gguf(std::move(file));
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(loaded)";
+}
+
+std::vector<float> logits(const LlamaModel& model) {
+  ThreadPool pool(1);
+  const LlamaConfig& c = model.config();
+  const std::int32_t tokens[] = {1, 5, 9, 2, 3, 7, 11, 15};
+  std::vector<float> out(8 * c.vocab);
+  ExactKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  LlamaSession(model, store, pool).forward(tokens, 8, out.data(), true);
+  return out;
+}
+
+TEST(Architecture, UnknownOneIsRefusedByName) {
+  Edit e;
+  e.metadata["general.architecture"] = gguf_string("gptj");
+  const std::string why = load_error(edited(synthetic("llama"), e));
+  EXPECT_NE(why.find("'gptj'"), std::string::npos) << why;
+  EXPECT_NE(why.find("'qwen3'"), std::string::npos) << why;  // and the supported ones
+  EXPECT_THROW(parse_synthetic_shape(kShape + ",arch=gptj"), std::invalid_argument);
+}
+
+TEST(Architecture, MissingRequiredTensorIsNamed) {
+  Edit norm;
+  norm.drop = {"blk.1.attn_k_norm.weight"};
+  std::string why = load_error(edited(synthetic("qwen3"), norm));
+  EXPECT_NE(why.find("'blk.1.attn_k_norm.weight' is missing"), std::string::npos) << why;
+  EXPECT_NE(why.find("qwen3"), std::string::npos) << why;
+  Edit bias;
+  bias.drop = {"blk.0.attn_v.bias"};
+  why = load_error(edited(synthetic("qwen2"), bias));
+  EXPECT_NE(why.find("'blk.0.attn_v.bias' is missing"), std::string::npos) << why;
+}
+
+TEST(Architecture, TensorOfAnotherArchitectureIsRefused) {
+  // qwen3 has no biases; loading would ignore them, so the file is refused instead.
+  Edit e;
+  e.vectors["blk.0.attn_q.bias"] = std::vector<float>(4 * 16, 0.5f);
+  const std::string why = load_error(edited(synthetic("qwen3", ",head_dim=16"), e));
+  EXPECT_NE(why.find("'blk.0.attn_q.bias' is not part of architecture 'qwen3'"), std::string::npos) << why;
+  // llama's biases are optional, but all three or none.
+  Edit some;
+  some.vectors["blk.1.attn_q.bias"] = std::vector<float>(64, 0.5f);
+  EXPECT_NE(load_error(edited(synthetic("llama"), some)).find("not all three"), std::string::npos);
+}
+
+TEST(Architecture, KeyLengthSetsTheHeadSize) {
+  const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("qwen3", ",head_dim=32")));
+  EXPECT_EQ(m.config().head_dim, 32u);
+  EXPECT_EQ(m.config().q_dim(), 128u);  // ≠ dim 64
+  EXPECT_EQ(m.layers()[0].wq.rows, 128u);
+  EXPECT_EQ(m.layers()[0].wo.cols, 128u);
+  EXPECT_EQ(m.layers()[0].q_norm.size(), 32u);
+  for (float v : logits(m)) ASSERT_TRUE(std::isfinite(v));
+}
+
+// Rope against the rotation written out: pair i of a head turns by pos · inv_freq[i]; the pairs
+// are (2i, 2i+1) or (i, i + rope_dim/2); dimensions past rope_dim (6 of 8 here) stay.
+TEST(Architecture, RopeKindsRotateTheirPairs) {
+  for (const RopeKind kind : {RopeKind::kAdjacentPairs, RopeKind::kNeoxHalves}) {
+    const Rope rope{kind, 8, {0.5, 0.25, 0.125}};
+    std::vector<float> x(2 * 2 * 8);  // 2 tokens × 2 heads × 8
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) - 2.5f;
+    std::vector<float> y = x;
+    apply_rope(rope, y.data(), 2, 2, 5);
+    for (std::size_t t = 0; t < 2; ++t)
+      for (std::size_t h = 0; h < 2; ++h) {
+        const float* a = x.data() + (t * 2 + h) * 8;
+        const float* b = y.data() + (t * 2 + h) * 8;
+        for (std::size_t i = 0; i < 3; ++i) {
+          const std::size_t first = kind == RopeKind::kAdjacentPairs ? 2 * i : i;
+          const std::size_t second = kind == RopeKind::kAdjacentPairs ? 2 * i + 1 : i + 3;
+          const double angle = static_cast<double>(5 + t) * rope.inv_freq[i];
+          EXPECT_NEAR(b[first], a[first] * std::cos(angle) - a[second] * std::sin(angle), 1e-6);
+          EXPECT_NEAR(b[second], a[first] * std::sin(angle) + a[second] * std::cos(angle), 1e-6);
+        }
+        EXPECT_EQ(b[6], a[6]);
+        EXPECT_EQ(b[7], a[7]);
+      }
+  }
+}
+
+TEST(Architecture, BiasesAndQkNormsChangeTheLogits) {
+  const std::vector<std::uint8_t> qwen2 = synthetic("qwen2");
+  const std::vector<float> with = logits(LlamaModel::from_gguf(GgufFile::from_bytes(qwen2)));
+  Edit zero;
+  for (std::size_t l = 0; l < 2; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    zero.vectors[p + "attn_q.bias"] = std::vector<float>(64, 0.0f);
+    zero.vectors[p + "attn_k.bias"] = std::vector<float>(32, 0.0f);
+    zero.vectors[p + "attn_v.bias"] = std::vector<float>(32, 0.0f);
+  }
+  EXPECT_NE(logits(LlamaModel::from_gguf(edited(qwen2, zero))), with);
+
+  const std::vector<std::uint8_t> qwen3 = synthetic("qwen3");
+  const std::vector<float> normed = logits(LlamaModel::from_gguf(GgufFile::from_bytes(qwen3)));
+  Edit doubled;  // RMSNorm weights twice as large: q·k four times as large
+  doubled.vectors["blk.0.attn_q_norm.weight"] = std::vector<float>(16, 2.0f);
+  EXPECT_NE(logits(LlamaModel::from_gguf(edited(qwen3, doubled))), normed);
+}
+
+// Divisors of 2 on every frequency are linear scaling by 2 (the same doubles: both halve exactly).
+TEST(Architecture, RopeFreqsDivideTheFrequencies) {
+  const std::vector<std::uint8_t> llama = synthetic("llama");
+  const std::vector<float> plain = logits(LlamaModel::from_gguf(GgufFile::from_bytes(llama)));
+  Edit freqs;
+  freqs.vectors["rope_freqs.weight"] = std::vector<float>(8, 2.0f);  // head_dim 16: 8 frequencies
+  const LlamaModel divided = LlamaModel::from_gguf(edited(llama, freqs));
+  EXPECT_EQ(divided.rope_freqs().size(), 8u);
+  Edit linear;
+  linear.metadata["llama.rope.scaling.type"] = gguf_string("linear");
+  linear.metadata["llama.rope.scaling.factor"] = gguf_f32(2.0f);
+  const LlamaModel scaled = LlamaModel::from_gguf(edited(llama, linear));
+  EXPECT_EQ(scaled.config().rope_freq_scale, 0.5);
+  EXPECT_EQ(logits(divided), logits(scaled));
+  EXPECT_NE(logits(divided), plain);
+
+  Edit yarn;
+  yarn.metadata["llama.rope.scaling.type"] = gguf_string("yarn");
+  EXPECT_NE(load_error(edited(llama, yarn)).find("'yarn'"), std::string::npos);
+  Edit zero;
+  zero.vectors["rope_freqs.weight"] = std::vector<float>(8, 0.0f);
+  EXPECT_NE(load_error(edited(llama, zero)).find("rope_freqs.weight"), std::string::npos);
+  // qwen2 has no rope_freqs in llama.cpp.
+  EXPECT_NE(load_error(edited(synthetic("qwen2"), freqs)).find("not part of architecture 'qwen2'"), std::string::npos);
+}
+
+// The writer's Llama 3.1 table: 1 for the fast frequencies, 8 for wavelengths past 8192, rising
+// in between; the model loads it as its divisors.
+TEST(Architecture, WriterWritesLlama31RopeFreqs) {
+  const std::vector<float> f = llama3_rope_freqs(500000.0, 64);
+  ASSERT_EQ(f.size(), 32u);
+  EXPECT_EQ(f.front(), 1.0f);
+  EXPECT_EQ(f.back(), 8.0f);
+  for (std::size_t i = 1; i < f.size(); ++i) EXPECT_GE(f[i], f[i - 1]) << i;
+  EXPECT_GT(std::count_if(f.begin(), f.end(), [](float v) { return v > 1.0f && v < 8.0f; }), 0);
+  const LlamaModel m =
+      LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("llama", ",rope_base=500000,rope_scaling=llama3")));
+  EXPECT_EQ(m.rope_freqs(), llama3_rope_freqs(500000.0, 16));
+  EXPECT_EQ(m.config().rope_base, 500000.0);
+  EXPECT_THROW(parse_synthetic_shape(kShape + ",arch=qwen2,rope_scaling=llama3"), std::invalid_argument);
+  EXPECT_THROW(parse_synthetic_shape(kShape + ",rope_scaling=yarn"), std::invalid_argument);
+}
+
+// BatchForward (the server's path) gives every architecture the logits LlamaSession gives.
+TEST(Architecture, BatchedStepsMatchOneSequence) {
+  for (const std::string arch : {"llama", "qwen2", "qwen3"}) {
+    const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic(arch, ",head_dim=32")));
+    const std::vector<float> alone = logits(m);
+    const LlamaConfig& c = m.config();
+    ThreadPool pool(1);
+    ExactKvStore a({c.layers, c.heads, c.kv_heads, c.head_dim}, pool),
+        b({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+    const std::int32_t tokens[] = {1, 5, 9, 2, 3, 7, 11, 15};
+    std::vector<float> la(c.vocab), lb(c.vocab);
+    BatchForward batch(m, pool);
+    batch.run({{&a, tokens, 5, nullptr}, {&b, tokens, 8, lb.data()}});
+    batch.run({{&a, tokens + 5, 3, la.data()}});
+    EXPECT_EQ(la, std::vector<float>(alone.end() - c.vocab, alone.end())) << arch;
+    EXPECT_EQ(lb, std::vector<float>(alone.end() - c.vocab, alone.end())) << arch;
+  }
+}
+
+}  // namespace
+}  // namespace veloxquant
