@@ -52,7 +52,7 @@ fuzz-smoke: fuzz-build
 	bash scripts/fuzz.sh 10
 
 # The tests that use threads under ThreadSanitizer (gcc, build-tsan).
-TSAN_TESTS ?= Concurrency.*:KVCache.ConcurrentAttendCalls:KVCache.ResultsAreIndependentOfThreadCount:ThreadPool.*:ContentionGuard.*:*RunnerForward.*:RunnerGolden.*:QuantizedWeights.MatmulOnCodes*
+TSAN_TESTS ?= Concurrency.*:KVCache.ConcurrentAttendCalls:KVCache.ResultsAreIndependentOfThreadCount:ThreadPool.*:ContentionGuard.*:*RunnerForward.*:RunnerGolden.*:QuantizedWeights.MatmulOnCodes*:ServerEngine.*:BatchForward.*
 tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVELOXQUANT_TSAN=ON -DVELOXQUANT_PYTHON=OFF $(CCACHE)
 	cmake --build build-tsan -j $(JOBS) --target veloxquant_tests

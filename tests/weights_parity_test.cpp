@@ -1,9 +1,10 @@
 // Our dequantized rows against llama.cpp's, bit for bit, for every weight type: probe models
 // (tests/reference/weights_dequant_probe.mjs explains them) hold random rows of each type as
-// token embeddings, and llama.cpp (node-llama-cpp 3.22.1, `cd tests/reference && npm ci`)
+// token embeddings, and llama.cpp (node-llama-cpp 3.22.1, scripts/install-reference.sh)
 // returns those rows times 2^-20 as logits; every 8th of the 4096 rows is compared (1024 blocks
 // of 32 values or 128 super-blocks per type). The identity that turns rows into logits adds +0
-// terms, so −0 and +0 count as equal. Skips when node or the package is missing.
+// terms, so −0 and +0 count as equal. Skips when node or the package is missing (fails instead
+// where VELOXQUANT_REQUIRE_REFERENCE=1).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "io/gguf.h"
 #include "io/gguf_write.h"
 #include "math/prng.h"
+#include "reference/reference_tool.h"
 #include "weights/weight_types.h"
 
 namespace veloxquant {
@@ -27,21 +29,6 @@ namespace fs = std::filesystem;
 const std::string kReferenceDir = std::string(VELOXQUANT_SOURCE_DIR) + "/tests/reference";
 const std::string kSharedModel = std::string(VELOXQUANT_SHARED_DIR) + "/models/tiny-llama-5m-f32.gguf";
 
-bool reference_available(std::string& why) {
-  if (std::system("command -v node > /dev/null 2>&1") != 0) {
-    why = "node is not installed (CI installs it: scripts/install-deps.sh)";
-    return false;
-  }
-  if (!fs::exists(kReferenceDir + "/node_modules/node-llama-cpp/package.json")) {
-    why = "node-llama-cpp is not installed (cd tests/reference && npm ci)";
-    return false;
-  }
-  if (!fs::exists(kSharedModel)) {
-    why = kSharedModel + " is missing";
-    return false;
-  }
-  return true;
-}
 
 // Row r of the probe's token_embd: Gaussians with a large value every 61 elements (so the
 // blocks' scales vary), and a few all-zero rows.
@@ -90,8 +77,8 @@ void write_probe(const std::string& path, const GgufFile& shared, GgmlType type,
 }
 
 TEST(WeightsParity, DequantizedRowsEqualLlamaCppsBitForBit) {
-  std::string why;
-  if (!reference_available(why)) GTEST_SKIP() << "llama.cpp reference unavailable: " << why;
+  VELOXQUANT_NEED_LLAMA_REFERENCE();
+  if (!fs::exists(kSharedModel)) GTEST_SKIP() << kSharedModel << " is missing";
   const GgufFile shared = GgufFile::open(kSharedModel);
   const std::size_t dim = shared.get_uint("llama.embedding_length"), vocab = shared.tensor("token_embd.weight").dims[1];
   const std::vector<float> values = probe_values(vocab, dim);

@@ -76,7 +76,7 @@ struct KVCache::Impl {
   explicit Impl(const CacheConfig& config);
 };
 
-// Implemented in cache_append.cpp / cache_attend.cpp / cache_truncate.cpp.
+// Implemented in cache_append.cpp (append, truncate) and cache_attend.cpp.
 void cache_append(KVCache::Impl& impl, std::size_t layer, std::size_t n_tokens, const float* k, const float* v);
 void cache_attend(const KVCache::Impl& impl, std::size_t layer, std::size_t n_queries, const float* q, float* out);
 void cache_truncate(KVCache::Impl& impl, CacheLayer& layer, std::size_t n_tokens);
