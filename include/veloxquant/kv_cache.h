@@ -1,9 +1,9 @@
 // A multi-layer KV cache that stores keys and values compressed and attends on the codes.
 //
 // Per layer and KV head, tokens live in three parts, in position order:
-//   sinks     the first `sinks` tokens, exact (f32)
+//   sinks     the first `sinks` tokens, exact (exact_format: f32, f16 or bf16)
 //   pages     compressed records in pages of `page_tokens` tokens (codes together)
-//   window    the newest `window` tokens, exact (f32); a token leaving it is compressed
+//   window    the newest `window` tokens, exact (exact_format); a token leaving it is compressed
 // Layouts: k, v are [tokens][kv_heads][head_dim]; q and out are [queries][q_heads][head_dim].
 // Query head h reads KV head h / (q_heads / kv_heads) (grouped-query attention).
 #pragma once

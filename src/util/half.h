@@ -54,11 +54,5 @@ inline std::uint16_t load_u16(const std::uint8_t* p) {
   std::memcpy(&v, p, 2);
   return v;
 }
-inline void store_f32(std::uint8_t* p, float v) { std::memcpy(p, &v, 4); }
-inline float load_f32(const std::uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 
 }  // namespace veloxquant
