@@ -122,3 +122,15 @@ if(EXISTS ${VQ_TINY})
   add_test(NAME cli_convert_needs_source COMMAND ${VQ} convert -o ${CMAKE_BINARY_DIR}/bad.gguf --type q8_0)
   set_tests_properties(cli_convert_needs_source PROPERTIES WILL_FAIL TRUE)
 endif()
+
+# --target: dispatch restricted for the whole process (kernels/targets.h), named in bench's output.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  add_test(NAME cli_target_avx2 COMMAND ${VQ} bench attend --target avx2 --ctx 300 --dim 64 --kv-heads 2
+    --formats f16,tq3 --reps 1 --json)
+  set_tests_properties(cli_target_avx2 PROPERTIES PASS_REGULAR_EXPRESSION "\"target\": \"AVX2\".*\"format\": \"tq3\"")
+endif()
+add_test(NAME cli_target_scalar_env COMMAND ${CMAKE_COMMAND} -E env VELOXQUANT_TARGET=scalar
+  ${VQ} bench attend --ctx 300 --dim 64 --kv-heads 2 --formats tq3 --reps 1 --json)
+set_tests_properties(cli_target_scalar_env PROPERTIES PASS_REGULAR_EXPRESSION "\"target\": \"EMU128\"")
+add_test(NAME cli_target_unknown COMMAND ${VQ} --target avx9000 demo)
+set_tests_properties(cli_target_unknown PROPERTIES PASS_REGULAR_EXPRESSION "unknown target 'avx9000' \\(known: native")

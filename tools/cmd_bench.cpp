@@ -15,6 +15,7 @@
 #include "args.h"
 #include "cli.h"
 #include "io/json.h"
+#include "kernels/targets.h"
 #include "math/prng.h"
 #include "veloxquant/kv_cache.h"
 #include "veloxquant/quantizer.h"
@@ -254,6 +255,7 @@ int bench_attend(int argc, char** argv) {
                                      {"threads", shape.threads},
                                      {"reps", reps}})
       config.set(key, Json::unsigned_integer(value));
+    config.set("target", Json::string(kernels::active_target_name()));
     config.set("warm", Json::boolean(warm));
     out.set("config", std::move(config));
     for (const Row& r : rows) {
@@ -279,9 +281,9 @@ int bench_attend(int argc, char** argv) {
   }
   std::printf(
       "read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
-      "pages of %zu, %zu thread(s), median of %zu%s\n\n",
+      "pages of %zu, %zu thread(s), median of %zu%s; SIMD target %s\n\n",
       bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads,
-      reps, warm ? ", warm (caches not flushed)" : "");
+      reps, warm ? ", warm (caches not flushed)" : "", kernels::active_target_name().c_str());
   std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token",
               "bits/crd", "vs f16", "rel.err", "GB/s", "x floor");
   for (const Row& r : rows) {

@@ -1,8 +1,12 @@
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "cli.h"
+#include "kernels/targets.h"
 
 namespace {
 
@@ -31,11 +35,41 @@ constexpr Command kCommands[] = {
 void print_usage() {
   std::printf("usage: veloxquant <command> [options]   (veloxquant <command> --help)\n\ncommands:\n");
   for (const Command& c : kCommands) std::printf("  %-12s %s\n", c.name, c.help);
+  std::printf(
+      "\nany command: --target NAME (or VELOXQUANT_TARGET=NAME) runs the SIMD kernels of a smaller CPU:\n"
+      "  native (default), avx512, avx2, sse4, scalar\n");
+}
+
+// Takes --target NAME / --target=NAME out of argv (any position) and applies it, or
+// VELOXQUANT_TARGET when there is none, before any cache or quantizer exists.
+void apply_target_option(int& argc, char** argv) {
+  std::string target;
+  if (const char* env = std::getenv("VELOXQUANT_TARGET")) target = env;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--target")) {
+      if (i + 1 >= argc) throw std::invalid_argument("--target needs a value");
+      target = argv[++i];
+    } else if (!std::strncmp(argv[i], "--target=", 9)) {
+      target = argv[i] + 9;
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  if (!target.empty()) veloxquant::kernels::restrict_targets(target);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    apply_target_option(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "veloxquant: error: %s\n", e.what());
+    return 2;
+  }
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_usage();
     return argc < 2 ? 2 : 0;

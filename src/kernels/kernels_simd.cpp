@@ -15,6 +15,7 @@
 #include "kernels/canonical.h"
 #include "kernels/kernels.h"
 #include "kernels/planes_avx512.h"
+#include "kernels/targets.h"
 #include "pack/bitplane.h"
 #include "util/half.h"
 
@@ -797,7 +798,7 @@ void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, s
   if (score_blocks_fast()) return avx512::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
   ref::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
 }
-bool score_blocks_fast() { return avx512::available(); }
+bool score_blocks_fast() { return avx512::available() && block_layout_allowed(); }
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
 float dot(std::size_t n, const float* a, const float* b) { return HWY_DYNAMIC_DISPATCH(Dot)(n, a, b); }
 void multiply(std::size_t n, const float* x, float f, float* out) { HWY_DYNAMIC_DISPATCH(Multiply)(n, x, f, out); }

@@ -66,6 +66,8 @@ std::vector<std::uint8_t> encode(GgmlType type, const std::vector<float>& x) {
     case GgmlType::kQ8_0:
       encode_q8_0(x.data(), x.size(), out.data());
       break;
+    default:  // the other types: veloxquant convert (src/weights/model_convert.h)
+      throw std::invalid_argument(std::string("convert_model: no encoder for ") + ggml_type_name(type));
   }
   return out;
 }
