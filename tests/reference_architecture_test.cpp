@@ -38,7 +38,10 @@ struct ArchCase {
 const std::string kLlama = "dim=256,layers=3,heads=4,kv_heads=2,ffn=512,vocab=4096,context=2048";
 const std::string kQwen2 = kLlama + ",arch=qwen2";
 const std::string kQwen3 = kLlama + ",arch=qwen3,head_dim=128";
-const std::vector<ArchCase> kCases = {{"llama", "f16", kLlama}, {"qwen2", "f16", kQwen2}, {"qwen3", "f16", kQwen3}};
+// phi3 with head_dim 96 (dim 384 / 4 heads) and its fused attn_qkv and gate/up tensors.
+const std::string kPhi3 = "dim=384,layers=3,heads=4,kv_heads=2,ffn=512,vocab=4096,context=2048,arch=phi3";
+const std::vector<ArchCase> kCases = {
+    {"llama", "f16", kLlama}, {"qwen2", "f16", kQwen2}, {"qwen3", "f16", kQwen3}, {"phi3", "f16", kPhi3}};
 // Instantiated as DISABLED_ (--gtest_also_run_disabled_tests runs them): they miss the targets,
 // measured at this commit (docs/runner.md, "Architectures"), max |logit diff| / range and top-1:
 //   llama q4_K 1.37e-2, 501 of 512; qwen2 q4_K 9.3e-3, 507; qwen3 q4_K 1.27e-2, 492; a greedy

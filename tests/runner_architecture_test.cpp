@@ -221,9 +221,88 @@ TEST(Architecture, WriterWritesLlama31RopeFreqs) {
   EXPECT_THROW(parse_synthetic_shape(kShape + ",rope_scaling=yarn"), std::invalid_argument);
 }
 
+// phi3's fused tensors are read in place: Q, K, V and gate, up are row ranges of one tensor each.
+TEST(Architecture, FusedTensorsAreRowViews) {
+  const std::vector<std::uint8_t> bytes = synthetic("phi3");
+  const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(bytes));
+  const GgufTensor& qkv = m.file().tensor("blk.1.attn_qkv.weight");
+  const GgufTensor& gate_up = m.file().tensor("blk.1.ffn_up.weight");
+  const LlamaLayer& L = m.layers()[1];
+  EXPECT_EQ(L.wq.data, qkv.data);
+  EXPECT_EQ(L.wk.data, qkv.data + 64 * L.wq.row_bytes);  // after q_dim 64 rows
+  EXPECT_EQ(L.wv.data, qkv.data + 96 * L.wq.row_bytes);  // and kv_dim 32
+  EXPECT_EQ(L.wv.rows, 32u);
+  EXPECT_EQ(L.w_gate.data, gate_up.data);  // the gate half first, as ggml_swiglu reads it
+  EXPECT_EQ(L.w_up.data, gate_up.data + 128 * L.w_gate.row_bytes);
+  EXPECT_EQ(L.w_up.rows, 128u);
+  EXPECT_EQ(m.config().arch->rope, RopeKind::kNeoxHalves);
+}
+
+// The same weights split into separate tensors, as qwen2 (NEOX rope too) with zero biases, give
+// the same logits: the fused parts are the right rows in the right roles.
+TEST(Architecture, FusedPhi3EqualsTheSplitTensors) {
+  const std::vector<std::uint8_t> bytes = synthetic("phi3");
+  const GgufFile phi3 = GgufFile::from_bytes(bytes);
+  std::map<std::string, GgufValue> metadata;
+  for (const auto& [key, value] : phi3.metadata())
+    metadata[key.compare(0, 5, "phi3.") == 0 ? "qwen2." + key.substr(5) : key] = value;
+  metadata["general.architecture"] = gguf_string("qwen2");
+  std::vector<GgufTensorOut> tensors;
+  const std::vector<float> zeros(64, 0.0f);
+  auto rows = [&](const GgufTensor& t, const std::string& name, std::size_t first, std::size_t n) {
+    const std::size_t row = t.bytes / t.dims[1];
+    tensors.push_back({name, {t.dims[0], n}, t.type, t.data + first * row, n * row});
+  };
+  for (const GgufTensor& t : phi3.tensors()) {
+    const std::size_t dot = t.name.find(".attn_qkv.");
+    const std::string p = t.name.substr(0, t.name.find('.', 4) + 1);  // "blk.N."
+    if (dot != std::string::npos) {
+      rows(t, p + "attn_q.weight", 0, 64);
+      rows(t, p + "attn_k.weight", 64, 32);
+      rows(t, p + "attn_v.weight", 96, 32);
+      for (const char* bias : {"attn_q.bias", "attn_k.bias", "attn_v.bias"})
+        tensors.push_back({p + bias,
+                           {std::string(bias) == "attn_q.bias" ? 64u : 32u},
+                           GgmlType::kF32,
+                           reinterpret_cast<const std::uint8_t*>(zeros.data()),
+                           std::string(bias) == "attn_q.bias" ? 256u : 128u});
+    } else if (t.name.find(".ffn_up.") != std::string::npos) {
+      rows(t, p + "ffn_gate.weight", 0, 128);
+      rows(t, p + "ffn_up.weight", 128, 128);
+    } else {
+      tensors.push_back({t.name, t.dims, t.type, t.data, t.bytes});
+    }
+  }
+  const LlamaModel split = LlamaModel::from_gguf(GgufFile::from_bytes(write_gguf(metadata, tensors, phi3.alignment())));
+  EXPECT_EQ(logits(split), logits(LlamaModel::from_gguf(GgufFile::from_bytes(bytes))));
+}
+
+TEST(Architecture, FusedAndSplitLayoutsAreNotMixed) {
+  Edit separate;
+  separate.vectors["blk.0.attn_q.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(
+      load_error(edited(synthetic("phi3"), separate)).find("'blk.0.attn_q.weight' is not part of architecture 'phi3'"),
+      std::string::npos);
+  Edit gate;
+  gate.vectors["blk.1.ffn_gate.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(load_error(edited(synthetic("phi3"), gate)).find("'blk.1.ffn_gate.weight' is not part"), std::string::npos);
+  Edit fused;
+  fused.vectors["blk.0.attn_qkv.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(load_error(edited(synthetic("llama"), fused)).find("'blk.0.attn_qkv.weight' is not part"),
+            std::string::npos);
+  Edit missing;
+  missing.drop = {"blk.1.attn_qkv.weight"};
+  EXPECT_NE(load_error(edited(synthetic("phi3"), missing)).find("blk.1.attn_qkv.weight"), std::string::npos);
+  Edit longrope;  // Phi-3 128k's LongRoPE factors: a scaling the runner does not do
+  longrope.vectors["rope_factors_long.weight"] = std::vector<float>(8, 1.0f);
+  EXPECT_NE(load_error(edited(synthetic("phi3"), longrope)).find("'rope_factors_long.weight'"), std::string::npos);
+  LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("phi3")));
+  EXPECT_THROW(m.quantize_weights("q8", 1), std::invalid_argument);
+}
+
 // BatchForward (the server's path) gives every architecture the logits LlamaSession gives.
 TEST(Architecture, BatchedStepsMatchOneSequence) {
-  for (const std::string arch : {"llama", "qwen2", "qwen3"}) {
+  for (const std::string arch : {"llama", "qwen2", "qwen3", "phi3"}) {
     const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic(arch, ",head_dim=32")));
     const std::vector<float> alone = logits(m);
     const LlamaConfig& c = m.config();

@@ -30,7 +30,7 @@ constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" 
 
 Generates text; attention of every layer runs on the KV cache formats given.
 
-  -m, --model FILE     GGUF model (llama, qwen2 or qwen3; weights of any type of docs/weights.md), or a
+  -m, --model FILE     GGUF model (llama, qwen2, qwen3 or phi3; weights of any type of docs/weights.md), or a
                        quantized model written by `veloxquant quantize-model` (.vqm)
   -p, --prompt TEXT    prompt text
   -f, --file FILE      read the prompt from a file

@@ -1,7 +1,7 @@
 // The model architectures the runner loads, each described as data: which optional parts it
-// has and how its rope pairs dimensions. The loader (runner/llama_model.cpp), the forward passes
-// and the synthetic model writer (weights/model_convert.cpp) read these fields; adding an
-// architecture of the same block structure is one row of the table in architecture.cpp.
+// has, how its rope pairs dimensions, how its tensors are laid out and which activation it uses. The loader
+// (runner/llama_model.cpp), the forward passes and the synthetic model writer (weights/model_convert.cpp) read these
+// fields; adding an architecture of the same block structure is one row of the table in architecture.cpp.
 //
 // Tensor and metadata names follow llama.cpp's GGUF conventions: metadata keys are
 // "<name>.embedding_length" etc., tensors "blk.N.attn_q.weight", "blk.N.attn_q.bias",
@@ -26,6 +26,11 @@ struct Architecture {
   Need qkv_bias = Need::kAbsent;    // blk.N.attn_{q,k,v}.bias, added after the projections
   Need qk_norm = Need::kAbsent;     // blk.N.attn_{q,k}_norm.weight: RMSNorm of each head before rope
   Need rope_freqs = Need::kAbsent;  // rope_freqs.weight: a divisor per frequency (Llama 3.1's scaling)
+  // blk.N.attn_qkv.weight: the Q, K and V rows stacked in one matrix, instead of attn_{q,k,v}.
+  bool fused_qkv = false;
+  // blk.N.ffn_up.weight of 2·ffn rows: the gate rows, then the up rows (ggml_swiglu's halves),
+  // instead of ffn_gate and ffn_up.
+  bool fused_gate_up = false;
 };
 
 const std::vector<Architecture>& architectures();

@@ -41,6 +41,23 @@ WeightView matrix(const GgufFile& f, const Quantized& quantized, const std::stri
   return w;
 }
 
+// Rows [first, first + n) of a matrix as a view of its own: a part of a fused tensor, no copy.
+// Quantizer records are stored block-major (model_file.h), so a row range of them is not a matrix.
+WeightView row_range(const WeightView& w, const std::string& name, std::size_t first, std::size_t n) {
+  if (w.quantizer)
+    throw std::runtime_error("fused tensor '" + name + "' is stored as quantizer records; its parts cannot be read");
+  WeightView part = w;
+  part.rows = n;
+  part.data = w.data + first * w.row_bytes;
+  return part;
+}
+
+// A tensor the architecture lays out otherwise: loading would ignore it, so the file is refused.
+void refuse(const GgufFile& f, const Quantized& quantized, const std::string& arch, const std::string& name) {
+  if (f.find_tensor(name) || quantized.count(name))
+    throw std::runtime_error("tensor '" + name + "' is not part of architecture '" + arch + "'");
+}
+
 std::vector<float> vector_f32(const GgufFile& f, const std::string& name, std::size_t n) {
   const GgufTensor& t = f.tensor(name);
   if (t.dims.size() != 1 || t.dims[0] != n)
@@ -140,6 +157,9 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
   m.output_ = has_output ? matrix(file, quantized, "output.weight", c.vocab, c.dim) : m.token_embd_;
   m.output_norm_ = vector_f32(file, "output_norm.weight", c.dim);
+  // LongRoPE's factors (Phi-3 128k): a scaling this runner does not do, refused like rope type longrope.
+  for (const char* name : {"rope_factors_long.weight", "rope_factors_short.weight"})
+    refuse(file, quantized, a.name, name);
   m.rope_freqs_ = optional_vector(file, a.name, a.rope_freqs, "rope_freqs.weight", c.rope_dim / 2);
   for (float f : m.rope_freqs_)
     if (!(f > 0.0f) || !std::isfinite(f))
@@ -150,12 +170,31 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
     LlamaLayer L;
     L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
     L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
-    L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
-    L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
-    L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
+    if (a.fused_qkv) {
+      for (const char* part : {"attn_q.weight", "attn_k.weight", "attn_v.weight"})
+        refuse(file, quantized, a.name, p + part);
+      const std::string name = p + "attn_qkv.weight";
+      const WeightView qkv = matrix(file, quantized, name, q_dim + 2 * kv_dim, c.dim);
+      L.wq = row_range(qkv, name, 0, q_dim);
+      L.wk = row_range(qkv, name, q_dim, kv_dim);
+      L.wv = row_range(qkv, name, q_dim + kv_dim, kv_dim);
+    } else {
+      refuse(file, quantized, a.name, p + "attn_qkv.weight");
+      L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
+      L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
+      L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
+    }
     L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, q_dim);
-    L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
-    L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
+    if (a.fused_gate_up) {
+      refuse(file, quantized, a.name, p + "ffn_gate.weight");
+      const std::string name = p + "ffn_up.weight";
+      const WeightView gate_up = matrix(file, quantized, name, 2 * c.ffn, c.dim);
+      L.w_gate = row_range(gate_up, name, 0, c.ffn);
+      L.w_up = row_range(gate_up, name, c.ffn, c.ffn);
+    } else {
+      L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
+      L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
+    }
     L.w_down = matrix(file, quantized, p + "ffn_down.weight", c.dim, c.ffn);
     L.bq = optional_vector(file, a.name, a.qkv_bias, p + "attn_q.bias", q_dim);
     L.bk = optional_vector(file, a.name, a.qkv_bias, p + "attn_k.bias", kv_dim);
@@ -188,12 +227,19 @@ std::vector<std::pair<std::string, View*>> LlamaModel::matrix_slots(Model& m) {
   for (std::size_t l = 0; l < m.layers_.size(); ++l) {
     auto& L = m.layers_[l];
     const std::string p = "blk." + std::to_string(l) + ".";
-    out.insert(out.end(), {{p + "attn_q.weight", &L.wq},
-                           {p + "attn_k.weight", &L.wk},
-                           {p + "attn_v.weight", &L.wv},
+    // Parts of a fused tensor are named by it and the part ("blk.0.attn_qkv.weight:k").
+    const Architecture& a = *m.config_.arch;
+    const std::string q = a.fused_qkv ? "attn_qkv.weight:q" : "attn_q.weight";
+    const std::string k = a.fused_qkv ? "attn_qkv.weight:k" : "attn_k.weight";
+    const std::string v = a.fused_qkv ? "attn_qkv.weight:v" : "attn_v.weight";
+    const std::string gate = a.fused_gate_up ? "ffn_up.weight:gate" : "ffn_gate.weight";
+    const std::string up = a.fused_gate_up ? "ffn_up.weight:up" : "ffn_up.weight";
+    out.insert(out.end(), {{p + q, &L.wq},
+                           {p + k, &L.wk},
+                           {p + v, &L.wv},
                            {p + "attn_output.weight", &L.wo},
-                           {p + "ffn_gate.weight", &L.w_gate},
-                           {p + "ffn_up.weight", &L.w_up},
+                           {p + gate, &L.w_gate},
+                           {p + up, &L.w_up},
                            {p + "ffn_down.weight", &L.w_down}});
   }
   if (m.output_.data != m.token_embd_.data) out.emplace_back("output.weight", &m.output_);
@@ -208,6 +254,10 @@ LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, 
                                                      const std::map<std::string, std::vector<double>>* moments) {
   const WeightScheme parsed = parse_weight_scheme(scheme);  // a bad name fails before any work
   if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
+  // A .vqm stores whole tensors as records; the parts of a fused one would need their own.
+  if (config_.arch->fused_qkv || config_.arch->fused_gate_up)
+    throw std::invalid_argument("quantizing the weights of architecture '" + config_.arch->name +
+                                "' is not supported: its Q/K/V and gate/up matrices are parts of fused tensors");
   const Method method = parse_format(parsed.format).method;
   if (moments && method != Method::kTurboMse && method != Method::kQ4)
     throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...) or q4, not " +

@@ -1,6 +1,7 @@
-// A Llama-family model read from GGUF (the architectures of runner/architecture.h: llama, qwen2,
-// qwen3; metadata keys as llama.cpp reads them). Weights are views into the memory-mapped file; nothing is copied. A
-// quantized model file (.vqm, runner/model_file.h) loads into the same object.
+// A Llama-family model read from GGUF (the architectures of runner/architecture.h; metadata keys
+// as llama.cpp reads them). Weights are views into the memory-mapped file, fused tensors' parts
+// included; nothing is copied. A quantized model file (.vqm, runner/model_file.h) loads into the
+// same object.
 #pragma once
 
 #include <cstddef>

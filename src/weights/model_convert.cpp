@@ -208,7 +208,9 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   const std::string k = a.name + ".";
   auto u32 = [](std::size_t v) { return gguf_u32(static_cast<std::uint32_t>(v)); };
   m["general.architecture"] = gguf_string(a.name);
-  m["general.name"] = gguf_string("veloxquant synthetic " + a.name);
+  // Not the architecture's name: llama.cpp sets token attributes by general.name ("phi3" needs a
+  // <|endoftext|> token this vocabulary lacks).
+  m["general.name"] = gguf_string("veloxquant synthetic model");
   m["general.alignment"] = gguf_u32(32);
   m[k + "context_length"] = u32(shape.context);
   m[k + "embedding_length"] = u32(shape.dim);
@@ -236,9 +238,13 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   for (std::size_t l = 0; l < shape.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", {shape.dim});
-    add(p + "attn_q.weight", {shape.dim, q});
-    add(p + "attn_k.weight", {shape.dim, kv});
-    add(p + "attn_v.weight", {shape.dim, kv});
+    if (a.fused_qkv) {
+      add(p + "attn_qkv.weight", {shape.dim, q + 2 * kv});
+    } else {
+      add(p + "attn_q.weight", {shape.dim, q});
+      add(p + "attn_k.weight", {shape.dim, kv});
+      add(p + "attn_v.weight", {shape.dim, kv});
+    }
     if (a.qkv_bias == Need::kRequired) {
       add(p + "attn_q.bias", {q});
       add(p + "attn_k.bias", {kv});
@@ -250,8 +256,8 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
     }
     add(p + "attn_output.weight", {q, shape.dim});
     add(p + "ffn_norm.weight", {shape.dim});
-    add(p + "ffn_gate.weight", {shape.dim, shape.ffn});
-    add(p + "ffn_up.weight", {shape.dim, shape.ffn});
+    if (!a.fused_gate_up) add(p + "ffn_gate.weight", {shape.dim, shape.ffn});
+    add(p + "ffn_up.weight", {shape.dim, a.fused_gate_up ? 2 * shape.ffn : shape.ffn});
     add(p + "ffn_down.weight", {shape.ffn, shape.dim});
   }
   add("output_norm.weight", {shape.dim});

@@ -1,5 +1,5 @@
 // Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic models
-// (llama, qwen2, qwen3) with random weights of any type (tests, benchmarks of real models' shapes).
+// (llama, qwen2, qwen3, phi3) with random weights of any type (tests, benchmarks of real models' shapes).
 #pragma once
 
 #include <cstddef>
@@ -55,8 +55,8 @@ SyntheticShape parse_synthetic_shape(const std::string& text);  // throws std::i
 
 // Writes a model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights near
 // 1, biases near 0; deterministic for a seed) in `scheme`'s types, the tensors its architecture
-// requires (qwen2's Q/K/V biases, qwen3's Q/K norms) and the tokenizer of `tokenizer_source`
-// padded with unused tokens to the vocabulary (it must not have more tokens than that).
+// requires (qwen2's Q/K/V biases, qwen3's Q/K norms, phi3's fused attn_qkv and gate/up) and the tokenizer of
+// `tokenizer_source` padded with unused tokens to the vocabulary (it must not have more tokens than that).
 ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticShape& shape,
                                    const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
                                    ThreadPool& pool, const ConvertProgress& progress = {});
