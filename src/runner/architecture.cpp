@@ -13,6 +13,10 @@ const std::vector<Architecture>& architectures() {
       {"qwen2", RopeKind::kNeoxHalves, Need::kRequired, Need::kAbsent, Need::kAbsent},
       {"qwen3", RopeKind::kNeoxHalves, Need::kAbsent, Need::kRequired, Need::kAbsent},
       {"phi3", RopeKind::kNeoxHalves, Need::kAbsent, Need::kAbsent, Need::kAbsent, true, true},
+      // llama-model.cpp's gemma2: output tied, GeGLU, √dim embeddings, post-norms, caps 50 / 30,
+      // even layers local with a 4096-token window, the 46-layer 27B's query scale.
+      {"gemma2", RopeKind::kNeoxHalves, Need::kAbsent, Need::kAbsent, Need::kAbsent, false, false, Need::kAbsent,
+       Activation::kGeluTanh, true, true, 50.0f, 30.0f, 2, 4096, 46},
   };
   return table;
 }

@@ -100,7 +100,41 @@ double rope_freq_scale(const GgufFile& f, const std::string& k) {
   return 1.0 / factor;
 }
 
+float positive_float(const GgufFile& f, const std::string& key, float fallback) {
+  const double v = f.get_float(key, fallback);
+  if (!(v > 0.0) || !std::isfinite(v))
+    throw std::runtime_error("metadata " + key + " = " + std::to_string(v) + " is not positive");
+  return static_cast<float>(v);
+}
+
+// The parts of the architecture's row that come with metadata: embedding scale, soft-capping,
+// query scale and sliding-window layers, as llama.cpp's loader reads them.
+void read_attention_keys(const GgufFile& f, const Architecture& a, LlamaConfig& c) {
+  const std::string k = a.name + ".";
+  if (a.embedding_scaled) c.embedding_scale = std::sqrt(static_cast<float>(c.dim));
+  if (a.attn_softcap != 0.0f) c.attn_softcap = positive_float(f, k + "attn_logit_softcapping", a.attn_softcap);
+  if (a.final_softcap != 0.0f) c.final_softcap = positive_float(f, k + "final_logit_softcapping", a.final_softcap);
+  if (a.dim_scaled_queries_at_layers != 0 && c.layers == a.dim_scaled_queries_at_layers)
+    c.query_scale = 1.0f / std::sqrt(static_cast<float>(c.dim / c.heads));
+  // One rope for all layers: a separate base for the local ones (gemma3's) is not done here.
+  if (f.has(k + "rope.freq_base_swa") && f.get_float(k + "rope.freq_base_swa") != c.rope_base)
+    throw std::runtime_error("metadata " + k + "rope.freq_base_swa differs from rope.freq_base (not supported)");
+  if (a.swa_pattern == 0) return;
+  const std::size_t window = f.has(k + "attention.sliding_window")
+                                 ? positive(f, k + "attention.sliding_window", std::size_t{1} << 24)
+                                 : a.sliding_window;
+  const std::size_t pattern = f.has(k + "attention.sliding_window_pattern")
+                                  ? static_cast<std::size_t>(f.get_uint(k + "attention.sliding_window_pattern"))
+                                  : a.swa_pattern;
+  for (std::size_t l = 0; l < c.layers; ++l)
+    c.windows.push_back(pattern == 0 || l % pattern < pattern - 1 ? window : 0);
+}
+
 }  // namespace
+
+KvShape LlamaConfig::kv_shape() const {
+  return {layers, heads, kv_heads, head_dim, query_scale, attn_softcap, windows};
+}
 
 LlamaModel LlamaModel::load(const std::string& path) {
   if (is_quantized_model_file(path)) return load_quantized_model(path);
@@ -147,6 +181,7 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   if (c.rope_dim % 2 != 0) throw std::runtime_error("rope dimension_count " + std::to_string(c.rope_dim) + " is odd");
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
   c.rope_freq_scale = rope_freq_scale(file, k);
+  read_attention_keys(file, a, c);
 
   const GgufTensor& emb = file.tensor("token_embd.weight");
   if (emb.dims.size() != 2) throw std::runtime_error("token_embd.weight must be 2-D");
@@ -154,6 +189,7 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   if (file.has(k + "vocab_size") && file.get_uint(k + "vocab_size") != c.vocab)
     throw std::runtime_error(k + "vocab_size disagrees with token_embd.weight");
   m.token_embd_ = matrix(file, quantized, "token_embd.weight", c.vocab, c.dim);
+  if (a.output == Need::kAbsent) refuse(file, quantized, a.name, "output.weight");
   const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
   m.output_ = has_output ? matrix(file, quantized, "output.weight", c.vocab, c.dim) : m.token_embd_;
   m.output_norm_ = vector_f32(file, "output_norm.weight", c.dim);
@@ -202,6 +238,9 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
     // The three biases come together: a file with some of them is broken, not a variant.
     if (L.bq.empty() != L.bk.empty() || L.bq.empty() != L.bv.empty())
       throw std::runtime_error("layer " + std::to_string(l) + " has some of attn_q/k/v.bias but not all three");
+    const Need post = a.post_norms ? Need::kRequired : Need::kAbsent;
+    L.post_attn_norm = optional_vector(file, a.name, post, p + "post_attention_norm.weight", c.dim);
+    L.post_ffn_norm = optional_vector(file, a.name, post, p + "post_ffw_norm.weight", c.dim);
     L.q_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_q_norm.weight", c.head_dim);
     L.k_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_k_norm.weight", c.head_dim);
     m.layers_.push_back(std::move(L));
