@@ -1,7 +1,8 @@
-// The runner against llama.cpp on the architectures other than llama (runner/architecture.h):
-// for each of llama, qwen2 and qwen3, a random-weight model of small but real structure (3 layers,
-// GQA 4:2, qwen3 with head_dim 128 ≠ dim / heads) written by our writer (write_synthetic_model)
-// with f16 matrices and with q4_K matrices; next-token logits at 64 positions, top-1 at all 512, greedy
+// The runner against llama.cpp on every architecture (runner/architecture.h): for each of llama,
+// qwen2, qwen3, phi3 and gemma2, a random-weight model of small but real structure (3 layers, GQA
+// 4:2, qwen3 with head_dim 128 ≠ dim / heads, phi3 with head_dim 96 and fused tensors, gemma2 with
+// head_dim 256 and sliding-window layers) written by our writer (write_synthetic_model) with f16
+// matrices and, for the first three, with q4_K matrices; next-token logits at 64 positions, top-1 at all 512, greedy
 // continuations. Both sides attend in f32 (our ExactKvStore; llama.cpp with an f32 KV cache and
 // without flash attention). Skips when node or the package is absent (scripts/install-reference.sh;
 // where VELOXQUANT_REQUIRE_REFERENCE=1 it fails instead).
@@ -38,11 +39,22 @@ struct ArchCase {
 const std::string kLlama = "dim=256,layers=3,heads=4,kv_heads=2,ffn=512,vocab=4096,context=2048";
 const std::string kQwen2 = kLlama + ",arch=qwen2";
 const std::string kQwen3 = kLlama + ",arch=qwen3,head_dim=128";
-const std::vector<ArchCase> kCases = {{"llama", "f16", kLlama}, {"qwen2", "f16", kQwen2}, {"qwen3", "f16", kQwen3}};
+// phi3 with head_dim 96 (dim 384 / 4 heads) and its fused attn_qkv and gate/up tensors.
+const std::string kPhi3 = "dim=384,layers=3,heads=4,kv_heads=2,ffn=512,vocab=4096,context=2048,arch=phi3";
+// gemma2 with head_dim 256, a 64-token window on layers 0 and 2 (the 512-token window of the test
+// is 8 of them), soft-capping at 2 (scores) and 3 (logits) so that the tanh bends the values of a
+// random model (its scores and logits are a few units; gemma2's own caps 50 and 30 would be linear).
+const std::string kGemma2 = kLlama + ",arch=gemma2,head_dim=256,window=64,attn_softcap=2,final_softcap=3";
+const std::vector<ArchCase> kCases = {{"llama", "f16", kLlama},
+                                      {"qwen2", "f16", kQwen2},
+                                      {"qwen3", "f16", kQwen3},
+                                      {"phi3", "f16", kPhi3},
+                                      {"gemma2", "f16", kGemma2}};
 // Instantiated as DISABLED_ (--gtest_also_run_disabled_tests runs them): they miss the targets,
 // measured at this commit (docs/runner.md, "Architectures"), max |logit diff| / range and top-1:
 //   llama q4_K 1.37e-2, 501 of 512; qwen2 q4_K 9.3e-3, 507; qwen3 q4_K 1.27e-2, 492; a greedy
-//   continuation of each differs from llama.cpp's (first at token 26, 14 and 5).
+//   continuation of each differs from llama.cpp's (first at token 26, 14 and 5); phi3 q4_K
+//   1.62e-2, 493 (greedy differs from token 7); gemma2 q4_K 1.40e-2, 511 (greedy identical).
 // The gap is the weight type's, not the architecture's (f16 is within 7e-6 for all three). For
 // llama q4_K, positions 7 to 95 agree within 2.3e-7 of the range; later ones jump to 4e-3..1.4e-2
 // one by one (135 and 151 are back at 1e-7): the activations are rounded to q8_K blocks before
@@ -50,8 +62,13 @@ const std::vector<ArchCase> kCases = {{"llama", "f16", kLlama}, {"qwen2", "f16",
 // another order) can land on the other side of a rounding boundary; random-weight layers amplify
 // the step. llama.cpp is not within 1e-3 of itself either: the same file run with --batch 1 and
 // --batch 512 differs by 7.6e-3 of the range at positions past 256.
-const std::vector<ArchCase> kPendingCases = {
-    {"llama", "q4_K", kLlama}, {"qwen2", "q4_K", kQwen2}, {"qwen3", "q4_K", kQwen3}};
+// phi3 for q4_K: dim 768 (8 heads of 96), as 384 is no multiple of q4_K's 256-element blocks.
+const std::string kPhi3Q4 = "dim=768,layers=3,heads=8,kv_heads=4,ffn=512,vocab=4096,context=2048,arch=phi3";
+const std::vector<ArchCase> kPendingCases = {{"llama", "q4_K", kLlama},
+                                             {"qwen2", "q4_K", kQwen2},
+                                             {"qwen3", "q4_K", kQwen3},
+                                             {"phi3", "q4_K", kPhi3Q4},
+                                             {"gemma2", "q4_K", kGemma2}};
 
 const std::string kModels = std::string(VELOXQUANT_SHARED_DIR) + "/models/";
 const std::string kTokenizer = kModels + "tiny-llama-5m-f32.gguf";
@@ -97,7 +114,7 @@ struct Runner {
   explicit Runner(const std::string& path) : model(LlamaModel::load(path)), pool(2) {}
   std::unique_ptr<KvStore> store() {
     const LlamaConfig& c = model.config();
-    return make_kv_store(KvStoreOptions{}, {c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+    return make_kv_store(KvStoreOptions{}, c.kv_shape(), pool);
   }
   std::vector<float> logits(const std::vector<std::int32_t>& tokens) {
     const std::unique_ptr<KvStore> kv = store();

@@ -85,7 +85,7 @@ std::vector<float> logits(const LlamaModel& model) {
   const LlamaConfig& c = model.config();
   const std::int32_t tokens[] = {1, 5, 9, 2, 3, 7, 11, 15};
   std::vector<float> out(8 * c.vocab);
-  ExactKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  ExactKvStore store(c.kv_shape(), pool);
   LlamaSession(model, store, pool).forward(tokens, 8, out.data(), true);
   return out;
 }
@@ -221,15 +221,217 @@ TEST(Architecture, WriterWritesLlama31RopeFreqs) {
   EXPECT_THROW(parse_synthetic_shape(kShape + ",rope_scaling=yarn"), std::invalid_argument);
 }
 
+// phi3's fused tensors are read in place: Q, K, V and gate, up are row ranges of one tensor each.
+TEST(Architecture, FusedTensorsAreRowViews) {
+  const std::vector<std::uint8_t> bytes = synthetic("phi3");
+  const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(bytes));
+  const GgufTensor& qkv = m.file().tensor("blk.1.attn_qkv.weight");
+  const GgufTensor& gate_up = m.file().tensor("blk.1.ffn_up.weight");
+  const LlamaLayer& L = m.layers()[1];
+  EXPECT_EQ(L.wq.data, qkv.data);
+  EXPECT_EQ(L.wk.data, qkv.data + 64 * L.wq.row_bytes);  // after q_dim 64 rows
+  EXPECT_EQ(L.wv.data, qkv.data + 96 * L.wq.row_bytes);  // and kv_dim 32
+  EXPECT_EQ(L.wv.rows, 32u);
+  EXPECT_EQ(L.w_gate.data, gate_up.data);  // the gate half first, as ggml_swiglu reads it
+  EXPECT_EQ(L.w_up.data, gate_up.data + 128 * L.w_gate.row_bytes);
+  EXPECT_EQ(L.w_up.rows, 128u);
+  EXPECT_EQ(m.config().arch->rope, RopeKind::kNeoxHalves);
+}
+
+// The same weights split into separate tensors, as qwen2 (NEOX rope too) with zero biases, give
+// the same logits: the fused parts are the right rows in the right roles.
+TEST(Architecture, FusedPhi3EqualsTheSplitTensors) {
+  const std::vector<std::uint8_t> bytes = synthetic("phi3");
+  const GgufFile phi3 = GgufFile::from_bytes(bytes);
+  std::map<std::string, GgufValue> metadata;
+  for (const auto& [key, value] : phi3.metadata())
+    metadata[key.compare(0, 5, "phi3.") == 0 ? "qwen2." + key.substr(5) : key] = value;
+  metadata["general.architecture"] = gguf_string("qwen2");
+  std::vector<GgufTensorOut> tensors;
+  const std::vector<float> zeros(64, 0.0f);
+  auto rows = [&](const GgufTensor& t, const std::string& name, std::size_t first, std::size_t n) {
+    const std::size_t row = t.bytes / t.dims[1];
+    tensors.push_back({name, {t.dims[0], n}, t.type, t.data + first * row, n * row});
+  };
+  for (const GgufTensor& t : phi3.tensors()) {
+    const std::size_t dot = t.name.find(".attn_qkv.");
+    const std::string p = t.name.substr(0, t.name.find('.', 4) + 1);  // "blk.N."
+    if (dot != std::string::npos) {
+      rows(t, p + "attn_q.weight", 0, 64);
+      rows(t, p + "attn_k.weight", 64, 32);
+      rows(t, p + "attn_v.weight", 96, 32);
+      for (const char* bias : {"attn_q.bias", "attn_k.bias", "attn_v.bias"})
+        tensors.push_back({p + bias,
+                           {std::string(bias) == "attn_q.bias" ? 64u : 32u},
+                           GgmlType::kF32,
+                           reinterpret_cast<const std::uint8_t*>(zeros.data()),
+                           std::string(bias) == "attn_q.bias" ? 256u : 128u});
+    } else if (t.name.find(".ffn_up.") != std::string::npos) {
+      rows(t, p + "ffn_gate.weight", 0, 128);
+      rows(t, p + "ffn_up.weight", 128, 128);
+    } else {
+      tensors.push_back({t.name, t.dims, t.type, t.data, t.bytes});
+    }
+  }
+  const LlamaModel split = LlamaModel::from_gguf(GgufFile::from_bytes(write_gguf(metadata, tensors, phi3.alignment())));
+  EXPECT_EQ(logits(split), logits(LlamaModel::from_gguf(GgufFile::from_bytes(bytes))));
+}
+
+TEST(Architecture, FusedAndSplitLayoutsAreNotMixed) {
+  Edit separate;
+  separate.vectors["blk.0.attn_q.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(
+      load_error(edited(synthetic("phi3"), separate)).find("'blk.0.attn_q.weight' is not part of architecture 'phi3'"),
+      std::string::npos);
+  Edit gate;
+  gate.vectors["blk.1.ffn_gate.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(load_error(edited(synthetic("phi3"), gate)).find("'blk.1.ffn_gate.weight' is not part"), std::string::npos);
+  Edit fused;
+  fused.vectors["blk.0.attn_qkv.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(load_error(edited(synthetic("llama"), fused)).find("'blk.0.attn_qkv.weight' is not part"),
+            std::string::npos);
+  Edit missing;
+  missing.drop = {"blk.1.attn_qkv.weight"};
+  EXPECT_NE(load_error(edited(synthetic("phi3"), missing)).find("blk.1.attn_qkv.weight"), std::string::npos);
+  Edit longrope;  // Phi-3 128k's LongRoPE factors: a scaling the runner does not do
+  longrope.vectors["rope_factors_long.weight"] = std::vector<float>(8, 1.0f);
+  EXPECT_NE(load_error(edited(synthetic("phi3"), longrope)).find("'rope_factors_long.weight'"), std::string::npos);
+  LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("phi3")));
+  EXPECT_THROW(m.quantize_weights("q8", 1), std::invalid_argument);
+}
+
+// gemma2's metadata becomes the config: caps from the keys, even layers local with the window,
+// embeddings scaled by √dim; its tied output and post-norms are checked by name.
+TEST(Architecture, Gemma2ReadsCapsWindowsAndNorms) {
+  const std::vector<std::uint8_t> bytes = synthetic("gemma2", ",layers=3,window=5,attn_softcap=7");
+  const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(bytes));
+  const LlamaConfig& c = m.config();
+  EXPECT_EQ(c.attn_softcap, 7.0f);
+  EXPECT_EQ(c.final_softcap, 30.0f);  // gemma2's default, written by the writer
+  EXPECT_EQ(c.windows, (std::vector<std::size_t>{5, 0, 5}));
+  EXPECT_EQ(c.embedding_scale, 8.0f);  // √64
+  EXPECT_EQ(c.query_scale, 0.0f);      // 1/√head_dim: not the 46-layer 27B
+  EXPECT_EQ(m.output().data, m.token_embedding().data);
+  EXPECT_EQ(m.layers()[2].post_ffn_norm.size(), 64u);
+  Edit pattern;  // sliding_window_pattern 3: layers 0 and 1 local, 2 global
+  pattern.metadata["gemma2.attention.sliding_window_pattern"] = gguf_u32(3);
+  EXPECT_EQ(LlamaModel::from_gguf(edited(bytes, pattern)).config().windows, (std::vector<std::size_t>{5, 5, 0}));
+
+  Edit output;
+  output.vectors["output.weight"] = std::vector<float>(64, 0.0f);
+  EXPECT_NE(load_error(edited(bytes, output)).find("'output.weight' is not part of architecture 'gemma2'"),
+            std::string::npos);
+  Edit norm;
+  norm.drop = {"blk.1.post_attention_norm.weight"};
+  EXPECT_NE(load_error(edited(bytes, norm)).find("'blk.1.post_attention_norm.weight' is missing"), std::string::npos);
+  Edit swa_base;  // gemma3's separate rope base of the local layers
+  swa_base.metadata["gemma2.rope.freq_base_swa"] = gguf_f32(10.0f);
+  EXPECT_NE(load_error(edited(bytes, swa_base)).find("freq_base_swa"), std::string::npos);
+  Edit llama_norm;
+  llama_norm.vectors["blk.0.post_ffw_norm.weight"] = std::vector<float>(64, 1.0f);
+  EXPECT_NE(load_error(edited(synthetic("llama"), llama_norm)).find("not part of architecture 'llama'"),
+            std::string::npos);
+  EXPECT_THROW(parse_synthetic_shape(kShape + ",window=16"), std::invalid_argument);  // llama has no window
+}
+
+// The compressed cache has no soft-capping and no per-layer window: gemma2 runs on the exact
+// store, and a store made from the sizes alone is refused rather than attending otherwise.
+TEST(Architecture, Gemma2NeedsTheExactStore) {
+  const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("gemma2", ",layers=3,window=5")));
+  const LlamaConfig& c = m.config();
+  ThreadPool pool(1);
+  KvStoreOptions tq3;
+  tq3.key_format = tq3.value_format = "tq3";
+  try {
+    make_kv_store(tq3, c.kv_shape(), pool);
+    ADD_FAILURE() << "tq3 accepted for gemma2";
+  } catch (const std::invalid_argument& e) {
+    const std::string why = e.what();
+    EXPECT_NE(why.find("soft-capping"), std::string::npos) << why;
+    EXPECT_NE(why.find("sliding-window"), std::string::npos) << why;
+    EXPECT_NE(why.find("--cache-k exact"), std::string::npos) << why;
+  }
+  ExactKvStore plain({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  EXPECT_THROW(LlamaSession(m, plain, pool), std::invalid_argument);
+  BatchForward batch(m, pool);
+  const std::int32_t token = 1;
+  std::vector<float> out(c.vocab);
+  EXPECT_THROW(batch.run({{&plain, &token, 1, out.data()}}), std::invalid_argument);
+  EXPECT_EQ(plain.size(), 0u);
+}
+
+// A sliding-window layer attends exactly as a store holding only the window's keys would; the
+// other layer sees them all. Soft-capped scores are cap·tanh(s/cap) before the softmax.
+TEST(Architecture, ExactStoreMasksTheWindowAndCapsScores) {
+  ThreadPool pool(1);
+  const std::size_t d = 4;
+  std::vector<float> k(6 * d), v(6 * d), q(d);
+  for (std::size_t i = 0; i < k.size(); ++i) {
+    k[i] = std::sin(0.7f * static_cast<float>(i)) * 3.0f;
+    v[i] = std::cos(0.3f * static_cast<float>(i));
+  }
+  for (std::size_t i = 0; i < d; ++i) q[i] = 1.0f + 0.5f * static_cast<float>(i);
+  ExactKvStore windowed({2, 1, 1, d, 0.0f, 0.0f, {3, 0}}, pool), last3({1, 1, 1, d}, pool), all({1, 1, 1, d}, pool);
+  for (std::size_t l = 0; l < 2; ++l) windowed.append(l, 6, k.data(), v.data());
+  last3.append(0, 3, k.data() + 3 * d, v.data() + 3 * d);
+  all.append(0, 6, k.data(), v.data());
+  std::vector<float> a(d), b(d), global(d), every(d);
+  windowed.attend(0, 1, q.data(), a.data());
+  last3.attend(0, 1, q.data(), b.data());
+  windowed.attend(1, 1, q.data(), global.data());
+  all.attend(0, 1, q.data(), every.data());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(global, every);
+  EXPECT_NE(a, every);
+
+  const float cap = 1.5f, scale = 0.25f;
+  ExactKvStore capped({1, 1, 1, d, scale, cap}, pool);
+  capped.append(0, 6, k.data(), v.data());
+  std::vector<float> out(d);
+  capped.attend(0, 1, q.data(), out.data());
+  std::vector<double> w(6), expect(d, 0.0);
+  double sum = 0.0;
+  for (std::size_t t = 0; t < 6; ++t) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < d; ++i) s += static_cast<double>(q[i]) * k[t * d + i];
+    w[t] = std::exp(cap * std::tanh(s * scale / cap));
+    sum += w[t];
+  }
+  for (std::size_t t = 0; t < 6; ++t)
+    for (std::size_t i = 0; i < d; ++i) expect[i] += w[t] / sum * v[t * d + i];
+  for (std::size_t i = 0; i < d; ++i) EXPECT_NEAR(out[i], expect[i], 1e-5) << i;
+}
+
+// GeGLU as ggml's CPU computes it: GELU's tanh form on the f16-rounded input, rounded to f16;
+// 0 at or below −10, the identity at or above 10.
+TEST(Architecture, GeluIsGgmlsF16Table) {
+  const std::vector<float> x = {-12.0f, -10.0f, -1.3f, -0.01f, 0.0f, 0.37f, 2.9f, 10.0f, 11.0f};
+  std::vector<float> gate = x, up(x.size(), 2.0f);
+  gated_activation(Activation::kGeluTanh, gate.data(), up.data(), x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double h = x[i];
+    const double gelu = x[i] <= -10.0f  ? 0.0
+                        : x[i] >= 10.0f ? h
+                                        : 0.5 * h * (1 + std::tanh(0.7978845608 * h * (1 + 0.044715 * h * h)));
+    EXPECT_NEAR(gate[i], 2.0 * gelu, 2.0 * (std::abs(gelu) * 1e-3 + 1e-4)) << x[i];  // f16: 2^-11 relative
+  }
+  EXPECT_EQ(gate[0], 0.0f);
+  EXPECT_EQ(gate[8], 22.0f);
+  std::vector<float> s = {1.0f}, u = {3.0f};
+  gated_activation(Activation::kSilu, s.data(), u.data(), 1);
+  EXPECT_FLOAT_EQ(s[0], 3.0f / (1.0f + std::exp(-1.0f)));
+}
+
 // BatchForward (the server's path) gives every architecture the logits LlamaSession gives.
 TEST(Architecture, BatchedStepsMatchOneSequence) {
-  for (const std::string arch : {"llama", "qwen2", "qwen3"}) {
-    const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic(arch, ",head_dim=32")));
+  for (const std::string arch : {"llama", "qwen2", "qwen3", "phi3", "gemma2"}) {
+    const std::string extra =
+        arch == "gemma2" ? ",head_dim=32,window=3,attn_softcap=2,final_softcap=3" : ",head_dim=32";
+    const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic(arch, extra)));
     const std::vector<float> alone = logits(m);
     const LlamaConfig& c = m.config();
     ThreadPool pool(1);
-    ExactKvStore a({c.layers, c.heads, c.kv_heads, c.head_dim}, pool),
-        b({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+    ExactKvStore a(c.kv_shape(), pool), b(c.kv_shape(), pool);
     const std::int32_t tokens[] = {1, 5, 9, 2, 3, 7, 11, 15};
     std::vector<float> la(c.vocab), lb(c.vocab);
     BatchForward batch(m, pool);

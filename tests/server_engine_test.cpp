@@ -19,6 +19,7 @@
 #include "server/engine.h"
 #include "server/kv_memory.h"
 #include "server/text_stream.h"
+#include "weights/model_convert.h"
 
 namespace veloxquant::server {
 namespace {
@@ -383,6 +384,26 @@ TEST_F(ServerEngine, SessionsAreSavedRestoredAndSurviveARestart) {
   bool told = false;
   for (const std::string& m : log_) told |= m.find("checksum mismatch") != std::string::npos;
   EXPECT_TRUE(told);
+}
+
+// gemma2's soft-capping and sliding-window layers need the runner's exact attention, which the
+// server does not keep sessions in: the engine refuses the model at start, saying why.
+TEST_F(ServerEngine, RefusesAModelTheCacheCannotAttendFor) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("veloxquant_engine_gemma2_" + std::to_string(::getpid()) + ".gguf"))
+          .string();
+  write_synthetic_model(path,
+                        parse_synthetic_shape("dim=64,layers=2,heads=4,kv_heads=2,ffn=128,vocab=4096,arch=gemma2"),
+                        shared().model.file(), parse_type_scheme("f32"), 1, pool_);
+  const LlamaModel gemma2 = LlamaModel::load(path);
+  const Tokenizer tokenizer = Tokenizer::from_gguf(gemma2.file());
+  try {
+    Engine(gemma2, tokenizer, options(), pool_, [](const std::string&) {});
+    ADD_FAILURE() << "the engine started with gemma2 on tq4/tq3";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("soft-capping"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace

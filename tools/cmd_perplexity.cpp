@@ -34,7 +34,7 @@ Perplexity over non-overlapping windows of --ctx tokens (a fresh cache per windo
 K/V cache formats given, and against an exact f32 attention pass in the same run: mean KL
 divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agreement.
 
-  -m, --model FILE     GGUF model (llama, qwen2 or qwen3; weights of any type of docs/weights.md), or a
+  -m, --model FILE     GGUF model (llama, qwen2, qwen3, phi3 or gemma2; weights of any type of docs/weights.md), or a
                        quantized model written by `veloxquant quantize-model` (.vqm)
   -f, --file FILE      text to score (tokenized as one string, no BOS)
   --tokens FILE        token ids to score: little-endian uint16, no BOS
@@ -195,7 +195,7 @@ double score_windows(const Options& o, const std::vector<std::int32_t>& tokens, 
                      const LlamaModel& model, const LlamaModel& tested_model, std::vector<Tested>& tested,
                      ThreadPool& pool) {
   const LlamaConfig& c = model.config();
-  const KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
+  const KvShape shape = c.kv_shape();
   ExactKvStore base_store(shape, pool);
   LlamaSession base(model, base_store, pool);
   std::vector<float> base_logits(o.ctx * c.vocab), logits(o.ctx * c.vocab);
@@ -297,8 +297,7 @@ int cmd_perplexity(int argc, char** argv) {
 
   ThreadPool pool(o.threads);
   const std::unique_ptr<LlamaModel> quantized = quantized_copy(o, model, pool);
-  std::vector<Tested> tested =
-      make_tested(o, KvShape{c.layers, c.heads, c.kv_heads, c.head_dim}, quantized != nullptr, pool);
+  std::vector<Tested> tested = make_tested(o, c.kv_shape(), quantized != nullptr, pool);
   const double seconds = score_windows(o, tokens, windows, model, quantized ? *quantized : model, tested, pool);
   print_results(o, c, tested, windows, seconds);
   if (const std::string memory = memory_summary(); !memory.empty())

@@ -30,7 +30,7 @@ constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" 
 
 Generates text; attention of every layer runs on the KV cache formats given.
 
-  -m, --model FILE     GGUF model (llama, qwen2 or qwen3; weights of any type of docs/weights.md), or a
+  -m, --model FILE     GGUF model (llama, qwen2, qwen3, phi3 or gemma2; weights of any type of docs/weights.md), or a
                        quantized model written by `veloxquant quantize-model` (.vqm)
   -p, --prompt TEXT    prompt text
   -f, --file FILE      read the prompt from a file
@@ -123,7 +123,7 @@ int cmd_run(int argc, char** argv) {
   options.window = static_cast<std::size_t>(window);
   options.sinks = static_cast<std::size_t>(sinks);
   options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
-  const std::unique_ptr<KvStore> store = make_kv_store(options, {c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  const std::unique_ptr<KvStore> store = make_kv_store(options, c.kv_shape(), pool);
   LlamaSession session(model, *store, pool);
   SplitMix64 rng(options.seed ^ 0x5EEDull);
 

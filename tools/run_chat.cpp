@@ -28,7 +28,7 @@ int run_chat(const Args& args, const LlamaModel& model, const Tokenizer& tokeniz
   options.window = static_cast<std::size_t>(args.integer("window", 128));
   options.sinks = static_cast<std::size_t>(args.integer("sinks", 4));
   options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
-  const std::unique_ptr<KvStore> store = make_kv_store(options, {c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  const std::unique_ptr<KvStore> store = make_kv_store(options, c.kv_shape(), pool);
   LlamaSession session(model, *store, pool);
   ChatSession chat(session, tokenizer, tmpl, c.vocab, c.context, args.str("system", ""));
   const auto max_tokens = static_cast<std::size_t>(args.integer("n-predict", 256));

@@ -39,7 +39,7 @@ void bind_runner(py::module_& m) {
           o.window = window;
           o.sinks = sinks;
           o.seed = seed;
-          const auto store = make_kv_store(o, KvShape{c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+          const auto store = make_kv_store(o, c.kv_shape(), pool);
           LlamaSession session(model, *store, pool);
           logits.resize(tokens.size() * vocab);
           session.forward(tokens.data(), tokens.size(), logits.data(), true);

@@ -6,11 +6,17 @@ namespace veloxquant {
 
 const std::vector<Architecture>& architectures() {
   // As llama.cpp builds them (llama-model.cpp): llama's attention biases are optional there, as
-  // its rope_freqs; qwen2's biases are required, qwen3's Q/K norms are.
+  // its rope_freqs; qwen2's biases are required, qwen3's Q/K norms are; phi3 stores Q/K/V and
+  // gate/up fused.
   static const std::vector<Architecture> table = {
       {"llama", RopeKind::kAdjacentPairs, Need::kOptional, Need::kAbsent, Need::kOptional},
       {"qwen2", RopeKind::kNeoxHalves, Need::kRequired, Need::kAbsent, Need::kAbsent},
       {"qwen3", RopeKind::kNeoxHalves, Need::kAbsent, Need::kRequired, Need::kAbsent},
+      {"phi3", RopeKind::kNeoxHalves, Need::kAbsent, Need::kAbsent, Need::kAbsent, true, true},
+      // llama-model.cpp's gemma2: output tied, GeGLU, √dim embeddings, post-norms, caps 50 / 30,
+      // even layers local with a 4096-token window, the 46-layer 27B's query scale.
+      {"gemma2", RopeKind::kNeoxHalves, Need::kAbsent, Need::kAbsent, Need::kAbsent, false, false, Need::kAbsent,
+       Activation::kGeluTanh, true, true, 50.0f, 30.0f, 2, 4096, 46},
   };
   return table;
 }

@@ -29,6 +29,7 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
       if (step.tokens[t] < 0 || static_cast<std::size_t>(step.tokens[t]) >= c.vocab)
         throw std::invalid_argument("token id " + std::to_string(step.tokens[t]) + " is outside the vocabulary of " +
                                     std::to_string(c.vocab));
+    check_store(c, *step.store);
     rows += step.n;
     if (step.logits) ++with_logits;
   }
@@ -49,6 +50,8 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
     for (std::size_t t = 0; t < steps[s].n; ++t)
       dequantize_row(model_.token_embedding(), static_cast<std::size_t>(steps[s].tokens[t]), x_.data() + (r + t) * dim);
   }
+  if (c.embedding_scale != 1.0f)
+    for (float& v : x_) v *= c.embedding_scale;
 
   for (std::size_t l = 0; l < c.layers; ++l) {
     const LlamaLayer& L = model_.layers()[l];
@@ -65,16 +68,15 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
       steps[s].store->attend(l, n, q_.data() + r * q_dim, att_.data() + r * q_dim);
     }
     matmul(L.wo, att_.data(), rows, h_.data(), pool_);
+    if (!L.post_attn_norm.empty()) rms_norm(h_.data(), L.post_attn_norm.data(), rows, dim, c.rms_eps, h_.data());
     for (std::size_t i = 0; i < rows * dim; ++i) x_[i] += h_[i];
 
     rms_norm(x_.data(), L.ffn_norm.data(), rows, dim, c.rms_eps, h_.data());
     matmul(L.w_gate, h_.data(), rows, gate_.data(), pool_);
     matmul(L.w_up, h_.data(), rows, up_.data(), pool_);
-    for (std::size_t i = 0; i < rows * c.ffn; ++i) {
-      const float g = gate_[i];
-      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) · up
-    }
+    gated_activation(c.arch->activation, gate_.data(), up_.data(), rows * c.ffn);
     matmul(L.w_down, gate_.data(), rows, h_.data(), pool_);
+    if (!L.post_ffn_norm.empty()) rms_norm(h_.data(), L.post_ffn_norm.data(), rows, dim, c.rms_eps, h_.data());
     for (std::size_t i = 0; i < rows * dim; ++i) x_[i] += h_[i];
   }
 
@@ -90,6 +92,7 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
     }
   rms_norm(last_.data(), model_.output_norm().data(), with_logits, dim, c.rms_eps, h_.data());
   matmul(model_.output(), h_.data(), with_logits, logits_.data(), pool_);
+  soft_cap(c.final_softcap, logits_.data(), with_logits * c.vocab);
   m = 0;
   for (const SequenceStep& step : steps)
     if (step.logits) std::copy_n(logits_.data() + m++ * c.vocab, c.vocab, step.logits);

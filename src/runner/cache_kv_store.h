@@ -10,7 +10,8 @@
 
 namespace veloxquant {
 
-// The KVCache configuration CacheKvStore makes for a model shape and the commands' options.
+// The KVCache configuration CacheKvStore makes for a model shape and the commands' options;
+// throws std::invalid_argument for a shape with soft-capping or sliding windows.
 CacheConfig cache_config(const KvShape& shape, const KvStoreOptions& options, std::size_t threads);
 
 class CacheKvStore final : public KvStore {
@@ -28,6 +29,7 @@ class CacheKvStore final : public KvStore {
   std::size_t memory_bytes() const override { return cache_.memory_bytes(); }
   std::string description() const override;
   KvBits bits_per_coord() const override;
+  KvShape shape() const override;
   std::pair<double, double> seconds() const override;
 
   // Keeps the first n_tokens (KVCache::truncate: compressed tokens stay compressed).

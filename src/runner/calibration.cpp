@@ -41,7 +41,7 @@ InputMoments collect_input_moments(const LlamaModel& model, const std::vector<st
     for (std::size_t i = 0; i < d * d; ++i) h[i] += gram[i];
   };
   const LlamaConfig& c = model.config();
-  ExactKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, pool);
+  ExactKvStore store(c.kv_shape(), pool);
   LlamaSession session(model, store, pool);
   session.set_observer(observe);
   std::vector<float> logits(ctx * c.vocab);

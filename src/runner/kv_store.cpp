@@ -11,7 +11,9 @@ namespace veloxquant {
 
 ExactKvStore::ExactKvStore(const KvShape& shape, ThreadPool& pool)
     : shape_(shape), pool_(pool), k_(shape.layers), v_(shape.layers), sizes_(shape.layers, 0) {
-  if (shape.layers == 0 || shape.kv_heads == 0 || shape.head_dim == 0 || shape.heads % shape.kv_heads != 0)
+  if (shape.layers == 0 || shape.kv_heads == 0 || shape.head_dim == 0 || shape.heads % shape.kv_heads != 0 ||
+      !(shape.scale >= 0.0f) || !(shape.softcap >= 0.0f) ||
+      (!shape.windows.empty() && shape.windows.size() != shape.layers))
     throw std::invalid_argument("ExactKvStore: bad shape");
 }
 
@@ -30,21 +32,27 @@ void ExactKvStore::attend(std::size_t layer, std::size_t n_queries, const float*
   const std::size_t d = shape_.head_dim, heads = shape_.heads, group = shape_.heads / shape_.kv_heads;
   const std::size_t kv_row = shape_.kv_heads * d;
   const std::size_t n = sizes_[layer];
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* keys = k_[layer].data();
-  const float* values = v_[layer].data();
-  // One task per (query, head); each sees tokens 0..n − n_queries + i (scores and sums: 2·n·d).
+  const float scale = shape_.scale != 0.0f ? shape_.scale : 1.0f / std::sqrt(static_cast<float>(d));
+  const float cap = shape_.softcap, inv_cap = cap != 0.0f ? 1.0f / cap : 0.0f;
+  const std::size_t window = shape_.windows.empty() ? 0 : shape_.windows[layer];
+  // One task per (query, head); each sees tokens first..n − n_queries + i, the last `window` of
+  // them on a sliding-window layer (scores and sums: 2·n·d).
   pool_.for_work(2 * n_queries * heads * n * d)
       .parallel_for(n_queries * heads, [&](std::size_t begin, std::size_t end) {
         std::vector<float> scores(n);
         for (std::size_t task = begin; task < end; ++task) {
           const std::size_t i = task / heads, h = task % heads, kvh = h / group;
-          const std::size_t visible = n - n_queries + i + 1;
+          const std::size_t last = n - n_queries + i;
+          const std::size_t first = window != 0 && last >= window ? last + 1 - window : 0;
+          const std::size_t visible = last + 1 - first;
+          const float* keys = k_[layer].data() + first * kv_row;
+          const float* values = v_[layer].data() + first * kv_row;
           const float* qh = q + (i * heads + h) * d;
           dot_many(qh, keys + kvh * d, kv_row, d, visible, scores.data());
           float max_score = -INFINITY;
           for (std::size_t t = 0; t < visible; ++t) {
             scores[t] *= scale;
+            if (cap != 0.0f) scores[t] = cap * std::tanh(scores[t] * inv_cap);  // llama.cpp's order: ·1/c, tanh, ·c
             max_score = std::max(max_score, scores[t]);
           }
           float sum = 0.0f;

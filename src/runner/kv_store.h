@@ -19,6 +19,17 @@ struct KvBits {
   double key = 0.0, value = 0.0;  // stored bits per coordinate, scales included
 };
 
+// The attention a store computes. Beyond the sizes, gemma2's: a softmax scale other than
+// 1/√head_dim, scores soft-capped (s → softcap·tanh(s/softcap), as llama.cpp does before the
+// softmax) and sliding-window layers (windows[l] > 0: a query sees its last windows[l] tokens).
+struct KvShape {
+  std::size_t layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
+  float scale = 0.0f;                     // 0: 1/√head_dim
+  float softcap = 0.0f;                   // 0: none
+  std::vector<std::size_t> windows = {};  // per layer; empty or 0: every token
+  bool operator==(const KvShape&) const = default;
+};
+
 class KvStore {
  public:
   virtual ~KvStore() = default;
@@ -30,16 +41,14 @@ class KvStore {
   virtual std::size_t memory_bytes() const = 0;
   virtual std::string description() const = 0;
   virtual KvBits bits_per_coord() const = 0;  // measured on the tokens held
+  virtual KvShape shape() const = 0;          // what it was made for (the forward passes check it)
   // Time spent inside the store since it was made, in seconds: appending (encoding) and
   // attending; {0, 0} where the store does not measure it.
   virtual std::pair<double, double> seconds() const { return {0.0, 0.0}; }
 };
 
-struct KvShape {
-  std::size_t layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
-};
-
-// Exact attention on f32 keys and values (score, softmax with max subtraction, weighted sum).
+// Exact attention on f32 keys and values (score, softmax with max subtraction, weighted sum); the
+// soft-capping and the windows of the shape are a mask and a tanh here (all tokens stay stored).
 class ExactKvStore final : public KvStore {
  public:
   ExactKvStore(const KvShape& shape, ThreadPool& pool);
@@ -50,6 +59,7 @@ class ExactKvStore final : public KvStore {
   std::size_t memory_bytes() const override;
   std::string description() const override { return "exact f32 attention"; }
   KvBits bits_per_coord() const override { return {32.0, 32.0}; }
+  KvShape shape() const override { return shape_; }
 
  private:
   KvShape shape_;
@@ -67,7 +77,8 @@ struct KvStoreOptions {
   std::uint64_t seed = 0;
 };
 
-// Throws std::invalid_argument naming a bad format.
+// Throws std::invalid_argument naming a bad format, or a cache format for a shape with
+// soft-capping or sliding windows (the compressed KVCache attends with neither).
 std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool);
 
 }  // namespace veloxquant

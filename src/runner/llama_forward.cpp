@@ -1,5 +1,7 @@
 #include "runner/llama_forward.h"
 
+#include "util/half.h"
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -51,6 +53,13 @@ void apply_rope(const Rope& rope, float* x, std::size_t n, std::size_t heads, st
 
 namespace {
 
+float gelu_f16_table(float x) {
+  // ggml_gelu_f32 on the f16 input, stored as f16 (ggml_table_gelu_f16).
+  const float h = half_to_float(float_to_half(x));
+  const float y = 0.5f * h * (1.0f + std::tanh(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+  return half_to_float(float_to_half(y));
+}
+
 void add_bias(const std::vector<float>& bias, std::size_t n, float* y) {
   for (std::size_t t = 0; t < n; ++t)
     for (std::size_t i = 0; i < bias.size(); ++i) y[t * bias.size() + i] += bias[i];
@@ -69,8 +78,35 @@ void finish_qkv(const LlamaConfig& c, const LlamaLayer& L, std::size_t n, float*
   if (!L.k_norm.empty()) rms_norm(k, L.k_norm.data(), n * c.kv_heads, c.head_dim, c.rms_eps, k);
 }
 
+void gated_activation(Activation act, float* gate, const float* up, std::size_t n) {
+  if (act == Activation::kSilu) {
+    for (std::size_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = (g <= -10.0f ? 0.0f : g >= 10.0f ? g : gelu_f16_table(g)) * up[i];
+  }
+}
+
+void soft_cap(float cap, float* x, std::size_t n) {
+  if (cap == 0.0f) return;
+  const float inv = 1.0f / cap;
+  for (std::size_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
+void check_store(const LlamaConfig& c, const KvStore& store) {
+  const KvShape want = c.kv_shape(), have = store.shape();
+  if (have.scale != want.scale || have.softcap != want.softcap || have.windows != want.windows)
+    throw std::invalid_argument(
+        "the KV store was made for another attention than this model's (scale, soft-capping "
+        "or sliding windows); make it from LlamaConfig::kv_shape()");
+}
+
 LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
-    : model_(model), store_(store), pool_(pool), rope_(make_rope(model)) {}
+    : model_(model), store_(store), pool_(pool), rope_(make_rope(model)) {
+  check_store(model.config(), store);
+}
 
 void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* logits, bool all_logits) {
   if (n == 0) return;
@@ -91,6 +127,8 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
   const std::size_t pos0 = store_.size();
 
   for (std::size_t t = 0; t < n; ++t) dequantize_row(model_.token_embedding(), tokens[t], x_.data() + t * dim);
+  if (c.embedding_scale != 1.0f)
+    for (float& v : x_) v *= c.embedding_scale;
 
   for (std::size_t l = 0; l < c.layers; ++l) {
     const LlamaLayer& L = model_.layers()[l];
@@ -104,16 +142,15 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
     store_.append(l, n, k_.data(), v_.data());
     store_.attend(l, n, q_.data(), att_.data());
     product(L.wo, att_.data(), n, h_.data());
+    if (!L.post_attn_norm.empty()) rms_norm(h_.data(), L.post_attn_norm.data(), n, dim, c.rms_eps, h_.data());
     for (std::size_t i = 0; i < n * dim; ++i) x_[i] += h_[i];
 
     rms_norm(x_.data(), L.ffn_norm.data(), n, dim, c.rms_eps, h_.data());
     product(L.w_gate, h_.data(), n, gate_.data());
     product(L.w_up, h_.data(), n, up_.data());
-    for (std::size_t i = 0; i < n * c.ffn; ++i) {
-      const float g = gate_[i];
-      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) · up
-    }
+    gated_activation(c.arch->activation, gate_.data(), up_.data(), n * c.ffn);
     product(L.w_down, gate_.data(), n, h_.data());
+    if (!L.post_ffn_norm.empty()) rms_norm(h_.data(), L.post_ffn_norm.data(), n, dim, c.rms_eps, h_.data());
     for (std::size_t i = 0; i < n * dim; ++i) x_[i] += h_[i];
   }
 
@@ -121,6 +158,7 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
   const std::size_t rows = n - first;
   rms_norm(x_.data() + first * dim, model_.output_norm().data(), rows, dim, c.rms_eps, h_.data());
   product(model_.output(), h_.data(), rows, logits);
+  soft_cap(c.final_softcap, logits, rows * c.vocab);
 }
 
 void LlamaSession::product(const WeightView& w, const float* x, std::size_t n, float* y) {

@@ -1,7 +1,8 @@
-// The Llama forward pass: token embedding, per layer RMSNorm → Q/K/V (+ biases, per-head Q/K
-// RMSNorm where the architecture has them) → RoPE (the architecture's kind) → attention through a
-// KvStore → output projection → residual, RMSNorm → SwiGLU MLP → residual; then output norm and
-// the vocabulary projection.
+// The Llama forward pass: token embedding (× √dim for gemma2), per layer RMSNorm → Q/K/V (+
+// biases, per-head Q/K RMSNorm where the architecture has them) → RoPE (the architecture's kind)
+// → attention through a KvStore → output projection (→ post-norm) → residual, RMSNorm → gated MLP
+// (SwiGLU or GeGLU) (→ post-norm) → residual; then output norm, the vocabulary projection and the
+// final soft-capping where the architecture has them.
 // Several tokens go through together (batched prefill): every matmul sees all of them.
 #pragma once
 
@@ -33,6 +34,17 @@ void apply_rope(const Rope& rope, float* x, std::size_t n, std::size_t heads, st
 // What a layer does to n tokens' Q/K/V projections before rope: adds the biases and applies the
 // per-head Q/K RMSNorms that it has (both are empty for llama).
 void finish_qkv(const LlamaConfig& c, const LlamaLayer& L, std::size_t n, float* q, float* k, float* v);
+
+// gate = act(gate) · up for n values. GELU is ggml's CPU GELU: tanh form, looked up from a table
+// of f16 inputs and outputs (GGML_GELU_FP16), 0 below −10 and x above 10.
+void gated_activation(Activation act, float* gate, const float* up, std::size_t n);
+
+// x = cap · tanh(x / cap) for n values; nothing when cap is 0.
+void soft_cap(float cap, float* x, std::size_t n);
+
+// Throws std::invalid_argument when the store does not attend as the model needs (another
+// scale, soft-capping or window; e.g. a store made from the sizes alone for gemma2).
+void check_store(const LlamaConfig& c, const KvStore& store);
 
 class LlamaSession {
  public:

@@ -41,6 +41,23 @@ WeightView matrix(const GgufFile& f, const Quantized& quantized, const std::stri
   return w;
 }
 
+// Rows [first, first + n) of a matrix as a view of its own: a part of a fused tensor, no copy.
+// Quantizer records are stored block-major (model_file.h), so a row range of them is not a matrix.
+WeightView row_range(const WeightView& w, const std::string& name, std::size_t first, std::size_t n) {
+  if (w.quantizer)
+    throw std::runtime_error("fused tensor '" + name + "' is stored as quantizer records; its parts cannot be read");
+  WeightView part = w;
+  part.rows = n;
+  part.data = w.data + first * w.row_bytes;
+  return part;
+}
+
+// A tensor the architecture lays out otherwise: loading would ignore it, so the file is refused.
+void refuse(const GgufFile& f, const Quantized& quantized, const std::string& arch, const std::string& name) {
+  if (f.find_tensor(name) || quantized.count(name))
+    throw std::runtime_error("tensor '" + name + "' is not part of architecture '" + arch + "'");
+}
+
 std::vector<float> vector_f32(const GgufFile& f, const std::string& name, std::size_t n) {
   const GgufTensor& t = f.tensor(name);
   if (t.dims.size() != 1 || t.dims[0] != n)
@@ -83,7 +100,41 @@ double rope_freq_scale(const GgufFile& f, const std::string& k) {
   return 1.0 / factor;
 }
 
+float positive_float(const GgufFile& f, const std::string& key, float fallback) {
+  const double v = f.get_float(key, fallback);
+  if (!(v > 0.0) || !std::isfinite(v))
+    throw std::runtime_error("metadata " + key + " = " + std::to_string(v) + " is not positive");
+  return static_cast<float>(v);
+}
+
+// The parts of the architecture's row that come with metadata: embedding scale, soft-capping,
+// query scale and sliding-window layers, as llama.cpp's loader reads them.
+void read_attention_keys(const GgufFile& f, const Architecture& a, LlamaConfig& c) {
+  const std::string k = a.name + ".";
+  if (a.embedding_scaled) c.embedding_scale = std::sqrt(static_cast<float>(c.dim));
+  if (a.attn_softcap != 0.0f) c.attn_softcap = positive_float(f, k + "attn_logit_softcapping", a.attn_softcap);
+  if (a.final_softcap != 0.0f) c.final_softcap = positive_float(f, k + "final_logit_softcapping", a.final_softcap);
+  if (a.dim_scaled_queries_at_layers != 0 && c.layers == a.dim_scaled_queries_at_layers)
+    c.query_scale = 1.0f / std::sqrt(static_cast<float>(c.dim / c.heads));
+  // One rope for all layers: a separate base for the local ones (gemma3's) is not done here.
+  if (f.has(k + "rope.freq_base_swa") && f.get_float(k + "rope.freq_base_swa") != c.rope_base)
+    throw std::runtime_error("metadata " + k + "rope.freq_base_swa differs from rope.freq_base (not supported)");
+  if (a.swa_pattern == 0) return;
+  const std::size_t window = f.has(k + "attention.sliding_window")
+                                 ? positive(f, k + "attention.sliding_window", std::size_t{1} << 24)
+                                 : a.sliding_window;
+  const std::size_t pattern = f.has(k + "attention.sliding_window_pattern")
+                                  ? static_cast<std::size_t>(f.get_uint(k + "attention.sliding_window_pattern"))
+                                  : a.swa_pattern;
+  for (std::size_t l = 0; l < c.layers; ++l)
+    c.windows.push_back(pattern == 0 || l % pattern < pattern - 1 ? window : 0);
+}
+
 }  // namespace
+
+KvShape LlamaConfig::kv_shape() const {
+  return {layers, heads, kv_heads, head_dim, query_scale, attn_softcap, windows};
+}
 
 LlamaModel LlamaModel::load(const std::string& path) {
   if (is_quantized_model_file(path)) return load_quantized_model(path);
@@ -130,6 +181,7 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   if (c.rope_dim % 2 != 0) throw std::runtime_error("rope dimension_count " + std::to_string(c.rope_dim) + " is odd");
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
   c.rope_freq_scale = rope_freq_scale(file, k);
+  read_attention_keys(file, a, c);
 
   const GgufTensor& emb = file.tensor("token_embd.weight");
   if (emb.dims.size() != 2) throw std::runtime_error("token_embd.weight must be 2-D");
@@ -137,9 +189,13 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   if (file.has(k + "vocab_size") && file.get_uint(k + "vocab_size") != c.vocab)
     throw std::runtime_error(k + "vocab_size disagrees with token_embd.weight");
   m.token_embd_ = matrix(file, quantized, "token_embd.weight", c.vocab, c.dim);
+  if (a.output == Need::kAbsent) refuse(file, quantized, a.name, "output.weight");
   const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
   m.output_ = has_output ? matrix(file, quantized, "output.weight", c.vocab, c.dim) : m.token_embd_;
   m.output_norm_ = vector_f32(file, "output_norm.weight", c.dim);
+  // LongRoPE's factors (Phi-3 128k): a scaling this runner does not do, refused like rope type longrope.
+  for (const char* name : {"rope_factors_long.weight", "rope_factors_short.weight"})
+    refuse(file, quantized, a.name, name);
   m.rope_freqs_ = optional_vector(file, a.name, a.rope_freqs, "rope_freqs.weight", c.rope_dim / 2);
   for (float f : m.rope_freqs_)
     if (!(f > 0.0f) || !std::isfinite(f))
@@ -150,12 +206,31 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
     LlamaLayer L;
     L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
     L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
-    L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
-    L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
-    L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
+    if (a.fused_qkv) {
+      for (const char* part : {"attn_q.weight", "attn_k.weight", "attn_v.weight"})
+        refuse(file, quantized, a.name, p + part);
+      const std::string name = p + "attn_qkv.weight";
+      const WeightView qkv = matrix(file, quantized, name, q_dim + 2 * kv_dim, c.dim);
+      L.wq = row_range(qkv, name, 0, q_dim);
+      L.wk = row_range(qkv, name, q_dim, kv_dim);
+      L.wv = row_range(qkv, name, q_dim + kv_dim, kv_dim);
+    } else {
+      refuse(file, quantized, a.name, p + "attn_qkv.weight");
+      L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
+      L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
+      L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
+    }
     L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, q_dim);
-    L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
-    L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
+    if (a.fused_gate_up) {
+      refuse(file, quantized, a.name, p + "ffn_gate.weight");
+      const std::string name = p + "ffn_up.weight";
+      const WeightView gate_up = matrix(file, quantized, name, 2 * c.ffn, c.dim);
+      L.w_gate = row_range(gate_up, name, 0, c.ffn);
+      L.w_up = row_range(gate_up, name, c.ffn, c.ffn);
+    } else {
+      L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
+      L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
+    }
     L.w_down = matrix(file, quantized, p + "ffn_down.weight", c.dim, c.ffn);
     L.bq = optional_vector(file, a.name, a.qkv_bias, p + "attn_q.bias", q_dim);
     L.bk = optional_vector(file, a.name, a.qkv_bias, p + "attn_k.bias", kv_dim);
@@ -163,6 +238,9 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
     // The three biases come together: a file with some of them is broken, not a variant.
     if (L.bq.empty() != L.bk.empty() || L.bq.empty() != L.bv.empty())
       throw std::runtime_error("layer " + std::to_string(l) + " has some of attn_q/k/v.bias but not all three");
+    const Need post = a.post_norms ? Need::kRequired : Need::kAbsent;
+    L.post_attn_norm = optional_vector(file, a.name, post, p + "post_attention_norm.weight", c.dim);
+    L.post_ffn_norm = optional_vector(file, a.name, post, p + "post_ffw_norm.weight", c.dim);
     L.q_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_q_norm.weight", c.head_dim);
     L.k_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_k_norm.weight", c.head_dim);
     m.layers_.push_back(std::move(L));
@@ -188,12 +266,19 @@ std::vector<std::pair<std::string, View*>> LlamaModel::matrix_slots(Model& m) {
   for (std::size_t l = 0; l < m.layers_.size(); ++l) {
     auto& L = m.layers_[l];
     const std::string p = "blk." + std::to_string(l) + ".";
-    out.insert(out.end(), {{p + "attn_q.weight", &L.wq},
-                           {p + "attn_k.weight", &L.wk},
-                           {p + "attn_v.weight", &L.wv},
+    // Parts of a fused tensor are named by it and the part ("blk.0.attn_qkv.weight:k").
+    const Architecture& a = *m.config_.arch;
+    const std::string q = a.fused_qkv ? "attn_qkv.weight:q" : "attn_q.weight";
+    const std::string k = a.fused_qkv ? "attn_qkv.weight:k" : "attn_k.weight";
+    const std::string v = a.fused_qkv ? "attn_qkv.weight:v" : "attn_v.weight";
+    const std::string gate = a.fused_gate_up ? "ffn_up.weight:gate" : "ffn_gate.weight";
+    const std::string up = a.fused_gate_up ? "ffn_up.weight:up" : "ffn_up.weight";
+    out.insert(out.end(), {{p + q, &L.wq},
+                           {p + k, &L.wk},
+                           {p + v, &L.wv},
                            {p + "attn_output.weight", &L.wo},
-                           {p + "ffn_gate.weight", &L.w_gate},
-                           {p + "ffn_up.weight", &L.w_up},
+                           {p + gate, &L.w_gate},
+                           {p + up, &L.w_up},
                            {p + "ffn_down.weight", &L.w_down}});
   }
   if (m.output_.data != m.token_embd_.data) out.emplace_back("output.weight", &m.output_);
@@ -208,6 +293,10 @@ LlamaModel::WeightBytes LlamaModel::quantize_weights(const std::string& scheme, 
                                                      const std::map<std::string, std::vector<double>>* moments) {
   const WeightScheme parsed = parse_weight_scheme(scheme);  // a bad name fails before any work
   if (weights_quantized()) throw std::runtime_error("weights are already quantized (" + scheme_.name() + ")");
+  // A .vqm stores whole tensors as records; the parts of a fused one would need their own.
+  if (config_.arch->fused_qkv || config_.arch->fused_gate_up)
+    throw std::invalid_argument("quantizing the weights of architecture '" + config_.arch->name +
+                                "' is not supported: its Q/K/V and gate/up matrices are parts of fused tensors");
   const Method method = parse_format(parsed.format).method;
   if (moments && method != Method::kTurboMse && method != Method::kQ4)
     throw std::invalid_argument("GPTQ calibration needs a tq format (tqB, tqB:outliers=...) or q4, not " +

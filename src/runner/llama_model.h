@@ -1,6 +1,7 @@
-// A Llama-family model read from GGUF (the architectures of runner/architecture.h: llama, qwen2,
-// qwen3; metadata keys as llama.cpp reads them). Weights are views into the memory-mapped file; nothing is copied. A
-// quantized model file (.vqm, runner/model_file.h) loads into the same object.
+// A Llama-family model read from GGUF (the architectures of runner/architecture.h; metadata keys
+// as llama.cpp reads them). Weights are views into the memory-mapped file, fused tensors' parts
+// included; nothing is copied. A quantized model file (.vqm, runner/model_file.h) loads into the
+// same object.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 
 #include "io/gguf.h"
 #include "runner/architecture.h"
+#include "runner/kv_store.h"
 #include "runner/matmul.h"
 #include "runner/weight_scheme.h"
 #include "veloxquant/quantizer.h"
@@ -34,14 +36,22 @@ struct LlamaConfig {
   double rope_freq_scale = 1.0;        // 1 / rope.scaling.factor for rope.scaling.type = linear
   double rms_eps = 1e-5;               // attention.layer_norm_rms_epsilon
   const Architecture* arch = nullptr;  // general.architecture
+  float embedding_scale = 1.0f;        // √dim where the architecture scales embeddings
+  float attn_softcap = 0.0f;           // attn_logit_softcapping (0: none)
+  float final_softcap = 0.0f;          // final_logit_softcapping (0: none)
+  float query_scale = 0.0f;            // softmax scale of the scores; 0: 1/√head_dim
+  std::vector<std::size_t> windows;    // per layer: sliding window in tokens, 0 for a global layer; empty: all global
   std::size_t q_dim() const { return heads * head_dim; }
+  // What a KvStore for this model must do (runner/kv_store.h): shape, scale, soft-capping, windows.
+  KvShape kv_shape() const;
 };
 
 // Biases and Q/K norms are empty where the file has none (runner/architecture.h says which).
 struct LlamaLayer {
   std::vector<float> attn_norm, ffn_norm;
-  std::vector<float> bq, bk, bv;      // [q_dim], [kv_dim], [kv_dim]
-  std::vector<float> q_norm, k_norm;  // [head_dim], shared by the heads
+  std::vector<float> bq, bk, bv;                     // [q_dim], [kv_dim], [kv_dim]
+  std::vector<float> q_norm, k_norm;                 // [head_dim], shared by the heads
+  std::vector<float> post_attn_norm, post_ffn_norm;  // [dim], gemma2's norms of the block outputs
   WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 

@@ -25,7 +25,7 @@ CacheConfig make_cache_config(const LlamaConfig& c, const KvStoreOptions& o, std
     throw std::invalid_argument(
         "the server keeps sessions in KVCache formats; 'exact' (the runner's reference attention) cannot be admitted "
         "by memory or saved; use f32 for uncompressed attention");
-  CacheConfig cc = cache_config({c.layers, c.heads, c.kv_heads, c.head_dim}, o, threads);
+  CacheConfig cc = cache_config(c.kv_shape(), o, threads);
   KVCache check(cc);  // the library's own validation of formats and sizes
   return cc;
 }

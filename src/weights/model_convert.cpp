@@ -144,11 +144,22 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
       s.head_dim = n;
     else if (key == "rope_base")
       s.rope_base = n;
+    else if (key == "window")
+      s.window = n;
+    else if (key == "attn_softcap")
+      s.attn_softcap = n;
+    else if (key == "final_softcap")
+      s.final_softcap = n;
     else
-      throw std::invalid_argument(
-          "unknown shape key '" + key +
-          "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied, arch, head_dim, rope_base, rope_scaling)");
+      throw std::invalid_argument("unknown shape key '" + key +
+                                  "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied, arch, head_dim, "
+                                  "rope_base, rope_scaling, window, attn_softcap, final_softcap)");
   }
+  const Architecture& a = find_architecture(s.arch);
+  if ((s.window && a.swa_pattern == 0) || (s.attn_softcap && a.attn_softcap == 0.0f) ||
+      (s.final_softcap && a.final_softcap == 0.0f))
+    throw std::invalid_argument("shape: architecture '" + s.arch + "' has no sliding window or soft-capping");
+  if (a.output == Need::kAbsent) s.tied = true;  // gemma2's output is always the embedding
   if (s.kv_heads == 0) s.kv_heads = s.heads;
   if (s.dim == 0 || s.layers == 0 || s.heads == 0 || s.ffn == 0 || s.vocab == 0 || s.context == 0)
     throw std::invalid_argument("shape needs dim, layers, heads, ffn and vocab, all positive");
@@ -208,7 +219,9 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   const std::string k = a.name + ".";
   auto u32 = [](std::size_t v) { return gguf_u32(static_cast<std::uint32_t>(v)); };
   m["general.architecture"] = gguf_string(a.name);
-  m["general.name"] = gguf_string("veloxquant synthetic " + a.name);
+  // Not the architecture's name: llama.cpp sets token attributes by general.name ("phi3" needs a
+  // <|endoftext|> token this vocabulary lacks).
+  m["general.name"] = gguf_string("veloxquant synthetic model");
   m["general.alignment"] = gguf_u32(32);
   m[k + "context_length"] = u32(shape.context);
   m[k + "embedding_length"] = u32(shape.dim);
@@ -224,6 +237,13 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   m[k + "rope.freq_base"] = gguf_f32(static_cast<float>(shape.rope_base));
   m[k + "attention.layer_norm_rms_epsilon"] = gguf_f32(1e-5f);
   m[k + "vocab_size"] = u32(shape.vocab);
+  if (a.attn_softcap != 0.0f)
+    m[k + "attn_logit_softcapping"] =
+        gguf_f32(shape.attn_softcap ? static_cast<float>(shape.attn_softcap) : a.attn_softcap);
+  if (a.final_softcap != 0.0f)
+    m[k + "final_logit_softcapping"] =
+        gguf_f32(shape.final_softcap ? static_cast<float>(shape.final_softcap) : a.final_softcap);
+  if (a.swa_pattern != 0) m[k + "attention.sliding_window"] = u32(shape.window ? shape.window : a.sliding_window);
   mark_file_type(m, scheme);
 
   std::vector<GgufTensorPlan> plans;
@@ -236,9 +256,13 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   for (std::size_t l = 0; l < shape.layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", {shape.dim});
-    add(p + "attn_q.weight", {shape.dim, q});
-    add(p + "attn_k.weight", {shape.dim, kv});
-    add(p + "attn_v.weight", {shape.dim, kv});
+    if (a.fused_qkv) {
+      add(p + "attn_qkv.weight", {shape.dim, q + 2 * kv});
+    } else {
+      add(p + "attn_q.weight", {shape.dim, q});
+      add(p + "attn_k.weight", {shape.dim, kv});
+      add(p + "attn_v.weight", {shape.dim, kv});
+    }
     if (a.qkv_bias == Need::kRequired) {
       add(p + "attn_q.bias", {q});
       add(p + "attn_k.bias", {kv});
@@ -249,10 +273,12 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
       add(p + "attn_k_norm.weight", {hd});
     }
     add(p + "attn_output.weight", {q, shape.dim});
+    if (a.post_norms) add(p + "post_attention_norm.weight", {shape.dim});
     add(p + "ffn_norm.weight", {shape.dim});
-    add(p + "ffn_gate.weight", {shape.dim, shape.ffn});
-    add(p + "ffn_up.weight", {shape.dim, shape.ffn});
+    if (!a.fused_gate_up) add(p + "ffn_gate.weight", {shape.dim, shape.ffn});
+    add(p + "ffn_up.weight", {shape.dim, a.fused_gate_up ? 2 * shape.ffn : shape.ffn});
     add(p + "ffn_down.weight", {shape.ffn, shape.dim});
+    if (a.post_norms) add(p + "post_ffw_norm.weight", {shape.dim});
   }
   add("output_norm.weight", {shape.dim});
   if (!shape.tied) add("output.weight", {shape.dim, shape.vocab});
