@@ -395,7 +395,8 @@ void Engine::after_logits(Session& s) {
 }
 
 void Engine::end(Session& s, const std::string& reason) {
-  Running& r = *s.run;
+  const std::unique_ptr<Running> run = std::move(s.run);  // the session is idle from here
+  Running& r = *run;
   GenerationResult result;
   result.finish_reason = reason;
   result.prompt_tokens = r.gen->job().prompt.size();
@@ -403,13 +404,15 @@ void Engine::end(Session& s, const std::string& reason) {
   result.reused_tokens = r.reused;
   result.session = s.id;
   if (reason != "cancelled") r.gen->emit(r.text.finish());
-  r.gen->finish(result);
   reason == "cancelled" ? ++counters_.cancelled : ++counters_.finished;
   const double decode_s = r.generated > 1 ? seconds(Clock::now() - r.first_token) : 0.0;
   s.tokens_per_s = decode_s > 0 ? static_cast<double>(r.generated - 1) / decode_s : 0.0;
   s.last_generated = r.generated;
   s.last_used = Clock::now();
-  s.run.reset();
+  // Published before the reply ends: a client that reads /sessions or /metrics after its reply
+  // sees this session idle with all its tokens, not the snapshot of the step before.
+  publish();
+  r.gen->finish(result);
 }
 
 void Engine::evict(Session* s) {
