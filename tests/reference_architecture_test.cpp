@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 
+#include "reference/exact_runner.h"
 #include "reference/reference_tool.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
@@ -102,44 +103,10 @@ std::string model_file(const ArchCase& c) {
 }
 
 std::vector<std::int32_t> read_tokens(std::size_t offset, std::size_t n) {
-  std::ifstream in(kTokens, std::ios::binary);
-  in.seekg(static_cast<std::streamoff>(2 * offset));
-  std::vector<std::int32_t> tokens;
-  unsigned char b[2];
-  while (tokens.size() < n && in.read(reinterpret_cast<char*>(b), 2)) tokens.push_back(b[0] | b[1] << 8);
-  return tokens;
+  return reference::read_u16_tokens(kTokens, offset, n);
 }
 
-struct Runner {
-  explicit Runner(const std::string& path) : model(LlamaModel::load(path)), pool(2) {}
-  std::unique_ptr<KvStore> store() {
-    const LlamaConfig& c = model.config();
-    return make_kv_store(KvStoreOptions{}, c.kv_shape(), pool);
-  }
-  std::vector<float> logits(const std::vector<std::int32_t>& tokens) {
-    const std::unique_ptr<KvStore> kv = store();
-    LlamaSession session(model, *kv, pool);
-    std::vector<float> out(tokens.size() * model.config().vocab);
-    session.forward(tokens.data(), tokens.size(), out.data(), true);
-    return out;
-  }
-  std::vector<std::int32_t> greedy(const std::vector<std::int32_t>& prompt, std::size_t n) {
-    const std::unique_ptr<KvStore> kv = store();
-    LlamaSession session(model, *kv, pool);
-    std::vector<float> logits(model.config().vocab);
-    session.forward(prompt.data(), prompt.size(), logits.data(), false);
-    std::vector<std::int32_t> out;
-    while (out.size() < n) {
-      const std::int32_t next =
-          static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      out.push_back(next);
-      if (out.size() < n) session.forward(&next, 1, logits.data(), false);
-    }
-    return out;
-  }
-  LlamaModel model;
-  ThreadPool pool;
-};
+using Runner = reference::ExactRunner;
 
 std::vector<std::string> reference_args(const std::string& command, const ArchCase& c) {
   return {command, "-m", model_file(c), "--kv", "f32", "--flash-attention", "off", "--threads", "2"};
