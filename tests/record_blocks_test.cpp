@@ -1,5 +1,5 @@
 // Record blocks (pack/plane_blocks.h), in keys and values order: the layout against the record
-// layout, the AVX-512 kernels against their scalar references, quantizers' block scoring and
+// layout, the AVX-512 and AVX2 kernels against their scalar references, quantizers' block scoring and
 // accumulation against theirs on records, and caches whose pages hold blocks against caches of
 // plain records.
 #include <gtest/gtest.h>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/persist.h"
+#include "kernels/blocks_avx2.h"
 #include "kernels/kernels.h"
 #include "math/prng.h"
 #include "pack/bitplane.h"
@@ -90,8 +91,14 @@ TEST(RecordBlocks, PlanesRoundTripAndReadAsTheRecordLayout) {
       }
 }
 
-TEST(RecordBlocks, KernelsMatchReferencesExactly) {
-  if (!kernels::score_blocks_fast()) GTEST_SKIP() << "no AVX-512 VNNI/VBMI/GFNI: score_blocks_u8 is the reference";
+using ScoreBlocks = void (*)(const kernels::PlaneBlocks&, const std::uint8_t*, std::size_t, std::size_t,
+                             const std::int8_t*, std::int32_t*);
+using AccumulateBlocks = void (*)(const kernels::PlaneBlocks&, const std::int8_t*, std::size_t, std::size_t,
+                                  const std::int16_t*, std::int32_t*, std::size_t);
+
+// score / accumulate against the references on random blocks of every bit width, dimension, query
+// count and size.
+void expect_block_kernels_exact(ScoreBlocks score, AccumulateBlocks accumulate) {
   SplitMix64 rng(4);
   for (int bits = 1; bits <= 4; ++bits)
     for (std::size_t dim : kDims)
@@ -107,7 +114,7 @@ TEST(RecordBlocks, KernelsMatchReferencesExactly) {
             for (std::size_t j = dim; j < q_row; ++j) q8[i * q_row + j] = 0;
           const kernels::PlaneBlocks codes{blocks.data(), block_bytes, offset, dim, bits};
           std::vector<std::int32_t> got(nq * 16 * n_blocks), want(got.size());
-          kernels::score_blocks_u8(codes, table.data(), n_blocks, nq, q8.data(), got.data());
+          score(codes, table.data(), n_blocks, nq, q8.data(), got.data());
           kernels::ref::score_blocks_u8(codes, table.data(), n_blocks, nq, q8.data(), want.data());
           ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim << " nq=" << nq << " blocks=" << n_blocks;
           // Values: weights of both signs and every size, and blocks where no weight needs its high
@@ -122,11 +129,22 @@ TEST(RecordBlocks, KernelsMatchReferencesExactly) {
           }
           const std::size_t acc_stride = dim + 3;
           std::vector<std::int32_t> acc_got(nq * acc_stride, 7), acc_want(acc_got);
-          kernels::accumulate_blocks_i16(codes, values.data(), n_blocks, nq, w16.data(), acc_got.data(), acc_stride);
+          accumulate(codes, values.data(), n_blocks, nq, w16.data(), acc_got.data(), acc_stride);
           kernels::ref::accumulate_blocks_i16(codes, values.data(), n_blocks, nq, w16.data(), acc_want.data(),
                                               acc_stride);
           ASSERT_EQ(acc_got, acc_want) << "values: bits=" << bits << " dim=" << dim << " nq=" << nq;
         }
+}
+
+TEST(RecordBlocks, KernelsMatchReferencesExactly) {
+  if (!kernels::score_blocks_fast()) GTEST_SKIP() << "no AVX2: score_blocks_u8 is the reference";
+  expect_block_kernels_exact(kernels::score_blocks_u8, kernels::accumulate_blocks_i16);
+}
+
+// The AVX2 kernels themselves, which AVX-512 CPUs do not dispatch to (--target avx2 does).
+TEST(RecordBlocks, Avx2KernelsMatchReferencesExactly) {
+  if (!kernels::avx2::available()) GTEST_SKIP() << "no AVX2 on this CPU";
+  expect_block_kernels_exact(kernels::avx2::score_blocks_u8, kernels::avx2::accumulate_blocks_i16);
 }
 
 // Block scoring and accumulation give score()'s and accumulate()'s values bit for bit, also for

@@ -12,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/blocks_avx2.h"
 #include "kernels/canonical.h"
 #include "kernels/kernels.h"
 #include "kernels/planes_avx512.h"
@@ -788,17 +789,24 @@ void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, st
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulatePlanesI16)(codes, table, n, n_q, w16, acc, acc_stride);
 }
+namespace {
+// The block kernels: AVX-512 where the CPU has it and restrict_targets allows it, else AVX2; all
+// give the references' results exactly, so which one runs changes no output.
+bool avx512_blocks() { return avx512::available() && avx512_allowed(); }
+}  // namespace
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  if (score_blocks_fast()) return avx512::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
+  if (avx512_blocks()) return avx512::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
+  if (avx2::available()) return avx2::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
   ref::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
 }
 void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  if (score_blocks_fast()) return avx512::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+  if (avx512_blocks()) return avx512::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
+  if (avx2::available()) return avx2::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
   ref::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
 }
-bool score_blocks_fast() { return avx512::available() && block_layout_allowed(); }
+bool score_blocks_fast() { return (avx512::available() || avx2::available()) && block_layout_allowed(); }
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
 float dot(std::size_t n, const float* a, const float* b) { return HWY_DYNAMIC_DISPATCH(Dot)(n, a, b); }
 void multiply(std::size_t n, const float* x, float f, float* out) { HWY_DYNAMIC_DISPATCH(Multiply)(n, x, f, out); }

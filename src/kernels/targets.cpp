@@ -10,7 +10,7 @@ namespace veloxquant::kernels {
 
 namespace {
 
-std::atomic<bool> g_block_layout{true};
+std::atomic<bool> g_block_layout{true}, g_avx512{true};
 
 // Highway numbers x86 targets from best (low bits) to worst, so "T and below" keeps T's bit and
 // every higher one.
@@ -47,8 +47,10 @@ void restrict_targets(const std::string& name) {
                                   ")");
     hwy::DisableTargets(c.bit - 1);  // every better target
 #if HWY_ARCH_X86
-    if (c.bit != HWY_AVX3) g_block_layout = false;
+    if (c.bit != HWY_AVX3) g_avx512 = false;
+    if (c.bit != HWY_AVX3 && c.bit != HWY_AVX2) g_block_layout = false;
 #else
+    g_avx512 = false;
     g_block_layout = false;
 #endif
     return;
@@ -64,5 +66,7 @@ std::string active_target_name() {
 }
 
 bool block_layout_allowed() { return g_block_layout.load(std::memory_order_relaxed); }
+
+bool avx512_allowed() { return g_avx512.load(std::memory_order_relaxed); }
 
 }  // namespace veloxquant::kernels

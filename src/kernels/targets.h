@@ -2,7 +2,8 @@
 // runs: `veloxquant --target avx2 bench attend ...` on an AVX-512 machine measures the AVX2
 // kernels and the AVX2 page layout (docs/results.md). Highway's dispatch obeys it through
 // hwy::DisableTargets; the hand-written AVX-512 kernels (planes_avx512.cpp) and the page layout
-// that feeds them (record blocks) obey it through block_layout_allowed().
+// that feeds them and the AVX2 block kernels (record blocks) obey it through avx512_allowed() and
+// block_layout_allowed().
 #pragma once
 
 #include <string>
@@ -21,7 +22,12 @@ void restrict_targets(const std::string& name);
 // The target Highway's dispatch chooses now ("AVX3_DL", "AVX2", "EMU128", ...).
 std::string active_target_name();
 
-// False once restrict_targets chose a target below AVX-512.
+// False once restrict_targets chose a target below AVX2: the record-block page layout, which
+// AVX-512 and AVX2 kernels read (kernels::score_blocks_fast).
 bool block_layout_allowed();
+
+// False once restrict_targets chose a target below AVX-512: the hand-written AVX-512 kernels
+// are not used (the block kernels take their AVX2 versions, with the same results).
+bool avx512_allowed();
 
 }  // namespace veloxquant::kernels
