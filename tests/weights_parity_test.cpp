@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 const std::string kReferenceDir = std::string(VELOXQUANT_SOURCE_DIR) + "/tests/reference";
 const std::string kSharedModel = std::string(VELOXQUANT_SHARED_DIR) + "/models/tiny-llama-5m-f32.gguf";
 
-
 // Row r of the probe's token_embd: Gaussians with a large value every 61 elements (so the
 // blocks' scales vary), and a few all-zero rows.
 std::vector<float> probe_values(std::size_t vocab, std::size_t dim) {
