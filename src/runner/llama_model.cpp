@@ -114,8 +114,10 @@ void read_attention_keys(const GgufFile& f, const Architecture& a, LlamaConfig& 
   if (a.embedding_scaled) c.embedding_scale = std::sqrt(static_cast<float>(c.dim));
   if (a.attn_softcap != 0.0f) c.attn_softcap = positive_float(f, k + "attn_logit_softcapping", a.attn_softcap);
   if (a.final_softcap != 0.0f) c.final_softcap = positive_float(f, k + "final_logit_softcapping", a.final_softcap);
-  if (a.dim_scaled_queries_at_layers != 0 && c.layers == a.dim_scaled_queries_at_layers)
-    c.query_scale = 1.0f / std::sqrt(static_cast<float>(c.dim / c.heads));
+  if (a.dim_scaled_queries_at_layers != 0 && c.layers == a.dim_scaled_queries_at_layers) {
+    const std::size_t per_head = c.dim / c.heads;  // an integer quotient, as llama.cpp computes it
+    c.query_scale = 1.0f / std::sqrt(static_cast<float>(per_head));
+  }
   // One rope for all layers: a separate base for the local ones (gemma3's) is not done here.
   if (f.has(k + "rope.freq_base_swa") && f.get_float(k + "rope.freq_base_swa") != c.rope_base)
     throw std::runtime_error("metadata " + k + "rope.freq_base_swa differs from rope.freq_base (not supported)");
