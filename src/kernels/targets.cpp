@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace veloxquant::kernels {
@@ -27,6 +29,33 @@ constexpr TargetChoice kChoices[] = {
     {"scalar", HWY_EMU128},
 };
 
+// The best target dispatch chooses now: the lowest bit of the supported set.
+std::string best_target_name() {
+  const std::int64_t targets = hwy::SupportedTargets();
+  return hwy::TargetName(targets & -targets);
+}
+
+// VELOXQUANT_TARGET restricts every program that links the library (the tests, Python), once, at
+// the first question about the page layout or the kernels, so before any cache is built.
+void apply_environment_once() {
+  static const bool applied = [] {
+    const char* name = std::getenv("VELOXQUANT_TARGET");
+    if (name == nullptr || *name == '\0') return false;
+    try {
+      restrict_targets(name);
+      return true;
+    } catch (const std::invalid_argument& e) {  // a library cannot refuse to run: say so and go on
+      std::fprintf(stderr, "veloxquant: VELOXQUANT_TARGET ignored: %s\n", e.what());
+      return false;
+    }
+  }();
+  (void)applied;
+}
+
+// Also at load time, before main: a test that mocks Highway's targets first (Determinism) must not
+// be the first to ask, or the CPU would seem to lack the target.
+const bool g_environment_at_load = (apply_environment_once(), true);
+
 }  // namespace
 
 const std::vector<std::string>& target_names() {
@@ -43,7 +72,7 @@ void restrict_targets(const std::string& name) {
     if (name != c.name) continue;
     if (c.bit == 0) return;
     if ((hwy::SupportedTargets() & c.bit) == 0 && c.bit != HWY_EMU128)
-      throw std::invalid_argument("target '" + name + "' is not supported by this CPU (best: " + active_target_name() +
+      throw std::invalid_argument("target '" + name + "' is not supported by this CPU (best: " + best_target_name() +
                                   ")");
     hwy::DisableTargets(c.bit - 1);  // every better target
 #if HWY_ARCH_X86
@@ -61,12 +90,18 @@ void restrict_targets(const std::string& name) {
 }
 
 std::string active_target_name() {
-  const std::int64_t targets = hwy::SupportedTargets();
-  return hwy::TargetName(targets & -targets);  // the lowest bit: the best target
+  apply_environment_once();
+  return best_target_name();
 }
 
-bool block_layout_allowed() { return g_block_layout.load(std::memory_order_relaxed); }
+bool block_layout_allowed() {
+  apply_environment_once();
+  return g_block_layout.load(std::memory_order_relaxed);
+}
 
-bool avx512_allowed() { return g_avx512.load(std::memory_order_relaxed); }
+bool avx512_allowed() {
+  apply_environment_once();
+  return g_avx512.load(std::memory_order_relaxed);
+}
 
 }  // namespace veloxquant::kernels

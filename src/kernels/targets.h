@@ -3,7 +3,9 @@
 // kernels and the AVX2 page layout (docs/results.md). Highway's dispatch obeys it through
 // hwy::DisableTargets; the hand-written AVX-512 kernels (planes_avx512.cpp) and the page layout
 // that feeds them and the AVX2 block kernels (record blocks) obey it through avx512_allowed() and
-// block_layout_allowed().
+// block_layout_allowed(). The environment variable VELOXQUANT_TARGET=NAME does the same for any
+// program that links the library (the test binary, Python), applied at the first of these
+// questions, before any cache is built.
 #pragma once
 
 #include <string>
