@@ -148,15 +148,8 @@ TEST_P(ArchitectureParity, NextTokenLogitsMatchLlamaCpp) {
     const std::size_t p = at[i].as_u64("position");
     const std::vector<Json>& row = rows[i].as_array("logits row");
     ASSERT_EQ(row.size(), vocab);
-    double lo = INFINITY, hi = -INFINITY, diff = 0.0;
-    for (std::size_t v = 0; v < vocab; ++v) {
-      const double l = row[v].as_double("logit");
-      lo = std::min(lo, l);
-      hi = std::max(hi, l);
-      diff = std::max(diff, std::abs(l - ours[p * vocab + v]));
-    }
-    if (diff / (hi - lo) > worst) {
-      worst = diff / (hi - lo);
+    if (const double gap = reference::relative_logit_gap(row, ours.data() + p * vocab); gap > worst) {
+      worst = gap;
       worst_at = p;
     }
   }
@@ -238,15 +231,9 @@ TEST(ArchitectureLongContext, Llama31RopeScalingMatchesLlamaCppAt8kTo16k) {
   std::size_t worst_at = 0;
   for (std::size_t i = 0; i < at.size(); ++i) {
     const std::vector<Json>& row = rows[i].as_array("logits row");
-    double lo = INFINITY, hi = -INFINITY, diff = 0.0;
-    for (std::size_t v = 0; v < vocab; ++v) {
-      const double l = row[v].as_double("logit");
-      lo = std::min(lo, l);
-      hi = std::max(hi, l);
-      diff = std::max(diff, std::abs(l - kept[i * vocab + v]));
-    }
-    if (diff / (hi - lo) > worst) {
-      worst = diff / (hi - lo);
+    ASSERT_EQ(row.size(), vocab);
+    if (const double gap = reference::relative_logit_gap(row, kept.data() + i * vocab); gap > worst) {
+      worst = gap;
       worst_at = at[i];
     }
   }

@@ -1,15 +1,17 @@
 // Our side of the llama.cpp parity tests: the runner with exact f32 attention (ExactKvStore, the
-// model's own attention shape), logits of one sequence and greedy continuations; and token ids of
-// a little-endian uint16 file such as the shared test.u16.
+// model's own attention shape), logits of one sequence and greedy continuations; token ids of a
+// little-endian uint16 file such as the shared test.u16; and the logit gap the tests measure.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "io/json.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
@@ -25,6 +27,18 @@ inline std::vector<std::int32_t> read_u16_tokens(const std::string& path, std::s
   unsigned char b[2];
   while (tokens.size() < n && in.read(reinterpret_cast<char*>(b), 2)) tokens.push_back(b[0] | b[1] << 8);
   return tokens;
+}
+
+// max |llama.cpp's logit − ours| over a vocabulary row, divided by llama.cpp's logit range there.
+inline double relative_logit_gap(const std::vector<Json>& theirs, const float* ours) {
+  double lo = INFINITY, hi = -INFINITY, diff = 0.0;
+  for (std::size_t v = 0; v < theirs.size(); ++v) {
+    const double l = theirs[v].as_double("logit");
+    lo = std::min(lo, l);
+    hi = std::max(hi, l);
+    diff = std::max(diff, std::abs(l - ours[v]));
+  }
+  return diff / (hi - lo);
 }
 
 struct ExactRunner {
