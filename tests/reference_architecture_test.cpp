@@ -125,14 +125,8 @@ class ArchitectureParity : public ::testing::TestWithParam<ArchCase> {
 TEST_P(ArchitectureParity, NextTokenLogitsMatchLlamaCpp) {
   const ArchCase& c = GetParam();
   const std::size_t n = 512;
-  std::string positions;
-  for (std::size_t p = 7; p < n; p += 8) {
-    if (!positions.empty()) positions += ',';
-    positions += std::to_string(p);
-  }
-  std::vector<std::string> args = reference_args("logits", c);
-  args.insert(args.end(), {"--tokens-file", kTokens, "--count", std::to_string(n), "--positions", positions});
-  const Json ref = reference::run_reference(args);
+  const Json ref =
+      reference::reference_logits(reference_args("logits", c), kTokens, n, reference::every_8th_position(n));
 
   Runner runner(model_file(c));
   ASSERT_EQ(runner.model.config().arch->name, c.arch);
@@ -195,14 +189,7 @@ TEST(ArchitectureLongContext, Llama31RopeScalingMatchesLlamaCppAt8kTo16k) {
   const std::size_t n = 16384, from = 8192;
   std::vector<std::size_t> at;
   for (std::size_t p = from + 127; p < n; p += 128) at.push_back(p);
-  std::string positions;
-  for (const std::size_t p : at) {
-    if (!positions.empty()) positions += ',';
-    positions += std::to_string(p);
-  }
-  std::vector<std::string> args = reference_args("logits", c);
-  args.insert(args.end(), {"--tokens-file", kTokens, "--count", std::to_string(n), "--positions", positions});
-  const Json ref = reference::run_reference(args);
+  const Json ref = reference::reference_logits(reference_args("logits", c), kTokens, n, at);
 
   Runner runner(model_file(c));
   ASSERT_EQ(runner.model.rope_freqs().size(), 32u);

@@ -93,14 +93,8 @@ class ReferencePerplexity : public ReferenceParity {};
 // ≤ 1e-3 of llama.cpp's logit range at that position; the argmax agrees at ≥ 99 % of all 512.
 TEST_P(ReferenceParity, NextTokenLogitsMatchLlamaCpp) {
   const std::size_t n = 512;
-  std::string positions;
-  for (std::size_t p = 7; p < n; p += 8) {
-    if (!positions.empty()) positions += ',';
-    positions += std::to_string(p);
-  }
-  std::vector<std::string> args = reference_args("logits", GetParam());
-  args.insert(args.end(), {"--tokens-file", kTokens, "--count", std::to_string(n), "--positions", positions});
-  const Json ref = reference::run_reference(args);
+  const Json ref =
+      reference::reference_logits(reference_args("logits", GetParam()), kTokens, n, reference::every_8th_position(n));
 
   Runner runner(model_file(GetParam()));
   const std::size_t vocab = runner.model.config().vocab;

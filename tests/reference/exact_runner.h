@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/json.h"
+#include "reference/reference_tool.h"
 #include "runner/kv_store.h"
 #include "runner/llama_forward.h"
 #include "runner/llama_model.h"
@@ -39,6 +40,26 @@ inline double relative_logit_gap(const std::vector<Json>& theirs, const float* o
     diff = std::max(diff, std::abs(l - ours[v]));
   }
   return diff / (hi - lo);
+}
+
+// llama.cpp's logits (reference tool `logits`, its options in `args`) of the first n ids of a
+// token file at the given positions.
+inline Json reference_logits(std::vector<std::string> args, const std::string& tokens_file, std::size_t n,
+                             const std::vector<std::size_t>& positions) {
+  std::string list;
+  for (const std::size_t p : positions) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(p);
+  }
+  args.insert(args.end(), {"--tokens-file", tokens_file, "--count", std::to_string(n), "--positions", list});
+  return run_reference(args);
+}
+
+// Every 8th position of n, from 7: the 64 positions of a 512-token window the tests compare.
+inline std::vector<std::size_t> every_8th_position(std::size_t n) {
+  std::vector<std::size_t> at;
+  for (std::size_t p = 7; p < n; p += 8) at.push_back(p);
+  return at;
 }
 
 struct ExactRunner {
