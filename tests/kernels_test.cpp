@@ -61,11 +61,11 @@ TEST_P(KernelsOnEveryTarget, PlaneScoreAndAccumulateMatchReference) {
 
 TEST_P(KernelsOnEveryTarget, IntegerPlaneScoresAreExact) {
   SplitMix64 rng(6);
-  for (int bits = 1; bits <= 4; ++bits)
+  for (int bits = 1; bits <= 5; ++bits)
     for (std::size_t dim : kDims)
       for (std::size_t nq : {1u, 4u, 5u}) {
         const std::size_t n = 9, offset = 5, stride = offset + packed_bytes(dim, bits);
-        std::vector<std::uint8_t> recs(n * stride), table(16);
+        std::vector<std::uint8_t> recs(n * stride), table(32);
         for (auto& b : recs) b = static_cast<std::uint8_t>(rng.next());
         for (auto& b : table) b = static_cast<std::uint8_t>(rng.next());
         std::vector<std::int8_t> q8(nq * dim);
@@ -80,14 +80,14 @@ TEST_P(KernelsOnEveryTarget, IntegerPlaneScoresAreExact) {
 
 TEST_P(KernelsOnEveryTarget, IntegerPlaneAccumulationIsExact) {
   SplitMix64 rng(7);
-  for (int bits = 1; bits <= 4; ++bits)
+  for (int bits = 1; bits <= 5; ++bits)
     for (std::size_t dim : kDims)
       for (std::size_t nq : {1u, 4u, 6u})
         for (std::size_t n : {1u, 2u, 33u, 70u}) {  // odd counts use the zero pad weight
           const std::size_t n2 = (n + 1) / 2 * 2, offset = 3, stride = offset + packed_bytes(dim, bits);
           std::vector<std::uint8_t> recs(n * stride);
           for (auto& b : recs) b = static_cast<std::uint8_t>(rng.next());
-          std::int8_t table[16];
+          std::int8_t table[32];
           for (auto& v : table) v = static_cast<std::int8_t>(static_cast<int>(rng.next() % 255) - 127);
           std::vector<std::int16_t> w16(nq * n2, 0);
           for (std::size_t i = 0; i < nq; ++i)

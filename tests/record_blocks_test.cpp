@@ -46,7 +46,7 @@ const std::size_t kDims[] = {1, 3, 8, 31, 64, 96, 100, 128, 129, 256};
 TEST(RecordBlocks, PlanesRoundTripAndReadAsTheRecordLayout) {
   SplitMix64 rng(3);
   for (BlockOrder order : {BlockOrder::kKeys, BlockOrder::kValues})
-    for (int bits = 1; bits <= 4; ++bits)
+    for (int bits = 1; bits <= 5; ++bits)
       for (std::size_t dim : kDims) {
         const std::size_t pb = plane_bytes(dim), rec_bytes = packed_bytes(dim, bits);
         const std::vector<std::uint8_t> recs = random_bytes(kBlockRecords * rec_bytes, rng);
@@ -61,7 +61,7 @@ TEST(RecordBlocks, PlanesRoundTripAndReadAsTheRecordLayout) {
             ASSERT_EQ(block_plane_code(order, block.data(), bits, r, j),
                       plane_code(&recs[r * rec_bytes], dim, bits, j));
         }
-        const std::vector<std::uint8_t> table = random_bytes(16, rng);
+        const std::vector<std::uint8_t> table = random_bytes(32, rng);
         const kernels::PlaneCodes codes{recs.data(), rec_bytes, 0, dim, bits, nullptr};
         const kernels::PlaneBlocks blocks{block.data(), block.size(), 0, dim, bits};
         const std::size_t nq = 3;
@@ -80,7 +80,7 @@ TEST(RecordBlocks, PlanesRoundTripAndReadAsTheRecordLayout) {
           ASSERT_EQ(from_records, from_block) << "bits=" << bits << " dim=" << dim;
         } else {
           // Integer sums of the block equal those of the records.
-          const std::vector<std::int8_t> values = random_q8(16, rng);
+          const std::vector<std::int8_t> values = random_q8(32, rng);
           const std::vector<std::int16_t> w16 = random_w16(nq * kBlockRecords, rng);
           std::vector<std::int32_t> from_records(nq * dim, 5), from_block(nq * dim, 5);
           kernels::ref::accumulate_planes_i16(codes, values.data(), kBlockRecords, nq, w16.data(), from_records.data(),
@@ -100,14 +100,14 @@ using AccumulateBlocks = void (*)(const kernels::PlaneBlocks&, const std::int8_t
 // count and size.
 void expect_block_kernels_exact(ScoreBlocks score, AccumulateBlocks accumulate) {
   SplitMix64 rng(4);
-  for (int bits = 1; bits <= 4; ++bits)
+  for (int bits = 1; bits <= 5; ++bits)
     for (std::size_t dim : kDims)
       for (std::size_t nq : {1u, 2u, 3u, 4u, 5u, 9u})
         for (std::size_t n_blocks : {1u, 3u, 40u}) {  // 40: more than one range of the value kernel
           const std::size_t offset = 32 + 5,
                             block_bytes = offset + 16 * packed_bytes(dim, bits) + 3;  // odd: misaligned
           const std::vector<std::uint8_t> blocks = random_bytes(n_blocks * block_bytes, rng),
-                                          table = random_bytes(16, rng);
+                                          table = random_bytes(32, rng);
           const std::size_t q_row = 8 * plane_bytes(dim);
           std::vector<std::int8_t> q8 = random_q8(nq * q_row, rng);
           for (std::size_t i = 0; i < nq; ++i)
@@ -119,7 +119,7 @@ void expect_block_kernels_exact(ScoreBlocks score, AccumulateBlocks accumulate) 
           ASSERT_EQ(got, want) << "bits=" << bits << " dim=" << dim << " nq=" << nq << " blocks=" << n_blocks;
           // Values: weights of both signs and every size, and blocks where no weight needs its high
           // byte (the kernel skips those products) or none is negative.
-          const std::vector<std::int8_t> values = random_q8(16, rng);
+          const std::vector<std::int8_t> values = random_q8(32, rng);
           std::vector<std::int16_t> w16 = random_w16(nq * 16 * n_blocks, rng);
           for (std::size_t k = 0; k < w16.size(); ++k) {
             if ((k / 16) % 3 == 1) w16[k] = static_cast<std::int16_t>(w16[k] % 256);
@@ -150,12 +150,13 @@ TEST(RecordBlocks, Avx2KernelsMatchReferencesExactly) {
 // Block scoring and accumulation give score()'s and accumulate()'s values bit for bit, also for
 // queries and weights that take the float path, and for weights of either sign.
 TEST(RecordBlocks, QuantizersReadBlocksAsRecords) {
-  for (const char* format : {"tq1", "tq2", "tq3", "tq4", "tq2.5", "tq3.5", "tq5", "tqp3", "q8", "f16"})
+  for (const char* format :
+       {"tq1", "tq2", "tq3", "tq4", "tq2.5", "tq3.5", "tq5", "tq4:extra=48", "tq6", "tqp3", "q8", "f16"})
     for (std::size_t dim : {64u, 96u, 100u, 128u}) {
       const auto q = make_quantizer(format, dim, 9);
       const std::size_t block = q->block_records(), cs = q->code_size();
-      const bool int8_format =
-          std::string(format).rfind("tq", 0) == 0 && std::string(format) != "tq5" && std::string(format) != "tqp3";
+      const std::string name = format;  // TurboQuant-MSE of ≤ 5 bits: integer kernels on blocks
+      const bool int8_format = name.rfind("tq", 0) == 0 && name != "tq6" && name != "tqp3";
       EXPECT_EQ(block, int8_format && kernels::score_blocks_fast() ? kBlockRecords : 1u) << format;
       const std::size_t n_blocks = 3, n = n_blocks * block;
       std::vector<std::uint8_t> recs(n * cs), key_blocks(n * cs), value_blocks(n * cs), back(cs);

@@ -7,7 +7,8 @@
 // that each 32-bit lane holds two products of one vpmaddwd that belong to the same sum: two
 // coordinates of one record for keys, two records of one coordinate for values. Every sum is an
 // exact int32 sum (vpmaddwd of a 0..255 byte by an int8 or int16 never saturates), so the results
-// are those of the scalar references bit for bit.
+// are those of the scalar references bit for bit. A fifth plane is transposed the same way on its
+// own and selects the upper half of a 32-entry table.
 #include "kernels/blocks_avx2.h"
 
 #include <immintrin.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/bit_dispatch.h"
 #include "pack/plane_blocks.h"
 
 namespace veloxquant::kernels::avx2 {
@@ -42,27 +44,20 @@ VQ_AVX2 inline __m256i load_plane(const std::uint8_t* seg, std::size_t j, int p)
   return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
 }
 
-// The four code registers of plane bytes j (low lane) and j + 1 (high lane). In a chunk byte, bit
+// Bit transpose of four planes' chunks (p[0..3]) into four code registers. In a chunk byte, bit
 // i (0..7) belongs to one code; after two delta swaps between the planes, e holds the codes of the
 // bits 0 (low nibble) and 4 (high nibble) of each byte, g of bits 1 and 5, f of 2 and 6, h of 3
 // and 7. A third swap of 16-bit halves pairs e with g and f with h:
 //   r[0] 32-bit lane m: bytes 4m, 4m+1 of e, then bytes 4m, 4m+1 of g;
 //   r[1]: bytes 4m+2, 4m+3 of e, then of g;  r[2], r[3]: the same of f and h.
-template <int kBits, bool kTwo>
-VQ_AVX2 inline void decode_codes(const std::uint8_t* seg, std::size_t j, __m256i (&r)[4]) {
+VQ_AVX2 inline void transpose_planes(const __m256i (&p)[4], __m256i (&r)[4]) {
   const __m256i m55 = _mm256_set1_epi8(0x55), mAA = _mm256_set1_epi8(static_cast<char>(0xAA));
   const __m256i m33 = _mm256_set1_epi8(0x33), mCC = _mm256_set1_epi8(static_cast<char>(0xCC));
-  __m256i p[4];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) p[i] = i < kBits ? load_plane<kBits, kTwo>(seg, j, i) : _mm256_setzero_si256();
   // 2-bit fields (planes 0, 1 / 2, 3) of the even bits (a, c) and of the odd bits (b, d)
   const __m256i a = _mm256_or_si256(_mm256_and_si256(p[0], m55), _mm256_and_si256(_mm256_slli_epi16(p[1], 1), mAA));
   const __m256i b = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p[0], 1), m55), _mm256_and_si256(p[1], mAA));
-  __m256i c = _mm256_setzero_si256(), d = _mm256_setzero_si256();
-  if constexpr (kBits > 2) {
-    c = _mm256_or_si256(_mm256_and_si256(p[2], m55), _mm256_and_si256(_mm256_slli_epi16(p[3], 1), mAA));
-    d = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p[2], 1), m55), _mm256_and_si256(p[3], mAA));
-  }
+  const __m256i c = _mm256_or_si256(_mm256_and_si256(p[2], m55), _mm256_and_si256(_mm256_slli_epi16(p[3], 1), mAA));
+  const __m256i d = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p[2], 1), m55), _mm256_and_si256(p[3], mAA));
   const __m256i e = _mm256_or_si256(_mm256_and_si256(a, m33), _mm256_and_si256(_mm256_slli_epi16(c, 2), mCC));
   const __m256i f = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 2), m33), _mm256_and_si256(c, mCC));
   const __m256i g = _mm256_or_si256(_mm256_and_si256(b, m33), _mm256_and_si256(_mm256_slli_epi16(d, 2), mCC));
@@ -73,25 +68,64 @@ VQ_AVX2 inline void decode_codes(const std::uint8_t* seg, std::size_t j, __m256i
   r[3] = _mm256_blend_epi16(_mm256_srli_epi32(f, 16), h, 0xAA);
 }
 
-// Table bytes of the low (k = 0, 2) or high (k = 1, 3) nibbles of a code register, as 16-bit
-// words: k = 0, 1 from the lanes' bytes 0 and 2, k = 2, 3 from bytes 1 and 3.
-VQ_AVX2 inline __m256i lookup_low(__m256i x, __m256i tbl) {
-  return _mm256_shuffle_epi8(tbl, _mm256_and_si256(x, _mm256_set1_epi8(0x0F)));
+// The codes of plane bytes j (low lane) and j + 1 (high lane): low[k] their bits 0–3 as above;
+// for 5 bits, top[k] bit 4 at bit 0 of the same nibbles.
+template <int kBits>
+struct Codes {
+  __m256i low[4], top[4];
+};
+
+template <int kBits, bool kTwo>
+VQ_AVX2 inline void decode_codes(const std::uint8_t* seg, std::size_t j, Codes<kBits>& out) {
+  __m256i p[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) p[i] = i < kBits ? load_plane<kBits, kTwo>(seg, j, i) : _mm256_setzero_si256();
+  transpose_planes(p, out.low);
+  if constexpr (kBits == 5) {
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i fifth[4] = {load_plane<kBits, kTwo>(seg, j, 4), zero, zero, zero};
+    transpose_planes(fifth, out.top);
+  }
 }
-VQ_AVX2 inline __m256i lookup_high(__m256i x, __m256i tbl) {
-  return _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(0x0F)));
+
+// A table of 2^bits bytes: entries 0..15 and, for 5 bits, 16..31, each in both 128-bit lanes.
+struct Table {
+  __m256i low, high;
+};
+
+VQ_AVX2 inline __m256i table_lanes(const std::uint8_t* t, char bias) {
+  return _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t))),
+                          _mm256_set1_epi8(bias));
+}
+VQ_AVX2 inline Table load_table(const void* table, int bits, char bias) {
+  const auto* t = static_cast<const std::uint8_t*>(table);
+  const __m256i low = table_lanes(t, bias);
+  return {low, bits > 4 ? table_lanes(t + 16, bias) : low};
+}
+
+// Table bytes of the low (k = 0, 2) or high (k = 1, 3) nibbles of code register R, as 16-bit
+// words: k = 0, 1 from the lanes' bytes 0 and 2, k = 2, 3 from bytes 1 and 3.
+template <int kBits, bool kHigh>
+VQ_AVX2 inline __m256i lookup(const Codes<kBits>& c, int R, const Table& tbl) {
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i idx = _mm256_and_si256(kHigh ? _mm256_srli_epi16(c.low[R], 4) : c.low[R], nibble);
+  const __m256i v = _mm256_shuffle_epi8(tbl.low, idx);
+  if constexpr (kBits < 5) return v;
+  const __m256i bit = _mm256_set1_epi8(kHigh ? 0x10 : 0x01);
+  const __m256i upper = _mm256_cmpeq_epi8(_mm256_and_si256(c.top[R], bit), bit);
+  return _mm256_blendv_epi8(v, _mm256_shuffle_epi8(tbl.high, idx), upper);
 }
 VQ_AVX2 inline __m256i even_bytes(__m256i x) { return _mm256_and_si256(x, _mm256_set1_epi16(0xFF)); }
 VQ_AVX2 inline __m256i odd_bytes(__m256i x) { return _mm256_srli_epi16(x, 8); }
 
-// The 16 word registers v[4R + k] of plane bytes j, j + 1 (k as in lookup_low/high).
+// The 16 word registers v[4R + k] of plane bytes j, j + 1 (k as in lookup).
 template <int kBits, bool kTwo>
-VQ_AVX2 inline void decode_words(const std::uint8_t* seg, std::size_t j, __m256i tbl, std::int16_t* out) {
-  __m256i r[4];
-  decode_codes<kBits, kTwo>(seg, j, r);
+VQ_AVX2 inline void decode_words(const std::uint8_t* seg, std::size_t j, const Table& tbl, std::int16_t* out) {
+  Codes<kBits> codes;
+  decode_codes<kBits, kTwo>(seg, j, codes);
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
-    const __m256i lo = lookup_low(r[k], tbl), hi = lookup_high(r[k], tbl);
+    const __m256i lo = lookup<kBits, false>(codes, k, tbl), hi = lookup<kBits, true>(codes, k, tbl);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * (4 * k + 0)), even_bytes(lo));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * (4 * k + 1)), even_bytes(hi));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16 * (4 * k + 2)), odd_bytes(lo));
@@ -120,7 +154,7 @@ VQ_AVX2 void score_blocks_bits(const PlaneBlocks& codes, const std::uint8_t* tab
           const std::size_t c = 8 * byte + (m >= 2 ? 4 : 0) + 2 * z + w % 2;
           qw[((i * pairs + jp) * 2 + z) * 16 + w] = byte < pb ? q8[i * q_row + c] : 0;
         }
-  const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table)));
+  const Table tbl = load_table(table, kBits, 0);
   for (std::size_t b = 0; b < n_blocks; ++b) {
     const std::uint8_t* block = codes.blocks + b * codes.block_bytes;
     prefetch_ahead(block, codes.block_bytes);
@@ -176,7 +210,7 @@ VQ_AVX2 void score_blocks_bits(const PlaneBlocks& codes, const std::uint8_t* tab
 constexpr std::size_t kValueRange = 32;  // at most 512 records: −128·Σ w fits in int32
 
 template <int kBits, int kGroup, bool kTwo>
-VQ_AVX2 inline void accumulate_pair(const PlaneBlocks& codes, __m256i tbl, std::size_t b0, std::size_t b1,
+VQ_AVX2 inline void accumulate_pair(const PlaneBlocks& codes, const Table& tbl, std::size_t b0, std::size_t b1,
                                     std::size_t jp, std::size_t n, const std::int16_t* w16, const std::uint32_t* bias,
                                     std::int32_t* acc, std::size_t acc_stride) {
   __m256i ev[kGroup], od[kGroup];
@@ -185,13 +219,13 @@ VQ_AVX2 inline void accumulate_pair(const PlaneBlocks& codes, __m256i tbl, std::
   for (std::size_t b = b0; b < b1; ++b) {
     const std::uint8_t* block = codes.blocks + b * codes.block_bytes;
     if (jp == 0) prefetch_ahead(block, codes.block_bytes);
-    __m256i r[4];
+    Codes<kBits> r;
     decode_codes<kBits, kTwo>(block + codes.offset, 2 * jp, r);
 #pragma GCC unroll 2
     for (int half = 0; half < 2; ++half) {  // low nibbles (k = 0, 2), then high nibbles (k = 1, 3)
       __m256i t[4];
 #pragma GCC unroll 4
-      for (int R = 0; R < 4; ++R) t[R] = half ? lookup_high(r[R], tbl) : lookup_low(r[R], tbl);
+      for (int R = 0; R < 4; ++R) t[R] = half ? lookup<kBits, true>(r, R, tbl) : lookup<kBits, false>(r, R, tbl);
 #pragma GCC unroll 2
       for (int odd = 0; odd < 2; ++odd) {
         const int k = 2 * odd + half;
@@ -234,7 +268,7 @@ VQ_AVX2 inline void accumulate_pair(const PlaneBlocks& codes, __m256i tbl, std::
 }
 
 template <int kBits, int kGroup>
-VQ_AVX2 void accumulate_group(const PlaneBlocks& codes, __m256i tbl, std::size_t n_blocks, std::size_t n,
+VQ_AVX2 void accumulate_group(const PlaneBlocks& codes, const Table& tbl, std::size_t n_blocks, std::size_t n,
                               const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
   const std::size_t pb = (codes.dim + 7) / 8;
   for (std::size_t b0 = 0; b0 < n_blocks; b0 += kValueRange) {
@@ -255,9 +289,7 @@ template <int kBits>
 VQ_AVX2 void accumulate_blocks_bits(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks,
                                     std::size_t n_q, const std::int16_t* w16, std::int32_t* acc,
                                     std::size_t acc_stride) {
-  const __m256i tbl =
-      _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table))),
-                       _mm256_set1_epi8(static_cast<char>(0x80)));
+  const Table tbl = load_table(table, kBits, static_cast<char>(0x80));
   const std::size_t n = 16 * n_blocks;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int16_t* w = w16 + i0 * n;
@@ -278,20 +310,6 @@ VQ_AVX2 void accumulate_blocks_bits(const PlaneBlocks& codes, const std::int8_t*
   }
 }
 
-template <class F>
-void with_bits(int bits, F&& f) {
-  switch (bits) {
-    case 1:
-      return f(std::integral_constant<int, 1>{});
-    case 2:
-      return f(std::integral_constant<int, 2>{});
-    case 3:
-      return f(std::integral_constant<int, 3>{});
-    default:
-      return f(std::integral_constant<int, 4>{});
-  }
-}
-
 }  // namespace
 
 bool available() {
@@ -301,13 +319,13 @@ bool available() {
 
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  with_bits(codes.bits, [&](auto bits) { score_blocks_bits<bits>(codes, table, n_blocks, n_q, q8, out); });
+  with_bits<5>(codes.bits, [&](auto bits) { score_blocks_bits<bits>(codes, table, n_blocks, n_q, q8, out); });
 }
 
 void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  with_bits(codes.bits,
-            [&](auto bits) { accumulate_blocks_bits<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride); });
+  with_bits<5>(codes.bits,
+               [&](auto bits) { accumulate_blocks_bits<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride); });
 }
 
 }  // namespace veloxquant::kernels::avx2

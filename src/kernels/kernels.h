@@ -39,12 +39,12 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride);
 
-// Integer scoring of plane codes with at most 4 bits, exact and identical on every target:
+// Integer scoring of plane codes with at most 5 bits, exact and identical on every target:
 // out[i·n + t] = Σ_j table[code(t, j)] · q8[i·dim + j] (table: 2^bits unsigned bytes; no scale).
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out);
 
-// Integer accumulation of plane codes with at most 4 bits, exact and identical on every target:
+// Integer accumulation of plane codes with at most 5 bits, exact and identical on every target:
 // acc[i·acc_stride + j] += Σ_t w16[i·n2 + t] · table[code(t, j)] (int32; table: 2^bits values; no
 // scale), where w16 rows hold n2 = n rounded up to even weights (a pad weight must be 0).
 // The sums fit int32 for n ≤ 512 (|w| ≤ 32767, |table| ≤ 127).
@@ -57,7 +57,7 @@ struct PlaneBlocks {
   std::size_t block_bytes = 0;  // bytes per block (16 records)
   std::size_t offset = 0;       // bytes from a block's start to the planes segment
   std::size_t dim = 0;          // coordinates
-  int bits = 0;                 // planes, at most 4
+  int bits = 0;                 // planes, at most 5
 };
 
 // Integer scoring of key blocks (BlockOrder::kKeys), exact and identical on every target: for record t of the

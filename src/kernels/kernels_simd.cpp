@@ -216,7 +216,7 @@ constexpr bool kAvx3 = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
 
 // Integer lanes of table[code] for coordinates [j, j+kLanes): a permute when the table fits a vector.
 struct IntTable {
-  HWY_ALIGN std::int32_t wide[kLanes > 16 ? kLanes : 16] = {};
+  HWY_ALIGN std::int32_t wide[kLanes > 32 ? kLanes : 32] = {};  // up to 5 bits
   hn::Vec<DI> vec;
 
   template <typename T>

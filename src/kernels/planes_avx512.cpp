@@ -16,6 +16,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/bit_dispatch.h"
 #include "kernels/kernels.h"
 #include "kernels/planes_avx512.h"
 #include "kernels/prefetch_stream.h"
@@ -29,8 +30,8 @@ namespace veloxquant::kernels::avx512 {
 namespace {
 
 // Calls f(std::integral_constant<int, k>{}) with k = count for 1..3, else 4: the kernels are
-// templates over the bits per code (1..4) and over the query heads per pass (up to 4). f is a
-// lambda without the AVX-512 target, so vectors cross it by reference only: by value, their
+// templates over the query heads per pass (up to 4), and over the bits per code (bit_dispatch.h).
+// f is a lambda without the AVX-512 target, so vectors cross it by reference only: by value, their
 // calling convention differs between the two sides (it works only where everything inlines).
 template <class F>
 inline void with_count(std::size_t count, F&& f) {
@@ -250,12 +251,29 @@ VQ_AVX512_ICL void score_u8(const PlaneCodes& codes, const std::uint8_t* table, 
   }
 }
 
-// Blocks (pack/plane_blocks.h): one load holds a plane byte's 16-byte chunks of every plane, i.e.
-// bit p of 8 coordinates of 16 records; two byte permutes and GF(2) transposes (as in ChunkDecoder)
-// turn each 8-byte half into 64 code bytes, which a 16-entry table maps to bytes. In keys order a
-// 32-bit lane then holds one record's 4 coordinates, in values order one coordinate's 4 records.
+// Blocks (pack/plane_blocks.h): one load holds a plane byte's 16-byte chunks of up to four planes,
+// i.e. bit p of 8 coordinates of 16 records; two byte permutes and GF(2) transposes (as in
+// ChunkDecoder) turn each 8-byte half into 64 code bytes, which a 16-entry table maps to bytes. In
+// keys order a 32-bit lane then holds one record's 4 coordinates, in values order one coordinate's
+// 4 records. A fifth plane's 8-byte half has one bit per code byte, in the same order: it selects
+// the upper 16 entries of a 32-entry table (a masked pshufb).
+struct BlockTable {
+  __m512i low, high;  // entries 0..15 and 16..31, each repeated in every 128-bit lane
+};
+
+VQ_AVX512 inline BlockTable block_table(const void* table, int bits) {
+  const __m512i low = lane_table(table);
+  return {low, bits > 4 ? lane_table(static_cast<const std::uint8_t*>(table) + 16) : low};
+}
+
+VQ_AVX512 inline BlockTable negated(const BlockTable& t) {
+  const __m512i zero = _mm512_setzero_si512();
+  return {_mm512_sub_epi8(zero, t.low), _mm512_sub_epi8(zero, t.high)};
+}
+
 template <int kBits>
 struct BlockDecoder {
+  static constexpr int kGathered = kBits < 4 ? kBits : 4;  // planes of the one load
   __m512i gather_low, gather_high;
   __mmask64 planes, load;
 
@@ -263,7 +281,7 @@ struct BlockDecoder {
     alignas(64) std::uint8_t low[64] = {}, high[64] = {};
     std::uint64_t used = 0;
     for (int k = 0; k < 8; ++k)  // word k: byte k of each half; plane p at byte 7 − p, as in ChunkDecoder
-      for (int p = 0; p < kBits; ++p) {
+      for (int p = 0; p < kGathered; ++p) {
         low[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + k);
         high[8 * k + 7 - p] = static_cast<std::uint8_t>(16 * p + 8 + k);
         used |= 1ull << (8 * k + 7 - p);
@@ -271,18 +289,28 @@ struct BlockDecoder {
     gather_low = _mm512_load_si512(low);
     gather_high = _mm512_load_si512(high);
     planes = _cvtu64_mask64(used);
-    load = _cvtu64_mask64(~0ull >> (64 - 16 * kBits));
+    load = _cvtu64_mask64(~0ull >> (64 - 16 * kGathered));
   }
 
   // table[code] of the chunks of plane byte j in a block's planes segment `seg`: c0 from the low
-  // halves, c1 from the high halves (pshufb: `table` repeated in each 128-bit lane).
-  VQ_AVX512_ICL void decode(const std::uint8_t* seg, std::size_t j, __m512i table, __m512i& c0, __m512i& c1) const {
+  // halves, c1 from the high halves.
+  VQ_AVX512_ICL void decode(const std::uint8_t* seg, std::size_t j, const BlockTable& table, __m512i& c0,
+                            __m512i& c1) const {
     const __m512i transpose = _mm512_set1_epi64(0x8040201008040201ll);
-    const __m512i raw = _mm512_maskz_loadu_epi8(load, seg + 16 * kBits * j);
+    const std::uint8_t* chunks = seg + 16 * kBits * j;
+    const __m512i raw = _mm512_maskz_loadu_epi8(load, chunks);
     const __m512i low = _mm512_maskz_permutexvar_epi8(planes, gather_low, raw);
     const __m512i high = _mm512_maskz_permutexvar_epi8(planes, gather_high, raw);
-    c0 = _mm512_shuffle_epi8(table, _mm512_gf2p8affine_epi64_epi8(transpose, low, 0));
-    c1 = _mm512_shuffle_epi8(table, _mm512_gf2p8affine_epi64_epi8(transpose, high, 0));
+    const __m512i i0 = _mm512_gf2p8affine_epi64_epi8(transpose, low, 0);
+    const __m512i i1 = _mm512_gf2p8affine_epi64_epi8(transpose, high, 0);
+    c0 = _mm512_shuffle_epi8(table.low, i0);
+    c1 = _mm512_shuffle_epi8(table.low, i1);
+    if constexpr (kBits == 5) {
+      std::uint64_t top[2];
+      std::memcpy(top, chunks + 64, 16);
+      c0 = _mm512_mask_shuffle_epi8(c0, _cvtu64_mask64(top[0]), table.high, i0);
+      c1 = _mm512_mask_shuffle_epi8(c1, _cvtu64_mask64(top[1]), table.high, i1);
+    }
   }
 };
 
@@ -290,7 +318,7 @@ struct BlockDecoder {
 template <int kBits, int kGroup>
 VQ_AVX512_ICL inline __attribute__((always_inline)) void score_plane_byte(const BlockDecoder<kBits>& dec,
                                                                           const std::uint8_t* seg, std::size_t j,
-                                                                          __m512i tbl, const std::int8_t* q8,
+                                                                          const BlockTable& tbl, const std::int8_t* q8,
                                                                           std::size_t q_row,
                                                                           __m512i (&acc)[kGroup][2]) {
   __m512i c0, c1;
@@ -308,9 +336,9 @@ VQ_AVX512_ICL inline __attribute__((always_inline)) void score_plane_byte(const 
 // and c1 of even and odd plane bytes): with one, its chain of 2·plane_bytes dependent vpdpbusd
 // set the pace, not their throughput (1.15x slower).
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, const __m512i& table, std::size_t n_blocks,
+VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, const BlockTable& table, std::size_t n_blocks,
                                       const std::int8_t* q8, std::size_t q_row, std::int32_t* out) {
-  const __m512i tbl = table;  // a register copy: stores through `out` may alias the reference
+  const BlockTable tbl = table;  // a register copy: stores through `out` may alias the reference
   const BlockDecoder<kBits> dec;
   const std::size_t plane_bytes = (codes.dim + 7) / 8, n = 16 * n_blocks;
   for (std::size_t b = 0; b < n_blocks; ++b) {
@@ -338,7 +366,7 @@ VQ_AVX512_ICL void score_blocks_group(const PlaneBlocks& codes, const __m512i& t
 template <int kBits>
 VQ_AVX512_ICL void score_blocks(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks,
                                 std::size_t n_q, const std::int8_t* q8, std::int32_t* out) {
-  const __m512i tbl = lane_table(table);
+  const BlockTable tbl = block_table(table, kBits);
   const std::size_t q_row = 8 * ((codes.dim + 7) / 8), n = 16 * n_blocks;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int8_t* q = q8 + i0 * q_row;
@@ -380,9 +408,9 @@ VQ_AVX512 inline bool split_weights(const std::int16_t* w, std::size_t m, bool n
 
 // Blocks [b0, b1) for kGroup queries whose weight bytes `wb` start at block b0.
 template <int kBits, int kGroup>
-VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec, __m512i tbl,
-                                           std::size_t b0, std::size_t b1, const WeightBytes& wb, std::int32_t* acc,
-                                           std::size_t acc_stride) {
+VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec,
+                                           const BlockTable& tbl, std::size_t b0, std::size_t b1, const WeightBytes& wb,
+                                           std::int32_t* acc, std::size_t acc_stride) {
   std::uint64_t high_used = 0;  // bit b − b0: some query has a high weight byte in block b
   for (std::size_t b = b0; b < b1; ++b)
     for (int i = 0; i < kGroup; ++i) {
@@ -437,9 +465,10 @@ VQ_AVX512_ICL void accumulate_blocks_range(const PlaneBlocks& codes, const Block
 
 template <int kBits, int kGroup>
 VQ_AVX512_ICL void accumulate_blocks_group(const PlaneBlocks& codes, const BlockDecoder<kBits>& dec,
-                                           const __m512i& table, const __m512i& negated_table, std::size_t n_blocks,
-                                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  const __m512i tbl = table, negated_tbl = negated_table;  // register copies (see score_blocks_group)
+                                           const BlockTable& table, const BlockTable& negated_table,
+                                           std::size_t n_blocks, const std::int16_t* w16, std::int32_t* acc,
+                                           std::size_t acc_stride) {
+  const BlockTable tbl = table, negated_tbl = negated_table;  // register copies (see score_blocks_group)
   const std::size_t n = 16 * n_blocks;
   WeightBytes wb;
   for (std::size_t b0 = 0; b0 < n_blocks; b0 += kValueRange) {
@@ -459,7 +488,7 @@ VQ_AVX512_ICL void accumulate_blocks(const PlaneBlocks& codes, const std::int8_t
                                      std::size_t n_q, const std::int16_t* w16, std::int32_t* acc,
                                      std::size_t acc_stride) {
   const BlockDecoder<kBits> dec;
-  const __m512i tbl = lane_table(table), negated_tbl = _mm512_sub_epi8(_mm512_setzero_si512(), tbl);
+  const BlockTable tbl = block_table(table, kBits), negated_tbl = negated(tbl);
   const std::size_t n = 16 * n_blocks;
   for (std::size_t i0 = 0; i0 < n_q; i0 += 4) {
     const std::int16_t* w = w16 + i0 * n;
@@ -627,8 +656,7 @@ VQ_AVX512_ICL void accumulate_i16(const PlaneCodes& codes, const std::int8_t* ta
 
 void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  with_count(static_cast<std::size_t>(codes.bits),
-             [&](auto bits) { accumulate_i16<bits>(codes, table, n, n_q, w16, acc, acc_stride); });
+  with_bits<4>(codes.bits, [&](auto bits) { accumulate_i16<bits>(codes, table, n, n_q, w16, acc, acc_stride); });
 }
 
 bool available() {
@@ -641,25 +669,23 @@ bool available() {
 
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  with_count(static_cast<std::size_t>(codes.bits), [&](auto bits) { score_u8<bits>(codes, table, n, n_q, q8, out); });
+  with_bits<4>(codes.bits, [&](auto bits) { score_u8<bits>(codes, table, n, n_q, q8, out); });
 }
 
 void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
                      const std::int8_t* q8, std::int32_t* out) {
-  with_count(static_cast<std::size_t>(codes.bits),
-             [&](auto bits) { score_blocks<bits>(codes, table, n_blocks, n_q, q8, out); });
+  with_bits<5>(codes.bits, [&](auto bits) { score_blocks<bits>(codes, table, n_blocks, n_q, q8, out); });
 }
 
 void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  with_count(static_cast<std::size_t>(codes.bits),
-             [&](auto bits) { accumulate_blocks<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride); });
+  with_bits<5>(codes.bits,
+               [&](auto bits) { accumulate_blocks<bits>(codes, table, n_blocks, n_q, w16, acc, acc_stride); });
 }
 
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
-  with_count(static_cast<std::size_t>(codes.bits),
-             [&](auto bits) { accumulate<bits>(codes, n, n_q, w, acc, acc_stride); });
+  with_bits<4>(codes.bits, [&](auto bits) { accumulate<bits>(codes, n, n_q, w, acc, acc_stride); });
 }
 
 }  // namespace veloxquant::kernels::avx512

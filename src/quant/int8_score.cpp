@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "pack/bitplane.h"
@@ -75,6 +77,9 @@ bool round_weights(std::size_t m, const float* w, const float* record_scales, fl
 }  // namespace
 
 Int8Codebook make_int8_codebook(const float* centroids, int bits) {
+  if (bits < 1 || bits > kMaxInt8Bits)
+    throw std::invalid_argument("int8 codebook: " + std::to_string(bits) + " bits (need 1.." +
+                                std::to_string(kMaxInt8Bits) + ")");
   Int8Codebook cb;
   float cmax = 0.0f;
   for (int k = 0; k < (1 << bits); ++k) cmax = std::max(cmax, std::fabs(centroids[k]));

@@ -1,7 +1,7 @@
-// Scoring ≤ 4-bit plane codes in integers: the rotated query is rounded to int8 (per-query scale)
+// Scoring ≤ 5-bit plane codes in integers: the rotated query is rounded to int8 (per-query scale)
 // and the codebook to int8 (per-codebook scale), then dot products are exact int32 sums
 // (AVX-512 VNNI where available). The rounding adds a relative error of about 1/254 per factor,
-// far below the quantization error of any ≤ 4-bit code (docs/formats.md gives the bound).
+// below the quantization error of any ≤ 5-bit code (docs/formats.md gives the bound).
 #pragma once
 
 #include <cstddef>
@@ -11,12 +11,15 @@
 
 namespace veloxquant {
 
+constexpr int kMaxInt8Bits = 5;  // codes with more bits are scored in floats
+
 struct Int8Codebook {
-  std::uint8_t table[16] = {};  // value_k ≈ scale · (table[k] − 128)
-  std::int8_t values[16] = {};  // table[k] − 128
+  std::uint8_t table[1 << kMaxInt8Bits] = {};  // value_k ≈ scale · (table[k] − 128)
+  std::int8_t values[1 << kMaxInt8Bits] = {};  // table[k] − 128
   float scale = 0.0f;
 };
 
+// bits ≤ kMaxInt8Bits.
 Int8Codebook make_int8_codebook(const float* centroids, int bits);
 
 // out[i·n + t] ≈ ⟨q_i, centroid(t, ·)⟩·record_scale(t) for queries q_i (q_stride floats apart).

@@ -28,7 +28,7 @@ TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_see
     part.offset = offset;
     if (part.count == 0) continue;
     part.codebook = &sphere_codebook(dim, part.bits);  // every rotated coordinate follows f_dim
-    if (part.bits <= 4) part.int8 = make_int8_codebook(part.codebook->centroids.data(), part.bits);
+    if (part.bits <= kMaxInt8Bits) part.int8 = make_int8_codebook(part.codebook->centroids.data(), part.bits);
     offset += static_cast<std::size_t>(part.bits) * ((part.count + 7) / 8);
   }
   code_size_ = offset;
@@ -134,7 +134,7 @@ void TurboMseCore::sum_parts(std::size_t count, float* out, PartScore&& part_sco
 void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n, const std::uint8_t* recs,
                          std::size_t stride, float* out) const {
   sum_parts(n_q * n, out, [&](const Part& part, float* dst) {
-    if (part.bits <= 4) {
+    if (part.bits <= kMaxInt8Bits) {
       score_planes_int8(planes(part, recs, stride), part.int8, n, n_q, q + part.first, q_stride, dst);
     } else {
       kernels::score_planes(planes(part, recs, stride), n, n_q, q + part.first, q_stride, dst);
@@ -144,7 +144,7 @@ void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, 
 
 bool TurboMseCore::scores_blocks() const {
   for (const Part& part : parts_)
-    if (part.count > 0 && part.bits > 4) return false;
+    if (part.count > 0 && part.bits > kMaxInt8Bits) return false;
   return true;
 }
 
@@ -195,7 +195,7 @@ void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, co
                               std::size_t stride, float* acc, std::size_t acc_stride) const {
   for (const Part& part : parts_) {
     if (part.count == 0) continue;
-    if (part.bits <= 4) {
+    if (part.bits <= kMaxInt8Bits) {
       accumulate_planes_int16(planes(part, recs, stride), part.int8, n, n_q, w, acc + part.first, acc_stride);
     } else {
       kernels::accumulate_planes(planes(part, recs, stride), n, n_q, w, acc + part.first, acc_stride);

@@ -49,7 +49,7 @@ class TurboMseCore {
   void score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n, const std::uint8_t* recs,
              std::size_t stride, float* out) const;
   // Record blocks (pack/plane_blocks.h) of records that hold this core's record at byte `region`:
-  // whether every part can be read on blocks (≤ 4 bits), record r in and out of a block, score()
+  // whether every part can be read on blocks (≤ kMaxInt8Bits), record r in and out of a block, score()
   // on n_blocks blocks (keys order) of block_bytes — the same values; false, with out unspecified,
   // for queries that cannot be rounded to int8 and need the float path of score() — and
   // accumulate() on blocks in values order, the same values for any weights.
@@ -72,7 +72,7 @@ class TurboMseCore {
     std::size_t first = 0, count = 0, offset = 0;
     int bits = 0;
     const Codebook* codebook = nullptr;
-    Int8Codebook int8;  // integer scoring for ≤ 4 bits
+    Int8Codebook int8;  // integer scoring for ≤ kMaxInt8Bits
   };
   kernels::PlaneCodes planes(const Part& part, const std::uint8_t* recs, std::size_t stride) const;
   // Scores summed over the parts as score() defines them: part_score(part, dst) writes `count`
