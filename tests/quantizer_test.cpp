@@ -166,9 +166,10 @@ TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
   std::vector<std::string> names;
   for (const FormatInfo& info : format_table()) names.push_back(info.name);
   names.push_back("tq3:extra=5");        // a fractional rate: two plane blocks per record, both integer paths
-  names.push_back("tq4:extra=7");        // ... and a 5-bit part on the float path
+  names.push_back("tq4:extra=7");        // ... with a 5-bit part
+  names.push_back("tq5:extra=7");        // ... and a 6-bit part on the float path
   names.push_back("tqp3:outliers=3/4");  // two TurboQuant-Prod instances on a channel split
-  names.push_back("tqp2:outliers=5/6");  // ... the outlier one's MSE stage on the float path
+  names.push_back("tqp2:outliers=5/7");  // ... the outlier one's 6-bit MSE stage on the float path
   for (const std::string& name : names)
     for (std::size_t d : {8u, 31u, 64u, 96u, 129u}) {
       const FormatInfo info{name.c_str(), parse_format(name).method, ""};
@@ -186,11 +187,11 @@ TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
       const std::vector<float> w = test::gaussian(3 * n, 5);
       std::vector<float> acc(3 * q->accumulator_size(), 0.0f);
       q->accumulate(3, w.data(), n, codes.data(), acc.data());
-      // Keys of ≤ 4-bit codes are scored in int8 (query and codebook rounded to 8 bits): allow
+      // Keys of ≤ 5-bit codes are scored in int8 (query and codebook rounded to 8 bits): allow
       // 1 % of ‖y‖·‖x̂‖, about 10× the typical rounding error (docs/formats.md).
       const FormatSpec spec = parse_format(info.name);
       const bool int8_scored = spec.method == Method::kQjl || spec.method == Method::kTurboProd ||
-                               (spec.method == Method::kTurboMse && spec.bits <= 4);
+                               (spec.method == Method::kTurboMse && spec.bits <= 5);
       for (int i = 0; i < 3; ++i) {
         double yy = 0.0;
         for (std::size_t j = 0; j < d; ++j) yy += y[i * d + j] * y[i * d + j];
@@ -205,7 +206,7 @@ TEST(AllFormats, ScoreAndAccumulateMatchDecode) {
         }
         std::vector<float> out(d);
         q->finish_accumulate(&acc[i * q->accumulator_size()], out.data());
-        // ≤ 4-bit codes are accumulated in integers (int8 codebook, 16-bit weights): each record
+        // ≤ 5-bit codes are accumulated in integers (int8 codebook, 16-bit weights): each record
         // then moves by at most 1.1 % of its norm (docs/formats.md), so the error vector is
         // bounded by 0.011·Σ_t |w_t|·‖x̂_t‖.
         double err = 0.0, bound = 0.0;

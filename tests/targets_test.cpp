@@ -8,11 +8,15 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/code_kernels.h"
 #include "kernels/kernels.h"
 #include "kernels/targets.h"
+#include "veloxquant/quantizer.h"
 
 namespace veloxquant::kernels {
 namespace {
+
+using veloxquant::make_quantizer;
 
 TEST(Targets, TheEnvironmentVariableIsObeyed) {
   const char* env = std::getenv("VELOXQUANT_TARGET");
@@ -20,17 +24,30 @@ TEST(Targets, TheEnvironmentVariableIsObeyed) {
   if (target == "avx2") {
     if ((hwy::SupportedTargets() & HWY_AVX2) == 0) GTEST_SKIP() << "this CPU has no AVX2";
     EXPECT_EQ(active_target_name(), "AVX2");
-    EXPECT_FALSE(avx512_allowed());
-    EXPECT_TRUE(block_layout_allowed());
+    EXPECT_STREQ(code_kernels_name(), "avx2");
     EXPECT_TRUE(score_blocks_fast());
   } else if (target == "sse4" || target == "scalar") {
-    EXPECT_FALSE(avx512_allowed());
-    EXPECT_FALSE(block_layout_allowed());
+    EXPECT_STREQ(code_kernels_name(), "portable");
     EXPECT_FALSE(score_blocks_fast());
-  } else if (target.empty() || target == "native") {
-    EXPECT_TRUE(avx512_allowed());
-    EXPECT_TRUE(block_layout_allowed());
   }
+}
+
+// The hand-written kernels follow Highway's test hook as its own dispatch does, and a quantizer
+// keeps the page layout it was made with when the hook changes afterwards.
+TEST(Targets, HighwaysTestHookRestrictsTheCodeKernels) {
+  if ((hwy::SupportedTargets() & HWY_AVX2) == 0) GTEST_SKIP() << "this CPU has no AVX2";
+  const auto tq3 = make_quantizer("tq3", 128, 1);
+  const std::size_t block = tq3->block_records();
+  hwy::SetSupportedTargetsForTest(HWY_AVX2);
+  EXPECT_STREQ(code_kernels_name(), "avx2");
+  EXPECT_TRUE(score_blocks_fast());
+  hwy::SetSupportedTargetsForTest(HWY_SSE4);
+  EXPECT_STREQ(code_kernels_name(), "portable");
+  EXPECT_FALSE(score_blocks_fast());
+  EXPECT_EQ(make_quantizer("tq3", 128, 1)->block_records(), 1u);
+  EXPECT_EQ(tq3->block_records(), block);
+  hwy::SetSupportedTargetsForTest(0);  // back to what the CPU and restrict_targets allow
+  EXPECT_EQ(make_quantizer("tq3", 128, 1)->block_records(), block);
 }
 
 TEST(Targets, UnknownNamesAreRefusedNamingThem) {

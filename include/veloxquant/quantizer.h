@@ -56,9 +56,9 @@ class Quantizer {
   virtual void finish_accumulate(const float* acc, float* out) const = 0;
 
   // Record blocks: a layout in which a cache page may store keys and values so that attention
-  // reads many records per instruction (TurboQuant-MSE on AVX-512: 16 records interleaved, in a
-  // keys or a values order; docs/kv_cache.md). block_records() records take
-  // block_records()·code_size() bytes; 1 means plain records.
+  // reads many records per instruction (TurboQuant-MSE on AVX-512 or AVX2: 16 records
+  // interleaved, in a keys or a values order; docs/kv_cache.md). block_records() records take
+  // block_records()·code_size() bytes; 1 means plain records. Fixed when the quantizer is made.
   virtual std::size_t block_records() const { return 1; }
   // Record `rec` into slot r < block_records() of a block, and back out.
   virtual void put_block_record(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const;

@@ -1,6 +1,7 @@
-// AVX2 kernels for record blocks (pack/plane_blocks.h) of at most 4-bit codes, for CPUs without
-// the AVX-512 ones (planes_avx512.h); callers check available() first. Semantics and results
-// are those of the kernels of the same name in kernels.h (exact integer sums).
+// AVX2 kernels for record blocks (pack/plane_blocks.h) of at most 5-bit codes, for CPUs without
+// the AVX-512 ones (planes_avx512.h), reached only through code_dispatch.cpp, which checks
+// available(). Semantics and results are those of the kernels of the same name in kernels.h
+// (exact integer sums).
 #pragma once
 
 #include "kernels/kernels.h"

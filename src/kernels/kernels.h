@@ -71,10 +71,10 @@ void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::s
 // int32 for n ≤ 512 records.
 void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride);
-// Whether score_blocks_u8 and accumulate_blocks_i16 have vector kernels on this CPU (AVX-512 with
-// VNNI, VBMI and GFNI: planes_avx512.cpp; else AVX2: blocks_avx2.cpp) and restrict_targets allows
-// the block layout (targets.h); elsewhere they run the scalar reference, and records are better
-// kept plain. Fixed for the process once restrict_targets has run (the page layout depends on it).
+// Whether score_blocks_u8 and accumulate_blocks_i16 have vector kernels now (AVX-512 with VNNI,
+// VBMI and GFNI: planes_avx512.cpp; else AVX2: blocks_avx2.cpp; both only where Highway may use
+// such a target, code_dispatch.cpp); elsewhere they run the scalar reference, and records are
+// better kept plain. A quantizer asks once, when it is made: its page layout stays fixed.
 bool score_blocks_fast();
 
 // Online softmax of attend(): max_t s[t] over n ≥ 1 scores, and s[t] = exp(s[t]·scale − shift) in

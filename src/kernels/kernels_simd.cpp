@@ -12,11 +12,9 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/blocks_avx2.h"
 #include "kernels/canonical.h"
+#include "kernels/code_kernels.h"
 #include "kernels/kernels.h"
-#include "kernels/planes_avx512.h"
-#include "kernels/targets.h"
 #include "pack/bitplane.h"
 #include "util/half.h"
 
@@ -210,10 +208,6 @@ void ScorePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const 
   score_rows(dec, row_at, codes.dim, n, n_q, q, q_stride, out);
 }
 
-// The AVX-512 intrinsic kernels (planes_avx512.cpp) serve the AVX3 targets when the CPU also has
-// VNNI; deciding here keeps the choice inside Highway's cached dispatch (and its test overrides).
-constexpr bool kAvx3 = HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL;
-
 // Integer lanes of table[code] for coordinates [j, j+kLanes): a permute when the table fits a vector.
 struct IntTable {
   HWY_ALIGN std::int32_t wide[kLanes > 32 ? kLanes : 32] = {};  // up to 5 bits
@@ -234,7 +228,6 @@ struct IntTable {
 
 void ScorePlanesU8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,
                    const std::int8_t* q8, std::int32_t* out) {
-  if (kAvx3 && codes.bits <= 4 && avx512::available()) return avx512::score_planes_u8(codes, table, n, n_q, q8, out);
   if constexpr (!kWide) return ref::score_planes_u8(codes, table, n, n_q, q8, out);
   const DI di;
   const hn::Rebind<std::int8_t, DI> d8;
@@ -262,19 +255,15 @@ void ScorePlanesU8(const PlaneCodes& codes, const std::uint8_t* table, std::size
 
 void AccumulatePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                       std::size_t acc_stride) {
-  if (kAvx3 && codes.bits <= 4 && avx512::available())
-    return avx512::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   if constexpr (!kWide) return ref::accumulate_planes(codes, n, n_q, w, acc, acc_stride);
   const PlaneDecoder dec(codes);
   auto row_at = [&](std::size_t t) { return codes.records + t * codes.stride + codes.offset; };
   accumulate_rows(dec, row_at, codes.dim, n, n_q, w, acc, acc_stride);
 }
 
-// The integer accumulation (kernels.h) on any target; AVX-512 with VBMI has its own kernel.
+// The integer accumulation (kernels.h) on any target.
 void AccumulatePlanesI16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                          const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  if (kAvx3 && codes.bits <= 4 && avx512::available())
-    return avx512::accumulate_planes_i16(codes, table, n, n_q, w16, acc, acc_stride);
   if constexpr (!kWide) return ref::accumulate_planes_i16(codes, table, n, n_q, w16, acc, acc_stride);
   const DI di;
   const PlaneDecoder dec(codes);
@@ -777,6 +766,8 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
                   float* out) {
   HWY_DYNAMIC_DISPATCH(ScorePlanes)(codes, n, n_q, q, q_stride, out);
 }
+// The code kernels' Highway versions (code_kernels.h); code_dispatch.cpp chooses.
+namespace highway {
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulatePlanes)(codes, n, n_q, w, acc, acc_stride);
@@ -789,24 +780,7 @@ void accumulate_planes_i16(const PlaneCodes& codes, const std::int8_t* table, st
                            const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulatePlanesI16)(codes, table, n, n_q, w16, acc, acc_stride);
 }
-namespace {
-// The block kernels: AVX-512 where the CPU has it and restrict_targets allows it, else AVX2; all
-// give the references' results exactly, so which one runs changes no output.
-bool avx512_blocks() { return avx512::available() && avx512_allowed(); }
-}  // namespace
-void score_blocks_u8(const PlaneBlocks& codes, const std::uint8_t* table, std::size_t n_blocks, std::size_t n_q,
-                     const std::int8_t* q8, std::int32_t* out) {
-  if (avx512_blocks()) return avx512::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
-  if (avx2::available()) return avx2::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
-  ref::score_blocks_u8(codes, table, n_blocks, n_q, q8, out);
-}
-void accumulate_blocks_i16(const PlaneBlocks& codes, const std::int8_t* table, std::size_t n_blocks, std::size_t n_q,
-                           const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
-  if (avx512_blocks()) return avx512::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-  if (avx2::available()) return avx2::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-  ref::accumulate_blocks_i16(codes, table, n_blocks, n_q, w16, acc, acc_stride);
-}
-bool score_blocks_fast() { return (avx512::available() || avx2::available()) && block_layout_allowed(); }
+}  // namespace highway
 float max_abs(std::size_t n, const float* x) { return HWY_DYNAMIC_DISPATCH(MaxAbs)(n, x); }
 float dot(std::size_t n, const float* a, const float* b) { return HWY_DYNAMIC_DISPATCH(Dot)(n, a, b); }
 void multiply(std::size_t n, const float* x, float f, float* out) { HWY_DYNAMIC_DISPATCH(Multiply)(n, x, f, out); }

@@ -1,5 +1,6 @@
-// AVX-512 (BW, DQ, VL, VNNI, VBMI, GFNI: Ice Lake, Zen 4 and later) kernels for plane codes of at most 4 bits; callers
-// check available() first. Semantics are those of the kernels of the same name in kernels.h.
+// AVX-512 (BW, DQ, VL, VNNI, VBMI, GFNI: Ice Lake, Zen 4 and later) kernels for plane codes of
+// at most 4 bits and record blocks of at most 5, reached only through code_dispatch.cpp, which
+// checks available(). Semantics are those of the kernels of the same name in kernels.h.
 #pragma once
 
 #include "kernels/kernels.h"

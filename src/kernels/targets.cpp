@@ -2,7 +2,6 @@
 
 #include <hwy/targets.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,8 +10,6 @@
 namespace veloxquant::kernels {
 
 namespace {
-
-std::atomic<bool> g_block_layout{true}, g_avx512{true};
 
 // Highway numbers x86 targets from best (low bits) to worst, so "T and below" keeps T's bit and
 // every higher one.
@@ -35,26 +32,21 @@ std::string best_target_name() {
   return hwy::TargetName(targets & -targets);
 }
 
-// VELOXQUANT_TARGET restricts every program that links the library (the tests, Python), once, at
-// the first question about the page layout or the kernels, so before any cache is built.
-void apply_environment_once() {
-  static const bool applied = [] {
-    const char* name = std::getenv("VELOXQUANT_TARGET");
-    if (name == nullptr || *name == '\0') return false;
-    try {
-      restrict_targets(name);
-      return true;
-    } catch (const std::invalid_argument& e) {  // a library cannot refuse to run: say so and go on
-      std::fprintf(stderr, "veloxquant: VELOXQUANT_TARGET ignored: %s\n", e.what());
-      return false;
-    }
-  }();
-  (void)applied;
+// VELOXQUANT_TARGET restricts every program that links the library (the tests, Python), at load
+// time, before main: so before any cache is built, and before a test that mocks Highway's targets
+// (Determinism) could make the CPU seem to lack the target.
+bool apply_environment() {
+  const char* name = std::getenv("VELOXQUANT_TARGET");
+  if (name == nullptr || *name == '\0') return false;
+  try {
+    restrict_targets(name);
+    return true;
+  } catch (const std::invalid_argument& e) {  // a library cannot refuse to run: say so and go on
+    std::fprintf(stderr, "veloxquant: VELOXQUANT_TARGET ignored: %s\n", e.what());
+    return false;
+  }
 }
-
-// Also at load time, before main: a test that mocks Highway's targets first (Determinism) must not
-// be the first to ask, or the CPU would seem to lack the target.
-const bool g_environment_at_load = (apply_environment_once(), true);
+const bool g_environment_applied = apply_environment();
 
 }  // namespace
 
@@ -75,13 +67,6 @@ void restrict_targets(const std::string& name) {
       throw std::invalid_argument("target '" + name + "' is not supported by this CPU (best: " + best_target_name() +
                                   ")");
     hwy::DisableTargets(c.bit - 1);  // every better target
-#if HWY_ARCH_X86
-    if (c.bit != HWY_AVX3) g_avx512 = false;
-    if (c.bit != HWY_AVX3 && c.bit != HWY_AVX2) g_block_layout = false;
-#else
-    g_avx512 = false;
-    g_block_layout = false;
-#endif
     return;
   }
   std::string known;
@@ -89,19 +74,6 @@ void restrict_targets(const std::string& name) {
   throw std::invalid_argument("unknown target '" + name + "' (known: " + known + ")");
 }
 
-std::string active_target_name() {
-  apply_environment_once();
-  return best_target_name();
-}
-
-bool block_layout_allowed() {
-  apply_environment_once();
-  return g_block_layout.load(std::memory_order_relaxed);
-}
-
-bool avx512_allowed() {
-  apply_environment_once();
-  return g_avx512.load(std::memory_order_relaxed);
-}
+std::string active_target_name() { return best_target_name(); }
 
 }  // namespace veloxquant::kernels

@@ -33,7 +33,8 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
   TurboMseQuantizer(const FormatSpec& spec, std::size_t dim, std::uint64_t seed)
       : Quantizer(spec, dim, seed),
         core_(dim, spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction, spec.extra_coords),
-        group_{0, 0, &core_} {}
+        group_{0, 0, &core_},
+        block_(kernels::score_blocks_fast() && core_.scores_blocks() ? kBlockRecords : 1) {}
 
   std::span<const Group> groups() const override { return {&group_, 1}; }
   void normalize_rotate(const float* x, float* y, double* norms) const override {
@@ -58,9 +59,7 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
   }
   void finish_accumulate(const float* acc, float* out) const override { core_.rotation().apply_transpose(1, acc, out); }
 
-  std::size_t block_records() const override {
-    return kernels::score_blocks_fast() && core_.scores_blocks() ? kBlockRecords : 1;
-  }
+  std::size_t block_records() const override { return block_; }
   void put_block_record(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
     if (block_records() == 1) return Quantizer::put_block_record(order, rec, block, r);
     core_.put_block(order, rec, block, 0, r);
@@ -90,6 +89,7 @@ class TurboMseQuantizer final : public Quantizer, public RotatedRecords {
  private:
   TurboMseCore core_;
   Group group_;
+  std::size_t block_;  // chosen once: a cache's pages keep the layout they were written in
 };
 
 // Work domain: [Π_out·x_outliers, Π_in·x_inliers]; record: [outlier record][inlier record].
@@ -103,7 +103,9 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
         out_core_(outliers_.size(), spec.outlier_bits, purpose_seed(seed, SeedPurpose::kOutlierRotation),
                   spec.norm_correction),
         in_core_(inliers_.size(), spec.bits, purpose_seed(seed, SeedPurpose::kRotation), spec.norm_correction),
-        groups_{{0, 0, &out_core_}, {n_out(), out_core_.code_size(), &in_core_}} {}
+        groups_{{0, 0, &out_core_}, {n_out(), out_core_.code_size(), &in_core_}},
+        block_(kernels::score_blocks_fast() && out_core_.scores_blocks() && in_core_.scores_blocks() ? kBlockRecords
+                                                                                                     : 1) {}
 
   std::span<const Group> groups() const override { return groups_; }
   void normalize_rotate(const float* x, float* y, double* norms) const override {
@@ -152,9 +154,7 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
   }
 
   // Blocks hold the two instances' records side by side as in a record: regions 0 and out_cs.
-  std::size_t block_records() const override {
-    return kernels::score_blocks_fast() && out_core_.scores_blocks() && in_core_.scores_blocks() ? kBlockRecords : 1;
-  }
+  std::size_t block_records() const override { return block_; }
   void put_block_record(BlockOrder order, const std::uint8_t* rec, std::uint8_t* block, std::size_t r) const override {
     if (block_records() == 1) return Quantizer::put_block_record(order, rec, block, r);
     out_core_.put_block(order, rec, block, 0, r);
@@ -205,6 +205,7 @@ class OutlierSplitQuantizer final : public Quantizer, public RotatedRecords {
   std::vector<std::uint32_t> outliers_, inliers_;
   TurboMseCore out_core_, in_core_;
   Group groups_[2];
+  std::size_t block_;  // chosen once, as in TurboMseQuantizer
 };
 
 }  // namespace
