@@ -22,7 +22,7 @@ TEST(Targets, TheEnvironmentVariableIsObeyed) {
   const char* env = std::getenv("VELOXQUANT_TARGET");
   const std::string target = env ? env : "";
   if (target == "avx2") {
-    if ((hwy::SupportedTargets() & HWY_AVX2) == 0) GTEST_SKIP() << "this CPU has no AVX2";
+    if ((supported_targets() & HWY_AVX2) == 0) GTEST_SKIP() << "this CPU has no AVX2";
     EXPECT_EQ(active_target_name(), "AVX2");
     EXPECT_STREQ(code_kernels_name(), "avx2");
     EXPECT_TRUE(score_blocks_fast());
@@ -35,7 +35,7 @@ TEST(Targets, TheEnvironmentVariableIsObeyed) {
 // The hand-written kernels follow Highway's test hook as its own dispatch does, and a quantizer
 // keeps the page layout it was made with when the hook changes afterwards.
 TEST(Targets, HighwaysTestHookRestrictsTheCodeKernels) {
-  if ((hwy::SupportedTargets() & HWY_AVX2) == 0) GTEST_SKIP() << "this CPU has no AVX2";
+  if ((supported_targets() & HWY_AVX2) == 0) GTEST_SKIP() << "this CPU has no AVX2";
   const auto tq3 = make_quantizer("tq3", 128, 1);
   const std::size_t block = tq3->block_records();
   hwy::SetSupportedTargetsForTest(HWY_AVX2);

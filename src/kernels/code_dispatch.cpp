@@ -1,6 +1,6 @@
 // The one place that chooses the integer code kernels: a table per level, picked from this CPU's
-// features and the targets Highway may use now (hwy::SupportedTargets(), which --target,
-// VELOXQUANT_TARGET and Highway's test hook SetSupportedTargetsForTest all restrict). Every entry
+// features and the target Highway's dispatch runs now (which --target, VELOXQUANT_TARGET and
+// Highway's test hook SetSupportedTargetsForTest all restrict). Every entry
 // gives the scalar references' results bit for bit, so the choice changes speed only; the page
 // layout is fixed per quantizer when it is made (Quantizer::block_records()).
 #include <hwy/targets.h>
@@ -55,14 +55,13 @@ constexpr CodeKernels kAvx2 = {"avx2",
                                avx2::accumulate_blocks_i16,
                                true};
 
-// Whether Highway may use `target` or a better one now (x86 targets: better = lower bit).
-bool allows(std::int64_t target) { return (hwy::SupportedTargets() & (target | (target - 1))) != 0; }
 #endif
 
 const CodeKernels& chosen() {
 #if HWY_ARCH_X86
-  if (allows(HWY_AVX3) && avx512::available()) return kAvx512;
-  if (allows(HWY_AVX2) && avx2::available()) return kAvx2;
+  const std::int64_t target = highway::dispatched_target();  // x86: a lower bit is a better target
+  if (target <= HWY_AVX3 && avx512::available()) return kAvx512;
+  if (target <= HWY_AVX2 && avx2::available()) return kAvx2;
 #endif
   return kPortable;
 }

@@ -9,6 +9,10 @@
 
 namespace veloxquant::kernels::highway {
 
+// HWY_TARGET of the code HWY_DYNAMIC_DISPATCH runs now: it follows hwy::DisableTargets and
+// SetSupportedTargetsForTest, at the cost of one table lookup.
+std::int64_t dispatched_target();
+
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride);
 void score_planes_u8(const PlaneCodes& codes, const std::uint8_t* table, std::size_t n, std::size_t n_q,

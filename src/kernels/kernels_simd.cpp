@@ -261,6 +261,10 @@ void AccumulatePlanes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, c
   accumulate_rows(dec, row_at, codes.dim, n, n_q, w, acc, acc_stride);
 }
 
+// The target whose code Highway's dispatch runs now (code_dispatch.cpp follows it). Cheap: unlike
+// hwy::SupportedTargets(), which runs CPUID on every call in Highway 1.0.3.
+std::int64_t DispatchedTarget() { return HWY_TARGET; }
+
 // The integer accumulation (kernels.h) on any target.
 void AccumulatePlanesI16(const PlaneCodes& codes, const std::int8_t* table, std::size_t n, std::size_t n_q,
                          const std::int16_t* w16, std::int32_t* acc, std::size_t acc_stride) {
@@ -740,6 +744,7 @@ HWY_EXPORT(ScorePlanes);
 HWY_EXPORT(AccumulatePlanes);
 HWY_EXPORT(ScorePlanesU8);
 HWY_EXPORT(AccumulatePlanesI16);
+HWY_EXPORT(DispatchedTarget);
 HWY_EXPORT(MaxAbs);
 HWY_EXPORT(Dot);
 HWY_EXPORT(Multiply);
@@ -768,6 +773,7 @@ void score_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const
 }
 // The code kernels' Highway versions (code_kernels.h); code_dispatch.cpp chooses.
 namespace highway {
+std::int64_t dispatched_target() { return HWY_DYNAMIC_DISPATCH(DispatchedTarget)(); }
 void accumulate_planes(const PlaneCodes& codes, std::size_t n, std::size_t n_q, const float* w, float* acc,
                        std::size_t acc_stride) {
   HWY_DYNAMIC_DISPATCH(AccumulatePlanes)(codes, n, n_q, w, acc, acc_stride);

@@ -28,7 +28,7 @@ constexpr TargetChoice kChoices[] = {
 
 // The best target dispatch chooses now: the lowest bit of the supported set.
 std::string best_target_name() {
-  const std::int64_t targets = hwy::SupportedTargets();
+  const std::int64_t targets = supported_targets();
   return hwy::TargetName(targets & -targets);
 }
 
@@ -63,7 +63,7 @@ void restrict_targets(const std::string& name) {
   for (const TargetChoice& c : kChoices) {
     if (name != c.name) continue;
     if (c.bit == 0) return;
-    if ((hwy::SupportedTargets() & c.bit) == 0 && c.bit != HWY_EMU128)
+    if ((supported_targets() & c.bit) == 0 && c.bit != HWY_EMU128)
       throw std::invalid_argument("target '" + name + "' is not supported by this CPU (best: " + best_target_name() +
                                   ")");
     hwy::DisableTargets(c.bit - 1);  // every better target
@@ -72,6 +72,12 @@ void restrict_targets(const std::string& name) {
   std::string known;
   for (const std::string& n : target_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown target '" + name + "' (known: " + known + ")");
+}
+
+std::int64_t supported_targets() {
+  const std::int64_t targets = hwy::SupportedTargets();
+  hwy::GetChosenTarget().Update(targets);
+  return targets;
 }
 
 std::string active_target_name() { return best_target_name(); }

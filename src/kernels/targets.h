@@ -7,6 +7,7 @@
 // loaded, before any cache is built.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ const std::vector<std::string>& target_names();
 // quantizer is made: the page layout is chosen when a cache is built. Throws
 // std::invalid_argument naming an unknown target or one this CPU lacks.
 void restrict_targets(const std::string& name);
+
+// hwy::SupportedTargets() without its side effect in Highway 1.0.3: that call re-initialises the
+// dispatch with every target of the CPU, ignoring DisableTargets (after it, HWY_DYNAMIC_DISPATCH
+// would run AVX-512 code under --target avx2); this puts the restricted set back.
+std::int64_t supported_targets();
 
 // The target Highway's dispatch chooses now ("AVX3_DL", "AVX2", "EMU128", ...).
 std::string active_target_name();
