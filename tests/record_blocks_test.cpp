@@ -198,7 +198,7 @@ TEST(RecordBlocks, QuantizersReadBlocksAsRecords) {
     }
 }
 
-// Rounded queries are reused while their values stay the same (int8_score.cpp): a query buffer
+// Rounded queries are reused while their values stay the same (kernels/int8_codes.cpp): a query buffer
 // rewritten in place between calls, one value at a time, must be rounded again each time.
 TEST(RecordBlocks, QueriesRewrittenInPlaceAreRoundedAgain) {
   for (const char* format : {"tq3", "tq2.5"}) {

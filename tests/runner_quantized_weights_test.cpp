@@ -39,7 +39,7 @@ TEST(QuantizedWeights, MatmulOnCodesEqualsDequantizeThenMultiply) {
           xx += static_cast<double>(x[t * cols + c]) * x[t * cols + c];
           rr += static_cast<double>(row[c]) * row[c];
         }
-        const bool int8_scored = std::string(format) == "tq4";
+        const bool int8_scored = std::string(format) == "tq4" || std::string(format) == "tq5";  // ≤ 5 bits: int8
         const double tol = 1e-4 * (1 + std::fabs(dot)) + (int8_scored ? 0.01 * std::sqrt(xx * rr) : 0.0);
         ASSERT_NEAR(y[t * rows + r], dot, tol) << format << " row " << r << " token " << t;
       }

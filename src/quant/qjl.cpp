@@ -43,10 +43,10 @@ class QjlQuantizer final : public Quantizer {
   }
   void score(std::size_t nq, const float* prepared, std::size_t n, const std::uint8_t* codes,
              float* out) const override {
-    score_planes_int8(planes(codes), SignSketch::int8(), n, nq, prepared, m_, out);
+    kernels::score_planes_int8(planes(codes), SignSketch::int8(), n, nq, prepared, m_, out);
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, float* acc) const override {
-    accumulate_planes_int16(planes(codes), SignSketch::int8(), n, nq, w, acc, m_);
+    kernels::accumulate_planes_int16(planes(codes), SignSketch::int8(), n, nq, w, acc, m_);
   }
   void finish_accumulate(const float* acc, float* out) const override {
     kernels::matmul_rows_transposed(1, m_, dim(), sketch_.data(), acc, out);

@@ -28,7 +28,8 @@ TurboMseCore::TurboMseCore(std::size_t dim, int bits, std::uint64_t rotation_see
     part.offset = offset;
     if (part.count == 0) continue;
     part.codebook = &sphere_codebook(dim, part.bits);  // every rotated coordinate follows f_dim
-    if (part.bits <= kMaxInt8Bits) part.int8 = make_int8_codebook(part.codebook->centroids.data(), part.bits);
+    if (part.bits <= kernels::kMaxInt8Bits)
+      part.int8 = kernels::make_int8_codebook(part.codebook->centroids.data(), part.bits);
     offset += static_cast<std::size_t>(part.bits) * ((part.count + 7) / 8);
   }
   code_size_ = offset;
@@ -134,8 +135,8 @@ void TurboMseCore::sum_parts(std::size_t count, float* out, PartScore&& part_sco
 void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, std::size_t n, const std::uint8_t* recs,
                          std::size_t stride, float* out) const {
   sum_parts(n_q * n, out, [&](const Part& part, float* dst) {
-    if (part.bits <= kMaxInt8Bits) {
-      score_planes_int8(planes(part, recs, stride), part.int8, n, n_q, q + part.first, q_stride, dst);
+    if (part.bits <= kernels::kMaxInt8Bits) {
+      kernels::score_planes_int8(planes(part, recs, stride), part.int8, n, n_q, q + part.first, q_stride, dst);
     } else {
       kernels::score_planes(planes(part, recs, stride), n, n_q, q + part.first, q_stride, dst);
     }
@@ -144,7 +145,7 @@ void TurboMseCore::score(std::size_t n_q, const float* q, std::size_t q_stride, 
 
 bool TurboMseCore::scores_blocks() const {
   for (const Part& part : parts_)
-    if (part.count > 0 && part.bits > kMaxInt8Bits) return false;
+    if (part.count > 0 && part.bits > kernels::kMaxInt8Bits) return false;
   return true;
 }
 
@@ -173,8 +174,8 @@ bool TurboMseCore::score_blocks(std::size_t n_q, const float* q, std::size_t q_s
   sum_parts(n_q * kBlockRecords * n_blocks, out, [&](const Part& part, float* dst) {
     const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
                                      part.bits};
-    ok =
-        ok && score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first, q_stride, dst);
+    ok = ok && kernels::score_blocks_int8(codes, kBlockRecords * region, part.int8, n_blocks, n_q, q + part.first,
+                                          q_stride, dst);
   });
   return ok;
 }
@@ -186,8 +187,8 @@ void TurboMseCore::accumulate_blocks(std::size_t n_q, const float* w, std::size_
     if (part.count == 0) continue;
     const kernels::PlaneBlocks codes{blocks, block_bytes, kBlockRecords * (region + part.offset), part.count,
                                      part.bits};
-    accumulate_blocks_int16(codes, kBlockRecords * region, part.codebook->centroids.data(), part.int8, n_blocks, n_q, w,
-                            acc + part.first, acc_stride);
+    kernels::accumulate_blocks_int16(codes, kBlockRecords * region, part.codebook->centroids.data(), part.int8,
+                                     n_blocks, n_q, w, acc + part.first, acc_stride);
   }
 }
 
@@ -195,16 +196,16 @@ void TurboMseCore::accumulate(std::size_t n_q, const float* w, std::size_t n, co
                               std::size_t stride, float* acc, std::size_t acc_stride) const {
   for (const Part& part : parts_) {
     if (part.count == 0) continue;
-    if (part.bits <= kMaxInt8Bits) {
-      accumulate_planes_int16(planes(part, recs, stride), part.int8, n, n_q, w, acc + part.first, acc_stride);
+    if (part.bits <= kernels::kMaxInt8Bits) {
+      kernels::accumulate_planes_int16(planes(part, recs, stride), part.int8, n, n_q, w, acc + part.first, acc_stride);
     } else {
       kernels::accumulate_planes(planes(part, recs, stride), n, n_q, w, acc + part.first, acc_stride);
     }
   }
 }
 
-const Int8Codebook& SignSketch::int8() {
-  static const Int8Codebook codebook = make_int8_codebook(kPlusMinus, 1);
+const kernels::Int8Codebook& SignSketch::int8() {
+  static const kernels::Int8Codebook codebook = kernels::make_int8_codebook(kPlusMinus, 1);
   return codebook;
 }
 

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/int8_codes.h"
 #include "kernels/kernels.h"
-#include "quant/int8_score.h"
 #include "veloxquant/codebook.h"
 #include "veloxquant/format.h"
 #include "veloxquant/rotation.h"
@@ -72,7 +72,7 @@ class TurboMseCore {
     std::size_t first = 0, count = 0, offset = 0;
     int bits = 0;
     const Codebook* codebook = nullptr;
-    Int8Codebook int8;  // integer scoring for ≤ kMaxInt8Bits
+    kernels::Int8Codebook int8;  // integer scoring for ≤ kMaxInt8Bits bits
   };
   kernels::PlaneCodes planes(const Part& part, const std::uint8_t* recs, std::size_t stride) const;
   // Scores summed over the parts as score() defines them: part_score(part, dst) writes `count`
@@ -92,7 +92,7 @@ class TurboMseCore {
 // 1-bit sign sketch of a vector, as in QJL: record planes of sign(S·v) for a Gaussian S (m×d).
 struct SignSketch {
   static constexpr float kPlusMinus[2] = {-1.0f, 1.0f};
-  static const Int8Codebook& int8();  // ±1 as integers, exact
+  static const kernels::Int8Codebook& int8();  // ±1 as integers, exact
   // Sign bits of v (m values) into `planes` (ceil(m/8) bytes): bit = v_j > 0.
   static void encode(std::size_t m, const float* v, std::uint8_t* planes);
 };

@@ -49,13 +49,13 @@ class ProdPart {
              std::size_t stride, float* out) const {
     core_.score(nq, prepared, q_stride, n, codes, stride, out);
     float* qjl = scratch_floats(1, nq * n);
-    score_planes_int8(sign_planes(codes, stride), SignSketch::int8(), n, nq, prepared + dim_, q_stride, qjl);
+    kernels::score_planes_int8(sign_planes(codes, stride), SignSketch::int8(), n, nq, prepared + dim_, q_stride, qjl);
     for (std::size_t i = 0; i < nq * n; ++i) out[i] += qjl[i];
   }
   void accumulate(std::size_t nq, const float* w, std::size_t n, const std::uint8_t* codes, std::size_t stride,
                   float* acc, std::size_t acc_stride) const {
     core_.accumulate(nq, w, n, codes, stride, acc, acc_stride);
-    accumulate_planes_int16(sign_planes(codes, stride), SignSketch::int8(), n, nq, w, acc + dim_, acc_stride);
+    kernels::accumulate_planes_int16(sign_planes(codes, stride), SignSketch::int8(), n, nq, w, acc + dim_, acc_stride);
   }
   // out[dim] from this part's 2·dim accumulator floats.
   void finish(const float* acc, float* out) const {

@@ -1,4 +1,4 @@
-#include "quant/int8_score.h"
+#include "kernels/int8_codes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,12 +11,12 @@
 #include "pack/plane_blocks.h"
 #include "util/half.h"
 
-namespace veloxquant {
+namespace veloxquant::kernels {
 
 namespace {
 
 // The fp16 scales of n records as floats (all 1 without scales), converted with SIMD.
-void record_scales_of(const kernels::PlaneCodes& codes, std::size_t n, std::vector<float>& out) {
+void record_scales_of(const PlaneCodes& codes, std::size_t n, std::vector<float>& out) {
   out.assign(n, 1.0f);
   if (codes.scale_offset < 0) return;
   thread_local std::vector<std::uint16_t> halves;
@@ -26,11 +26,11 @@ void record_scales_of(const kernels::PlaneCodes& codes, std::size_t n, std::vect
     __builtin_prefetch(rec + 4096);  // this is the first touch of a block of records streaming from DRAM
     halves[t] = load_u16(rec + codes.scale_offset);
   }
-  kernels::halves_to_floats(n, halves.data(), out.data());
+  halves_to_floats(n, halves.data(), out.data());
 }
 
 // The fp16 scales at scale_offset of n_blocks blocks' records as floats.
-void block_scales_of(const kernels::PlaneBlocks& codes, std::size_t scale_offset, std::size_t n_blocks,
+void block_scales_of(const PlaneBlocks& codes, std::size_t scale_offset, std::size_t n_blocks,
                      std::vector<float>& out) {
   thread_local std::vector<std::uint16_t> halves;
   const std::size_t n = kBlockRecords * n_blocks;
@@ -39,13 +39,13 @@ void block_scales_of(const kernels::PlaneBlocks& codes, std::size_t scale_offset
     std::memcpy(halves.data() + kBlockRecords * b, codes.blocks + b * codes.block_bytes + scale_offset,
                 2 * kBlockRecords);
   out.resize(n);
-  kernels::halves_to_floats(n, halves.data(), out.data());
+  halves_to_floats(n, halves.data(), out.data());
 }
 
 // The records of n_blocks value blocks copied out as plain records [scale][planes], for the float
 // path of rows that integers cannot take.
-kernels::PlaneCodes unblocked_values(const kernels::PlaneBlocks& codes, std::size_t scale_offset,
-                                     const float* centroids, std::size_t n_blocks, std::vector<std::uint8_t>& buf) {
+PlaneCodes unblocked_values(const PlaneBlocks& codes, std::size_t scale_offset, const float* centroids,
+                            std::size_t n_blocks, std::vector<std::uint8_t>& buf) {
   const std::size_t pb = plane_bytes(codes.dim), stride = 2 + codes.bits * pb;
   buf.resize(kBlockRecords * n_blocks * stride);
   for (std::size_t t = 0; t < kBlockRecords * n_blocks; ++t) {
@@ -54,7 +54,7 @@ kernels::PlaneCodes unblocked_values(const kernels::PlaneBlocks& codes, std::siz
     get_block_planes(BlockOrder::kValues, block + codes.offset, codes.bits, pb, t % kBlockRecords,
                      buf.data() + t * stride + 2);
   }
-  return kernels::PlaneCodes{buf.data(), stride, 2, codes.dim, codes.bits, centroids, 0};
+  return PlaneCodes{buf.data(), stride, 2, codes.dim, codes.bits, centroids, 0};
 }
 
 // Weights rounded to 16 bits relative to the largest of a run of records, so that the int32
@@ -66,10 +66,10 @@ bool round_weights(std::size_t m, const float* w, const float* record_scales, fl
                    std::vector<float>& scaled, std::int16_t* w16, float& factor) {
   scaled.resize(m);
   factor = 0.0f;
-  const float wmax = kernels::scale_max_abs(m, w, record_scales, scaled.data());
+  const float wmax = scale_max_abs(m, w, record_scales, scaled.data());
   if (!std::isfinite(wmax) || !std::isfinite(32767.0f / wmax)) return false;
   if (wmax == 0.0f) return true;
-  kernels::round_to_i16(m, scaled.data(), 32767.0f / wmax, w16);
+  round_to_i16(m, scaled.data(), 32767.0f / wmax, w16);
   factor = wmax / 32767.0f * codebook_scale;
   return true;
 }
@@ -114,13 +114,13 @@ void round_queries(std::size_t dim, std::size_t row, std::size_t n_q, const floa
   out.float_rows.clear();
   for (std::size_t i = 0; i < n_q; ++i) {
     const float* qi = q + i * q_stride;
-    const float qmax = kernels::max_abs(dim, qi);
+    const float qmax = max_abs(dim, qi);
     if (!roundable(qmax)) {  // NaN/Inf, or so small that 127/max overflows: rounding would be undefined
       out.float_rows.push_back(i);
       continue;
     }
     const float inv = qmax > 0 ? 127.0f / qmax : 0.0f;
-    kernels::round_to_i16(dim, qi, inv, rounded.data());  // in [−127, 127], half away from zero
+    round_to_i16(dim, qi, inv, rounded.data());  // in [−127, 127], half away from zero
     const std::int16_t* r16 = rounded.data();
     std::int8_t* qo = out.q8.data() + i * row;  // a local pointer: no thread-local lookup per element
     std::int32_t sum = 0;
@@ -167,26 +167,25 @@ const Int8Queries& rounded_queries(std::size_t dim, std::size_t row, std::size_t
 void finish_scores(const Int8Queries& queries, float codebook_scale, const std::int32_t* raw,
                    const float* record_scales, std::size_t n, std::size_t n_q, float* out) {
   for (std::size_t i = 0; i < n_q; ++i) {
-    kernels::scale_ints(n, raw + i * n, 128 * queries.sum[i], record_scales, queries.scale[i] * codebook_scale,
-                        out + i * n);
+    scale_ints(n, raw + i * n, 128 * queries.sum[i], record_scales, queries.scale[i] * codebook_scale, out + i * n);
   }
 }
 
 }  // namespace
 
-void score_planes_int8(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n, std::size_t n_q,
+void score_planes_int8(const PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n, std::size_t n_q,
                        const float* q, std::size_t q_stride, float* out) {
   thread_local std::vector<std::int32_t> raw;
   thread_local std::vector<float> record_scales;
   const Int8Queries& queries = rounded_queries(codes.dim, codes.dim, n_q, q, q_stride);
   raw.resize(n_q * n);
-  kernels::score_planes_u8(codes, codebook.table, n, n_q, queries.q8.data(), raw.data());
+  score_planes_u8(codes, codebook.table, n, n_q, queries.q8.data(), raw.data());
   record_scales_of(codes, n, record_scales);  // after the kernel, which streamed the records in
   finish_scores(queries, codebook.scale, raw.data(), record_scales.data(), n, n_q, out);
-  for (std::size_t i : queries.float_rows) kernels::score_planes(codes, n, 1, q + i * q_stride, q_stride, out + i * n);
+  for (std::size_t i : queries.float_rows) score_planes(codes, n, 1, q + i * q_stride, q_stride, out + i * n);
 }
 
-bool score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
+bool score_blocks_int8(const PlaneBlocks& codes, std::size_t scale_offset, const Int8Codebook& codebook,
                        std::size_t n_blocks, std::size_t n_q, const float* q, std::size_t q_stride, float* out) {
   thread_local std::vector<std::int32_t> raw;
   thread_local std::vector<float> record_scales;
@@ -194,21 +193,21 @@ bool score_blocks_int8(const kernels::PlaneBlocks& codes, std::size_t scale_offs
   const Int8Queries& queries = rounded_queries(codes.dim, 8 * plane_bytes(codes.dim), n_q, q, q_stride);
   if (!queries.float_rows.empty()) return false;
   raw.resize(n_q * n);
-  kernels::score_blocks_u8(codes, codebook.table, n_blocks, n_q, queries.q8.data(), raw.data());
+  score_blocks_u8(codes, codebook.table, n_blocks, n_q, queries.q8.data(), raw.data());
   block_scales_of(codes, scale_offset, n_blocks, record_scales);
   finish_scores(queries, codebook.scale, raw.data(), record_scales.data(), n, n_q, out);
   return true;
 }
 
-void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n,
-                             std::size_t n_q, const float* w, float* acc, std::size_t acc_stride) {
+void accumulate_planes_int16(const PlaneCodes& codes, const Int8Codebook& codebook, std::size_t n, std::size_t n_q,
+                             const float* w, float* acc, std::size_t acc_stride) {
   const std::size_t dim = codes.dim;
   thread_local std::vector<std::int16_t> w16;
   thread_local std::vector<std::int32_t> sums;
   thread_local std::vector<float> scaled, record_scales, factor;
   for (std::size_t c0 = 0; c0 < n; c0 += kIntChunk) {
     const std::size_t m = std::min(kIntChunk, n - c0), m2 = (m + 1) / 2 * 2;
-    kernels::PlaneCodes part = codes;
+    PlaneCodes part = codes;
     part.records += c0 * codes.stride;
     record_scales_of(part, m, record_scales);
     w16.assign(n_q * m2, 0);
@@ -217,15 +216,15 @@ void accumulate_planes_int16(const kernels::PlaneCodes& codes, const Int8Codeboo
     for (std::size_t i = 0; i < n_q; ++i) {
       const float* wi = w + i * n + c0;
       if (!round_weights(m, wi, record_scales.data(), codebook.scale, scaled, w16.data() + i * m2, factor[i]))
-        kernels::accumulate_planes(part, m, 1, wi, acc + i * acc_stride, acc_stride);  // NaN/Inf propagate
+        accumulate_planes(part, m, 1, wi, acc + i * acc_stride, acc_stride);  // NaN/Inf propagate
     }
-    kernels::accumulate_planes_i16(part, codebook.values, m, n_q, w16.data(), sums.data(), dim);
+    accumulate_planes_i16(part, codebook.values, m, n_q, w16.data(), sums.data(), dim);
     for (std::size_t i = 0; i < n_q; ++i)
-      if (factor[i] != 0.0f) kernels::add_scaled_ints(dim, sums.data() + i * dim, factor[i], acc + i * acc_stride);
+      if (factor[i] != 0.0f) add_scaled_ints(dim, sums.data() + i * dim, factor[i], acc + i * acc_stride);
   }
 }
 
-void accumulate_blocks_int16(const kernels::PlaneBlocks& codes, std::size_t scale_offset, const float* centroids,
+void accumulate_blocks_int16(const PlaneBlocks& codes, std::size_t scale_offset, const float* centroids,
                              const Int8Codebook& codebook, std::size_t n_blocks, std::size_t n_q, const float* w,
                              float* acc, std::size_t acc_stride) {
   constexpr std::size_t kChunkBlocks = kIntChunk / kBlockRecords;
@@ -236,7 +235,7 @@ void accumulate_blocks_int16(const kernels::PlaneBlocks& codes, std::size_t scal
   thread_local std::vector<float> scaled, record_scales, factor;
   for (std::size_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
     const std::size_t nb = std::min(kChunkBlocks, n_blocks - b0), m = kBlockRecords * nb;
-    kernels::PlaneBlocks part = codes;
+    PlaneBlocks part = codes;
     part.blocks += b0 * codes.block_bytes;
     block_scales_of(part, scale_offset, nb, record_scales);
     w16.assign(n_q * m, 0);
@@ -245,13 +244,13 @@ void accumulate_blocks_int16(const kernels::PlaneBlocks& codes, std::size_t scal
     for (std::size_t i = 0; i < n_q; ++i) {
       const float* wi = w + i * n + kBlockRecords * b0;
       if (!round_weights(m, wi, record_scales.data(), codebook.scale, scaled, w16.data() + i * m, factor[i]))
-        kernels::accumulate_planes(unblocked_values(part, scale_offset, centroids, nb, plain), m, 1, wi,
-                                   acc + i * acc_stride, acc_stride);
+        accumulate_planes(unblocked_values(part, scale_offset, centroids, nb, plain), m, 1, wi, acc + i * acc_stride,
+                          acc_stride);
     }
-    kernels::accumulate_blocks_i16(part, codebook.values, nb, n_q, w16.data(), sums.data(), dim);
+    accumulate_blocks_i16(part, codebook.values, nb, n_q, w16.data(), sums.data(), dim);
     for (std::size_t i = 0; i < n_q; ++i)
-      if (factor[i] != 0.0f) kernels::add_scaled_ints(dim, sums.data() + i * dim, factor[i], acc + i * acc_stride);
+      if (factor[i] != 0.0f) add_scaled_ints(dim, sums.data() + i * dim, factor[i], acc + i * acc_stride);
   }
 }
 
-}  // namespace veloxquant
+}  // namespace veloxquant::kernels
