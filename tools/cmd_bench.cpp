@@ -166,6 +166,122 @@ std::set<std::string> with(std::set<std::string> base, std::initializer_list<con
   return base;
 }
 
+// One row of `bench attend`: a format at a context.
+struct AttendRow {
+  std::string format;
+  std::size_t ctx;
+  double us, us_min, bytes_per_token, bits, code_bits, rel_err, gb_per_s, floor_us;
+  std::optional<double> speedup;  // against f16 in the same run
+};
+
+struct AttendRun {
+  CacheShape shape;
+  std::vector<std::string> formats;
+  std::size_t reps;
+  bool warm;
+  double bandwidth;  // GB/s of one core
+};
+
+// Every format's cache is built first and the repetitions interleave the formats, so a slow phase
+// of a noisy machine hits all formats alike and the ratios stay comparable.
+std::vector<AttendRow> measure_attend(const AttendRun& run, MemoryProbe& probe, std::size_t ctx) {
+  const CacheShape& shape = run.shape;
+  const std::size_t token_floats = shape.kv_heads * shape.dim, n_formats = run.formats.size();
+  std::fprintf(stderr, "ctx %zu: generating data\n", ctx);
+  const std::vector<float> k = normals(ctx * token_floats, shape.seed * 3 + 1);
+  const std::vector<float> v = normals(ctx * token_floats, shape.seed * 3 + 2);
+  const std::vector<float> q = normals(shape.kv_heads * shape.group * shape.dim, shape.seed * 3 + 3);
+  const std::vector<float> exact = exact_step(k, v, q, ctx, shape.kv_heads, shape.group, shape.dim);
+  std::vector<KVCache> caches;
+  std::vector<std::vector<float>> outs(n_formats, std::vector<float>(q.size()));
+  for (std::size_t f = 0; f < n_formats; ++f) {
+    std::fprintf(stderr, "ctx %zu: %s\n", ctx, run.formats[f].c_str());
+    caches.emplace_back(shape.config(run.formats[f]));
+    append_all(caches[f], k, v, ctx, 256, token_floats);
+    caches[f].attend(0, 1, q.data(), outs[f].data());
+  }
+  std::vector<std::vector<double>> times(n_formats);
+  for (std::size_t r = 0; r < run.reps; ++r)
+    for (std::size_t f = 0; f < n_formats; ++f) {
+      if (!run.warm) probe.flush();
+      const auto start = std::chrono::steady_clock::now();
+      caches[f].attend(0, 1, q.data(), outs[f].data());
+      times[f].push_back(seconds_since(start));
+    }
+  std::vector<AttendRow> rows;
+  std::optional<double> f16_us;
+  for (std::size_t f = 0; f < n_formats; ++f) {
+    const double us = median(times[f]) * 1e6, bytes = static_cast<double>(caches[f].memory_bytes());
+    const CacheStats stats = caches[f].stats();
+    if (run.formats[f] == "f16") f16_us = us;
+    rows.push_back(
+        AttendRow{run.formats[f], ctx, us, *std::min_element(times[f].begin(), times[f].end()) * 1e6,
+                  bytes / static_cast<double>(ctx), 8.0 * bytes / static_cast<double>(ctx * token_floats * 2),
+                  0.5 * (stats.key_bits_per_coord + stats.value_bits_per_coord), relative_error(outs[f], exact),
+                  bytes / (us * 1e-6) * 1e-9, bytes / (run.bandwidth * 1e9) * 1e6, std::nullopt});
+  }
+  if (f16_us)
+    for (AttendRow& row : rows) row.speedup = *f16_us / row.us;
+  return rows;
+}
+
+Json attend_json(const AttendRun& run, const std::vector<AttendRow>& rows) {
+  Json out = Json::object(), config = Json::object(), results = Json::array();
+  out.set("command", Json::string("bench attend"));
+  out.set("read_gb_per_s", Json::number_or_null(run.bandwidth));
+  const CacheShape& shape = run.shape;
+  for (const auto& [key, value] : {std::pair<const char*, std::size_t>{"dim", shape.dim},
+                                   {"kv_heads", shape.kv_heads},
+                                   {"q_per_kv", shape.group},
+                                   {"window", shape.window},
+                                   {"sinks", shape.sinks},
+                                   {"page_tokens", shape.page_tokens},
+                                   {"threads", shape.threads},
+                                   {"reps", run.reps}})
+    config.set(key, Json::unsigned_integer(value));
+  config.set("target", Json::string(kernels::active_target_name()));
+  config.set("warm", Json::boolean(run.warm));
+  out.set("config", std::move(config));
+  for (const AttendRow& r : rows) {
+    Json o = Json::object();
+    o.set("format", Json::string(r.format));
+    o.set("key_format", Json::string(r.format));
+    o.set("value_format", Json::string(r.format));
+    o.set("ctx", Json::unsigned_integer(r.ctx));
+    o.set("us_per_step", Json::number_or_null(r.us));
+    o.set("us_min", Json::number_or_null(r.us_min));
+    o.set("kv_bytes_per_token", Json::number_or_null(r.bytes_per_token));
+    o.set("bits_per_coord", Json::number_or_null(r.bits));
+    o.set("code_bits_per_coord", Json::number_or_null(r.code_bits));
+    o.set("speedup_vs_f16", r.speedup ? Json::number_or_null(*r.speedup) : Json());
+    o.set("rel_err", Json::number_or_null(r.rel_err));
+    o.set("gb_per_s", Json::number_or_null(r.gb_per_s));
+    o.set("floor_us", Json::number_or_null(r.floor_us));
+    results.push(std::move(o));
+  }
+  out.set("results", std::move(results));
+  return out;
+}
+
+void print_attend_table(const AttendRun& run, const std::vector<AttendRow>& rows) {
+  const CacheShape& shape = run.shape;
+  std::printf(
+      "read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
+      "pages of %zu, %zu thread(s), median of %zu%s; SIMD target %s\n\n",
+      run.bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens,
+      shape.threads, run.reps, run.warm ? ", warm (caches not flushed)" : "", kernels::active_target_name().c_str());
+  int width = 8;  // the format column fits the longest name (tq4:extra=48, ...)
+  for (const AttendRow& r : rows) width = std::max(width, static_cast<int>(r.format.size()));
+  std::printf("%-*s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", width, "format", "ctx", "us/step", "min us",
+              "KV B/token", "bits/crd", "vs f16", "rel.err", "GB/s", "x floor");
+  for (const AttendRow& r : rows) {
+    char speedup[16] = "        -";  // without f16 in --formats
+    if (r.speedup) std::snprintf(speedup, sizeof speedup, "%9.2fx", *r.speedup);
+    std::printf("%-*s %7zu %10.1f %10.1f %11.1f %9.3f %10s %9.4f %8.1f %9.2f\n", width, r.format.c_str(), r.ctx, r.us,
+                r.us_min, r.bytes_per_token, r.bits, speedup, r.rel_err, r.gb_per_s, r.us / r.floor_us);
+  }
+}
+
 int bench_attend(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help", "warm"}, with(kShapeOptions, {"ctx"}));
   if (args.has("help")) {
@@ -180,117 +296,24 @@ int bench_attend(int argc, char** argv) {
         kDefaultFormats);
     return 0;
   }
-  const CacheShape shape = read_shape(args);
-  const std::size_t reps = positive(args, "reps", 5);
-  const std::vector<std::string> formats = checked_formats(args);
+  AttendRun run{read_shape(args), checked_formats(args), positive(args, "reps", 5), args.has("warm"), 0.0};
   std::vector<std::size_t> contexts;
   for (long long ctx : args.int_list("ctx", "1024,8192,32768")) {
     if (ctx < 1) throw std::invalid_argument("option --ctx: " + std::to_string(ctx) + " is not ≥ 1");
     contexts.push_back(static_cast<std::size_t>(ctx));
   }
-  const bool json = args.has("json"), warm = args.has("warm");
   MemoryProbe probe;
-  const double bandwidth = probe.read_gb_per_s();
-  std::fprintf(stderr, "read bandwidth (one core): %.1f GB/s\n", bandwidth);
-
-  struct Row {
-    std::string format;
-    std::size_t ctx;
-    double us, us_min, bytes_per_token, bits, code_bits, rel_err, gb_per_s, floor_us;
-    std::optional<double> speedup;
-  };
-  std::vector<Row> rows;
-  const std::size_t token_floats = shape.kv_heads * shape.dim;
+  run.bandwidth = probe.read_gb_per_s();
+  std::fprintf(stderr, "read bandwidth (one core): %.1f GB/s\n", run.bandwidth);
+  std::vector<AttendRow> rows;
   for (const std::size_t ctx : contexts) {
-    std::fprintf(stderr, "ctx %zu: generating data\n", ctx);
-    const std::vector<float> k = normals(ctx * token_floats, shape.seed * 3 + 1);
-    const std::vector<float> v = normals(ctx * token_floats, shape.seed * 3 + 2);
-    const std::vector<float> q = normals(shape.kv_heads * shape.group * shape.dim, shape.seed * 3 + 3);
-    const std::vector<float> exact = exact_step(k, v, q, ctx, shape.kv_heads, shape.group, shape.dim);
-    // Every format's cache is built first and the repetitions interleave the formats, so a slow
-    // phase of a noisy machine hits all formats alike and the ratios stay comparable.
-    std::vector<KVCache> caches;
-    std::vector<std::vector<float>> outs(formats.size(), std::vector<float>(q.size()));
-    for (std::size_t f = 0; f < formats.size(); ++f) {
-      std::fprintf(stderr, "ctx %zu: %s\n", ctx, formats[f].c_str());
-      caches.emplace_back(shape.config(formats[f]));
-      append_all(caches[f], k, v, ctx, 256, token_floats);
-      caches[f].attend(0, 1, q.data(), outs[f].data());
-    }
-    std::vector<std::vector<double>> times(formats.size());
-    for (std::size_t r = 0; r < reps; ++r)
-      for (std::size_t f = 0; f < formats.size(); ++f) {
-        if (!warm) probe.flush();
-        const auto start = std::chrono::steady_clock::now();
-        caches[f].attend(0, 1, q.data(), outs[f].data());
-        times[f].push_back(seconds_since(start));
-      }
-    std::optional<double> f16_us;
-    const std::size_t first = rows.size();
-    for (std::size_t f = 0; f < formats.size(); ++f) {
-      const KVCache& cache = caches[f];
-      const double us = median(times[f]) * 1e6;
-      const double bytes = static_cast<double>(cache.memory_bytes());
-      const CacheStats stats = cache.stats();
-      if (formats[f] == "f16") f16_us = us;
-      rows.push_back(Row{formats[f], ctx, us, *std::min_element(times[f].begin(), times[f].end()) * 1e6,
-                         bytes / static_cast<double>(ctx), 8.0 * bytes / static_cast<double>(ctx * token_floats * 2),
-                         0.5 * (stats.key_bits_per_coord + stats.value_bits_per_coord), relative_error(outs[f], exact),
-                         bytes / (us * 1e-6) * 1e-9, bytes / (bandwidth * 1e9) * 1e6, std::nullopt});
-    }
-    if (f16_us)
-      for (std::size_t i = first; i < rows.size(); ++i) rows[i].speedup = *f16_us / rows[i].us;
+    const std::vector<AttendRow> at_ctx = measure_attend(run, probe, ctx);
+    rows.insert(rows.end(), at_ctx.begin(), at_ctx.end());
   }
-
-  if (json) {
-    Json out = Json::object(), config = Json::object(), results = Json::array();
-    out.set("command", Json::string("bench attend"));
-    out.set("read_gb_per_s", Json::number_or_null(bandwidth));
-    for (const auto& [key, value] : {std::pair<const char*, std::size_t>{"dim", shape.dim},
-                                     {"kv_heads", shape.kv_heads},
-                                     {"q_per_kv", shape.group},
-                                     {"window", shape.window},
-                                     {"sinks", shape.sinks},
-                                     {"page_tokens", shape.page_tokens},
-                                     {"threads", shape.threads},
-                                     {"reps", reps}})
-      config.set(key, Json::unsigned_integer(value));
-    config.set("target", Json::string(kernels::active_target_name()));
-    config.set("warm", Json::boolean(warm));
-    out.set("config", std::move(config));
-    for (const Row& r : rows) {
-      Json o = Json::object();
-      o.set("format", Json::string(r.format));
-      o.set("key_format", Json::string(r.format));
-      o.set("value_format", Json::string(r.format));
-      o.set("ctx", Json::unsigned_integer(r.ctx));
-      o.set("us_per_step", Json::number_or_null(r.us));
-      o.set("us_min", Json::number_or_null(r.us_min));
-      o.set("kv_bytes_per_token", Json::number_or_null(r.bytes_per_token));
-      o.set("bits_per_coord", Json::number_or_null(r.bits));
-      o.set("code_bits_per_coord", Json::number_or_null(r.code_bits));
-      o.set("speedup_vs_f16", r.speedup ? Json::number_or_null(*r.speedup) : Json());
-      o.set("rel_err", Json::number_or_null(r.rel_err));
-      o.set("gb_per_s", Json::number_or_null(r.gb_per_s));
-      o.set("floor_us", Json::number_or_null(r.floor_us));
-      results.push(std::move(o));
-    }
-    out.set("results", std::move(results));
-    std::printf("%s\n", out.dump(0).c_str());
-    return 0;
-  }
-  std::printf(
-      "read bandwidth (one core): %.1f GB/s; d=%zu, %zu KV heads × %zu query heads, window %zu, sinks %zu, "
-      "pages of %zu, %zu thread(s), median of %zu%s; SIMD target %s\n\n",
-      bandwidth, shape.dim, shape.kv_heads, shape.group, shape.window, shape.sinks, shape.page_tokens, shape.threads,
-      reps, warm ? ", warm (caches not flushed)" : "", kernels::active_target_name().c_str());
-  std::printf("%-8s %7s %10s %10s %11s %9s %10s %9s %8s %9s\n", "format", "ctx", "us/step", "min us", "KV B/token",
-              "bits/crd", "vs f16", "rel.err", "GB/s", "x floor");
-  for (const Row& r : rows) {
-    char speedup[16] = "        -";  // without f16 in --formats
-    if (r.speedup) std::snprintf(speedup, sizeof speedup, "%9.2fx", *r.speedup);
-    std::printf("%-8s %7zu %10.1f %10.1f %11.1f %9.3f %10s %9.4f %8.1f %9.2f\n", r.format.c_str(), r.ctx, r.us,
-                r.us_min, r.bytes_per_token, r.bits, speedup, r.rel_err, r.gb_per_s, r.us / r.floor_us);
+  if (args.has("json")) {
+    std::printf("%s\n", attend_json(run, rows).dump(0).c_str());
+  } else {
+    print_attend_table(run, rows);
   }
   return 0;
 }
