@@ -1,7 +1,8 @@
 // The runner against llama.cpp on every architecture (runner/architecture.h): for each of llama,
-// qwen2, qwen3, phi3 and gemma2, a random-weight model of small but real structure (3 layers, GQA
-// 4:2, qwen3 with head_dim 128 ≠ dim / heads, phi3 with head_dim 96 and fused tensors, gemma2 with
-// head_dim 256 and sliding-window layers) written by our writer (write_synthetic_model) with f16
+// qwen2, qwen3, phi3, gemma2 and gemma3, a random-weight model of small but real structure (3
+// layers, GQA 4:2, qwen3 with head_dim 128 ≠ dim / heads, phi3 with head_dim 96 and fused tensors,
+// gemma2 with head_dim 256 and sliding-window layers, gemma3 with 6 layers, 5 of them local with
+// their own rope) written by our writer (write_synthetic_model) with f16
 // matrices and, for the first three, with q4_K matrices; next-token logits at 64 positions, top-1 at all 512, greedy
 // continuations. Both sides attend in f32 (our ExactKvStore; llama.cpp with an f32 KV cache and
 // without flash attention). Skips when node or the package is absent (scripts/install-reference.sh;
@@ -46,11 +47,13 @@ const std::string kPhi3 = "dim=384,layers=3,heads=4,kv_heads=2,ffn=512,vocab=409
 // is 8 of them), soft-capping at 2 (scores) and 3 (logits) so that the tanh bends the values of a
 // random model (its scores and logits are a few units; gemma2's own caps 50 and 30 would be linear).
 const std::string kGemma2 = kLlama + ",arch=gemma2,head_dim=256,window=64,attn_softcap=2,final_softcap=3";
-const std::vector<ArchCase> kCases = {{"llama", "f16", kLlama},
-                                      {"qwen2", "f16", kQwen2},
-                                      {"qwen3", "f16", kQwen3},
-                                      {"phi3", "f16", kPhi3},
-                                      {"gemma2", "f16", kGemma2}};
+// gemma3 with head_dim 256, six layers (0–4 local with a 64-token window, 5 global), the global
+// rope at base 10^6 with linear scaling 8 and the local one at gemma3's fixed base 10000.
+const std::string kGemma3 =
+    "dim=256,layers=6,heads=4,kv_heads=2,ffn=512,vocab=4096,context=2048,arch=gemma3,head_dim=256,window=64,"
+    "rope_base=1000000,rope_linear=8";
+const std::vector<ArchCase> kCases = {{"llama", "f16", kLlama}, {"qwen2", "f16", kQwen2},   {"qwen3", "f16", kQwen3},
+                                      {"phi3", "f16", kPhi3},   {"gemma2", "f16", kGemma2}, {"gemma3", "f16", kGemma3}};
 // Instantiated as DISABLED_ (--gtest_also_run_disabled_tests runs them): they miss the targets,
 // measured at this commit (docs/runner.md, "Architectures"), max |logit diff| / range and top-1:
 //   llama q4_K 1.37e-2, 501 of 512; qwen2 q4_K 9.3e-3, 507; qwen3 q4_K 1.27e-2, 492; a greedy

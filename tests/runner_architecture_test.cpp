@@ -334,6 +334,37 @@ TEST(Architecture, Gemma2ReadsCapsWindowsAndNorms) {
   EXPECT_THROW(parse_synthetic_shape(kShape + ",window=16"), std::invalid_argument);  // llama has no window
 }
 
+// gemma3: five local layers to one global, the local ones roped with base 10000 and no scaling
+// whatever the global layers use; Q/K norms required; no soft-capping; without the window key
+// every layer is global (as llama.cpp loads it).
+TEST(Architecture, Gemma3ReadsWindowsRopesAndNorms) {
+  const std::vector<std::uint8_t> bytes =
+      synthetic("gemma3", ",layers=7,window=5,rope_base=1000000,rope_linear=8,head_dim=32");
+  const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(bytes));
+  const LlamaConfig& c = m.config();
+  EXPECT_EQ(c.windows, (std::vector<std::size_t>{5, 5, 5, 5, 5, 0, 5}));
+  EXPECT_EQ(c.attn_softcap, 0.0f);
+  EXPECT_EQ(c.final_softcap, 0.0f);
+  EXPECT_EQ(c.embedding_scale, 8.0f);  // √64
+  EXPECT_EQ(c.local_rope_base, 10000.0);
+  EXPECT_EQ(m.layers()[0].q_norm.size(), 32u);
+  const ModelRopes ropes = make_ropes(m);
+  ASSERT_EQ(ropes.global.inv_freq.size(), 16u);
+  for (std::size_t i = 0; i < 16; ++i) {
+    const double e = -2.0 * static_cast<double>(i) / 32.0;
+    EXPECT_DOUBLE_EQ(ropes.global.inv_freq[i], std::pow(1e6, e) / 8.0) << i;
+    EXPECT_DOUBLE_EQ(ropes.local.inv_freq[i], std::pow(1e4, e)) << i;
+  }
+  EXPECT_EQ(&ropes.of_layer(c, 5), &ropes.global);
+  EXPECT_EQ(&ropes.of_layer(c, 6), &ropes.local);
+  const LlamaModel global = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic("gemma3", ",layers=7,head_dim=32")));
+  EXPECT_TRUE(global.config().windows.empty());
+  EXPECT_EQ(global.config().local_rope_base, 0.0);
+  Edit norm;
+  norm.drop = {"blk.3.attn_k_norm.weight"};
+  EXPECT_NE(load_error(edited(bytes, norm)).find("'blk.3.attn_k_norm.weight' is missing"), std::string::npos);
+}
+
 // The compressed cache has no soft-capping and no per-layer window: gemma2 runs on the exact
 // store, and a store made from the sizes alone is refused rather than attending otherwise.
 TEST(Architecture, Gemma2NeedsTheExactStore) {
@@ -424,9 +455,10 @@ TEST(Architecture, GeluIsGgmlsF16Table) {
 
 // BatchForward (the server's path) gives every architecture the logits LlamaSession gives.
 TEST(Architecture, BatchedStepsMatchOneSequence) {
-  for (const std::string arch : {"llama", "qwen2", "qwen3", "phi3", "gemma2"}) {
-    const std::string extra =
-        arch == "gemma2" ? ",head_dim=32,window=3,attn_softcap=2,final_softcap=3" : ",head_dim=32";
+  for (const std::string arch : {"llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"}) {
+    const std::string extra = arch == "gemma2"   ? ",head_dim=32,window=3,attn_softcap=2,final_softcap=3"
+                              : arch == "gemma3" ? ",head_dim=32,layers=7,window=3,rope_base=1000000"
+                                                 : ",head_dim=32";
     const LlamaModel m = LlamaModel::from_gguf(GgufFile::from_bytes(synthetic(arch, extra)));
     const std::vector<float> alone = logits(m);
     const LlamaConfig& c = m.config();

@@ -47,11 +47,15 @@ struct Architecture {
   float attn_softcap = 0.0f, final_softcap = 0.0f;
   // Sliding-window layers: l is local when l % pattern < pattern − 1 (llama.cpp's rule;
   // <name>.attention.sliding_window_pattern overrides it) and attends to its last
-  // <name>.attention.sliding_window tokens (default `sliding_window`); pattern 0: none.
+  // <name>.attention.sliding_window tokens (default `sliding_window`; 0: without the key, every
+  // layer is global, as llama.cpp loads gemma3); pattern 0: none.
   std::size_t swa_pattern = 0, sliding_window = 0;
   // The block count at which llama.cpp scales queries by 1/√(dim / heads) rather than
   // 1/√head_dim (gemma2 27B's query_pre_attn_scalar, which the GGUF does not store); 0: never.
   std::size_t dim_scaled_queries_at_layers = 0;
+  // The rope base of the sliding-window layers, without the global layers' frequency scaling
+  // (gemma3's 10000, which llama.cpp fixes whatever the file says); 0: as the global layers.
+  double swa_rope_base = 0.0;
 };
 
 const std::vector<Architecture>& architectures();

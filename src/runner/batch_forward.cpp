@@ -12,7 +12,7 @@
 namespace veloxquant {
 
 BatchForward::BatchForward(const LlamaModel& model, ThreadPool& pool)
-    : model_(model), pool_(pool), rope_(make_rope(model)) {}
+    : model_(model), pool_(pool), ropes_(make_ropes(model)) {}
 
 void BatchForward::run(const std::vector<SequenceStep>& steps) {
   if (steps.empty()) return;
@@ -62,8 +62,8 @@ void BatchForward::run(const std::vector<SequenceStep>& steps) {
     finish_qkv(c, L, rows, q_.data(), k_.data(), v_.data());
     for (std::size_t s = 0; s < steps.size(); ++s) {  // attention: each sequence on its own store
       const std::size_t r = first_row[s], n = steps[s].n;
-      apply_rope(rope_, q_.data() + r * q_dim, n, c.heads, pos0[s]);
-      apply_rope(rope_, k_.data() + r * kv_dim, n, c.kv_heads, pos0[s]);
+      apply_rope(ropes_.of_layer(c, l), q_.data() + r * q_dim, n, c.heads, pos0[s]);
+      apply_rope(ropes_.of_layer(c, l), k_.data() + r * kv_dim, n, c.kv_heads, pos0[s]);
       steps[s].store->append(l, n, k_.data() + r * kv_dim, v_.data() + r * kv_dim);
       steps[s].store->attend(l, n, q_.data() + r * q_dim, att_.data() + r * q_dim);
     }

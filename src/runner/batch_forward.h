@@ -38,7 +38,7 @@ class BatchForward {
  private:
   const LlamaModel& model_;
   ThreadPool& pool_;
-  Rope rope_;
+  ModelRopes ropes_;
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, last_, logits_;
 };
 

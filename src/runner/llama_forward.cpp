@@ -19,16 +19,26 @@ void rms_norm(const float* x, const float* weight, std::size_t n, std::size_t di
   }
 }
 
-Rope make_rope(const LlamaModel& model) {
-  const LlamaConfig& c = model.config();
+namespace {
+
+Rope make_rope(const LlamaConfig& c, double base, double freq_scale, const std::vector<float>& divisors) {
   Rope r{c.arch->rope, c.head_dim, {}};
   for (std::size_t i = 0; i < c.rope_dim / 2; ++i) {
-    double f = std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
-    if (c.rope_freq_scale != 1.0) f *= c.rope_freq_scale;
-    if (!model.rope_freqs().empty()) f /= model.rope_freqs()[i];
+    double f = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
+    if (freq_scale != 1.0) f *= freq_scale;
+    if (!divisors.empty()) f /= divisors[i];
     r.inv_freq.push_back(f);
   }
   return r;
+}
+
+}  // namespace
+
+ModelRopes make_ropes(const LlamaModel& model) {
+  const LlamaConfig& c = model.config();
+  Rope global = make_rope(c, c.rope_base, c.rope_freq_scale, model.rope_freqs());
+  Rope local = c.local_rope_base > 0.0 ? make_rope(c, c.local_rope_base, 1.0, {}) : global;
+  return {std::move(global), std::move(local)};
 }
 
 void apply_rope(const Rope& rope, float* x, std::size_t n, std::size_t heads, std::size_t pos0) {
@@ -104,7 +114,7 @@ void check_store(const LlamaConfig& c, const KvStore& store) {
 }
 
 LlamaSession::LlamaSession(const LlamaModel& model, KvStore& store, ThreadPool& pool)
-    : model_(model), store_(store), pool_(pool), rope_(make_rope(model)) {
+    : model_(model), store_(store), pool_(pool), ropes_(make_ropes(model)) {
   check_store(model.config(), store);
 }
 
@@ -137,8 +147,8 @@ void LlamaSession::forward(const std::int32_t* tokens, std::size_t n, float* log
     product(L.wk, h_.data(), n, k_.data());
     product(L.wv, h_.data(), n, v_.data());
     finish_qkv(c, L, n, q_.data(), k_.data(), v_.data());
-    apply_rope(rope_, q_.data(), n, c.heads, pos0);
-    apply_rope(rope_, k_.data(), n, c.kv_heads, pos0);
+    apply_rope(ropes_.of_layer(c, l), q_.data(), n, c.heads, pos0);
+    apply_rope(ropes_.of_layer(c, l), k_.data(), n, c.kv_heads, pos0);
     store_.append(l, n, k_.data(), v_.data());
     store_.attend(l, n, q_.data(), att_.data());
     product(L.wo, att_.data(), n, h_.data());

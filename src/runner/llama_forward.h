@@ -24,7 +24,13 @@ struct Rope {
   std::size_t head_dim = 0;
   std::vector<double> inv_freq;
 };
-Rope make_rope(const LlamaModel& model);
+// The ropes of the global layers and of the sliding-window ones: the same but where the
+// architecture gives local layers their own base (gemma3: base 10000, freq_scale 1, no rope_freqs).
+struct ModelRopes {
+  Rope global, local;
+  const Rope& of_layer(const LlamaConfig& c, std::size_t layer) const { return c.is_local(layer) ? local : global; }
+};
+ModelRopes make_ropes(const LlamaModel& model);
 
 // Rotates n tokens × heads vectors of head_dim at positions pos0, pos0 + 1, …: the pairs
 // (x[2i], x[2i+1]) for kAdjacentPairs, (x[i], x[i + rope_dim/2]) for kNeoxHalves; dimensions past
@@ -67,7 +73,7 @@ class LlamaSession {
   const LlamaModel& model_;
   KvStore& store_;
   ThreadPool& pool_;
-  Rope rope_;
+  ModelRopes ropes_;
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
   Observer observer_;
 };

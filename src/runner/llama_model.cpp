@@ -118,13 +118,15 @@ void read_attention_keys(const GgufFile& f, const Architecture& a, LlamaConfig& 
     const std::size_t per_head = c.dim / c.heads;  // an integer quotient, as llama.cpp computes it
     c.query_scale = 1.0f / std::sqrt(static_cast<float>(per_head));
   }
-  // One rope for all layers: a separate base for the local ones (gemma3's) is not done here.
-  if (f.has(k + "rope.freq_base_swa") && f.get_float(k + "rope.freq_base_swa") != c.rope_base)
+  // The local layers' own rope base: the architecture's (gemma3's); any other is not done here.
+  if (a.swa_rope_base == 0.0 && f.has(k + "rope.freq_base_swa") && f.get_float(k + "rope.freq_base_swa") != c.rope_base)
     throw std::runtime_error("metadata " + k + "rope.freq_base_swa differs from rope.freq_base (not supported)");
   if (a.swa_pattern == 0) return;
   const std::size_t window = f.has(k + "attention.sliding_window")
                                  ? positive(f, k + "attention.sliding_window", std::size_t{1} << 24)
                                  : a.sliding_window;
+  if (window == 0) return;  // gemma3 without the key: every layer global
+  c.local_rope_base = a.swa_rope_base;
   const std::size_t pattern = f.has(k + "attention.sliding_window_pattern")
                                   ? static_cast<std::size_t>(f.get_uint(k + "attention.sliding_window_pattern"))
                                   : a.swa_pattern;

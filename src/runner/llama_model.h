@@ -41,6 +41,8 @@ struct LlamaConfig {
   float final_softcap = 0.0f;          // final_logit_softcapping (0: none)
   float query_scale = 0.0f;            // softmax scale of the scores; 0: 1/√head_dim
   std::vector<std::size_t> windows;    // per layer: sliding window in tokens, 0 for a global layer; empty: all global
+  double local_rope_base = 0.0;        // the sliding-window layers' rope base, unscaled (gemma3); 0: rope_base
+  bool is_local(std::size_t layer) const { return !windows.empty() && windows[layer] != 0; }
   std::size_t q_dim() const { return heads * head_dim; }
   // What a KvStore for this model must do (runner/kv_store.h): shape, scale, soft-capping, windows.
   KvShape kv_shape() const;

@@ -150,10 +150,12 @@ SyntheticShape parse_synthetic_shape(const std::string& text) {
       s.attn_softcap = n;
     else if (key == "final_softcap")
       s.final_softcap = n;
+    else if (key == "rope_linear")
+      s.rope_linear = n;
     else
       throw std::invalid_argument("unknown shape key '" + key +
                                   "' (dim, layers, heads, kv_heads, ffn, vocab, context, tied, arch, head_dim, "
-                                  "rope_base, rope_scaling, window, attn_softcap, final_softcap)");
+                                  "rope_base, rope_scaling, rope_linear, window, attn_softcap, final_softcap)");
   }
   const Architecture& a = find_architecture(s.arch);
   if ((s.window && a.swa_pattern == 0) || (s.attn_softcap && a.attn_softcap == 0.0f) ||
@@ -243,7 +245,12 @@ ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticS
   if (a.final_softcap != 0.0f)
     m[k + "final_logit_softcapping"] =
         gguf_f32(shape.final_softcap ? static_cast<float>(shape.final_softcap) : a.final_softcap);
-  if (a.swa_pattern != 0) m[k + "attention.sliding_window"] = u32(shape.window ? shape.window : a.sliding_window);
+  if (const std::size_t window = shape.window ? shape.window : a.sliding_window; a.swa_pattern != 0 && window != 0)
+    m[k + "attention.sliding_window"] = u32(window);
+  if (shape.rope_linear != 0) {
+    m[k + "rope.scaling.type"] = gguf_string("linear");
+    m[k + "rope.scaling.factor"] = gguf_f32(static_cast<float>(shape.rope_linear));
+  }
   mark_file_type(m, scheme);
 
   std::vector<GgufTensorPlan> plans;

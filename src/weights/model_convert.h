@@ -40,12 +40,14 @@ ConvertStats convert_gguf(const GgufFile& in, const std::string& out_path, const
 // dim / heads, written as attention.key_length when it differs; rope_base default 10000;
 // rope_scaling=llama3: Llama 3.1's rope_freqs tensor, as llama.cpp's converter writes it for
 // factor 8, low/high frequency factors 1 and 4, original context 8192; window, attn_softcap,
-// final_softcap: gemma2's attention.sliding_window and soft-capping values, default 4096, 50, 30).
+// final_softcap: gemma2's attention.sliding_window and soft-capping values, default 4096, 50, 30;
+// gemma3 writes no window unless one is given; rope_linear=F: rope.scaling.type linear, factor F).
 struct SyntheticShape {
   std::size_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, context = 2048;
   std::size_t head_dim = 0, rope_base = 10000;
   // Written for architectures that have them (gemma2); 0: the architecture's default.
   std::size_t window = 0, attn_softcap = 0, final_softcap = 0;
+  std::size_t rope_linear = 0;  // rope.scaling.factor of a linear scaling; 0: none
   bool tied = false, llama3_rope = false;
   std::string arch = "llama";
 };
@@ -58,9 +60,9 @@ SyntheticShape parse_synthetic_shape(const std::string& text);  // throws std::i
 
 // Writes a model of `shape` with Gaussian weights (matrices scaled by 1/√cols, norm weights near
 // 1, biases near 0; deterministic for a seed) in `scheme`'s types, the tensors its architecture
-// requires (qwen2's Q/K/V biases, qwen3's Q/K norms, phi3's fused attn_qkv and gate/up, gemma2's post-norms; gemma2
-// tied) and the tokenizer of `tokenizer_source` padded with unused tokens to the vocabulary (it must not have more
-// tokens than that).
+// requires (qwen2's Q/K/V biases, qwen3's and gemma3's Q/K norms, phi3's fused attn_qkv and gate/up, the
+// gemmas' post-norms; gemma2 tied) and the tokenizer of `tokenizer_source` padded with unused tokens to the vocabulary
+// (it must not have more tokens than that).
 ConvertStats write_synthetic_model(const std::string& out_path, const SyntheticShape& shape,
                                    const GgufFile& tokenizer_source, const TypeScheme& scheme, std::uint64_t seed,
                                    ThreadPool& pool, const ConvertProgress& progress = {});
