@@ -34,8 +34,9 @@ Perplexity over non-overlapping windows of --ctx tokens (a fresh cache per windo
 K/V cache formats given, and against an exact f32 attention pass in the same run: mean KL
 divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agreement.
 
-  -m, --model FILE     GGUF model (llama, qwen2, qwen3, phi3 or gemma2; weights of any type of docs/weights.md), or a
-                       quantized model written by `veloxquant quantize-model` (.vqm)
+  -m, --model FILE     GGUF model (llama, qwen2, qwen3, phi3, gemma2 or gemma3; weights of any
+                       type of docs/weights.md), or a quantized model written by
+                       `veloxquant quantize-model` (.vqm)
   -f, --file FILE      text to score (tokenized as one string, no BOS)
   --tokens FILE        token ids to score: little-endian uint16, no BOS
   --ctx N              window length (default 512)

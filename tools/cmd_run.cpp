@@ -30,8 +30,9 @@ constexpr const char* kHelp = R"(usage: veloxquant run -m model.gguf (-p "text" 
 
 Generates text; attention of every layer runs on the KV cache formats given.
 
-  -m, --model FILE     GGUF model (llama, qwen2, qwen3, phi3 or gemma2; weights of any type of docs/weights.md), or a
-                       quantized model written by `veloxquant quantize-model` (.vqm)
+  -m, --model FILE     GGUF model (llama, qwen2, qwen3, phi3, gemma2 or gemma3; weights of any
+                       type of docs/weights.md), or a quantized model written by
+                       `veloxquant quantize-model` (.vqm)
   -p, --prompt TEXT    prompt text
   -f, --file FILE      read the prompt from a file
   --max-prompt N       keep only the first N prompt tokens (default 0: all)

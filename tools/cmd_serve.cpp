@@ -35,7 +35,7 @@ An OpenAI-compatible server (POST /v1/completions, /v1/chat/completions, GET /v1
 /metrics, /sessions and a status page at /); every session's attention runs on its own compressed
 KV cache. docs/server.md has the details.
 
-  -m, --model FILE       GGUF model (llama, qwen2, qwen3, phi3 or gemma2) or a .vqm from `veloxquant quantize-model`
+  -m, --model FILE       GGUF model (llama, qwen2, qwen3, phi3, gemma2 or gemma3) or a .vqm from `veloxquant quantize-model`
   --host ADDR            address to listen on (default 127.0.0.1)
   --port N               port (default 8080; 0: any free port, printed at start)
   --cache-k F            key format of the sessions' caches (default tq4; any cache format name)
