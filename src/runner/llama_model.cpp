@@ -134,27 +134,11 @@ void read_attention_keys(const GgufFile& f, const Architecture& a, LlamaConfig& 
     c.windows.push_back(pattern == 0 || l % pattern < pattern - 1 ? window : 0);
 }
 
-}  // namespace
-
-KvShape LlamaConfig::kv_shape() const {
-  return {layers, heads, kv_heads, head_dim, query_scale, attn_softcap, windows};
-}
-
-LlamaModel LlamaModel::load(const std::string& path) {
-  if (is_quantized_model_file(path)) return load_quantized_model(path);
-  return from_gguf(GgufFile::open(path));
-}
-
-LlamaModel LlamaModel::from_gguf(GgufFile file) { return from_parts(std::move(file), {}, {}, {}, 0); }
-
-LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
-                                  std::vector<std::unique_ptr<Quantizer>> quantizers, const WeightScheme& scheme,
-                                  std::uint64_t seed) {
-  const Architecture& a = find_architecture(file.get_string("general.architecture"));
-  const std::string k = a.name + ".";  // the prefix of the architecture's metadata keys
-  LlamaModel m;
-  LlamaConfig& c = m.config_;
+// The sizes, rope and attention keys of the file's metadata, and the vocabulary.
+LlamaConfig read_config(const GgufFile& file, const Architecture& a) {
+  LlamaConfig c;
   c.arch = &a;
+  const std::string k = a.name + ".";  // the prefix of the architecture's metadata keys
   constexpr std::size_t kLimit = std::size_t{1} << 24;
   c.dim = positive(file, k + "embedding_length", kLimit);
   c.layers = positive(file, k + "block_count", 4096);
@@ -186,12 +170,83 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   if (!(c.rope_base > 0.0) || !(c.rms_eps >= 0.0)) throw std::runtime_error("bad rope.freq_base or rms epsilon");
   c.rope_freq_scale = rope_freq_scale(file, k);
   read_attention_keys(file, a, c);
-
-  const GgufTensor& emb = file.tensor("token_embd.weight");
+  const GgufTensor& emb = file.tensor("token_embd.weight");  // the vocabulary is its row count
   if (emb.dims.size() != 2) throw std::runtime_error("token_embd.weight must be 2-D");
   c.vocab = static_cast<std::size_t>(emb.dims[1]);
   if (file.has(k + "vocab_size") && file.get_uint(k + "vocab_size") != c.vocab)
     throw std::runtime_error(k + "vocab_size disagrees with token_embd.weight");
+  return c;
+}
+
+// Layer l's tensors, in the architecture's layout (fused tensors as row views).
+LlamaLayer load_layer(const GgufFile& file, const Quantized& quantized, const LlamaConfig& c, std::size_t l) {
+  const Architecture& a = *c.arch;
+  const std::size_t q_dim = c.q_dim(), kv_dim = c.kv_heads * c.head_dim;
+  const std::string p = "blk." + std::to_string(l) + ".";
+  LlamaLayer L;
+  L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
+  L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
+  if (a.fused_qkv) {
+    for (const char* part : {"attn_q.weight", "attn_k.weight", "attn_v.weight"})
+      refuse(file, quantized, a.name, p + part);
+    const std::string name = p + "attn_qkv.weight";
+    const WeightView qkv = matrix(file, quantized, name, q_dim + 2 * kv_dim, c.dim);
+    L.wq = row_range(qkv, name, 0, q_dim);
+    L.wk = row_range(qkv, name, q_dim, kv_dim);
+    L.wv = row_range(qkv, name, q_dim + kv_dim, kv_dim);
+  } else {
+    refuse(file, quantized, a.name, p + "attn_qkv.weight");
+    L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
+    L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
+    L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
+  }
+  L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, q_dim);
+  if (a.fused_gate_up) {
+    refuse(file, quantized, a.name, p + "ffn_gate.weight");
+    const std::string name = p + "ffn_up.weight";
+    const WeightView gate_up = matrix(file, quantized, name, 2 * c.ffn, c.dim);
+    L.w_gate = row_range(gate_up, name, 0, c.ffn);
+    L.w_up = row_range(gate_up, name, c.ffn, c.ffn);
+  } else {
+    L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
+    L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
+  }
+  L.w_down = matrix(file, quantized, p + "ffn_down.weight", c.dim, c.ffn);
+  L.bq = optional_vector(file, a.name, a.qkv_bias, p + "attn_q.bias", q_dim);
+  L.bk = optional_vector(file, a.name, a.qkv_bias, p + "attn_k.bias", kv_dim);
+  L.bv = optional_vector(file, a.name, a.qkv_bias, p + "attn_v.bias", kv_dim);
+  // The three biases come together: a file with some of them is broken, not a variant.
+  if (L.bq.empty() != L.bk.empty() || L.bq.empty() != L.bv.empty())
+    throw std::runtime_error("layer " + std::to_string(l) + " has some of attn_q/k/v.bias but not all three");
+  const Need post = a.post_norms ? Need::kRequired : Need::kAbsent;
+  L.post_attn_norm = optional_vector(file, a.name, post, p + "post_attention_norm.weight", c.dim);
+  L.post_ffn_norm = optional_vector(file, a.name, post, p + "post_ffw_norm.weight", c.dim);
+  L.q_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_q_norm.weight", c.head_dim);
+  L.k_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_k_norm.weight", c.head_dim);
+  return L;
+}
+
+}  // namespace
+
+KvShape LlamaConfig::kv_shape() const {
+  return {layers, heads, kv_heads, head_dim, query_scale, attn_softcap, windows};
+}
+
+LlamaModel LlamaModel::load(const std::string& path) {
+  if (is_quantized_model_file(path)) return load_quantized_model(path);
+  return from_gguf(GgufFile::open(path));
+}
+
+LlamaModel LlamaModel::from_gguf(GgufFile file) { return from_parts(std::move(file), {}, {}, {}, 0); }
+
+LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
+                                  std::vector<std::unique_ptr<Quantizer>> quantizers, const WeightScheme& scheme,
+                                  std::uint64_t seed) {
+  const Architecture& a = find_architecture(file.get_string("general.architecture"));
+  const std::string k = a.name + ".";  // the prefix of the architecture's metadata keys
+  LlamaModel m;
+  m.config_ = read_config(file, a);
+  const LlamaConfig& c = m.config_;
   m.token_embd_ = matrix(file, quantized, "token_embd.weight", c.vocab, c.dim);
   if (a.output == Need::kAbsent) refuse(file, quantized, a.name, "output.weight");
   const bool has_output = file.find_tensor("output.weight") || quantized.count("output.weight");
@@ -204,51 +259,7 @@ LlamaModel LlamaModel::from_parts(GgufFile file, const Quantized& quantized,
   for (float f : m.rope_freqs_)
     if (!(f > 0.0f) || !std::isfinite(f))
       throw std::runtime_error("rope_freqs.weight holds " + std::to_string(f) + ", not a positive divisor");
-  const std::size_t q_dim = c.q_dim(), kv_dim = c.kv_heads * c.head_dim;
-  for (std::size_t l = 0; l < c.layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    LlamaLayer L;
-    L.attn_norm = vector_f32(file, p + "attn_norm.weight", c.dim);
-    L.ffn_norm = vector_f32(file, p + "ffn_norm.weight", c.dim);
-    if (a.fused_qkv) {
-      for (const char* part : {"attn_q.weight", "attn_k.weight", "attn_v.weight"})
-        refuse(file, quantized, a.name, p + part);
-      const std::string name = p + "attn_qkv.weight";
-      const WeightView qkv = matrix(file, quantized, name, q_dim + 2 * kv_dim, c.dim);
-      L.wq = row_range(qkv, name, 0, q_dim);
-      L.wk = row_range(qkv, name, q_dim, kv_dim);
-      L.wv = row_range(qkv, name, q_dim + kv_dim, kv_dim);
-    } else {
-      refuse(file, quantized, a.name, p + "attn_qkv.weight");
-      L.wq = matrix(file, quantized, p + "attn_q.weight", q_dim, c.dim);
-      L.wk = matrix(file, quantized, p + "attn_k.weight", kv_dim, c.dim);
-      L.wv = matrix(file, quantized, p + "attn_v.weight", kv_dim, c.dim);
-    }
-    L.wo = matrix(file, quantized, p + "attn_output.weight", c.dim, q_dim);
-    if (a.fused_gate_up) {
-      refuse(file, quantized, a.name, p + "ffn_gate.weight");
-      const std::string name = p + "ffn_up.weight";
-      const WeightView gate_up = matrix(file, quantized, name, 2 * c.ffn, c.dim);
-      L.w_gate = row_range(gate_up, name, 0, c.ffn);
-      L.w_up = row_range(gate_up, name, c.ffn, c.ffn);
-    } else {
-      L.w_gate = matrix(file, quantized, p + "ffn_gate.weight", c.ffn, c.dim);
-      L.w_up = matrix(file, quantized, p + "ffn_up.weight", c.ffn, c.dim);
-    }
-    L.w_down = matrix(file, quantized, p + "ffn_down.weight", c.dim, c.ffn);
-    L.bq = optional_vector(file, a.name, a.qkv_bias, p + "attn_q.bias", q_dim);
-    L.bk = optional_vector(file, a.name, a.qkv_bias, p + "attn_k.bias", kv_dim);
-    L.bv = optional_vector(file, a.name, a.qkv_bias, p + "attn_v.bias", kv_dim);
-    // The three biases come together: a file with some of them is broken, not a variant.
-    if (L.bq.empty() != L.bk.empty() || L.bq.empty() != L.bv.empty())
-      throw std::runtime_error("layer " + std::to_string(l) + " has some of attn_q/k/v.bias but not all three");
-    const Need post = a.post_norms ? Need::kRequired : Need::kAbsent;
-    L.post_attn_norm = optional_vector(file, a.name, post, p + "post_attention_norm.weight", c.dim);
-    L.post_ffn_norm = optional_vector(file, a.name, post, p + "post_ffw_norm.weight", c.dim);
-    L.q_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_q_norm.weight", c.head_dim);
-    L.k_norm = optional_vector(file, a.name, a.qk_norm, p + "attn_k_norm.weight", c.head_dim);
-    m.layers_.push_back(std::move(L));
-  }
+  for (std::size_t l = 0; l < c.layers; ++l) m.layers_.push_back(load_layer(file, quantized, c, l));
   if (!quantized.empty()) {
     const std::vector<std::pair<std::string, const WeightView*>> used = m.matrices();
     for (const auto& [name, view] : quantized) {
