@@ -47,6 +47,15 @@ if(EXISTS ${VQ_TINY})
   add_test(NAME cli_perplexity_vqm COMMAND ${VQ} perplexity -m ${VQ_VQM} --tokens
     ${CMAKE_SOURCE_DIR}/../shared/models/test.u16 --ctx 64 --chunks 2 --cache-k exact --cache-v exact --threads 1)
   set_tests_properties(cli_perplexity_vqm PROPERTIES FIXTURES_REQUIRED vqm PASS_REGULAR_EXPRESSION "ppl [0-9.]+")
+  # Per-layer cache formats: the summary names the layers kept at q8; a bad layer is refused by name.
+  add_test(NAME cli_run_cache_layers COMMAND ${VQ} run -m ${VQ_TINY} -p "The kernel" -n 8 --threads 1
+    --cache-k tq3 --cache-v tq3 --cache-k-layers "0,-1=q8" --cache-v-layers "-1=q8")
+  set_tests_properties(cli_run_cache_layers PROPERTIES
+    PASS_REGULAR_EXPRESSION "K tq3 V tq3, layers 0 K q8 V tq3, layers [0-9]+ K q8 V q8, window 128")
+  add_test(NAME cli_run_cache_layers_out_of_range COMMAND ${VQ} run -m ${VQ_TINY} -p "The kernel" -n 8 --threads 1
+    --cache-k tq3 --cache-v tq3 --cache-k-layers "9=q8")
+  set_tests_properties(cli_run_cache_layers_out_of_range PROPERTIES
+    PASS_REGULAR_EXPRESSION "--cache-k-layers '9=q8': layer 9 is out of range for a model of [0-9]+ layers")
   # run --chat: two user turns from stdin; the second runs only its own tokens (the cache is kept).
   add_test(NAME cli_run_chat COMMAND sh -c
     "printf 'Hello there\\nAnd then?\\n' | $<TARGET_FILE:veloxquant_cli> run -m ${VQ_TINY} --chat --chat-template chatml \

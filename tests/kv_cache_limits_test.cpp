@@ -179,11 +179,11 @@ TEST(CacheLimits, CacheFileWithANonFiniteRecordScaleIsRefused) {
       std::vector<std::uint8_t> image = serialize_cache(cache);
       ASSERT_EQ(load_error(image), "") << cs.format;
       const std::size_t section = layer_payload(image);
-      const std::size_t key_cs = cache.internals().key_code_size;
+      const std::size_t key_cs = cache.internals().formats[0].key_code_size;
       // Record 3 of the keys, then (separately) record 1 of the values.
       for (const bool values : {false, true}) {
         std::vector<std::uint8_t> bad = image;
-        const std::size_t rec = values ? 5 * key_cs + 1 * cache.internals().value_code_size : 3 * key_cs;
+        const std::size_t rec = values ? 5 * key_cs + 1 * cache.internals().formats[0].value_code_size : 3 * key_cs;
         std::memcpy(bad.data() + section + persist::kSectionHeaderBytes + kPagedKeysInPayload + rec + cs.scale_at,
                     &bits, 2);
         fix_layer_crc(bad, section);

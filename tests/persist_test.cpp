@@ -166,7 +166,7 @@ TEST(Persist, FileSaveIsAtomicAndPrefixSaveKeepsTheFirstTokens) {
   EXPECT_EQ(serialize_cache(loaded), serialize_cache(cache));
 
   const CacheFileInfo info = inspect_cache_file(path);
-  EXPECT_EQ(info.version, kCacheFileVersion);
+  EXPECT_EQ(info.version, kCacheFileVersionPlain);  // no soft-capping, windows or eviction
   EXPECT_EQ(info.file_bytes, fs::file_size(path));
   EXPECT_EQ(info.config.key_format, "tq3");
   EXPECT_EQ(info.layer_tokens, (std::vector<std::size_t>{40, 40}));
@@ -215,10 +215,10 @@ TEST(Persist, WrongVersionConfigurationAndFingerprintGiveClearErrors) {
   fill(cache, 20, 7);
   const auto image = serialize_cache(cache);
 
-  auto v2 = image;
-  v2[8] = 2;
-  fix_header_crc(v2);
-  EXPECT_NE(load_error(v2).find("unsupported format version 2"), std::string::npos) << load_error(v2);
+  auto v3 = image;
+  v3[8] = 3;
+  fix_header_crc(v3);
+  EXPECT_NE(load_error(v3).find("unsupported format version 3"), std::string::npos) << load_error(v3);
 
   auto magic = image;
   magic[0] = 'X';

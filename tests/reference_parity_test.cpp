@@ -138,12 +138,18 @@ TEST_P(ReferenceParity, GreedyContinuationsMatchLlamaCpp) {
     std::vector<std::int32_t> theirs;
     for (const Json& t : ref.at("generated").as_array("generated"))
       theirs.push_back(static_cast<std::int32_t>(t.as_int("token")));
-    EXPECT_EQ(runner.greedy(read_tokens(offset, 64), 32), theirs) << GetParam() << ", prompt at token " << offset;
+    const std::vector<std::int32_t> prompt = read_tokens(offset, 64);
+    const double tie = GetParam() == "f16" && reference::rounds_f16_activations(ref) ? 1e-3 : 0.0;
+    EXPECT_EQ(reference::greedy_disagreement(runner, prompt, runner.greedy(prompt, 32), theirs, tie), "")
+        << GetParam() << ", prompt at token " << offset << ", llama.cpp's " << ref.at("cpu_backend").as_string("")
+        << " CPU library";
   }
 }
 
 // Perplexity over 4 windows of 256 tokens (every prediction scored) equals llama.cpp's to 2e-6
-// (relative); both computed in double from the f32 logits.
+// (relative); both computed in double from the f32 logits. Against a llama.cpp CPU library that
+// rounds f16 products' activations (reference::rounds_f16_activations) the f16 model cannot reach
+// that: its own libraries differ by 9e-6 there; the bound is then 5e-5 (measured 1.8e-5, zen4).
 TEST_P(ReferencePerplexity, PerplexityMatchesLlamaCpp) {
   const std::size_t ctx = 256, windows = 4;
   std::vector<std::string> args = reference_args("nll", GetParam());
@@ -162,9 +168,12 @@ TEST_P(ReferencePerplexity, PerplexityMatchesLlamaCpp) {
   }
   ASSERT_EQ(ref.at("count").as_u64("count"), totals.count);
   const double theirs = ref.at("ppl").as_double("ppl");
-  std::printf("%s: perplexity %.9f, llama.cpp %.9f (relative difference %.3g)\n", GetParam().c_str(), totals.ppl(),
-              theirs, std::abs(totals.ppl() / theirs - 1.0));
-  EXPECT_LE(std::abs(totals.ppl() / theirs - 1.0), 2e-6) << GetParam();
+  const std::string backend = ref.at("cpu_backend").as_string("cpu_backend");
+  const bool rounded = GetParam() == "f16" && reference::rounds_f16_activations(ref);
+  std::printf("%s: perplexity %.9f, llama.cpp %.9f (relative difference %.3g; llama.cpp's %s CPU library%s)\n",
+              GetParam().c_str(), totals.ppl(), theirs, std::abs(totals.ppl() / theirs - 1.0), backend.c_str(),
+              rounded ? ", which rounds f16 products' activations to f16: bound 5e-5, not the 2e-6 target" : "");
+  EXPECT_LE(std::abs(totals.ppl() / theirs - 1.0), rounded ? 5e-5 : 2e-6) << GetParam() << ", " << backend;
 }
 
 std::string type_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }

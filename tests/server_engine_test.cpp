@@ -90,11 +90,10 @@ Outcome collect(const std::shared_ptr<Generation>& g) {
 }
 
 // Greedy decoding with LlamaSession on a cache of the engine's configuration.
-std::string reference_text(const GenerationJob& job, const EngineOptions& o) {
-  const LlamaModel& model = shared().model;
+std::string reference_text(const GenerationJob& job, const EngineOptions& o, const LlamaModel& model = shared().model) {
   const LlamaConfig& c = model.config();
   ThreadPool pool(1);
-  CacheKvStore store({c.layers, c.heads, c.kv_heads, c.head_dim}, o.cache, 1);
+  CacheKvStore store(c.kv_shape(), o.cache, 1);
   LlamaSession session(model, store, pool);
   std::vector<float> logits(c.vocab);
   session.forward(job.prompt.data(), job.prompt.size(), logits.data(), false);
@@ -110,31 +109,44 @@ std::string reference_text(const GenerationJob& job, const EngineOptions& o) {
 }
 
 // The admission's prediction is the allocation itself, for several cache configurations and
-// uneven appends.
+// uneven appends; with sliding-window layers, a bound of it.
 TEST_F(ServerEngine, KvMemoryModelEqualsMemoryBytes) {
   const LlamaConfig& c = shared().model.config();
   struct Cfg {
     const char *k, *v;
     std::size_t window, sinks;
+    bool sliding;             // gemma-like: every other layer keeps a sliding window of 100 tokens
+    const char* layers = "";  // per-layer key formats
   };
-  for (const Cfg f : {Cfg{"tq4", "tq3", 0, 4}, Cfg{"f16", "f16", 128, 4}, Cfg{"tq2.5", "tq2.5", 0, 0},
-                      Cfg{"q4", "tq4:extra=16", 16, 2}, Cfg{"f32", "f32", 0, 0}}) {
+  for (const Cfg f : {Cfg{"tq4", "tq3", 0, 4, false}, Cfg{"f16", "f16", 128, 4, false},
+                      Cfg{"tq2.5", "tq2.5", 0, 0, false}, Cfg{"q4", "tq4:extra=16", 16, 2, false},
+                      Cfg{"f32", "f32", 0, 0, false}, Cfg{"tq4", "tq3", 0, 4, true}, Cfg{"f16", "tq4", 16, 4, true},
+                      Cfg{"tq3", "tq3", 0, 4, false, "0,-1=q8;1=f32"}, Cfg{"tq3", "tq3", 16, 4, true, "0,-1=q8"}}) {
     KvStoreOptions o;
     o.key_format = f.k;
     o.value_format = f.v;
+    o.key_layers = f.layers;
     o.window = f.window;
     o.sinks = f.sinks;
-    const CacheConfig cc = cache_config({c.layers, c.heads, c.kv_heads, c.head_dim}, o, 1);
+    KvShape shape{c.layers, c.heads, c.kv_heads, c.head_dim};
+    if (f.sliding)
+      for (std::size_t l = 0; l < c.layers; ++l) shape.windows.push_back(l % 2 == 0 ? 100 : 0);
+    const CacheConfig cc = cache_config(shape, o, 1);
     const KvMemoryModel memory(cc, 700);
     KVCache cache(cc);
     SplitMix64 rng(3);
     EXPECT_EQ(memory.bytes(0), cache.memory_bytes());
-    for (std::size_t n = 1; cache.size() + n <= 700; n = n * 5 % 97 + 1) {
+    for (std::size_t n = 1; cache.appended() + n <= 700; n = n * 5 % 97 + 1) {
       std::vector<float> k(n * c.kv_heads * c.head_dim), v(k.size());
       for (float& x : k) x = static_cast<float>(rng.normal());
       for (float& x : v) x = static_cast<float>(rng.normal());
       for (std::size_t l = 0; l < c.layers; ++l) cache.append(l, n, k.data(), v.data());
-      ASSERT_EQ(memory.bytes(cache.size()), cache.memory_bytes()) << f.k << "/" << f.v << " at " << cache.size();
+      if (f.sliding)  // what the local layers hold depends on the appends: the model bounds it
+        ASSERT_GE(memory.bytes(cache.appended()), cache.memory_bytes())
+            << f.k << "/" << f.v << " at " << cache.appended();
+      else
+        ASSERT_EQ(memory.bytes(cache.appended()), cache.memory_bytes())
+            << f.k << "/" << f.v << " at " << cache.appended();
     }
     EXPECT_EQ(memory.f16_bytes(10), 10u * c.layers * c.kv_heads * c.head_dim * 4);
   }
@@ -386,24 +398,39 @@ TEST_F(ServerEngine, SessionsAreSavedRestoredAndSurviveARestart) {
   EXPECT_TRUE(told);
 }
 
-// gemma2's soft-capping and sliding-window layers need the runner's exact attention, which the
-// server does not keep sessions in: the engine refuses the model at start, saying why.
-TEST_F(ServerEngine, RefusesAModelTheCacheCannotAttendFor) {
+// gemma2's sliding-window layers evict what their queries no longer see, so a session can be cut
+// back only to where they still hold it: the engine reuses one the prompt continues whole, computes
+// afresh one it would have to cut, and replies as one session does either way.
+TEST_F(ServerEngine, SlidingWindowSessionsAreReusedOnlyWhereTheirLayersCanBeCut) {
   const std::string path =
       (std::filesystem::temp_directory_path() / ("veloxquant_engine_gemma2_" + std::to_string(::getpid()) + ".gguf"))
           .string();
-  write_synthetic_model(path,
-                        parse_synthetic_shape("dim=64,layers=2,heads=4,kv_heads=2,ffn=128,vocab=4096,arch=gemma2"),
-                        shared().model.file(), parse_type_scheme("f32"), 1, pool_);
+  write_synthetic_model(
+      path, parse_synthetic_shape("dim=64,layers=2,heads=4,kv_heads=2,ffn=128,vocab=4096,arch=gemma2,window=4"),
+      shared().model.file(), parse_type_scheme("f32"), 1, pool_);
   const LlamaModel gemma2 = LlamaModel::load(path);
-  const Tokenizer tokenizer = Tokenizer::from_gguf(gemma2.file());
-  try {
-    Engine(gemma2, tokenizer, options(), pool_, [](const std::string&) {});
-    ADD_FAILURE() << "the engine started with gemma2 on tq4/tq3";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("soft-capping"), std::string::npos) << e.what();
-  }
   std::filesystem::remove(path);
+  const Tokenizer tokenizer = Tokenizer::from_gguf(gemma2.file());
+  EngineOptions o = options();
+  o.max_sessions = 1;
+  Engine e(gemma2, tokenizer, o, pool_, [](const std::string&) {});
+
+  const GenerationJob first = job("In this section we describe the kernel", 1);
+  ASSERT_GT(first.prompt.size(), 4u);  // longer than the window: the next append evicts
+  ASSERT_FALSE(collect(e.submit(first)).error);
+  const GenerationJob next = job("In this section we describe the kernel and the memory it uses", 12);
+  ASSERT_EQ(std::vector<std::int32_t>(next.prompt.begin(), next.prompt.begin() + first.prompt.size()), first.prompt);
+  const Outcome b = collect(e.submit(next));
+  ASSERT_FALSE(b.error) << b.error->what();
+  EXPECT_EQ(b.result.reused_tokens, first.prompt.size());
+  EXPECT_EQ(b.text, reference_text(next, o, gemma2));
+
+  const GenerationJob other = job("In this section we describe a file", 12);  // shares a prefix it cannot cut to
+  const Outcome c = collect(e.submit(other));
+  ASSERT_FALSE(c.error) << c.error->what();
+  EXPECT_EQ(c.result.reused_tokens, 0u);
+  EXPECT_EQ(c.text, reference_text(other, o, gemma2));
+  EXPECT_EQ(e.stats().reused_tokens, first.prompt.size());
 }
 
 }  // namespace

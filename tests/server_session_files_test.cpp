@@ -145,6 +145,17 @@ TEST_F(ServerSessionFiles, RefusesDamagedAndForeignFiles) {
   } catch (const FileFormatError& e) {
     EXPECT_NE(std::string(e.what()).find("another cache configuration"), std::string::npos) << e.what();
   }
+  // Per-layer formats are part of the configuration too.
+  CacheConfig layered = config();  // what the file holds, but for layer 0's keys
+  layered.layer_key_formats = {"q8", ""};
+  const SessionDir layered_cache(dir_, 0xABCDu, layered, 100, 1000);
+  try {
+    layered_cache.load(found[1]);
+    FAIL();
+  } catch (const FileFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 0: key format of a layer 'tq4' (server: 'q8')"), std::string::npos)
+        << e.what();
+  }
   // A .tokens without its .vqkv is reported by scan.
   std::filesystem::remove(dir_ + "/0000000000000008.vqkv");
   problems.clear();

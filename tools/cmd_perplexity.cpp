@@ -50,6 +50,11 @@ divergence KL(p_exact || p_cache) of the next-token distributions and top-1 agre
                        Several formats separated by spaces ("f16 q8 tq3") are measured in one
                        run, sharing the exact pass; --cache-v then lists as many (or one).
   --cache-v F          value format(s) (default f16)
+  --cache-k-layers S   per-layer key formats, LIST=FORMAT[;LIST=FORMAT...] with layer indices
+                       (negative: from the end), e.g. 0,1,-1,-2=q8: the first and last two
+                       layers at q8, the others at --cache-k (for every cache format measured;
+                       not for exact)
+  --cache-v-layers S   per-layer value formats, the same way
   --window N           exact recent tokens of the compressed cache (default 128)
   --sinks N            exact first tokens of the compressed cache (default 4)
   --seed S             seed of the cache's random rotations and sketches (default 0)
@@ -93,6 +98,7 @@ struct Options {
   Scoring scoring = Scoring::kFull;
   bool json = false;
   std::vector<std::string> keys, values;  // one K/V pair per tested cache
+  std::string key_layers, value_layers;   // --cache-k-layers / --cache-v-layers of the cache passes
   std::string weights;
   std::optional<Calibration> calibration;
 };
@@ -130,6 +136,8 @@ Options parse_options(const Args& args) {
   if (o.keys.size() != o.values.size())
     throw std::invalid_argument("--cache-k has " + std::to_string(o.keys.size()) + " formats but --cache-v has " +
                                 std::to_string(o.values.size()));
+  o.key_layers = args.str("cache-k-layers", "");
+  o.value_layers = args.str("cache-v-layers", "");
   o.weights = args.str("weights", "");
   o.calibration = calibration_args(args);
   return o;
@@ -184,6 +192,10 @@ std::vector<Tested> make_tested(const Options& o, const KvShape& shape, bool wei
     t.options.window = o.window;
     t.options.sinks = o.sinks;
     t.options.seed = o.seed;
+    if (o.keys[i] != "exact") {
+      t.options.key_layers = o.key_layers;
+      t.options.value_layers = o.value_layers;
+    }
     t.exact = o.keys[i] == "exact" && !weights_quantized;
     t.store = make_kv_store(t.options, shape, pool);
     tested.push_back(std::move(t));
@@ -235,6 +247,8 @@ void print_results(const Options& o, const LlamaConfig& c, const std::vector<Tes
   if (!o.json)
     std::printf("model %s  ctx %zu  scoring %s  windows %zu  window %zu  sinks %zu  time %.1f s\n", o.model.c_str(),
                 o.ctx, scoring_name(o.scoring), windows, o.window, o.sinks, seconds);
+  if (!o.json && (!o.key_layers.empty() || !o.value_layers.empty()))
+    std::printf("per-layer formats of the cache passes: K '%s' V '%s'\n", o.key_layers.c_str(), o.value_layers.c_str());
   for (const Tested& t : tested) {
     const PerplexityTotals& r = t.totals;
     const double bytes_per_token = static_cast<double>(t.kv_bytes) / static_cast<double>(o.ctx);
@@ -248,6 +262,8 @@ void print_results(const Options& o, const LlamaConfig& c, const std::vector<Tes
       j.set("tokens", Json::unsigned_integer(r.count));
       j.set("cache_k", Json::string(t.options.key_format));
       j.set("cache_v", Json::string(t.options.value_format));
+      j.set("cache_k_layers", Json::string(t.options.key_layers));
+      j.set("cache_v_layers", Json::string(t.options.value_layers));
       j.set("window", Json::unsigned_integer(o.window));
       j.set("sinks", Json::unsigned_integer(o.sinks));
       for (const auto& [key, value] : {std::pair<const char*, double>{"ppl", r.ppl()},
@@ -275,9 +291,26 @@ void print_results(const Options& o, const LlamaConfig& c, const std::vector<Tes
 
 int cmd_perplexity(int argc, char** argv) {
   const Args args(argc, argv, {"json", "help"},
-                  {"model", "file", "tokens", "ctx", "chunks", "skip-chunks", "scoring", "cache-k", "cache-v", "window",
-                   "sinks", "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1],
-                   kCalibrationOptions[2], kCalibrationOptions[3]},
+                  {"model",
+                   "file",
+                   "tokens",
+                   "ctx",
+                   "chunks",
+                   "skip-chunks",
+                   "scoring",
+                   "cache-k",
+                   "cache-v",
+                   "cache-k-layers",
+                   "cache-v-layers",
+                   "window",
+                   "sinks",
+                   "seed",
+                   "threads",
+                   "weights",
+                   kCalibrationOptions[0],
+                   kCalibrationOptions[1],
+                   kCalibrationOptions[2],
+                   kCalibrationOptions[3]},
                   {{"-m", "model"}, {"-f", "file"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);

@@ -40,6 +40,10 @@ Generates text; attention of every layer runs on the KV cache formats given.
   --cache-k F          key format: exact, or a cache format name (f32 f16 q8 q4 tq1..tq8
                        tq2.5 tq3.5 tqp2..tqp8 qjl polar); default f16
   --cache-v F          value format (default f16)
+  --cache-k-layers S   per-layer key formats, LIST=FORMAT[;LIST=FORMAT...] with layer indices
+                       (negative: from the end), e.g. 0,1,-1,-2=q8: the first and last two
+                       layers at q8, the others at --cache-k (cache formats only)
+  --cache-v-layers S   per-layer value formats, the same way
   --window N           exact recent tokens of the compressed cache (default 128)
   --sinks N            exact first tokens of the compressed cache (default 4)
   --temp T             sampling temperature; 0 = greedy (default 0)
@@ -63,9 +67,27 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 int cmd_run(int argc, char** argv) {
   const Args args(argc, argv, {"help", "chat"},
-                  {"model", "prompt", "file", "max-prompt", "n-predict", "cache-k", "cache-v", "window", "sinks",
-                   "temp", "seed", "threads", "weights", kCalibrationOptions[0], kCalibrationOptions[1],
-                   kCalibrationOptions[2], kCalibrationOptions[3], "chat-template", "system"},
+                  {"model",
+                   "prompt",
+                   "file",
+                   "max-prompt",
+                   "n-predict",
+                   "cache-k",
+                   "cache-v",
+                   "cache-k-layers",
+                   "cache-v-layers",
+                   "window",
+                   "sinks",
+                   "temp",
+                   "seed",
+                   "threads",
+                   "weights",
+                   kCalibrationOptions[0],
+                   kCalibrationOptions[1],
+                   kCalibrationOptions[2],
+                   kCalibrationOptions[3],
+                   "chat-template",
+                   "system"},
                   {{"-m", "model"}, {"-p", "prompt"}, {"-f", "file"}, {"-n", "n-predict"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
@@ -121,6 +143,8 @@ int cmd_run(int argc, char** argv) {
   KvStoreOptions options;
   options.key_format = args.str("cache-k", "f16");
   options.value_format = args.str("cache-v", "f16");
+  options.key_layers = args.str("cache-k-layers", "");
+  options.value_layers = args.str("cache-v-layers", "");
   options.window = static_cast<std::size_t>(window);
   options.sinks = static_cast<std::size_t>(sinks);
   options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));

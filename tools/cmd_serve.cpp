@@ -19,6 +19,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "runner/cache_kv_store.h"
 #include "runner/llama_model.h"
 #include "runner/tokenizer.h"
 #include "server/chat_format.h"
@@ -40,6 +41,9 @@ KV cache. docs/server.md has the details.
   --port N               port (default 8080; 0: any free port, printed at start)
   --cache-k F            key format of the sessions' caches (default tq4; any cache format name)
   --cache-v F            value format (default tq3)
+  --cache-k-layers S     per-layer key formats, LIST=FORMAT[;LIST=FORMAT...] with layer indices
+                         (negative: from the end), e.g. 0,1,-1,-2=q8
+  --cache-v-layers S     per-layer value formats, the same way
   --window N             exact recent tokens of each cache (default 0: see docs/server.md, reuse)
   --sinks N              exact first tokens of each cache (default 4)
   --kv-budget B|auto     bytes for all sessions' caches, e.g. 268435456, 256M, 1G (K, M, G = 1024^n);
@@ -124,12 +128,13 @@ void log_line(const std::string& s) {
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
-  const Args args(argc, argv, {"help"},
-                  {"model",         "host",      "port",         "cache-k",       "cache-v",       "window",
-                   "sinks",         "kv-budget", "max-sessions", "max-queue",     "queue-timeout", "ctx",
-                   "threads",       "api-key",   "session-dir",  "max-saved",     "max-body",      "timeout",
-                   "chat-template", "alias",     "max-batch",    "prefill-chunk", "seed",          "weights"},
-                  {{"-m", "model"}, {"-h", "help"}});
+  const Args args(
+      argc, argv, {"help"},
+      {"model",         "host",         "port",      "cache-k",        "cache-v",       "window",  "sinks",
+       "kv-budget",     "max-sessions", "max-queue", "queue-timeout",  "ctx",           "threads", "api-key",
+       "session-dir",   "max-saved",    "max-body",  "timeout",        "chat-template", "alias",   "max-batch",
+       "prefill-chunk", "seed",         "weights",   "cache-k-layers", "cache-v-layers"},
+      {{"-m", "model"}, {"-h", "help"}});
   if (args.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
@@ -168,6 +173,8 @@ int cmd_serve(int argc, char** argv) {
   server::EngineOptions eo;
   eo.cache.key_format = args.str("cache-k", "tq4");
   eo.cache.value_format = args.str("cache-v", "tq3");
+  eo.cache.key_layers = args.str("cache-k-layers", "");
+  eo.cache.value_layers = args.str("cache-v-layers", "");
   eo.cache.window = count("window", 0, 0, 1 << 20);
   eo.cache.sinks = count("sinks", 4, 0, 1 << 20);
   eo.cache.seed = static_cast<std::uint64_t>(args.integer("seed", 0));
@@ -197,8 +204,7 @@ int cmd_serve(int argc, char** argv) {
   server::Engine engine(model, tokenizer, eo, pool, log_line);
   const std::size_t full = engine.memory().bytes(eo.ctx);
   log_line("model " + model_path + ": " + std::to_string(c.layers) + " layers, context " + std::to_string(eo.ctx) +
-           "; KV cache K " + eo.cache.key_format + " V " + eo.cache.value_format + ", window " +
-           std::to_string(eo.cache.window) + ", sinks " + std::to_string(eo.cache.sinks));
+           "; " + cache_description(engine.cache_config()));
   log_line("KV budget " + mib(eo.kv_budget) + ": " + std::to_string(eo.kv_budget / full) +
            " sessions at the full context (" + mib(full) + " each; f16 would need " +
            mib(engine.memory().f16_bytes(eo.ctx)) + ")");

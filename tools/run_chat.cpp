@@ -25,6 +25,8 @@ int run_chat(const Args& args, const LlamaModel& model, const Tokenizer& tokeniz
   KvStoreOptions options;
   options.key_format = args.str("cache-k", "f16");
   options.value_format = args.str("cache-v", "f16");
+  options.key_layers = args.str("cache-k-layers", "");
+  options.value_layers = args.str("cache-v-layers", "");
   options.window = static_cast<std::size_t>(args.integer("window", 128));
   options.sinks = static_cast<std::size_t>(args.integer("sinks", 4));
   options.seed = static_cast<std::uint64_t>(args.integer("seed", 0));

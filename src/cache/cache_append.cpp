@@ -43,10 +43,11 @@ struct Stream {
 
 // Chooses the outlier channels of a head from its first calibration_tokens tokens (sinks, window,
 // then the call's tokens) and builds its quantizers.
-void build_quantizers(const KVCache::Impl& impl, const Stream& stream, CacheHead& head, std::size_t h) {
+void build_quantizers(const KVCache::Impl& impl, const LayerFormats& f, const Stream& stream, CacheHead& head,
+                      std::size_t h) {
   const CacheConfig& c = impl.config;
   const std::size_t d = c.head_dim;
-  if (impl.key_outlier_count > 0 || impl.value_outlier_count > 0) {
+  if (f.key_outlier_count > 0 || f.value_outlier_count > 0) {
     const std::size_t held = stream.layer.sinks + stream.layer.window_count + stream.n;
     const std::size_t n = std::min(c.calibration_tokens, held);
     std::vector<float> keys(n * d), values(n * d);
@@ -58,11 +59,11 @@ void build_quantizers(const KVCache::Impl& impl, const Stream& stream, CacheHead
         stream.window_token(head, h, t - stream.layer.sinks, keys.data() + t * d, values.data() + t * d);
       }
     }
-    head.key_outliers = choose_outlier_channels(n, d, keys.data(), impl.key_outlier_count);
-    head.value_outliers = choose_outlier_channels(n, d, values.data(), impl.value_outlier_count);
+    head.key_outliers = choose_outlier_channels(n, d, keys.data(), f.key_outlier_count);
+    head.value_outliers = choose_outlier_channels(n, d, values.data(), f.value_outlier_count);
   }
-  head.key_quantizer = make_quantizer(impl.key_spec, d, head.key_seed, head.key_outliers);
-  head.value_quantizer = make_quantizer(impl.value_spec, d, head.value_seed, head.value_outliers);
+  head.key_quantizer = make_quantizer(f.key_spec, d, head.key_seed, head.key_outliers);
+  head.value_quantizer = make_quantizer(f.value_spec, d, head.value_seed, head.value_outliers);
 }
 
 }  // namespace
@@ -74,13 +75,14 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
   const std::size_t token_floats = heads * d;
 
   // 1. Sinks: reserved once for all `sinks` tokens (they never grow past it).
-  const std::size_t to_sinks = std::min(n_tokens, c.sinks - layer.sinks);
+  const std::size_t sinks = impl.layer_sinks(layer_index);
+  const std::size_t to_sinks = std::min(n_tokens, sinks - layer.sinks);
   if (to_sinks > 0) {
     for (std::size_t h = 0; h < heads; ++h) {
       CacheHead& head = layer.heads[h];
-      if (head.sink_keys.capacity() < c.sinks * es) {
-        head.sink_keys.reserve(c.sinks * es);
-        head.sink_values.reserve(c.sinks * es);
+      if (head.sink_keys.capacity() < sinks * es) {
+        head.sink_keys.reserve(sinks * es);
+        head.sink_values.reserve(sinks * es);
       }
       head.sink_keys.resize((layer.sinks + to_sinks) * es);
       head.sink_values.resize((layer.sinks + to_sinks) * es);
@@ -92,7 +94,7 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
     layer.sinks += to_sinks;
   }
   const std::size_t rest = n_tokens - to_sinks;
-  if (rest == 0) return;
+  if (rest == 0) return;  // only sinks: no window layer (they keep none), no max_tokens (it exceeds sinks)
   k += to_sinks * token_floats;
   v += to_sinks * token_floats;
 
@@ -109,11 +111,12 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
   if (overflow > 0) {
     keys.resize(std::min(kEncodeBatch, overflow) * d);
     values.resize(keys.size());
-    key_records.resize(std::min(kEncodeBatch, overflow) * impl.key_code_size);
-    value_records.resize(std::min(kEncodeBatch, overflow) * impl.value_code_size);
+    const LayerFormats& f = impl.formats[layer_index];
+    key_records.resize(std::min(kEncodeBatch, overflow) * f.key_code_size);
+    value_records.resize(std::min(kEncodeBatch, overflow) * f.value_code_size);
     for (std::size_t h = 0; h < heads; ++h)
-      if (!layer.heads[h].key_quantizer) build_quantizers(impl, stream, layer.heads[h], h);
-    const std::size_t page_tokens = c.page_tokens, kcs = impl.key_code_size, vcs = impl.value_code_size;
+      if (!layer.heads[h].key_quantizer) build_quantizers(impl, f, stream, layer.heads[h], h);
+    const std::size_t page_tokens = c.page_tokens, kcs = f.key_code_size, vcs = f.value_code_size;
     for (std::size_t done = 0; done < overflow;) {
       // One batch never crosses a page boundary, so it is one encode call per head and part.
       const std::size_t index = layer.page_skip + layer.paged;
@@ -167,7 +170,12 @@ void cache_append(KVCache::Impl& impl, std::size_t layer_index, std::size_t n_to
     layer.window_count = 0;
   }
 
-  if (c.max_tokens > 0 && layer.size() > c.max_tokens) cache_evict(impl, layer, layer.size() - c.max_tokens);
+  // Eviction. A sliding-window layer keeps what this call's queries can see: the newest token's
+  // window and, for the call's earlier tokens, the window − 1 tokens before the call.
+  std::size_t keep_at_most = c.max_tokens > 0 ? c.max_tokens : layer.size();
+  if (const std::size_t w = impl.sliding_window(layer_index); w > 0)
+    keep_at_most = std::min(keep_at_most, w - 1 + n_tokens);
+  if (layer.size() > keep_at_most) cache_evict(impl, layer, layer.size() - keep_at_most);
 }
 
 void cache_evict(KVCache::Impl& impl, CacheLayer& layer, std::size_t count) {
@@ -186,6 +194,7 @@ void cache_evict(KVCache::Impl& impl, CacheLayer& layer, std::size_t count) {
     layer.window_start = (layer.window_start + from_window) % impl.config.window;
     layer.window_count -= from_window;
   }
+  layer.evicted += from_pages + from_window;
 }
 
 void cache_truncate(KVCache::Impl& impl, CacheLayer& layer, std::size_t n_tokens) {

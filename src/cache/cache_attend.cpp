@@ -41,8 +41,15 @@ struct Scratch {
 // One KV head and one tile of queries.
 class HeadPass {
  public:
-  HeadPass(const KVCache::Impl& impl, const CacheLayer& layer, std::size_t h, std::size_t n_queries, Scratch& s)
-      : impl_(impl), layer_(layer), head_(layer.heads[h]), h_(h), n_queries_(n_queries), s_(s) {
+  HeadPass(const KVCache::Impl& impl, std::size_t layer, std::size_t h, std::size_t n_queries, Scratch& s)
+      : impl_(impl),
+        layer_(impl.layers[layer]),
+        formats_(impl.formats[layer]),
+        head_(layer_.heads[h]),
+        h_(h),
+        n_queries_(n_queries),
+        window_(impl.sliding_window(layer)),
+        s_(s) {
     group_ = impl.config.q_heads / impl.config.kv_heads;
   }
 
@@ -86,9 +93,10 @@ class HeadPass {
       if (!streams && i + n < end) {  // the next block's keys and values, while this one is worked on
         const std::size_t next = i + n, next_slot = next % page_tokens;
         const CachePage& next_page = head_.pages[next / page_tokens];
-        prefetch_head(next_page.keys.data() + next_slot * impl_.key_code_size, (end - next) * impl_.key_code_size);
-        prefetch_head(next_page.values.data() + next_slot * impl_.value_code_size,
-                      (end - next) * impl_.value_code_size);
+        prefetch_head(next_page.keys.data() + next_slot * formats_.key_code_size,
+                      (end - next) * formats_.key_code_size);
+        prefetch_head(next_page.values.data() + next_slot * formats_.value_code_size,
+                      (end - next) * formats_.value_code_size);
       }
       score_page_keys(impl_, *kq, rows_, s_.prepared_key.data(), page, slot, n, s_.scores.data());
       weigh(pos, n);
@@ -131,45 +139,59 @@ class HeadPass {
     const std::size_t count = std::min({n, end - next, page_tokens - slot});
     const CachePage& page = head_.pages[next / page_tokens];
     return kernels::ScopedPrefetchStream(
-        {page.keys.data() + slot * impl_.key_code_size, count * impl_.key_code_size},
-        {page.values.data() + slot * impl_.value_code_size, count * impl_.value_code_size});
+        {page.keys.data() + slot * formats_.key_code_size, count * formats_.key_code_size},
+        {page.values.data() + slot * formats_.value_code_size, count * formats_.value_code_size});
   }
 
   // Records at positions [pos, pos + n) whose keys the caller scored into s_.scores: online
   // softmax, leaving in s_.scores the weights with which the caller accumulates their values.
   void weigh(std::size_t pos, std::size_t n) {
     float* scores = s_.scores.data();
-    const float scale = impl_.scale;
+    const float cap = impl_.config.softcap;
+    const float scale = cap > 0.0f ? 1.0f : impl_.scale;  // capped scores are scaled here already
     const std::size_t acc_exact_size = impl_.exact->accumulator_size();
     const std::size_t acc_value_size = head_.value_quantizer ? head_.value_quantizer->accumulator_size() : 0;
     for (std::size_t r = 0; r < rows_; ++r) {
-      float* row = scores + r * n;
-      // Causal mask: query i sees positions ≤ size − n_queries + i.
+      // Causal mask: query i sees positions ≤ size − n_queries + i; on a sliding-window layer only
+      // the last window_ of them.
       const std::size_t limit = last_visible_ - (rows_ / group_ - 1 - r / group_);
-      const std::size_t visible = limit < pos ? 0 : std::min(n, limit - pos + 1);
-      if (visible > 0) {
-        const float block_max = kernels::row_max(row, visible) * scale;
-        if (block_max > s_.row_max[r]) {
-          if (s_.row_sum[r] > 0.0f) {  // rescale what was accumulated under the old maximum
-            const float alpha = std::exp(s_.row_max[r] - block_max);
-            s_.row_sum[r] *= alpha;
-            float* ax = s_.acc_exact.data() + r * acc_exact_size;
-            for (std::size_t c = 0; c < acc_exact_size; ++c) ax[c] *= alpha;
-            float* av = s_.acc_value.data() + r * acc_value_size;
-            for (std::size_t c = 0; c < acc_value_size; ++c) av[c] *= alpha;
-          }
-          s_.row_max[r] = block_max;
+      const std::size_t first = window_ > 0 && limit + 1 > window_ ? limit + 1 - window_ : 0;
+      const std::size_t lo = first > pos ? std::min(n, first - pos) : 0;
+      const std::size_t hi = std::max(lo, limit < pos ? 0 : std::min(n, limit - pos + 1));
+      float* row = scores + r * n + lo;
+      const std::size_t visible = hi - lo;
+      std::fill(scores + r * n, row, 0.0f);
+      std::fill(row + visible, scores + (r + 1) * n, 0.0f);
+      if (visible == 0) continue;
+      if (cap > 0.0f) soft_cap(row, visible, cap);
+      const float block_max = kernels::row_max(row, visible) * scale;
+      if (block_max > s_.row_max[r]) {
+        if (s_.row_sum[r] > 0.0f) {  // rescale what was accumulated under the old maximum
+          const float alpha = std::exp(s_.row_max[r] - block_max);
+          s_.row_sum[r] *= alpha;
+          float* ax = s_.acc_exact.data() + r * acc_exact_size;
+          for (std::size_t c = 0; c < acc_exact_size; ++c) ax[c] *= alpha;
+          float* av = s_.acc_value.data() + r * acc_value_size;
+          for (std::size_t c = 0; c < acc_value_size; ++c) av[c] *= alpha;
         }
-        s_.row_sum[r] += kernels::exp_row(row, visible, scale, s_.row_max[r]);
+        s_.row_max[r] = block_max;
       }
-      std::fill(row + visible, row + n, 0.0f);
+      s_.row_sum[r] += kernels::exp_row(row, visible, scale, s_.row_max[r]);
     }
+  }
+
+  // s → cap·tanh(s·scale/cap), in llama.cpp's order (·scale, ·1/cap, tanh, ·cap) as the exact
+  // attention of the runner computes it.
+  void soft_cap(float* row, std::size_t n, float cap) const {
+    const float scale = impl_.scale, inv_cap = 1.0f / cap;
+    for (std::size_t t = 0; t < n; ++t) row[t] = cap * std::tanh(row[t] * scale * inv_cap);
   }
 
   const KVCache::Impl& impl_;
   const CacheLayer& layer_;
+  const LayerFormats& formats_;
   const CacheHead& head_;
-  std::size_t h_, n_queries_, group_ = 1, rows_ = 0, last_visible_ = 0;
+  std::size_t h_, n_queries_, window_, group_ = 1, rows_ = 0, last_visible_ = 0;
   Scratch& s_;
 };
 
@@ -208,7 +230,7 @@ void cache_attend(const KVCache::Impl& impl, std::size_t layer_index, std::size_
   auto work = [&](std::size_t w) {
     Scratch scratch = make_scratch(impl, layer, max_rows);
     for (std::size_t h = w; h < heads; h += workers) {
-      HeadPass pass(impl, layer, h, n_queries, scratch);
+      HeadPass pass(impl, layer_index, h, n_queries, scratch);
       for (std::size_t q0 = 0; q0 < n_queries; q0 += kQueryTile)
         pass.run(q0, std::min(n_queries, q0 + kQueryTile), q, out);
     }

@@ -45,6 +45,7 @@ struct CacheLayer {
   std::size_t paged = 0;         // records held in pages after page_skip
   std::size_t window_start = 0;  // ring slot of the oldest window token
   std::size_t window_count = 0;  // tokens held in the window
+  std::size_t evicted = 0;       // tokens dropped (max_tokens, sliding window) since clear()
   std::vector<CacheHead> heads;  // [kv_heads]
 
   std::size_t size() const { return sinks + paged + window_count; }
@@ -63,17 +64,32 @@ struct TimeCounter {
   double seconds() const { return static_cast<double>(ns.load()) * 1e-9; }
 };
 
+// The key and value formats of a layer (CacheConfig's defaults, or the layer's own).
+struct LayerFormats {
+  FormatSpec key_spec, value_spec;
+  std::size_t key_outlier_count = 0, value_outlier_count = 0;  // spec.outliers_for_dim(head_dim)
+  std::size_t key_code_size = 0, value_code_size = 0;
+};
+
 struct KVCache::Impl {
   CacheConfig config;
-  FormatSpec key_spec, value_spec, exact_spec;
-  std::size_t key_outlier_count = 0, value_outlier_count = 0;  // spec.outliers_for_dim(head_dim)
-  std::size_t key_code_size = 0, value_code_size = 0, exact_code_size = 0;
+  FormatSpec exact_spec;
+  std::size_t exact_code_size = 0;
+  LayerFormats defaults;                   // of key_format / value_format
+  std::vector<LayerFormats> formats;       // [layers]: defaults, or the layer's own
   float scale = 0.0f;                      // resolved attention scale
   std::shared_ptr<const Quantizer> exact;  // format of sinks and window (seed-independent)
   std::vector<CacheLayer> layers;
   TimeCounter encode_time, attend_time;
 
   explicit Impl(const CacheConfig& config);
+
+  // The sliding window of a layer (0: none) and the sinks it keeps (none on a windowed layer: its
+  // queries never see tokens beyond the window).
+  std::size_t sliding_window(std::size_t layer) const {
+    return config.sliding_windows.empty() ? 0 : config.sliding_windows[layer];
+  }
+  std::size_t layer_sinks(std::size_t layer) const { return sliding_window(layer) > 0 ? 0 : config.sinks; }
 };
 
 // Implemented in cache_append.cpp (append, truncate) and cache_attend.cpp.

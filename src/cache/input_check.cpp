@@ -86,9 +86,10 @@ void check_range(const char* what, const float* x, std::size_t n, std::size_t he
 
 }  // namespace
 
-void check_storable(const KVCache::Impl& impl, const char* what, const float* x, std::size_t n, std::size_t heads,
-                    bool keys) {
-  const RangeLimit limit = tighter(range_limit(impl.exact_spec), range_limit(keys ? impl.key_spec : impl.value_spec));
+void check_storable(const KVCache::Impl& impl, std::size_t layer, const char* what, const float* x, std::size_t n,
+                    std::size_t heads, bool keys) {
+  const LayerFormats& f = impl.formats[layer];
+  const RangeLimit limit = tighter(range_limit(impl.exact_spec), range_limit(keys ? f.key_spec : f.value_spec));
   check_range(what, x, n, heads, impl.config.head_dim, limit);
 }
 

@@ -12,10 +12,10 @@ namespace veloxquant {
 void check_finite(const char* what, const float* x, std::size_t n, std::size_t heads, std::size_t dim);
 
 // Throws std::invalid_argument naming the first non-finite element of x[n][heads][head_dim], or
-// the first vector too large for the key (keys = true) or value format or the exact format: a
+// the first vector too large for layer's key (keys = true) or value format or the exact format: a
 // token stored as Inf in an f16 window, or one that cannot be compressed when it leaves the
 // window, would make every later append fail.
-void check_storable(const KVCache::Impl& impl, const char* what, const float* x, std::size_t n, std::size_t heads,
-                    bool keys);
+void check_storable(const KVCache::Impl& impl, std::size_t layer, const char* what, const float* x, std::size_t n,
+                    std::size_t heads, bool keys);
 
 }  // namespace veloxquant

@@ -1,6 +1,7 @@
 // KVCache's public methods: configuration checks, input validation (before any mutation),
 // truncate / clear / copy, memory accounting and stats. The work is in cache_append.cpp and
 // cache_attend.cpp.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -62,12 +63,55 @@ void check_counts(const CacheConfig& c) {
           "q_heads = " + std::to_string(c.q_heads) + " is above " + std::to_string(kMaxQueryGroup) + " × kv_heads");
 }
 
+void check_sliding_windows(const CacheConfig& c) {
+  const std::vector<std::size_t>& w = c.sliding_windows;
+  require(w.empty() || w.size() == c.layers, "sliding_windows has " + std::to_string(w.size()) +
+                                                 " entries, expected 0 or layers = " + std::to_string(c.layers));
+  for (std::size_t l = 0; l < w.size(); ++l)
+    require(w[l] <= kMaxTokenBound, "sliding_windows[" + std::to_string(l) + "] = " + std::to_string(w[l]) +
+                                        " is above " + std::to_string(kMaxTokenBound));
+}
+
+void check_layer_formats(const CacheConfig& c) {
+  for (const auto& [name, list] :
+       {std::pair<const char*, const std::vector<std::string>*>{"layer_key_formats", &c.layer_key_formats},
+        {"layer_value_formats", &c.layer_value_formats}})
+    require(list->empty() || list->size() == c.layers,
+            std::string(name) + " has " + std::to_string(list->size()) +
+                " entries, expected 0 or layers = " + std::to_string(c.layers));
+}
+
+// A sliding-window layer that evicted tokens cannot give them back: cutting it below what it was
+// appended would leave later queries without part of their window.
+// The first layer that cannot be cut back to n_tokens (layers.size(): none): a sliding-window
+// layer that evicted tokens the cut would need.
+std::size_t uncuttable_layer(const KVCache::Impl& impl, std::size_t n_tokens) {
+  for (std::size_t l = 0; l < impl.layers.size(); ++l) {
+    const CacheLayer& layer = impl.layers[l];
+    if (impl.sliding_window(l) > 0 && layer.evicted > 0 && n_tokens < layer.size() + layer.evicted) return l;
+  }
+  return impl.layers.size();
+}
+
+// The first query's window must be held: after eviction a sliding-window layer holds the windows
+// of its last append's tokens only.
+void check_window_held(const KVCache::Impl& impl, std::size_t l, std::size_t n_queries) {
+  const CacheLayer& layer = impl.layers[l];
+  const std::size_t w = impl.sliding_window(l), first = layer.size() - n_queries;
+  if (w == 0 || layer.evicted == 0 || first + 1 >= w) return;
+  throw std::invalid_argument("attend: " + std::to_string(n_queries) + " queries on layer " + std::to_string(l) +
+                              ": the first sees a sliding window of " + std::to_string(w) + " tokens, of which " +
+                              std::to_string(w - first - 1) +
+                              " were evicted; attend at most the tokens of the last append");
+}
+
 // Checked in long double: every factor is bounded above, so the product cannot overflow it.
-void check_fixed_buffers(const CacheConfig& c, std::size_t exact_bytes, std::size_t key_bytes,
-                         std::size_t value_bytes) {
-  const long double per_head = 2.0L * (static_cast<long double>(c.window) + c.sinks) * exact_bytes +
-                               static_cast<long double>(c.page_tokens) * (key_bytes + value_bytes);
-  const long double total = per_head * c.layers * c.kv_heads;
+void check_fixed_buffers(const CacheConfig& c, std::size_t exact_bytes, const std::vector<LayerFormats>& formats) {
+  long double record_bytes = 0.0L;  // a key and a value record of every layer
+  for (const LayerFormats& f : formats) record_bytes += static_cast<long double>(f.key_code_size + f.value_code_size);
+  const long double per_layer_head = 2.0L * (static_cast<long double>(c.window) + c.sinks) * exact_bytes;
+  const long double total =
+      (per_layer_head * c.layers + static_cast<long double>(c.page_tokens) * record_bytes) * c.kv_heads;
   require(total <= kMaxFixedBufferBytes,
           "window (" + std::to_string(c.window) + "), sinks (" + std::to_string(c.sinks) + ") and page_tokens (" +
               std::to_string(c.page_tokens) + ") need " + std::to_string(static_cast<double>(total)) +
@@ -114,26 +158,43 @@ KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
       c.max_tokens == 0 || c.max_tokens > c.sinks,
       "max_tokens (" + std::to_string(c.max_tokens) + ") must be 0 or exceed sinks (" + std::to_string(c.sinks) + ")");
   require(std::isfinite(c.scale) && c.scale >= 0.0f, "scale must be finite and ≥ 0, got " + std::to_string(c.scale));
+  require(std::isfinite(c.softcap) && c.softcap >= 0.0f,
+          "softcap must be finite and > 0 (or 0: off), got " + std::to_string(c.softcap));
+  check_sliding_windows(c);
   check_counts(c);
 
-  key_spec = parse_format(c.key_format);
-  value_spec = parse_format(c.value_format);
-  const bool any_f32 = key_spec.method == Method::kF32 || value_spec.method == Method::kF32;
-  exact_spec = parse_format(c.exact_format == "auto" ? (any_f32 ? "f32" : "f16") : c.exact_format);
+  check_layer_formats(c);
+  const auto make_formats = [&](const std::string& key_format, const std::string& value_format) {
+    LayerFormats f;
+    f.key_spec = parse_format(key_format);
+    f.value_spec = parse_format(value_format);
+    f.key_outlier_count = f.key_spec.outliers_for_dim(c.head_dim);
+    f.value_outlier_count = f.value_spec.outliers_for_dim(c.head_dim);
+    require(f.key_outlier_count + f.value_outlier_count == 0 || c.calibration_tokens >= 1,
+            "calibration_tokens must be ≥ 1 with outlier formats");
+    // Probe quantizers: they reject a dimension the format cannot take, and give record sizes
+    // (which depend on neither the seed nor the outlier channels).
+    f.key_code_size = make_quantizer(f.key_spec, c.head_dim, 0)->code_size();
+    f.value_code_size = make_quantizer(f.value_spec, c.head_dim, 0)->code_size();
+    return f;
+  };
+  defaults = make_formats(c.key_format, c.value_format);
+  formats.reserve(c.layers);
+  for (std::size_t l = 0; l < c.layers; ++l) {
+    const std::string &k = key_format_of(c, l), &v = value_format_of(c, l);
+    if (k == c.key_format && v == c.value_format)
+      formats.push_back(defaults);
+    else if (l > 0 && k == key_format_of(c, l - 1) && v == value_format_of(c, l - 1))
+      formats.push_back(formats.back());
+    else
+      formats.push_back(make_formats(k, v));
+  }
+  exact_spec = parse_format(resolved_exact_format(c));
   require(exact_spec.method == Method::kF32 || exact_spec.method == Method::kF16 || exact_spec.method == Method::kBF16,
           "exact_format must be f32, f16 or bf16, got '" + c.exact_format + "'");
-  key_outlier_count = key_spec.outliers_for_dim(c.head_dim);
-  value_outlier_count = value_spec.outliers_for_dim(c.head_dim);
-  require(key_outlier_count == 0 || c.calibration_tokens >= 1, "calibration_tokens must be ≥ 1 with outlier formats");
-  require(value_outlier_count == 0 || c.calibration_tokens >= 1, "calibration_tokens must be ≥ 1 with outlier formats");
-
-  // Probe quantizers: they reject a dimension the format cannot take, and give record sizes
-  // (which depend on neither the seed nor the outlier channels).
-  key_code_size = make_quantizer(key_spec, c.head_dim, 0)->code_size();
-  value_code_size = make_quantizer(value_spec, c.head_dim, 0)->code_size();
   exact = make_quantizer(exact_spec, c.head_dim, 0);
   exact_code_size = exact->code_size();
-  check_fixed_buffers(c, exact_code_size, key_code_size, value_code_size);
+  check_fixed_buffers(c, exact_code_size, formats);
   scale = c.scale > 0.0f ? c.scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
   layers.resize(c.layers);
@@ -145,6 +206,15 @@ KVCache::Impl::Impl(const CacheConfig& c) : config(c) {
       layers[l].heads[h].value_seed = derive_seed(c.seed, stream, 1);
     }
   }
+}
+
+std::string resolved_exact_format(const CacheConfig& c) {
+  if (c.exact_format != "auto") return c.exact_format;
+  bool any_f32 = false;
+  for (std::size_t l = 0; l < c.layers && !any_f32; ++l)
+    any_f32 = parse_format(key_format_of(c, l)).method == Method::kF32 ||
+              parse_format(value_format_of(c, l)).method == Method::kF32;
+  return any_f32 ? "f32" : "f16";
 }
 
 KVCache::KVCache(const CacheConfig& config) : impl_(std::make_unique<Impl>(config)) {}
@@ -164,13 +234,18 @@ std::size_t KVCache::size(std::size_t layer) const {
   return impl_->layers[layer].size();
 }
 
+std::size_t KVCache::appended(std::size_t layer) const {
+  check_layer(impl_->config, layer);
+  return impl_->layers[layer].size() + impl_->layers[layer].evicted;
+}
+
 void KVCache::append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) {
   const CacheConfig& c = impl_->config;
   check_layer(c, layer);
   if (n_tokens == 0) return;
   if (!k || !v) throw std::invalid_argument(std::string("append: ") + (!k ? "k" : "v") + " is null");
-  check_storable(*impl_, "k", k, n_tokens, c.kv_heads, true);
-  check_storable(*impl_, "v", v, n_tokens, c.kv_heads, false);
+  check_storable(*impl_, layer, "k", k, n_tokens, c.kv_heads, true);
+  check_storable(*impl_, layer, "v", v, n_tokens, c.kv_heads, false);
   const auto start = std::chrono::steady_clock::now();
   cache_append(*impl_, layer, n_tokens, k, v);
   impl_->encode_time.add(
@@ -187,6 +262,7 @@ void KVCache::attend(std::size_t layer, std::size_t n_queries, const float* q, f
                                 " tokens of layer " + std::to_string(layer));
   if (!q || !out) throw std::invalid_argument(std::string("attend: ") + (!q ? "q" : "out") + " is null");
   check_finite("q", q, n_queries, c.q_heads, c.head_dim);
+  check_window_held(*impl_, layer, n_queries);
   const auto start = std::chrono::steady_clock::now();
   cache_attend(*impl_, layer, n_queries, q, out);
   impl_->attend_time.add(
@@ -194,7 +270,19 @@ void KVCache::attend(std::size_t layer, std::size_t n_queries, const float* q, f
   check_attention_finite(c, n_queries, q, out);
 }
 
+bool KVCache::can_truncate(std::size_t n_tokens) const {
+  return uncuttable_layer(*impl_, n_tokens) == impl_->layers.size();
+}
+
 void KVCache::truncate(std::size_t n_tokens) {
+  const std::size_t l = uncuttable_layer(*impl_, n_tokens);
+  if (l < impl_->layers.size()) {
+    const CacheLayer& layer = impl_->layers[l];
+    throw std::invalid_argument("truncate to " + std::to_string(n_tokens) + " tokens: layer " + std::to_string(l) +
+                                " keeps only its sliding window of " + std::to_string(impl_->sliding_window(l)) +
+                                " tokens (" + std::to_string(layer.evicted) + " of its " +
+                                std::to_string(layer.size() + layer.evicted) + " were evicted) and cannot be cut back");
+  }
   for (CacheLayer& layer : impl_->layers) cache_truncate(*impl_, layer, n_tokens);
 }
 
@@ -216,9 +304,12 @@ CacheStats KVCache::stats() const {
   const Impl& impl = *impl_;
   CacheStats s;
   s.tokens = impl.layers[0].size();
-  std::size_t compressed = 0;  // token-heads held in pages
-  for (const CacheLayer& layer : impl.layers) {
+  std::size_t compressed = 0, key_record_bytes = 0, value_record_bytes = 0;  // of the token-heads held in pages
+  for (std::size_t l = 0; l < impl.layers.size(); ++l) {
+    const CacheLayer& layer = impl.layers[l];
     compressed += layer.paged * layer.heads.size();
+    key_record_bytes += layer.paged * layer.heads.size() * impl.formats[l].key_code_size;
+    value_record_bytes += layer.paged * layer.heads.size() * impl.formats[l].value_code_size;
     for (const CacheHead& head : layer.heads) {
       for (const CachePage& page : head.pages) {
         s.key_code_bytes += vector_bytes(page.keys);
@@ -234,8 +325,8 @@ CacheStats KVCache::stats() const {
     // Bytes of the records that hold compressed tokens, per coordinate (page slack excluded;
     // memory_bytes() includes it).
     const double coords = static_cast<double>(compressed) * static_cast<double>(impl.config.head_dim);
-    s.key_bits_per_coord = 8.0 * static_cast<double>(compressed * impl.key_code_size) / coords;
-    s.value_bits_per_coord = 8.0 * static_cast<double>(compressed * impl.value_code_size) / coords;
+    s.key_bits_per_coord = 8.0 * static_cast<double>(key_record_bytes) / coords;
+    s.value_bits_per_coord = 8.0 * static_cast<double>(value_record_bytes) / coords;
   }
   s.encode_seconds = impl.encode_time.seconds();
   s.attend_seconds = impl.attend_time.seconds();

@@ -19,7 +19,10 @@
 
 namespace veloxquant {
 
-inline constexpr std::uint32_t kCacheFileVersion = 1;
+// Version 2 adds a section ATTN (soft-capping, sliding windows, evicted counts) after CONF; a cache
+// without them is written as version 1, byte for byte as before. Both versions load.
+inline constexpr std::uint32_t kCacheFileVersion = 2;
+inline constexpr std::uint32_t kCacheFileVersionPlain = 1;
 
 // The file image of a cache (what save_cache writes). Deterministic: the same cache state gives
 // the same bytes, and load → save reproduces a file exactly.
@@ -32,7 +35,7 @@ KVCache load_cache(const std::string& path);
 KVCache parse_cache(std::span<const std::uint8_t> image);  // messages name the file "<memory>"
 
 struct CacheFileSection {
-  std::string tag;           // "CONF", "FPRT" or "LAYR"
+  std::string tag;           // "CONF", "ATTN", "FPRT" or "LAYR"
   std::uint64_t offset = 0;  // of the section header in the file
   std::uint64_t bytes = 0;   // payload bytes
   bool crc_ok = false;

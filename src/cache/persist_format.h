@@ -24,6 +24,7 @@ inline constexpr std::size_t kSectionHeaderBytes = 16;
 inline constexpr std::size_t kSectionTrailerBytes = 4;
 
 inline constexpr std::uint32_t kTagConfig = make_tag("CONF");
+inline constexpr std::uint32_t kTagAttention = make_tag("ATTN");  // version 2
 inline constexpr std::uint32_t kTagFingerprint = make_tag("FPRT");
 inline constexpr std::uint32_t kTagLayer = make_tag("LAYR");
 

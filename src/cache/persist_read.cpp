@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -62,6 +63,8 @@ class MappedSource : public Source {
 struct Header {
   std::uint32_t version = 0, section_count = 0;
   std::uint64_t file_bytes = 0;
+  // CONF, FPRT and (version 2) ATTN; the others are layers.
+  std::uint32_t fixed_sections() const { return version == kCacheFileVersionPlain ? 2 : 3; }
 };
 
 Header read_header(const Source& src) {
@@ -77,15 +80,16 @@ Header read_header(const Source& src) {
   const std::uint32_t flags = r.u32("flags");
   const std::uint32_t crc = r.u32("header checksum");
   if (crc != crc32(h, persist::kHeaderBytes - 4)) src.fail("header checksum mismatch (corrupted)");
-  if (out.version != kCacheFileVersion)
+  if (out.version != kCacheFileVersion && out.version != kCacheFileVersionPlain)
     src.fail("unsupported format version " + std::to_string(out.version) + " (this build reads " +
-             std::to_string(kCacheFileVersion) + ")");
+             std::to_string(kCacheFileVersion) + " and " + std::to_string(kCacheFileVersionPlain) + ")");
   if (flags != 0) src.fail("unknown header flags " + std::to_string(flags));
   if (out.file_bytes != src.size())
     src.fail("is " + std::to_string(src.size()) + " bytes but its header says " + std::to_string(out.file_bytes) +
              " (truncated or extended)");
   const std::uint64_t min_section = persist::kSectionHeaderBytes + persist::kSectionTrailerBytes;
-  if (out.section_count < 2 || out.section_count > (src.size() - persist::kHeaderBytes) / min_section)
+  if (out.section_count < out.fixed_sections() ||
+      out.section_count > (src.size() - persist::kHeaderBytes) / min_section)
     src.fail("section count " + std::to_string(out.section_count) + " does not fit the file size");
   return out;
 }
@@ -161,12 +165,61 @@ StoredConfig parse_config(const Source& src, const Section& s) {
   return out;
 }
 
+// What a layer stores, as the file says (version 2's per-layer formats).
+struct StoredLayerFormats {
+  std::uint64_t key_code_size = 0, value_code_size = 0;
+  std::uint32_t key_fingerprint = 0, value_fingerprint = 0;
+};
+
+struct StoredAttention {
+  std::vector<std::size_t> evicted;               // [layers]
+  std::vector<StoredLayerFormats> layer_formats;  // [layers] or none
+};
+
+// Version 2's ATTN section: soft-capping, sliding windows and per-layer formats into the
+// configuration (checked by KVCache's own validation), evicted counts per layer. Counts are
+// bounded by the payload before anything is sized from them.
+StoredAttention parse_attention(const Source& src, const Section& s, CacheConfig& c) {
+  Reader r(s.payload.data(), s.payload.size(), "cache file '" + src.name() + "' section ATTN");
+  c.softcap = r.f32("softcap");
+  const std::uint64_t windows = r.u64("sliding window count");
+  if (windows != 0 && windows != c.layers)
+    r.fail("sliding window count " + std::to_string(windows) +
+           " is neither 0 nor layers = " + std::to_string(c.layers));
+  if (c.layers > s.payload.size() / 8 || windows > s.payload.size() / 8)
+    r.fail(std::to_string(s.payload.size()) + " bytes cannot hold " + std::to_string(c.layers) + " layers");
+  c.sliding_windows.resize(windows);
+  for (std::size_t& w : c.sliding_windows) w = r.u64("sliding window");
+  StoredAttention out;
+  out.evicted.resize(c.layers);
+  for (std::size_t& e : out.evicted) e = r.u64("evicted tokens");
+  const std::uint64_t formats = r.u64("layer format count");
+  if (formats != 0 && formats != c.layers)
+    r.fail("layer format count " + std::to_string(formats) + " is neither 0 nor layers = " + std::to_string(c.layers));
+  if (formats > 0) {
+    c.layer_key_formats.resize(c.layers);
+    c.layer_value_formats.resize(c.layers);
+    out.layer_formats.resize(c.layers);
+  }
+  for (std::size_t l = 0; l < formats; ++l) {
+    c.layer_key_formats[l] = r.str("layer key format");
+    c.layer_value_formats[l] = r.str("layer value format");
+    StoredLayerFormats& f = out.layer_formats[l];
+    f.key_code_size = r.u64("layer key record size");
+    f.value_code_size = r.u64("layer value record size");
+    f.key_fingerprint = r.u32("layer key format fingerprint");
+    f.value_fingerprint = r.u32("layer value format fingerprint");
+  }
+  r.expect_end();
+  return out;
+}
+
 // Limits checked before the configuration builds anything.
 void check_config_limits(const Source& src, const Header& h, const CacheConfig& c) {
   const auto bad = [&](const std::string& what) { src.fail("configuration: " + what); };
-  if (c.layers != h.section_count - 2)
-    bad("layers = " + std::to_string(c.layers) + " but the file has " + std::to_string(h.section_count - 2) +
-        " layer sections");
+  if (c.layers != h.section_count - h.fixed_sections())
+    bad("layers = " + std::to_string(c.layers) + " but the file has " +
+        std::to_string(h.section_count - h.fixed_sections()) + " layer sections");
   if (c.head_dim == 0 || c.head_dim > persist::kMaxHeadDim)
     bad("head_dim = " + std::to_string(c.head_dim) + " is outside [1, " + std::to_string(persist::kMaxHeadDim) + "]");
   // Every KV head takes at least 28 bytes in every layer section.
@@ -187,9 +240,11 @@ void check_config_limits(const Source& src, const Header& h, const CacheConfig& 
 // most a cache's rings and one page per head may take is 1 GiB plus 64 bytes per file byte.
 void check_slack_budget(const Source& src, const KVCache::Impl& impl) {
   const CacheConfig& c = impl.config;
-  const long double per_head = 2.0L * c.window * impl.exact_code_size +
-                               static_cast<long double>(c.page_tokens) * (impl.key_code_size + impl.value_code_size);
-  const long double total = per_head * c.kv_heads * c.layers;
+  long double total = 0.0L;
+  for (const LayerFormats& f : impl.formats)
+    total += (2.0L * c.window * impl.exact_code_size +
+              static_cast<long double>(c.page_tokens) * (f.key_code_size + f.value_code_size)) *
+             c.kv_heads;
   const long double budget = (1ull << 30) + 64.0L * src.size();
   if (total > budget)
     src.fail("configuration: window and page buffers would take " + std::to_string(static_cast<double>(total)) +
@@ -227,14 +282,16 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
   CacheLayer& layer = impl.layers[index];
   const std::uint64_t sinks = r.u64("sinks"), page_skip = r.u64("page_skip"), paged = r.u64("paged");
   const std::uint64_t window_start = r.u64("window_start"), window_count = r.u64("window_count");
-  if (sinks > c.sinks)
-    r.fail("holds " + std::to_string(sinks) + " sinks, the configuration allows " + std::to_string(c.sinks));
+  if (sinks > impl.layer_sinks(index))
+    r.fail("holds " + std::to_string(sinks) + " sinks, the configuration allows " +
+           std::to_string(impl.layer_sinks(index)));
   if (window_count > c.window)
     r.fail("window holds " + std::to_string(window_count) + " tokens, window = " + std::to_string(c.window));
   if (c.window == 0 ? window_start != 0 : window_start >= c.window)
     r.fail("window_start " + std::to_string(window_start) + " is out of range");
   if (page_skip >= c.page_tokens) r.fail("page_skip " + std::to_string(page_skip) + " is not below page_tokens");
-  const std::size_t es = impl.exact_code_size, kcs = impl.key_code_size, vcs = impl.value_code_size;
+  const LayerFormats& f = impl.formats[index];
+  const std::size_t es = impl.exact_code_size, kcs = f.key_code_size, vcs = f.value_code_size;
   // paged records must be present: bound paged by the payload before any multiplication.
   if (paged > s.payload.size() / std::max<std::size_t>(kcs + vcs, 1))
     r.fail("paged = " + std::to_string(paged) + " does not fit the section");
@@ -255,10 +312,10 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     if (flags & ~persist::kHeadFlagsKnown) r.fail("unknown head flags " + std::to_string(flags));
     const std::uint32_t nk = r.u32("key outlier count"), nv = r.u32("value outlier count");
     const bool built = flags & persist::kHeadQuantizersBuilt;
-    if (built ? (nk != impl.key_outlier_count || nv != impl.value_outlier_count) : (nk != 0 || nv != 0))
+    if (built ? (nk != f.key_outlier_count || nv != f.value_outlier_count) : (nk != 0 || nv != 0))
       r.fail("head " + std::to_string(h) + " has " + std::to_string(nk) + "/" + std::to_string(nv) +
-             " outlier channels, the formats need " + std::to_string(impl.key_outlier_count) + "/" +
-             std::to_string(impl.value_outlier_count));
+             " outlier channels, the formats need " + std::to_string(f.key_outlier_count) + "/" +
+             std::to_string(f.value_outlier_count));
     if (!built && paged > 0) r.fail("head " + std::to_string(h) + " holds compressed records but no quantizers");
     if (sinks > 0 && !(flags & persist::kHeadSinksReserved)) r.fail("sinks held without sink storage");
     if (window_count > 0 && !(flags & persist::kHeadWindowAllocated)) r.fail("window tokens held without a window");
@@ -285,7 +342,7 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
       const std::vector<std::uint8_t> aligned(records, records + count * es);
       impl.exact->decode(count, aligned.data(), x.data());
       try {
-        check_storable(impl, keys ? "key" : "value", x.data(), count, 1, keys);
+        check_storable(impl, index, keys ? "key" : "value", x.data(), count, 1, keys);
       } catch (const std::invalid_argument& e) {
         r.fail("head " + std::to_string(h) + " " + part + ": " + e.what());
       }
@@ -296,8 +353,8 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
     check_exact(win_v, window_count, false, "window");
     // Everything of this head is present: build it.
     if (built) {
-      head.key_quantizer = make_quantizer(impl.key_spec, c.head_dim, head.key_seed, head.key_outliers);
-      head.value_quantizer = make_quantizer(impl.value_spec, c.head_dim, head.value_seed, head.value_outliers);
+      head.key_quantizer = make_quantizer(f.key_spec, c.head_dim, head.key_seed, head.key_outliers);
+      head.value_quantizer = make_quantizer(f.value_spec, c.head_dim, head.value_seed, head.value_outliers);
       for (int part = 0; part < 2; ++part) {
         const Quantizer& q = part == 0 ? *head.key_quantizer : *head.value_quantizer;
         const std::size_t bad = first_nonfinite_record(q, part == 0 ? page_k : page_v, paged);
@@ -340,8 +397,12 @@ void load_layer(const Source& src, KVCache::Impl& impl, std::size_t index, const
 KVCache load_from(const Source& src) {
   const Header h = read_header(src);
   std::uint64_t offset = persist::kHeaderBytes;
-  const StoredConfig stored = parse_config(src, expect_section(src, offset, persist::kTagConfig));
+  StoredConfig stored = parse_config(src, expect_section(src, offset, persist::kTagConfig));
   check_config_limits(src, h, stored.config);
+  StoredAttention attention;
+  attention.evicted.resize(stored.config.layers, 0);
+  if (h.version == kCacheFileVersion)
+    attention = parse_attention(src, expect_section(src, offset, persist::kTagAttention), stored.config);
   std::unique_ptr<KVCache> cache;
   try {
     cache = std::make_unique<KVCache>(stored.config);
@@ -354,23 +415,40 @@ KVCache load_from(const Source& src) {
       src.fail(std::string(what) + " records are " + std::to_string(file) + " bytes in the file, " +
                std::to_string(build) + " in this build");
   };
-  check_size("key", stored.key_code_size, impl.key_code_size);
-  check_size("value", stored.value_code_size, impl.value_code_size);
+  check_size("key", stored.key_code_size, impl.defaults.key_code_size);
+  check_size("value", stored.value_code_size, impl.defaults.value_code_size);
   check_size("exact", stored.exact_code_size, impl.exact_code_size);
   check_slack_budget(src, impl);
 
   const Section fp = expect_section(src, offset, persist::kTagFingerprint);
   Reader r(fp.payload.data(), fp.payload.size(), "cache file '" + src.name() + "' section FPRT");
   const CacheConfig& c = impl.config;
-  for (const FormatSpec* format : {&impl.key_spec, &impl.value_spec, &impl.exact_spec}) {
-    const std::uint32_t in_file = r.u32("format fingerprint");
-    if (in_file != persist::format_fingerprint(*format, c.head_dim))
-      src.fail("format '" + format->name() +
+  std::map<std::string, std::uint32_t> fingerprints;  // by format name: one probe per format
+  const auto check_fingerprint = [&](const FormatSpec& format, std::uint32_t in_file) {
+    auto it = fingerprints.find(format.name());
+    if (it == fingerprints.end())
+      it = fingerprints.emplace(format.name(), persist::format_fingerprint(format, c.head_dim)).first;
+    if (in_file != it->second)
+      src.fail("format '" + format.name() +
                "' encodes differently in this build (other codebooks, rotation or layout)");
-  }
+  };
+  for (const FormatSpec* format : {&impl.defaults.key_spec, &impl.defaults.value_spec, &impl.exact_spec})
+    check_fingerprint(*format, r.u32("format fingerprint"));
   r.expect_end();
+  for (std::size_t l = 0; l < attention.layer_formats.size(); ++l) {
+    const StoredLayerFormats& stored_layer = attention.layer_formats[l];
+    const LayerFormats& f = impl.formats[l];
+    const std::string layer = "layer " + std::to_string(l) + " ";
+    check_size((layer + "key").c_str(), stored_layer.key_code_size, f.key_code_size);
+    check_size((layer + "value").c_str(), stored_layer.value_code_size, f.value_code_size);
+    check_fingerprint(f.key_spec, stored_layer.key_fingerprint);
+    check_fingerprint(f.value_spec, stored_layer.value_fingerprint);
+  }
 
-  for (std::size_t l = 0; l < c.layers; ++l) load_layer(src, impl, l, expect_section(src, offset, persist::kTagLayer));
+  for (std::size_t l = 0; l < c.layers; ++l) {
+    load_layer(src, impl, l, expect_section(src, offset, persist::kTagLayer));
+    impl.layers[l].evicted = attention.evicted[l];
+  }
   if (offset != src.size()) src.fail(std::to_string(src.size() - offset) + " unexpected bytes after the last section");
   return std::move(*cache);
 }
@@ -405,6 +483,7 @@ CacheFileInfo inspect_cache_file(const std::string& path) {
     const Section s = read_section(src, offset);
     info.sections.push_back({persist::tag_name(s.tag), offset, s.payload.size(), s.crc_ok});
     if (s.crc_ok && s.tag == persist::kTagConfig) info.config = parse_config(src, s).config;
+    if (s.crc_ok && s.tag == persist::kTagAttention) parse_attention(src, s, info.config);
     if (s.crc_ok && s.tag == persist::kTagLayer && s.payload.size() >= 48) {
       std::uint64_t counts[6];
       std::memcpy(counts, s.payload.data(), sizeof counts);

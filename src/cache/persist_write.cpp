@@ -1,5 +1,6 @@
 // Cache file writing: the deterministic image of a cache, and the atomic save.
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -53,9 +54,41 @@ std::vector<std::uint8_t> config_payload(const KVCache::Impl& impl) {
   w.u64(c.seed);
   w.u64(c.threads);
   w.f32(c.scale);
-  w.u64(impl.key_code_size);
-  w.u64(impl.value_code_size);
+  w.u64(impl.defaults.key_code_size);
+  w.u64(impl.defaults.value_code_size);
   w.u64(impl.exact_code_size);
+  return std::move(w.bytes);
+}
+
+// Version 2's section: what version 1 cannot say (soft-capping, sliding windows, evicted counts,
+// per-layer formats).
+bool needs_attention_section(const KVCache::Impl& impl) {
+  const CacheConfig& c = impl.config;
+  if (c.softcap != 0.0f || !c.sliding_windows.empty()) return true;
+  if (!c.layer_key_formats.empty() || !c.layer_value_formats.empty()) return true;
+  return std::any_of(impl.layers.begin(), impl.layers.end(), [](const CacheLayer& l) { return l.evicted > 0; });
+}
+
+std::vector<std::uint8_t> attention_payload(const KVCache::Impl& impl) {
+  Writer w;
+  w.f32(impl.config.softcap);
+  w.u64(impl.config.sliding_windows.size());
+  for (const std::size_t window : impl.config.sliding_windows) w.u64(window);
+  for (const CacheLayer& layer : impl.layers) w.u64(layer.evicted);
+  // Per-layer formats: none, or every layer's names as configured ("" = the default) with the
+  // record sizes and fingerprints of what the layer stores.
+  const CacheConfig& c = impl.config;
+  const bool per_layer = !c.layer_key_formats.empty() || !c.layer_value_formats.empty();
+  w.u64(per_layer ? c.layers : 0);
+  for (std::size_t l = 0; per_layer && l < c.layers; ++l) {
+    const LayerFormats& f = impl.formats[l];
+    w.str(l < c.layer_key_formats.size() ? c.layer_key_formats[l] : "");
+    w.str(l < c.layer_value_formats.size() ? c.layer_value_formats[l] : "");
+    w.u64(f.key_code_size);
+    w.u64(f.value_code_size);
+    w.u32(persist::format_fingerprint(f.key_spec, c.head_dim));
+    w.u32(persist::format_fingerprint(f.value_spec, c.head_dim));
+  }
   return std::move(w.bytes);
 }
 
@@ -63,8 +96,8 @@ std::vector<std::uint8_t> config_payload(const KVCache::Impl& impl) {
 std::vector<std::uint8_t> fingerprint_payload(const KVCache::Impl& impl) {
   const std::size_t d = impl.config.head_dim;
   Writer w;
-  w.u32(persist::format_fingerprint(impl.key_spec, d));
-  w.u32(persist::format_fingerprint(impl.value_spec, d));
+  w.u32(persist::format_fingerprint(impl.defaults.key_spec, d));
+  w.u32(persist::format_fingerprint(impl.defaults.value_spec, d));
   w.u32(persist::format_fingerprint(impl.exact_spec, d));
   return std::move(w.bytes);
 }
@@ -72,7 +105,8 @@ std::vector<std::uint8_t> fingerprint_payload(const KVCache::Impl& impl) {
 // Held records of a head, in position order, with their sizes (the layer section's payload).
 void layer_payload(const KVCache::Impl& impl, std::size_t index, Writer& w) {
   const CacheLayer& layer = impl.layers[index];
-  const std::size_t es = impl.exact_code_size, kcs = impl.key_code_size, vcs = impl.value_code_size;
+  const std::size_t es = impl.exact_code_size, kcs = impl.formats[index].key_code_size,
+                    vcs = impl.formats[index].value_code_size;
   const std::size_t pt = impl.config.page_tokens, window = impl.config.window;
   w.u64(index);
   w.u64(layer.sinks);
@@ -122,7 +156,9 @@ std::size_t layer_payload_bytes(const KVCache::Impl& impl, std::size_t index) {
   std::size_t n = 6 * 8;
   for (const CacheHead& head : layer.heads) {
     n += 2 * 8 + 3 * 4 + 4 * (head.key_outliers.size() + head.value_outliers.size());
-    n += 2 * layer.sinks * es + layer.paged * (impl.key_code_size + impl.value_code_size) + 2 * layer.window_count * es;
+    n += 2 * layer.sinks * es +
+         layer.paged * (impl.formats[index].key_code_size + impl.formats[index].value_code_size) +
+         2 * layer.window_count * es;
   }
   return n;
 }
@@ -153,7 +189,10 @@ void check_savable(const CacheConfig& c) {
   if (c.threads > persist::kMaxThreads)
     refuse("threads = " + std::to_string(c.threads) + " is above " + std::to_string(persist::kMaxThreads));
   if (c.q_heads > c.kv_heads * 1024) refuse("q_heads = " + std::to_string(c.q_heads) + " is above 1024 × kv_heads");
-  for (const std::string* name : {&c.key_format, &c.value_format, &c.exact_format})
+  std::vector<const std::string*> names = {&c.key_format, &c.value_format, &c.exact_format};
+  for (const auto* list : {&c.layer_key_formats, &c.layer_value_formats})
+    for (const std::string& name : *list) names.push_back(&name);
+  for (const std::string* name : names)
     if (name->size() > persist::kMaxStringBytes)
       refuse("a format name of " + std::to_string(name->size()) + " bytes is above " +
              std::to_string(persist::kMaxStringBytes));
@@ -163,21 +202,24 @@ void check_savable(const CacheConfig& c) {
 template <typename Emit>
 void write_image(const KVCache::Impl& impl, Emit&& emit) {
   const std::vector<std::uint8_t> conf = config_payload(impl), fprt = fingerprint_payload(impl);
+  const bool v2 = needs_attention_section(impl);
+  const std::vector<std::uint8_t> attn = v2 ? attention_payload(impl) : std::vector<std::uint8_t>{};
   std::uint64_t total = persist::kHeaderBytes;
   const auto section_bytes = [](std::size_t payload) {
     return persist::kSectionHeaderBytes + payload + persist::kSectionTrailerBytes;
   };
-  total += section_bytes(conf.size()) + section_bytes(fprt.size());
+  total += section_bytes(conf.size()) + section_bytes(fprt.size()) + (v2 ? section_bytes(attn.size()) : 0);
   for (std::size_t l = 0; l < impl.layers.size(); ++l) total += section_bytes(layer_payload_bytes(impl, l));
   Writer head;
   head.bytes.reserve(persist::kHeaderBytes);  // also silences a GCC 12 -Wstringop-overflow false positive
   head.put(persist::kMagic, sizeof persist::kMagic);
-  head.u32(kCacheFileVersion);
-  head.u32(static_cast<std::uint32_t>(2 + impl.layers.size()));
+  head.u32(v2 ? kCacheFileVersion : kCacheFileVersionPlain);
+  head.u32(static_cast<std::uint32_t>((v2 ? 3 : 2) + impl.layers.size()));
   head.u64(total);
   head.u32(0);
   head.u32(crc32(head.bytes.data(), head.bytes.size()));
   section(head, persist::kTagConfig, conf);
+  if (v2) section(head, persist::kTagAttention, attn);
   section(head, persist::kTagFingerprint, fprt);
   emit(head.bytes);
   for (std::size_t l = 0; l < impl.layers.size(); ++l) {

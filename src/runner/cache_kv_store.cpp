@@ -4,19 +4,12 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace veloxquant {
 
 CacheConfig cache_config(const KvShape& shape, const KvStoreOptions& o, std::size_t threads) {
-  // KVCache::attend has a scale but no tanh on the scores, and one eviction policy for all layers.
-  const bool windowed = std::any_of(shape.windows.begin(), shape.windows.end(), [](std::size_t w) { return w > 0; });
-  if (shape.softcap != 0.0f || windowed)
-    throw std::invalid_argument(
-        "cache formats '" + o.key_format + "'/'" + o.value_format + "' cannot attend for this model: it needs " +
-        (shape.softcap != 0.0f ? std::string("attention logit soft-capping") : std::string()) +
-        (shape.softcap != 0.0f && windowed ? " and " : "") + (windowed ? "sliding-window layers" : "") +
-        ", which the compressed KVCache does not do; only the exact attention does (run and perplexity with "
-        "--cache-k exact --cache-v exact)");
   CacheConfig c;
   c.layers = shape.layers;
   c.kv_heads = shape.kv_heads;
@@ -24,26 +17,56 @@ CacheConfig cache_config(const KvShape& shape, const KvStoreOptions& o, std::siz
   c.head_dim = shape.head_dim;
   c.key_format = o.key_format;
   c.value_format = o.value_format;
+  c.layer_key_formats = layer_formats(o.key_layers, shape.layers, "--cache-k-layers");
+  c.layer_value_formats = layer_formats(o.value_layers, shape.layers, "--cache-v-layers");
   c.window = o.window;
   c.sinks = o.sinks;
   c.seed = o.seed;
   c.scale = shape.scale;
+  c.softcap = shape.softcap;
+  c.sliding_windows = shape.windows;
   c.threads = threads;
   return c;
 }
 
+namespace {
+
+// ", layers 0,1 K q8 V tq3" for the layers whose formats differ from the defaults ("" when none).
+std::string layer_overrides(const CacheConfig& c) {
+  std::vector<std::pair<std::string, std::string>> formats;  // (key, value), by first layer
+  std::vector<std::string> lists;                            // their layers
+  for (std::size_t l = 0; l < c.layers; ++l) {
+    const std::pair<std::string, std::string> f{key_format_of(c, l), value_format_of(c, l)};
+    if (f.first == c.key_format && f.second == c.value_format) continue;
+    const auto at = static_cast<std::size_t>(std::find(formats.begin(), formats.end(), f) - formats.begin());
+    if (at == formats.size()) {
+      formats.push_back(f);
+      lists.emplace_back();
+    }
+    if (!lists[at].empty()) lists[at] += ',';
+    lists[at] += std::to_string(l);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < formats.size(); ++i)
+    out += ", layers " + lists[i] + " K " + formats[i].first + " V " + formats[i].second;
+  return out;
+}
+
+}  // namespace
+
 CacheKvStore::CacheKvStore(const KvShape& shape, const KvStoreOptions& options, std::size_t threads)
     : cache_(cache_config(shape, options, threads)) {}
 
-std::string CacheKvStore::description() const {
-  const CacheConfig& c = cache_.config();
-  return "veloxquant KVCache K " + c.key_format + " V " + c.value_format + ", window " + std::to_string(c.window) +
-         ", sinks " + std::to_string(c.sinks);
+std::string CacheKvStore::description() const { return cache_description(cache_.config()); }
+
+std::string cache_description(const CacheConfig& c) {
+  return "veloxquant KVCache K " + c.key_format + " V " + c.value_format + layer_overrides(c) + ", window " +
+         std::to_string(c.window) + ", sinks " + std::to_string(c.sinks);
 }
 
 KvShape CacheKvStore::shape() const {
   const CacheConfig& c = cache_.config();
-  return {c.layers, c.q_heads, c.kv_heads, c.head_dim, c.scale};
+  return {c.layers, c.q_heads, c.kv_heads, c.head_dim, c.scale, c.softcap, c.sliding_windows};
 }
 
 KvBits CacheKvStore::bits_per_coord() const {

@@ -1,11 +1,13 @@
 #include "runner/kv_store.h"
 
-#include "runner/cache_kv_store.h"
-#include "runner/matmul.h"
-
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
+
+#include "runner/cache_kv_store.h"
+#include "runner/matmul.h"
+#include "veloxquant/format.h"
 
 namespace veloxquant {
 
@@ -83,11 +85,52 @@ std::size_t ExactKvStore::memory_bytes() const {
   return bytes;
 }
 
+std::vector<std::string> layer_formats(const std::string& spec, std::size_t layers, const std::string& option) {
+  if (spec.empty()) return {};
+  std::vector<std::string> out(layers);
+  const auto bad = [&](const std::string& part, const std::string& why) {
+    throw std::invalid_argument(option + " '" + part + "': " + why);
+  };
+  std::size_t start = 0;
+  while (start <= spec.size()) {
+    const std::size_t end = std::min(spec.find(';', start), spec.size());
+    const std::string group = spec.substr(start, end - start);
+    start = end + 1;
+    const std::size_t eq = group.find('=');  // the first: format names may hold '=' (tq4:extra=48)
+    if (eq == std::string::npos) bad(group, "expected LIST=FORMAT, e.g. 0,1,-1,-2=q8");
+    const std::string format = group.substr(eq + 1);
+    try {
+      parse_format(format);
+    } catch (const std::invalid_argument& e) {
+      bad(group, e.what());
+    }
+    std::size_t from = 0;
+    const std::string list = group.substr(0, eq);
+    while (from <= list.size()) {
+      const std::size_t comma = std::min(list.find(',', from), list.size());
+      const std::string item = list.substr(from, comma - from);
+      from = comma + 1;
+      char* stop = nullptr;
+      const long long i = std::strtoll(item.c_str(), &stop, 10);
+      if (item.empty() || *stop != '\0') bad(group, "'" + item + "' is not a layer index");
+      const long long n = static_cast<long long>(layers);
+      if (i >= n || i < -n)
+        bad(group, "layer " + item + " is out of range for a model of " + std::to_string(layers) + " layers");
+      out[static_cast<std::size_t>(i < 0 ? n + i : i)] = format;
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool) {
   const bool exact_k = options.key_format == "exact", exact_v = options.value_format == "exact";
   if (exact_k != exact_v)
     throw std::invalid_argument("cache formats 'exact' and '" + (exact_k ? options.value_format : options.key_format) +
                                 "' cannot be mixed: 'exact' selects the plain attention for keys and values");
+  if (exact_k && (!options.key_layers.empty() || !options.value_layers.empty()))
+    throw std::invalid_argument(
+        "per-layer formats need a cache format: 'exact' is the plain attention of every layer (use f32 for an "
+        "uncompressed cache)");
   if (exact_k) return std::make_unique<ExactKvStore>(shape, pool);
   return std::make_unique<CacheKvStore>(shape, options, pool.size());
 }

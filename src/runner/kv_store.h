@@ -33,7 +33,9 @@ struct KvShape {
 class KvStore {
  public:
   virtual ~KvStore() = default;
-  virtual std::size_t size() const = 0;  // tokens held (every layer holds the same count)
+  // Tokens appended to every layer (the next position); a compressed cache's sliding-window layers
+  // hold fewer.
+  virtual std::size_t size() const = 0;
   virtual void append(std::size_t layer, std::size_t n_tokens, const float* k, const float* v) = 0;
   // Causal attention of the newest n_queries tokens of `layer` (softmax scale 1/√head_dim).
   virtual void attend(std::size_t layer, std::size_t n_queries, const float* q, float* out) = 0;
@@ -75,10 +77,19 @@ struct KvStoreOptions {
   std::size_t window = 128;  // exact recent tokens of the compressed cache
   std::size_t sinks = 4;     // exact first tokens of the compressed cache
   std::uint64_t seed = 0;
+  // Per-layer formats of the compressed cache, "LIST=FORMAT[;LIST=FORMAT…]" (see layer_formats),
+  // e.g. "0,1,-1,-2=q8": the first and last two layers' keys at q8. Empty: none.
+  std::string key_layers, value_layers;
 };
 
-// Throws std::invalid_argument naming a bad format, or a cache format for a shape with
-// soft-capping or sliding windows (the compressed KVCache attends with neither).
+// The per-layer format names of a spec "LIST=FORMAT[;LIST=FORMAT…]" for `layers` layers: entry l
+// is layer l's format, "" where the spec names none (the default format); empty for an empty spec.
+// LIST is comma-separated layer indices, negative ones counted from the end (-1: the last); a
+// later group overrides an earlier one. Throws std::invalid_argument naming `option` and the bad
+// part (an index out of range, a missing '=', an unknown format).
+std::vector<std::string> layer_formats(const std::string& spec, std::size_t layers, const std::string& option);
+
+// Throws std::invalid_argument naming a bad format.
 std::unique_ptr<KvStore> make_kv_store(const KvStoreOptions& options, const KvShape& shape, ThreadPool& pool);
 
 }  // namespace veloxquant

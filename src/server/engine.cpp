@@ -212,7 +212,8 @@ bool Engine::place(const std::shared_ptr<Generation>& g) {
   std::size_t p_mem = 0;
   for (const auto& s : sessions_) {
     if (s->run) continue;
-    const std::size_t p = std::min(common_prefix(job.prompt, s->tokens), n - 1);
+    std::size_t p = std::min(common_prefix(job.prompt, s->tokens), n - 1);
+    if (!s->store->can_truncate(p)) p = 0;  // a sliding-window layer evicted tokens the cut needs
     if (p > p_mem || (p == p_mem && p > 0 && s->last_used > reuse->last_used)) {
       reuse = s.get();
       p_mem = p;
@@ -232,7 +233,12 @@ bool Engine::place(const std::shared_ptr<Generation>& g) {
   // worth it when most of it is reused, or when a slot must be emptied anyway and there is no
   // directory to save the session to.
   constexpr std::size_t kMinRestoreTokens = 8;
-  const bool restore = disk && p_disk > p_mem && p_disk >= kMinRestoreTokens && 2 * p_disk >= disk->tokens.size();
+  // A loaded session is cut back, which a sliding-window layer that evicted tokens cannot do: with
+  // such layers only a session the prompt continues whole is restored.
+  const auto& windows = cache_config_.sliding_windows;
+  const bool cuttable = std::all_of(windows.begin(), windows.end(), [](std::size_t w) { return w == 0; });
+  const bool restore = disk && p_disk > p_mem && p_disk >= kMinRestoreTokens && 2 * p_disk >= disk->tokens.size() &&
+                       (cuttable || p_disk == disk->tokens.size());
   const bool take_over = reuse && p_mem > 0 && (2 * p_mem >= reuse->tokens.size() || (!free_slot && !dir_));
   if (restore || !take_over) reuse = nullptr;
 
@@ -286,7 +292,7 @@ bool Engine::place(const std::shared_ptr<Generation>& g) {
     s = sessions_.back().get();
   }
   const std::size_t keep = std::min(common_prefix(job.prompt, s->tokens), n - 1);
-  s->store->truncate(keep);
+  s->store->truncate(keep);  // sessions were chosen cuttable to `keep`
   s->tokens.resize(keep);
   s->bytes = s->store->memory_bytes();
   // Cut-back caches may keep buffers a fresh one would not have yet (an exact window's ring).

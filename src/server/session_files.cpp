@@ -56,6 +56,12 @@ std::string config_mismatch(const CacheConfig& a, const CacheConfig& b) {
         num("page_tokens", a.page_tokens, b.page_tokens), num("seed", a.seed, b.seed)})
     if (!m.empty()) return m;
   if (a.scale != b.scale) return "attention scale differs";
+  if (a.softcap != b.softcap) return "attention soft-capping differs";
+  if (a.sliding_windows != b.sliding_windows) return "sliding windows differ";
+  for (std::size_t l = 0; l < a.layers; ++l)
+    for (const std::string& m : {str("key format of a layer", key_format_of(a, l), key_format_of(b, l)),
+                                 str("value format of a layer", value_format_of(a, l), value_format_of(b, l))})
+      if (!m.empty()) return "layer " + std::to_string(l) + ": " + m;
   return "";
 }
 

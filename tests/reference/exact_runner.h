@@ -1,14 +1,16 @@
 // Our side of the llama.cpp parity tests: the runner with exact f32 attention (ExactKvStore, the
-// model's own attention shape), logits of one sequence and greedy continuations; token ids of a
+// model's own attention shape; or a cache format), logits of one sequence and greedy continuations; token ids of a
 // little-endian uint16 file such as the shared test.u16; and the logit gap the tests measure.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/json.h"
@@ -62,9 +64,22 @@ inline std::vector<std::size_t> every_8th_position(std::size_t n) {
   return at;
 }
 
+// llama.cpp's CPU library decides how f16 products round: in its sapphirerapids build they take
+// the f32 activations, and our f16 perplexity on the shared model equals its own to 2.2e-8 (Intel
+// Xeon, 2026-12-04); its zen4, haswell and x64 builds round the activations to f16 first (AMD EPYC,
+// 2026-12-04: 1.8e-5, 9.0e-6 and 1.2e-5 from ours, and 9.0e-6 between its zen4 and haswell builds;
+// rounding our activations to f16 halves our gap to zen4). True where the reference output
+// `ref` names such a build.
+inline bool rounds_f16_activations(const Json& ref) {
+  return ref.at("cpu_backend").as_string("cpu_backend") != "sapphirerapids";
+}
+
+// The exact attention by default; `options` may name a cache format instead (e.g. f32, whose
+// logits must be the exact attention's).
 struct ExactRunner {
-  explicit ExactRunner(const std::string& path) : model(LlamaModel::load(path)), pool(2) {}
-  std::unique_ptr<KvStore> store() { return make_kv_store(KvStoreOptions{}, model.config().kv_shape(), pool); }
+  explicit ExactRunner(const std::string& path, KvStoreOptions options_ = {})
+      : model(LlamaModel::load(path)), pool(2), options(std::move(options_)) {}
+  std::unique_ptr<KvStore> store() { return make_kv_store(options, model.config().kv_shape(), pool); }
   // Logits [tokens][vocab] of one sequence, run as one batch.
   std::vector<float> logits(const std::vector<std::int32_t>& tokens) {
     const std::unique_ptr<KvStore> kv = store();
@@ -90,6 +105,34 @@ struct ExactRunner {
   }
   LlamaModel model;
   ThreadPool pool;
+  KvStoreOptions options;
 };
+
+// Compares our greedy continuation of `prompt` with llama.cpp's: "" when they are the same tokens,
+// else where they part. With `tie` > 0 they may part at a near-tie: at the first differing token,
+// our logits of our token and of llama.cpp's within `tie` of our logit range there (an arithmetic
+// difference within the logit bound can flip such a choice; past it the texts differ); "" then too,
+// and the near-tie is printed.
+inline std::string greedy_disagreement(ExactRunner& runner, const std::vector<std::int32_t>& prompt,
+                                       const std::vector<std::int32_t>& ours, const std::vector<std::int32_t>& theirs,
+                                       double tie) {
+  if (ours == theirs) return "";
+  std::size_t i = 0;
+  while (i < ours.size() && i < theirs.size() && ours[i] == theirs[i]) ++i;
+  std::string at = "they part at token " + std::to_string(i);
+  if (i == ours.size() || i == theirs.size()) return at + " (one is shorter)";
+  std::vector<std::int32_t> text = prompt;
+  text.insert(text.end(), ours.begin(), ours.begin() + static_cast<std::ptrdiff_t>(i));
+  const std::size_t vocab = runner.model.config().vocab;
+  const std::vector<float> all = runner.logits(text);
+  const float* row = all.data() + (text.size() - 1) * vocab;
+  const auto [lo, hi] = std::minmax_element(row, row + vocab);
+  const double gap = (static_cast<double>(row[ours[i]]) - row[theirs[i]]) / (*hi - *lo);
+  at += " (ours " + std::to_string(ours[i]) + ", llama.cpp's " + std::to_string(theirs[i]) +
+        "; our logits of the two " + std::to_string(gap) + " of the range apart)";
+  if (gap > tie) return at;
+  std::printf("greedy: %s, a near-tie within %g\n", at.c_str(), tie);
+  return "";
+}
 
 }  // namespace veloxquant::reference

@@ -18,6 +18,7 @@
 //   bench                     prefill of --prompt tokens and decode of --decode tokens after a
 //                             context of --context tokens; llama.cpp's own timings (its perf counters)
 //                             and the wall clock, per repetition
+// Every output names the CPU library llama.cpp loaded ("cpu_backend": zen4, sapphirerapids, …).
 // Input tokens (logits, nll, generate, bench): --tokens 1,2,3 or --tokens-file F.u16
 //   (little-endian uint16 ids, as ../shared/models/test.u16) with --offset N and --count N.
 // Options: --threads N (default 1), --kv TYPE (K and V cache type: f32, f16 (default), q8_0, q4_0),
@@ -126,18 +127,24 @@ async function main() {
   if (!fs.existsSync(options.model)) fail(`cannot open model '${options.model}'`);
 
   let log = "";
+  // Which of its CPU libraries llama.cpp loaded (libggml-cpu-zen4.so, -sapphirerapids, -haswell …):
+  // their f16 and quantized products differ in arithmetic, so the tests read it. Only a debug
+  // message names it; the rest of the debug output is left out of `log`.
+  let cpuBackend = "unknown";
   const llama = await getLlama({
     gpu: false,
     build: "never",
-    logLevel: LlamaLogLevel.info,
+    logLevel: LlamaLogLevel.debug,
     logger: (level, message) => {
-      log += message;
+      const loaded = /loaded CPU backend from .*libggml-cpu-?([A-Za-z0-9_]*)\.so/.exec(message);
+      if (loaded) cpuBackend = loaded[1] || "cpu";
+      if (level !== LlamaLogLevel.debug) log += message;
     },
   });
   const model = await llama.loadModel({modelPath: options.model});
   const vocab = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
   const trainContext = model.trainContextSize;
-  const out = {model: options.model, command};
+  const out = {model: options.model, command, cpu_backend: cpuBackend};
 
   if (command === "info" || command === "tokenize") {
     if (command === "info") {
