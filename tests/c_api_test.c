@@ -235,11 +235,84 @@ static void test_cache(void) {
   free(v);
 }
 
+/* Gemma-style sliding windows and per-layer formats: layer 0 keeps and attends its last 6 tokens,
+   layer 1 stores its keys at q8. */
+static void test_cache_policies(void) {
+  vq_cache_config c;
+  vq_cache_config_init(&c);
+  CHECK(c.softcap == 0.0f && c.sliding_windows == NULL && c.layer_key_formats == NULL);
+  const size_t windows[2] = {6, 0};
+  const char* const keys[2] = {NULL, "q8"};
+  c.layers = 2;
+  c.kv_heads = 2;
+  c.q_heads = 4;
+  c.head_dim = 64;
+  c.key_format = c.value_format = "f32";
+  c.window = c.sinks = 0;
+  c.sliding_windows = windows;
+  c.layer_key_formats = keys;
+  const size_t tokens = 40, width = c.kv_heads * c.head_dim, qwidth = c.q_heads * c.head_dim;
+  vq_cache* cache = NULL;
+  CHECK_OK(vq_cache_create(&c, &cache));
+  float* k = malloc(tokens * width * sizeof(float));
+  float* v = malloc(tokens * width * sizeof(float));
+  float q[4 * 64], out[4 * 64], out2[4 * 64], ref[4 * 64];
+  fill_normal(k, tokens * width);
+  fill_normal(v, tokens * width);
+  fill_normal(q, qwidth);
+  for (size_t layer = 0; layer < 2; ++layer) {
+    CHECK_OK(vq_cache_append(cache, layer, 30, k, v));
+    CHECK_OK(vq_cache_append(cache, layer, tokens - 30, k + 30 * width, v + 30 * width));
+  }
+  size_t held = 0, appended = 0;
+  CHECK_OK(vq_cache_tokens(cache, 0, &held));
+  CHECK_OK(vq_cache_appended(cache, 0, &appended));
+  CHECK(held < tokens && appended == tokens);
+  CHECK_OK(vq_cache_attend(cache, 0, 1, q, out));
+  reference_attention(k + (tokens - 6) * width, v + (tokens - 6) * width, 6, 2, 4, 64, q, 6, ref);
+  for (size_t j = 0; j < qwidth; ++j) CHECK(fabs(out[j] - ref[j]) < 1e-5);
+  int can = -1;
+  CHECK_OK(vq_cache_can_truncate(cache, 10, &can));
+  CHECK(can == 0);
+  CHECK_OK(vq_cache_can_truncate(cache, tokens, &can));
+  CHECK(can == 1);
+  CHECK(vq_cache_truncate(cache, 10) == VQ_INVALID_ARGUMENT);
+  CHECK(strstr(vq_last_error(), "sliding window") != NULL);
+
+  vq_cache_config got;
+  CHECK_OK(vq_cache_get_config(cache, &got));
+  CHECK(got.sliding_windows != NULL && got.sliding_windows[0] == 6 && got.sliding_windows[1] == 0);
+  CHECK(got.layer_key_formats != NULL && strcmp(got.layer_key_formats[0], "") == 0 &&
+        strcmp(got.layer_key_formats[1], "q8") == 0 && got.layer_value_formats == NULL);
+  char path[64];
+  snprintf(path, sizeof path, "c_api_policies_%ld.vqkv", (long)getpid());
+  CHECK_OK(vq_cache_save(cache, path));
+  vq_cache* loaded = NULL;
+  CHECK_OK(vq_cache_load(path, &loaded));
+  remove(path);
+  CHECK_OK(vq_cache_attend(cache, 1, 1, q, out));
+  CHECK_OK(vq_cache_attend(loaded, 1, 1, q, out2));
+  CHECK(memcmp(out, out2, sizeof out) == 0);
+  CHECK_OK(vq_cache_get_config(loaded, &got));
+  CHECK(got.layer_key_formats != NULL && strcmp(got.layer_key_formats[1], "q8") == 0);
+
+  const char* const values[2] = {"", "tq9"};
+  c.layer_value_formats = values;
+  vq_cache* bad = NULL;
+  CHECK(vq_cache_create(&c, &bad) == VQ_INVALID_ARGUMENT && bad == NULL);
+  CHECK(strstr(vq_last_error(), "tq9") != NULL);
+  vq_cache_destroy(loaded);
+  vq_cache_destroy(cache);
+  free(k);
+  free(v);
+}
+
 int main(void) {
   CHECK(strlen(vq_version()) > 0);
   CHECK(strcmp(vq_status_name(VQ_CORRUPT_FILE), "VQ_CORRUPT_FILE") == 0);
   test_quantizer();
   test_cache();
+  test_cache_policies();
   if (failures)
     fprintf(stderr, "%d check(s) failed\n", failures);
   else

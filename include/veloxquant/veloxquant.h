@@ -65,6 +65,13 @@ typedef struct vq_cache_config {
   uint64_t seed;
   float scale; /* attention scale; 0 means 1/sqrt(head_dim) */
   size_t threads;
+  /* Appended after threads (fill the struct with vq_cache_config_init first). */
+  float softcap;                          /* > 0: scores s become softcap*tanh(s/softcap) (gemma2); 0: off */
+  const size_t* sliding_windows;          /* NULL, or `layers` entries: layer l keeps and attends its last
+                                             sliding_windows[l] tokens (0: every token); copied at creation */
+  const char* const* layer_key_formats;   /* NULL, or `layers` entries: layer l's key format (NULL or "":
+                                             key_format), e.g. "q8" for the first and last layers */
+  const char* const* layer_value_formats; /* likewise for values */
 } vq_cache_config;
 
 typedef struct vq_cache_stats {
@@ -87,6 +94,11 @@ vq_status vq_cache_append(vq_cache* cache, size_t layer, size_t n_tokens, const 
 /* Causal attention of the newest n_queries tokens of a layer (n_queries <= tokens held). */
 vq_status vq_cache_attend(const vq_cache* cache, size_t layer, size_t n_queries, const float* q, float* out);
 vq_status vq_cache_tokens(const vq_cache* cache, size_t layer, size_t* out);
+/* Tokens appended to the layer since the last clear: held plus evicted (the next position). */
+vq_status vq_cache_appended(const vq_cache* cache, size_t layer, size_t* out);
+/* *out = 1 when vq_cache_truncate(cache, n_tokens) would succeed (not below what a sliding-window
+   layer evicted), else 0. */
+vq_status vq_cache_can_truncate(const vq_cache* cache, size_t n_tokens, int* out);
 vq_status vq_cache_truncate(vq_cache* cache, size_t n_tokens);
 vq_status vq_cache_clear(vq_cache* cache);
 vq_status vq_cache_stats_get(const vq_cache* cache, vq_cache_stats* out);

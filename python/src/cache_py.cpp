@@ -129,6 +129,10 @@ py::dict config_dict(const CacheConfig& c) {
   d["page_tokens"] = c.page_tokens;
   d["seed"] = c.seed;
   d["scale"] = c.scale;
+  d["softcap"] = c.softcap;
+  d["sliding_windows"] = c.sliding_windows;
+  d["layer_key_formats"] = c.layer_key_formats;
+  d["layer_value_formats"] = c.layer_value_formats;
   d["threads"] = c.threads;
   return d;
 }
@@ -161,7 +165,10 @@ void bind_cache(py::module_& m) {
       .def(py::init([](std::size_t layers, std::size_t kv_heads, std::size_t q_heads, std::size_t head_dim,
                        const std::string& key_format, const std::string& value_format, const std::string& exact_format,
                        std::size_t window, std::size_t sinks, std::size_t max_tokens, std::size_t calibration_tokens,
-                       std::size_t page_tokens, std::uint64_t seed, float scale, std::size_t threads) {
+                       std::size_t page_tokens, std::uint64_t seed, float scale, std::size_t threads, float softcap,
+                       const std::vector<std::size_t>& sliding_windows,
+                       const std::vector<std::string>& layer_key_formats,
+                       const std::vector<std::string>& layer_value_formats) {
              CacheConfig c;
              c.layers = layers;
              c.kv_heads = kv_heads;
@@ -178,6 +185,10 @@ void bind_cache(py::module_& m) {
              c.seed = seed;
              c.scale = scale;
              c.threads = threads;
+             c.softcap = softcap;
+             c.sliding_windows = sliding_windows;
+             c.layer_key_formats = layer_key_formats;
+             c.layer_value_formats = layer_value_formats;
              py::gil_scoped_release release;  // probe quantizers of large dims take a while
              return std::make_unique<PyCache>(KVCache(c));
            }),
@@ -188,8 +199,14 @@ void bind_cache(py::module_& m) {
            py::arg("max_tokens") = kDefaults.max_tokens, py::arg("calibration_tokens") = kDefaults.calibration_tokens,
            py::arg("page_tokens") = kDefaults.page_tokens, py::arg("seed") = kDefaults.seed,
            py::arg("scale") = kDefaults.scale, py::arg("threads") = kDefaults.threads,
+           py::arg("softcap") = kDefaults.softcap, py::arg("sliding_windows") = std::vector<std::size_t>{},
+           py::arg("layer_key_formats") = std::vector<std::string>{},
+           py::arg("layer_value_formats") = std::vector<std::string>{},
            "q_heads 0 means kv_heads; value_format '' means key_format; scale 0 means 1/sqrt(head_dim); exact_format "
-           "'auto' keeps sinks and window in f32 when a format is f32, else in f16.")
+           "'auto' keeps sinks and window in f32 when a format is f32, else in f16. softcap > 0: scores become "
+           "softcap*tanh(s/softcap) (gemma2). sliding_windows: one entry per layer (0: every token), a layer keeps "
+           "and attends its last window of tokens. layer_key_formats / layer_value_formats: one entry per layer, "
+           "'' for key_format / value_format, e.g. ['q8', '', '', 'q8'].")
       .def("append", &append, py::arg("k"), py::arg("v"), py::arg("layer") = 0,
            "Appends tokens to a layer: (tokens, kv_heads, head_dim); with one KV head also (tokens, head_dim) or "
            "(head_dim,).")
@@ -203,6 +220,19 @@ void bind_cache(py::module_& m) {
             return pc.shared([&](const KVCache& c) { return c.size(layer); });
           },
           py::arg("layer") = 0)
+      .def(
+          "appended",
+          [](const PyCache& pc, std::size_t layer) {
+            check_layer(pc.cache, layer);
+            return pc.shared([&](const KVCache& c) { return c.appended(layer); });
+          },
+          py::arg("layer") = 0, "Tokens appended to the layer since clear(): held plus evicted (the next position).")
+      .def(
+          "can_truncate",
+          [](const PyCache& pc, std::size_t n) {
+            return pc.shared([&](const KVCache& c) { return c.can_truncate(n); });
+          },
+          py::arg("n_tokens"), "Whether truncate(n_tokens) succeeds (not below what a sliding-window layer evicted).")
       .def("__len__", [](const PyCache& pc) { return pc.shared([](const KVCache& c) { return c.size(0); }); })
       .def("memory_bytes",
            [](const PyCache& pc) { return pc.shared([](const KVCache& c) { return c.memory_bytes(); }); })

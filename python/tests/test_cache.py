@@ -139,6 +139,42 @@ def test_multi_layer_gqa_exact_window_matches_numpy():
         np.testing.assert_allclose(out, exact_attention(ks[layer], vs[layer], q), atol=2e-5)
 
 
+def test_gemma_policies_and_per_layer_formats(tmp_path):
+    # gemma2's soft-capping and a sliding window on layer 0, q8 keys on layer 1; f32 records, so
+    # the cache must equal numpy's attention of what each layer sees.
+    t, h, hq, d, w, cap = 40, 2, 4, 32, 6, 2.0
+    cache = vq.KVCache(layers=2, kv_heads=h, q_heads=hq, head_dim=d, key_format="f32", window=0, sinks=0,
+                       softcap=cap, sliding_windows=[w, 0], layer_key_formats=["", "q8"])
+    assert cache.config["sliding_windows"] == [w, 0] and cache.config["layer_key_formats"] == ["", "q8"]
+    k, v, q = normal((t, h, d), 1), normal((t, h, d), 2), normal((1, hq, d), 3)
+    for layer in range(2):
+        cache.append(k[:30], v[:30], layer=layer)
+        cache.append(k[30:], v[30:], layer=layer)
+
+    def capped(kk, vv):
+        n, scale = kk.shape[0], 1 / np.sqrt(d)
+        out = np.zeros(q.shape)
+        for j in range(hq):
+            s = kk[:, j // (hq // h)].astype(np.float64) @ q[0, j].astype(np.float64) * scale
+            s = cap * np.tanh(s / cap)
+            p = np.exp(s - s.max())
+            out[0, j] = (p / p.sum()) @ vv[:, j // (hq // h)].astype(np.float64)
+        return out
+
+    np.testing.assert_allclose(cache.attend(q, layer=0), capped(k[-w:], v[-w:]), atol=2e-5)
+    assert rel_error(cache.attend(q, layer=1), capped(k, v)) < 0.02  # q8 keys
+    assert cache.size(0) < t == cache.appended(0) == cache.size(1)
+    assert cache.can_truncate(t) and not cache.can_truncate(10)
+    with pytest.raises(ValueError, match="sliding window"):
+        cache.truncate(10)
+    cache.save(str(tmp_path / "gemma.vqkv"))
+    loaded = vq.load_cache(str(tmp_path / "gemma.vqkv"))
+    assert loaded.config == cache.config
+    np.testing.assert_array_equal(loaded.attend(q, layer=1), cache.attend(q, layer=1))
+    with pytest.raises(ValueError, match="layer_key_formats has 1 entries, expected 0 or layers = 2"):
+        vq.KVCache(layers=2, head_dim=d, layer_key_formats=["q8"])
+
+
 def test_compressed_attention_error_falls_with_bits():
     t, h, d = 256, 1, 128
     k, v, q = normal((t, h, d), 40), normal((t, h, d), 41), normal((8, h, d), 42)

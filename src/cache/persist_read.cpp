@@ -211,6 +211,9 @@ StoredAttention parse_attention(const Source& src, const Section& s, CacheConfig
     f.value_fingerprint = r.u32("layer value format fingerprint");
   }
   r.expect_end();
+  // A list without a name of its own is no list (the writer lists both when either names one).
+  for (auto* list : {&c.layer_key_formats, &c.layer_value_formats})
+    if (std::all_of(list->begin(), list->end(), [](const std::string& name) { return name.empty(); })) list->clear();
   return out;
 }
 

@@ -60,12 +60,20 @@ std::vector<std::uint8_t> config_payload(const KVCache::Impl& impl) {
   return std::move(w.bytes);
 }
 
+// Whether some layer has formats of its own (a list of "" entries names none).
+bool has_layer_formats(const CacheConfig& c) {
+  for (const auto* list : {&c.layer_key_formats, &c.layer_value_formats})
+    for (const std::string& name : *list)
+      if (!name.empty()) return true;
+  return false;
+}
+
 // Version 2's section: what version 1 cannot say (soft-capping, sliding windows, evicted counts,
 // per-layer formats).
 bool needs_attention_section(const KVCache::Impl& impl) {
   const CacheConfig& c = impl.config;
   if (c.softcap != 0.0f || !c.sliding_windows.empty()) return true;
-  if (!c.layer_key_formats.empty() || !c.layer_value_formats.empty()) return true;
+  if (has_layer_formats(c)) return true;
   return std::any_of(impl.layers.begin(), impl.layers.end(), [](const CacheLayer& l) { return l.evicted > 0; });
 }
 
@@ -78,7 +86,7 @@ std::vector<std::uint8_t> attention_payload(const KVCache::Impl& impl) {
   // Per-layer formats: none, or every layer's names as configured ("" = the default) with the
   // record sizes and fingerprints of what the layer stores.
   const CacheConfig& c = impl.config;
-  const bool per_layer = !c.layer_key_formats.empty() || !c.layer_value_formats.empty();
+  const bool per_layer = has_layer_formats(c);
   w.u64(per_layer ? c.layers : 0);
   for (std::size_t l = 0; per_layer && l < c.layers; ++l) {
     const LayerFormats& f = impl.formats[l];

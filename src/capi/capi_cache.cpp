@@ -1,5 +1,7 @@
 // C API: the KV cache, its statistics and persistence.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cache/persist.h"
 #include "capi/capi_status.h"
@@ -8,6 +10,14 @@
 
 struct vq_cache {
   veloxquant::KVCache cache;
+  // What vq_cache_get_config points to for the per-layer lists (NULL when a list is empty).
+  std::vector<const char*> key_names, value_names;
+
+  explicit vq_cache(veloxquant::KVCache c) : cache(std::move(c)) {
+    const veloxquant::CacheConfig& cc = cache.config();
+    for (const std::string& name : cc.layer_key_formats) key_names.push_back(name.c_str());
+    for (const std::string& name : cc.layer_value_formats) value_names.push_back(name.c_str());
+  }
 };
 
 namespace {
@@ -32,6 +42,12 @@ veloxquant::CacheConfig to_cpp(const vq_cache_config& c) {
   out.seed = c.seed;
   out.scale = c.scale;
   out.threads = c.threads;
+  out.softcap = c.softcap;
+  if (c.sliding_windows) out.sliding_windows.assign(c.sliding_windows, c.sliding_windows + c.layers);
+  for (const auto& [names, list] : {std::pair{c.layer_key_formats, &out.layer_key_formats},
+                                    std::pair{c.layer_value_formats, &out.layer_value_formats}})
+    if (names)
+      for (std::size_t l = 0; l < c.layers; ++l) list->push_back(names[l] ? names[l] : "");
   return out;
 }
 
@@ -53,6 +69,10 @@ vq_cache_config to_c(const veloxquant::CacheConfig& c) {
   out.seed = c.seed;
   out.scale = c.scale;
   out.threads = c.threads;
+  out.softcap = c.softcap;
+  out.sliding_windows = c.sliding_windows.empty() ? nullptr : c.sliding_windows.data();
+  out.layer_key_formats = nullptr;  // set by vq_cache_get_config, which has the cache's name arrays
+  out.layer_value_formats = nullptr;
   return out;
 }
 
@@ -72,7 +92,7 @@ vq_status vq_cache_create(const vq_cache_config* config, vq_cache** out) {
   if (!config) return fail(VQ_INVALID_ARGUMENT, "vq_cache_create: config is NULL");
   if (!config->key_format || !config->value_format || !config->exact_format)
     return fail(VQ_INVALID_ARGUMENT, "vq_cache_create: a format string is NULL");
-  return guarded([&] { *out = new vq_cache{veloxquant::KVCache(to_cpp(*config))}; });
+  return guarded([&] { *out = new vq_cache(veloxquant::KVCache(to_cpp(*config))); });
 }
 
 void vq_cache_destroy(vq_cache* cache) { delete cache; }
@@ -80,6 +100,8 @@ void vq_cache_destroy(vq_cache* cache) { delete cache; }
 vq_status vq_cache_get_config(const vq_cache* cache, vq_cache_config* out) {
   if (!cache || !out) return fail(VQ_INVALID_ARGUMENT, "vq_cache_get_config: cache or out is NULL");
   *out = to_c(cache->cache.config());
+  out->layer_key_formats = cache->key_names.empty() ? nullptr : cache->key_names.data();
+  out->layer_value_formats = cache->value_names.empty() ? nullptr : cache->value_names.data();
   return VQ_OK;
 }
 
@@ -96,6 +118,17 @@ vq_status vq_cache_attend(const vq_cache* cache, size_t layer, size_t n_queries,
 vq_status vq_cache_tokens(const vq_cache* cache, size_t layer, size_t* out) {
   if (!cache || !out) return fail(VQ_INVALID_ARGUMENT, "vq_cache_tokens: cache or out is NULL");
   return guarded([&] { *out = cache->cache.size(layer); });
+}
+
+vq_status vq_cache_appended(const vq_cache* cache, size_t layer, size_t* out) {
+  if (!cache || !out) return fail(VQ_INVALID_ARGUMENT, "vq_cache_appended: cache or out is NULL");
+  return guarded([&] { *out = cache->cache.appended(layer); });
+}
+
+vq_status vq_cache_can_truncate(const vq_cache* cache, size_t n_tokens, int* out) {
+  if (!cache || !out) return fail(VQ_INVALID_ARGUMENT, "vq_cache_can_truncate: cache or out is NULL");
+  *out = cache->cache.can_truncate(n_tokens) ? 1 : 0;
+  return VQ_OK;
 }
 
 vq_status vq_cache_truncate(vq_cache* cache, size_t n_tokens) {
@@ -136,7 +169,7 @@ vq_status vq_cache_load(const char* path, vq_cache** out) {
   if (!out) return fail(VQ_INVALID_ARGUMENT, "vq_cache_load: out is NULL");
   *out = nullptr;
   if (!path) return fail(VQ_INVALID_ARGUMENT, "vq_cache_load: path is NULL");
-  return guarded([&] { *out = new vq_cache{veloxquant::load_cache(path)}; });
+  return guarded([&] { *out = new vq_cache(veloxquant::load_cache(path)); });
 }
 
 }  // extern "C"
