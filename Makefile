@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CCACHE = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=/usr/bin/python3 $(CCACHE)
 
-.PHONY: deps server-test-deps reference-deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan lint format pip-install-test clean
+.PHONY: deps server-test-deps reference-deps build demo test sanitize fuzz fuzz-build fuzz-smoke tsan test-arm64 lint format pip-install-test clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -67,6 +67,21 @@ tsan: deps
 # (scripts/test-pip-install.sh; its CMake directory build-pip/ persists between runs).
 pip-install-test: deps
 	bash scripts/test-pip-install.sh
+
+# aarch64: a cross build (Debian's g++-aarch64-linux-gnu, arm64 multiarch libraries; NEON, no SVE)
+# whose tests run under qemu-user. The determinism digests of that build and of the x86 one must be
+# the same bits. ARM64_TESTS: the suites CI runs (the whole suite: ARM64_TESTS='*', hours under qemu).
+ARM64_TESTS ?= Determinism.*:Targets*:AllFormats.*:KVCache.*:Persist.*:CachePolicy.*:CacheLayerFormats.*:Codebook.*:TurboMse.*:WeightTypes.*:RunnerGolden.*
+QEMU_ARM64 = qemu-aarch64-static -L /usr/aarch64-linux-gnu
+test-arm64: build
+	bash scripts/install-arm64.sh
+	cmake -S . -B build-arm64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	  -DVELOXQUANT_PYTHON=OFF $(CCACHE)
+	cmake --build build-arm64 -j $(JOBS) --target veloxquant_tests
+	VELOXQUANT_DIGESTS=$(CURDIR)/$(BUILD)/digests-x86_64.txt ./$(BUILD)/veloxquant_tests --gtest_filter=Determinism.DigestsForOtherMachines
+	cd build-arm64 && VELOXQUANT_DIGESTS=$(CURDIR)/build-arm64/digests-aarch64.txt $(QEMU_ARM64) ./veloxquant_tests --gtest_filter='$(ARM64_TESTS)'
+	cmp $(BUILD)/digests-x86_64.txt build-arm64/digests-aarch64.txt && \
+	  echo "test-arm64: aarch64 codes, attention outputs and cache files equal x86's ($$(wc -l < build-arm64/digests-aarch64.txt) cases)"
 
 # clang-format check, clang-tidy (.clang-tidy) and cppcheck (.cppcheck-suppressions) on src/, tools/, python/src.
 lint:

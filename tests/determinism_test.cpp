@@ -4,12 +4,16 @@
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "cache/persist.h"
 #include "cache_test_util.h"
+#include "io/crc32.h"
 #include "veloxquant/format.h"
 #include "veloxquant/kv_cache.h"
 #include "veloxquant/quantizer.h"
@@ -76,6 +80,32 @@ TEST(Determinism, EveryTargetGivesIdenticalCodesAndOutputs) {
       }
     }
   hwy::SetSupportedTargetsForTest(0);
+}
+
+// The same cases' codes, attention outputs and cache files as CRC-32 digests, one line per format
+// and dimension, into the file VELOXQUANT_DIGESTS names (default determinism_digests.txt in the
+// working directory). `make test-arm64` writes it from this build and from an aarch64 build under
+// qemu and compares the two: the canonical arithmetic promises the same bits on every CPU.
+TEST(Determinism, DigestsForOtherMachines) {
+  const char* env = std::getenv("VELOXQUANT_DIGESTS");
+  const std::string path = env && *env ? env : "determinism_digests.txt";
+  std::ofstream out(path, std::ios::trunc);
+  ASSERT_TRUE(out) << "cannot write " << path;
+  std::size_t lines = 0;
+  for (const FormatInfo& info : format_table())
+    for (std::size_t d : {64u, 96u, 128u}) {
+      const Outputs o = run_on_current_target(info.name, d);
+      char line[160];
+      std::snprintf(line, sizeof line, "%s d=%zu codes %08x attention %08x cache %08x\n", info.name, d,
+                    crc32(o.codes.data(), o.codes.size()),
+                    crc32(o.attention.data(), o.attention.size() * sizeof(float)),
+                    crc32(o.saved_cache.data(), o.saved_cache.size()));
+      out << line;
+      ++lines;
+    }
+  out.close();
+  EXPECT_TRUE(out) << "writing " << path;
+  EXPECT_EQ(lines, 3 * format_table().size());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // accumulation against theirs on records, and caches whose pages hold blocks against caches of
 // plain records.
 #include <gtest/gtest.h>
+#include <hwy/base.h>
 
 #include <cmath>
 #include <cstring>
@@ -141,11 +142,13 @@ TEST(RecordBlocks, KernelsMatchReferencesExactly) {
   expect_block_kernels_exact(kernels::score_blocks_u8, kernels::accumulate_blocks_i16);
 }
 
+#if HWY_ARCH_X86
 // The AVX2 kernels themselves, which AVX-512 CPUs do not dispatch to (--target avx2 does).
 TEST(RecordBlocks, Avx2KernelsMatchReferencesExactly) {
   if (!kernels::avx2::available()) GTEST_SKIP() << "no AVX2 on this CPU";
   expect_block_kernels_exact(kernels::avx2::score_blocks_u8, kernels::avx2::accumulate_blocks_i16);
 }
+#endif
 
 // Block scoring and accumulation give score()'s and accumulate()'s values bit for bit, also for
 // queries and weights that take the float path, and for weights of either sign.

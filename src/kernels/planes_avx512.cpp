@@ -13,6 +13,7 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -273,7 +274,7 @@ VQ_AVX512 inline BlockTable negated(const BlockTable& t) {
 
 template <int kBits>
 struct BlockDecoder {
-  static constexpr int kGathered = kBits < 4 ? kBits : 4;  // planes of the one load
+  static constexpr int kGathered = std::min(kBits, 4);  // planes of the one load
   __m512i gather_low, gather_high;
   __mmask64 planes, load;
 

@@ -29,13 +29,18 @@ inline void dispatch_init() {
 #define VELOXQUANT_AVX2_FOR_AVX3(kernel, f) (f)
 #endif
 
+// Exports `kernel` (inside namespace veloxquant::weights_simd) with its dispatching wrapper
+// kernel##_dispatched. HWY_DYNAMIC_DISPATCH takes the unqualified name: where one target is
+// compiled (aarch64: NEON) it becomes HWY_NAMESPACE::kernel, which a qualified name would break.
+#define VELOXQUANT_EXPORT_ROWS(kernel)                                                                          \
+  HWY_EXPORT(kernel);                                                                                           \
+  inline void kernel##_dispatched(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, \
+                                  const ActivationBatch& a, std::size_t t0, std::size_t nt, float* y,           \
+                                  std::size_t y_stride) {                                                       \
+    dispatch_init();                                                                                            \
+    const auto f = &HWY_DYNAMIC_DISPATCH(kernel);                                                               \
+    VELOXQUANT_AVX2_FOR_AVX3(kernel, f)(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);                          \
+  }
+
 // Defines `const DotRowsFn name` (declared in dot.h) calling the exported `kernel` of the chosen target.
-#define VELOXQUANT_DISPATCHED_ROWS(name, kernel)                                                              \
-  static void name##_dispatched(const std::uint8_t* w, std::size_t row_bytes, std::size_t r0, std::size_t r1, \
-                                const ActivationBatch& a, std::size_t t0, std::size_t nt, float* y,           \
-                                std::size_t y_stride) {                                                       \
-    weights_simd::dispatch_init();                                                                            \
-    const auto f = &HWY_DYNAMIC_DISPATCH(weights_simd::kernel);                                               \
-    VELOXQUANT_AVX2_FOR_AVX3(kernel, f)(w, row_bytes, r0, r1, a, t0, nt, y, y_stride);                        \
-  }                                                                                                           \
-  const DotRowsFn name = &name##_dispatched;
+#define VELOXQUANT_DISPATCHED_ROWS(name, kernel) const DotRowsFn name = &weights_simd::kernel##_dispatched;

@@ -144,9 +144,9 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace veloxquant {
 namespace weights_simd {
-HWY_EXPORT(RowsF32);
-HWY_EXPORT(RowsF16);
-HWY_EXPORT(RowsBF16);
+VELOXQUANT_EXPORT_ROWS(RowsF32)
+VELOXQUANT_EXPORT_ROWS(RowsF16)
+VELOXQUANT_EXPORT_ROWS(RowsBF16)
 HWY_EXPORT(DotTokensF32);
 }  // namespace weights_simd
 
@@ -156,10 +156,17 @@ VELOXQUANT_DISPATCHED_ROWS(f16, RowsF16)
 VELOXQUANT_DISPATCHED_ROWS(bf16, RowsBF16)
 }  // namespace dot_simd
 
+namespace weights_simd {
+void DotTokensF32Dispatched(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k,
+                            float* out, std::size_t out_stride) {
+  dispatch_init();
+  HWY_DYNAMIC_DISPATCH(DotTokensF32)(w, x, x_stride, n, k, out, out_stride);
+}
+}  // namespace weights_simd
+
 void dot_tokens_f32(const float* w, const float* x, std::size_t x_stride, std::size_t n, std::size_t k, float* out,
                     std::size_t out_stride) {
-  weights_simd::dispatch_init();
-  HWY_DYNAMIC_DISPATCH(weights_simd::DotTokensF32)(w, x, x_stride, n, k, out, out_stride);
+  weights_simd::DotTokensF32Dispatched(w, x, x_stride, n, k, out, out_stride);
 }
 
 }  // namespace veloxquant

@@ -1,5 +1,6 @@
 // Converting GGUF models between weight types (`veloxquant convert`) and writing synthetic models
-// (llama, qwen2, qwen3, phi3, gemma2, gemma3) with random weights of any type (tests, benchmarks of real models' shapes).
+// (llama, qwen2, qwen3, phi3, gemma2, gemma3) with random weights of any type (tests, benchmarks
+// of real models' shapes).
 #pragma once
 
 #include <cstddef>
