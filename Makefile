@@ -70,8 +70,10 @@ pip-install-test: deps
 
 # aarch64: a cross build (Debian's g++-aarch64-linux-gnu, arm64 multiarch libraries; NEON, no SVE)
 # whose tests run under qemu-user. The determinism digests of that build and of the x86 one must be
-# the same bits. ARM64_TESTS: the suites CI runs (the whole suite: ARM64_TESTS='*', hours under qemu).
-ARM64_TESTS ?= Determinism.*:Targets*:AllFormats.*:KVCache.*:Persist.*:CachePolicy.*:CacheLayerFormats.*:Codebook.*:TurboMse.*:WeightTypes.*:RunnerGolden.*
+# the same bits. ARM64_TESTS: the suites CI runs (about 3 min under qemu). Debian 12's qemu-user 7.2
+# hangs in pthread_create on this VM (a plain C program too), so tests that start threads cannot
+# run under it; docs/results.md lists the wider single-threaded run.
+ARM64_TESTS ?= Determinism.*:Targets*:AllFormats.*:Persist.*:CachePolicy.*:CacheLayerFormats.*:WeightTypes.*:RecordBlocks.*:Formats.*
 QEMU_ARM64 = qemu-aarch64-static -L /usr/aarch64-linux-gnu
 test-arm64: build
 	bash scripts/install-arm64.sh
