@@ -8,13 +8,25 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "io/npy.h"
 #include "math/prng.h"
+#include "veloxquant/kv_cache.h"
 
 namespace veloxquant::test {
+
+// The message with which KVCache refuses a configuration; "" when it accepts it.
+inline std::string config_error(const CacheConfig& c) {
+  try {
+    KVCache cache(c);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
 
 inline std::vector<float> random_normal(std::size_t n, std::uint64_t seed, float sigma = 1.0f) {
   SplitMix64 g(seed);

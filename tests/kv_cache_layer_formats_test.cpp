@@ -105,14 +105,7 @@ TEST(CacheLayerFormats, AreSavedAndLoaded) {
 }
 
 TEST(CacheLayerFormats, BadListsAreNamed) {
-  const auto message = [](const CacheConfig& c) -> std::string {
-    try {
-      KVCache cache(c);
-    } catch (const std::invalid_argument& e) {
-      return e.what();
-    }
-    return "(accepted)";
-  };
+  const auto message = test::config_error;
   CacheConfig c = base_config();
   c.layer_key_formats = {"q8", ""};
   EXPECT_NE(message(c).find("layer_key_formats has 2 entries, expected 0 or layers = 4"), std::string::npos)

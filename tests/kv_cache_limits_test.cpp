@@ -21,17 +21,9 @@
 namespace veloxquant {
 namespace {
 
+using test::config_error;
 using test::random_normal;
 using ::testing::HasSubstr;
-
-std::string config_error(const CacheConfig& c) {
-  try {
-    KVCache cache(c);
-    return "";
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-}
 
 // The window ring is window × record bytes per head: 2^56 used to wrap around to a small
 // allocation that the first append overran (SIGSEGV from Python).

@@ -199,14 +199,7 @@ TEST(CachePolicy, EvictedWindowsAreNotAttendedOrCutBack) {
 }
 
 TEST(CachePolicy, BadValuesAreNamed) {
-  const auto message = [](const CacheConfig& c) -> std::string {
-    try {
-      KVCache cache(c);
-    } catch (const std::invalid_argument& e) {
-      return e.what();
-    }
-    return "(accepted)";
-  };
+  const auto message = test::config_error;
   for (const float cap : {-1.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
     CacheConfig c = policy_config("tq3", 0, 0);
     c.softcap = cap;
