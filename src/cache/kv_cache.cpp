@@ -81,10 +81,9 @@ void check_layer_formats(const CacheConfig& c) {
                 " entries, expected 0 or layers = " + std::to_string(c.layers));
 }
 
-// A sliding-window layer that evicted tokens cannot give them back: cutting it below what it was
-// appended would leave later queries without part of their window.
 // The first layer that cannot be cut back to n_tokens (layers.size(): none): a sliding-window
-// layer that evicted tokens the cut would need.
+// layer that evicted tokens cannot give them back, and later queries would miss part of their
+// window.
 std::size_t uncuttable_layer(const KVCache::Impl& impl, std::size_t n_tokens) {
   for (std::size_t l = 0; l < impl.layers.size(); ++l) {
     const CacheLayer& layer = impl.layers[l];
