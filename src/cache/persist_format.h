@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,5 +52,21 @@ using veloxquant::tag_name;
 // probe (outlier formats with their default channels). It differs when codebooks, rotations or
 // the record layout differ, so a cache written by another build or with other artifacts is refused.
 std::uint32_t format_fingerprint(const FormatSpec& format, std::size_t dim);
+
+// format_fingerprint of each format name computed once per file (a cache's layers mostly share
+// their formats, and each fingerprint builds a quantizer and encodes a probe).
+class Fingerprints {
+ public:
+  explicit Fingerprints(std::size_t dim) : dim_(dim) {}
+  std::uint32_t of(const FormatSpec& format) {
+    auto it = by_name_.find(format.name());
+    if (it == by_name_.end()) it = by_name_.emplace(format.name(), format_fingerprint(format, dim_)).first;
+    return it->second;
+  }
+
+ private:
+  std::size_t dim_;
+  std::map<std::string, std::uint32_t> by_name_;
+};
 
 }  // namespace veloxquant::persist

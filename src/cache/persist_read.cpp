@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -426,12 +425,9 @@ KVCache load_from(const Source& src) {
   const Section fp = expect_section(src, offset, persist::kTagFingerprint);
   Reader r(fp.payload.data(), fp.payload.size(), "cache file '" + src.name() + "' section FPRT");
   const CacheConfig& c = impl.config;
-  std::map<std::string, std::uint32_t> fingerprints;  // by format name: one probe per format
+  persist::Fingerprints fingerprints(c.head_dim);
   const auto check_fingerprint = [&](const FormatSpec& format, std::uint32_t in_file) {
-    auto it = fingerprints.find(format.name());
-    if (it == fingerprints.end())
-      it = fingerprints.emplace(format.name(), persist::format_fingerprint(format, c.head_dim)).first;
-    if (in_file != it->second)
+    if (in_file != fingerprints.of(format))
       src.fail("format '" + format.name() +
                "' encodes differently in this build (other codebooks, rotation or layout)");
   };

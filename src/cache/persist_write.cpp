@@ -77,7 +77,7 @@ bool needs_attention_section(const KVCache::Impl& impl) {
   return std::any_of(impl.layers.begin(), impl.layers.end(), [](const CacheLayer& l) { return l.evicted > 0; });
 }
 
-std::vector<std::uint8_t> attention_payload(const KVCache::Impl& impl) {
+std::vector<std::uint8_t> attention_payload(const KVCache::Impl& impl, persist::Fingerprints& fingerprints) {
   Writer w;
   w.f32(impl.config.softcap);
   w.u64(impl.config.sliding_windows.size());
@@ -94,19 +94,18 @@ std::vector<std::uint8_t> attention_payload(const KVCache::Impl& impl) {
     w.str(l < c.layer_value_formats.size() ? c.layer_value_formats[l] : "");
     w.u64(f.key_code_size);
     w.u64(f.value_code_size);
-    w.u32(persist::format_fingerprint(f.key_spec, c.head_dim));
-    w.u32(persist::format_fingerprint(f.value_spec, c.head_dim));
+    w.u32(fingerprints.of(f.key_spec));
+    w.u32(fingerprints.of(f.value_spec));
   }
   return std::move(w.bytes);
 }
 
 // Of the resolved formats (exact_format "auto" names f32 or f16 depending on the others).
-std::vector<std::uint8_t> fingerprint_payload(const KVCache::Impl& impl) {
-  const std::size_t d = impl.config.head_dim;
+std::vector<std::uint8_t> fingerprint_payload(const KVCache::Impl& impl, persist::Fingerprints& fingerprints) {
   Writer w;
-  w.u32(persist::format_fingerprint(impl.defaults.key_spec, d));
-  w.u32(persist::format_fingerprint(impl.defaults.value_spec, d));
-  w.u32(persist::format_fingerprint(impl.exact_spec, d));
+  w.u32(fingerprints.of(impl.defaults.key_spec));
+  w.u32(fingerprints.of(impl.defaults.value_spec));
+  w.u32(fingerprints.of(impl.exact_spec));
   return std::move(w.bytes);
 }
 
@@ -209,9 +208,10 @@ void check_savable(const CacheConfig& c) {
 // Calls emit(bytes) for consecutive pieces of the image; builds one layer in memory at a time.
 template <typename Emit>
 void write_image(const KVCache::Impl& impl, Emit&& emit) {
-  const std::vector<std::uint8_t> conf = config_payload(impl), fprt = fingerprint_payload(impl);
+  persist::Fingerprints fingerprints(impl.config.head_dim);
+  const std::vector<std::uint8_t> conf = config_payload(impl), fprt = fingerprint_payload(impl, fingerprints);
   const bool v2 = needs_attention_section(impl);
-  const std::vector<std::uint8_t> attn = v2 ? attention_payload(impl) : std::vector<std::uint8_t>{};
+  const std::vector<std::uint8_t> attn = v2 ? attention_payload(impl, fingerprints) : std::vector<std::uint8_t>{};
   std::uint64_t total = persist::kHeaderBytes;
   const auto section_bytes = [](std::size_t payload) {
     return persist::kSectionHeaderBytes + payload + persist::kSectionTrailerBytes;
